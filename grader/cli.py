@@ -1,0 +1,103 @@
+"""`python -m grader` (also `torchdrill`): grade a submission, keep stubs in sync."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.course import KIT_ROOT, Course, load_course
+from grader.plugin import Grading
+from grader.reports import write_reports
+from grader.scoring import build_report
+from grader.sync import sync
+from grader.table import render_table
+from grader.workers import Template
+
+SUITES = ("public", "hidden", "all")
+
+
+def default_suite() -> str:
+    return "all" if (KIT_ROOT / "tests" / "hidden").is_dir() else "public"
+
+
+def test_files(topics: list[str], suite: str) -> list[Path]:
+    """The course's test files for these topics and suite, in course order."""
+    suites = ("public", "hidden") if suite == "all" else (suite,)
+    return [p for t in topics for s in suites
+            if (p := KIT_ROOT / "tests" / s / f"test_{t}.py").exists()]
+
+
+def grade(path: str | Path, topics: list[str] | None = None, suite: str | None = None,
+          out_dir: str | Path | None = None, in_process: bool = False,
+          template: Template | None = None, course: Course | None = None,
+          verbose: bool = False) -> dict:
+    """Grade one submission; write its reports to `out_dir` (if given) and return the report."""
+    course = course or load_course()
+    topics = topics or course.names
+    suite = suite or default_suite()
+    files = test_files(topics, suite)
+    grading = Grading(path, course, template, in_process,
+                      str(Path(out_dir).resolve()) if out_dir else None)
+    try:
+        args = [*map(str, files), f"--rootdir={KIT_ROOT}", "-c", str(KIT_ROOT / "pyproject.toml"),
+                "-p", "no:cacheprovider", "-q" if verbose else "-qq", "--no-header",
+                "--tb=no", "-rN", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+        code = pytest.main(args, plugins=[grading])
+        if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
+                code == pytest.ExitCode.INTERRUPTED):
+            raise RuntimeError(f"the test run did not complete (pytest exit code {code})")
+        report = build_report(grading.records, course, topics, grading.submission,
+                              grading.session.isolation, grading.session.flags)
+    finally:
+        grading.close()
+    if out_dir is not None:
+        write_reports(report, Path(out_dir))
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grade", help="grade one submission (a folder of <topic>.py files)")
+    g.add_argument("path", nargs="?", default=str(KIT_ROOT / "exercises"))
+    g.add_argument("--topics", help="comma-separated topics (default: all)")
+    g.add_argument("--suite", choices=SUITES, help="public, hidden or all (default: all "
+                   "where tests/hidden exists)")
+    g.add_argument("--out", help="where to write the reports (default: grading/<name>)")
+    g.add_argument("--in-process", action="store_true",
+                   help="run your code in this process, for a debugger (no sandbox)")
+    g.add_argument("-v", "--verbose", action="store_true", help="show pytest's progress")
+    s = sub.add_parser("sync", help="regenerate exercises/ from solutions/")
+    s.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "sync":
+        drift = sync(check=args.check)
+        if args.check and drift:
+            print("exercises/ is out of date with solutions/: " + ", ".join(drift)
+                  + "\nrun `python -m grader sync` and commit the result.", file=sys.stderr)
+            return 1
+        print("exercises/ is in sync with solutions/" if not drift else
+              "regenerated: " + ", ".join(drift))
+        return 0
+    course = load_course()
+    topics = [t.strip() for t in args.topics.split(",")] if args.topics else None
+    for t in topics or []:
+        course.topic(t)
+    path = Path(args.path)
+    out = Path(args.out) if args.out else Path("grading") / path.resolve().name
+    suite = args.suite or default_suite()
+    report = grade(path, topics, suite, out, args.in_process, course=course,
+                   verbose=args.verbose)
+    render_table(report)
+    print(f"reports written to {out}/ (report.json, report.md, report.html, results.json)")
+    if suite == "public":
+        print("Only the public tests ran here; the hidden tests will count too when your "
+              "instructor grades.")
+    return 0

@@ -1,0 +1,62 @@
+"""The course definition (`course.toml`): topics in order, titles, points, time limits and the
+calls each function may not use."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+COURSE_FILE = KIT_ROOT / "course.toml"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    title: str
+    points: float
+    call_timeout_s: float
+    forbidden: tuple[str, ...] = ()
+    functions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def forbidden_for(self, function: str) -> tuple[str, ...]:
+        """Topic-wide forbidden calls plus those listed for `function`."""
+        return self.forbidden + tuple(n for n in self.functions.get(function, ())
+                                      if n not in self.forbidden)
+
+
+@dataclass(frozen=True)
+class Course:
+    name: str
+    title: str
+    limits: dict
+    topics: tuple[Topic, ...]
+
+    def topic(self, name: str) -> Topic:
+        for t in self.topics:
+            if t.name == name:
+                return t
+        raise KeyError(f"no topic {name!r} in course.toml (topics: {', '.join(self.names)})")
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.topics]
+
+    def all_forbidden(self) -> set[str]:
+        return {n for t in self.topics for n in t.forbidden} | {
+            n for t in self.topics for names in t.functions.values() for n in names}
+
+
+def load_course(path: Path = COURSE_FILE) -> Course:
+    data = tomllib.loads(path.read_text())
+    limits = data["limits"]
+    topics = tuple(
+        Topic(name=t["name"], title=t["title"], points=float(t["points"]),
+              call_timeout_s=float(t.get("call_timeout_s", limits["call_timeout_s"])),
+              forbidden=tuple(t.get("forbidden", ())),
+              functions={f: tuple(spec.get("forbidden", ()))
+                         for f, spec in t.get("functions", {}).items()})
+        for t in data["topics"])
+    return Course(name=data["course"]["name"], title=data["course"]["title"], limits=limits,
+                  topics=topics)

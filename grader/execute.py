@@ -1,0 +1,174 @@
+"""Running one request against student code: a call, a gradient through it, or a public
+callable. Shared by the sandboxed worker and by `--in-process`, so both behave the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import sys
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from grader.forbidden import Guard
+
+
+class MissingFunction(Exception):
+    """The submission's module does not define the function a test asks for."""
+
+
+class SubmissionImportError(Exception):
+    """The submission's module failed to import (syntax error, exception at import...)."""
+
+
+class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """The submission's modules, built from source text; sibling imports (`from softmax import
+    softmax` inside cross_entropy.py) resolve here first."""
+
+    def __init__(self, sources: dict[str, tuple[str, str]], problems: dict[str, str]):
+        self.sources = sources  # module name -> (filename, source text)
+        self.failures = {m: SubmissionImportError(why) for m, why in problems.items()}
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in self.sources:
+            return importlib.util.spec_from_loader(fullname, self, origin=self.sources[fullname][0])
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        filename, text = self.sources[module.__name__]
+        module.__file__ = filename
+        exec(compile(text, filename, "exec"), module.__dict__)
+
+    def module(self, name: str) -> types.ModuleType:
+        """Import a submission module once; a failure is remembered and raised again."""
+        if name in self.failures:
+            raise self.failures[name]
+        if name in sys.modules and getattr(sys.modules[name], "__loader__", None) is self:
+            return sys.modules[name]
+        if name not in self.sources:
+            raise MissingFunction(f"your submission has no {name}.py (or {name}.ipynb)")
+        if self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+        try:
+            return importlib.import_module(name)
+        except BaseException as e:  # SystemExit and KeyboardInterrupt at import included
+            sys.modules.pop(name, None)
+            err = SubmissionImportError(_import_message(name, e))
+            self.failures[name] = err
+            raise err from None
+
+    def function(self, module: str, name: str) -> Callable:
+        mod = self.module(module)
+        fn = getattr(mod, name, None)
+        if fn is None:
+            raise MissingFunction(f"{module}.py defines no `{name}`: keep the names and "
+                                  "signatures of the exercise")
+        if not callable(fn):
+            raise MissingFunction(f"`{name}` in {module}.py is a {type(fn).__name__}, "
+                                  "not a function")
+        return fn
+
+
+def _import_message(module: str, e: BaseException) -> str:
+    if isinstance(e, SyntaxError):
+        return (f"{module}.py has a syntax error at line {e.lineno}: {e.msg}. "
+                "Fix it and run the file once to check.")
+    if isinstance(e, SystemExit):
+        return f"{module}.py called sys.exit() while being imported; remove that call."
+    where = _student_line(e)
+    return f"importing {module}.py raised {type(e).__name__}: {e}{where}"
+
+
+def _student_line(e: BaseException) -> str:
+    """` (line N of file.py)` for the deepest frame in student code, if any."""
+    tb, found = e.__traceback__, ""
+    while tb is not None:
+        fname = tb.tb_frame.f_code.co_filename
+        if not fname.startswith(sys.prefix) and "/grader/" not in fname:
+            found = f" (line {tb.tb_lineno} of {fname.rsplit('/', 1)[-1]})"
+        tb = tb.tb_next
+    return found
+
+
+@contextlib.contextmanager
+def fake_cuda(devices: int | None) -> Iterator[None]:
+    """Make torch report `devices` CUDA devices (None: leave torch alone)."""
+    if devices is None:
+        yield
+        return
+    import torch
+
+    patches = [(torch.cuda, "is_available", lambda: devices > 0),
+               (torch.cuda, "device_count", lambda: devices)]
+    acc = getattr(torch, "accelerator", None)
+    if acc is not None:
+        patches += [(acc, "is_available", lambda: devices > 0),
+                    (acc, "device_count", lambda: devices),
+                    (acc, "current_accelerator",
+                     lambda *a, **k: torch.device("cuda") if devices > 0 else None)]
+    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches if hasattr(obj, name)]
+    for obj, name, fn in patches:
+        if hasattr(obj, name):
+            setattr(obj, name, fn)
+    try:
+        yield
+    finally:
+        for obj, name, fn in saved:
+            setattr(obj, name, fn)
+
+
+def gradient(fn: Callable, args: tuple, kwargs: dict, grad_output: Any, wrt: int | tuple[int, ...]):
+    """`v^T dF/dargs[wrt]` through student code; `v` defaults to ones for a scalar output."""
+    import torch
+
+    wrt_list = (wrt,) if isinstance(wrt, int) else tuple(wrt)
+    args = list(args)
+    for i in wrt_list:
+        if not isinstance(args[i], torch.Tensor):
+            raise TypeError(f"argument {i} is not a tensor; cannot differentiate")
+        args[i] = args[i].detach().requires_grad_(True)
+    out = fn(*args, **kwargs)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"returned {type(out).__name__}, not a tensor: cannot differentiate")
+    if not out.requires_grad:
+        raise NotConnected()
+    if grad_output is None:
+        grad_output = torch.ones_like(out)
+    inputs = [args[i] for i in wrt_list]
+    grads = torch.autograd.grad(out, inputs, grad_outputs=grad_output, allow_unused=True)
+    grads = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs,
+                                                                          strict=True))
+    return grads[0] if isinstance(wrt, int) else grads
+
+
+class NotConnected(Exception):
+    """The output does not depend on the input through autograd."""
+
+    def __str__(self) -> str:
+        return ("the output is not connected to the input in the autograd graph: no "
+                "`.detach()`, `.item()`, `.numpy()`, `torch.tensor(...)` of intermediate "
+                "results, and no `torch.no_grad()` in this function")
+
+
+def run(request: dict, modules: SubmissionModules, hits: list[str]) -> Any:
+    """Execute one call or gradient request; forbidden calls it hit are appended to `hits`
+    whether or not it raises."""
+    kind = request["kind"]
+    if kind == "remote":
+        fn, name = request["fn"], getattr(request["fn"], "__name__", "callable")
+    else:
+        fn, name = modules.function(request["module"], request["function"]), request["function"]
+    guard = Guard(request.get("forbidden", ()), name)
+    try:
+        with fake_cuda(request.get("cuda_devices")), guard:
+            if kind == "gradient":
+                return gradient(fn, request["args"], request["kwargs"],
+                                request.get("grad_output"), request.get("wrt", 0))
+            return fn(*request["args"], **request["kwargs"])
+    finally:
+        hits.extend(guard.hits)

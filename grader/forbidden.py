@@ -1,0 +1,139 @@
+"""Forbidden calls at run time: while a student function runs, calling a library function that
+would do the exercise for the student is recorded and fails that call.
+
+Torch functions and tensor methods are caught with a TorchFunctionMode, which sees a call
+whatever name it was reached by (`from torch import softmax`, `X.softmax`, `nn.Softmax`'s
+forward). Classes (`torch.optim.SGD`) are caught by hooking their `__init__` once per process.
+Names follow course.toml: `torch.softmax`, `F.softmax`, `nn.Softmax`, `Tensor.norm`,
+fnmatch patterns (`torch.linalg.*`) and `@`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import importlib
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+ALIASES = {"F.": "torch.nn.functional.", "nn.": "torch.nn.", "Tensor.": "torch.Tensor."}
+MATMUL_METHODS = ("__matmul__", "__rmatmul__", "__imatmul__", "matmul")
+
+
+class ForbiddenCallError(RuntimeError):
+    """Raised inside student code when it calls a function the exercise forbids."""
+
+
+def canonical(name: str) -> str:
+    """`F.softmax` -> `torch.nn.functional.softmax`; `@` stays `@`."""
+    for short, full in ALIASES.items():
+        if name.startswith(short):
+            return full + name[len(short):]
+    return name
+
+
+def resolve(name: str) -> list[tuple[str, Any]]:
+    """The objects a course.toml name stands for, each with the name to report."""
+    import torch
+
+    if name == "@":
+        return [("@", getattr(torch.Tensor, m)) for m in MATMUL_METHODS]
+    full = canonical(name)
+    parent, _, leaf = full.rpartition(".")
+    owner = _import_owner(parent)
+    if not any(c in leaf for c in "*?["):
+        return [(name, getattr(owner, leaf))] if hasattr(owner, leaf) else []
+    found = []
+    for attr in sorted(dir(owner)):
+        if attr.startswith("_") or not fnmatch.fnmatchcase(attr, leaf):
+            continue
+        obj = getattr(owner, attr)
+        if callable(obj) and not inspect.ismodule(obj):
+            found.append((f"{parent}.{attr}".replace("torch.nn.functional.", "F."), obj))
+    return found
+
+
+def _import_owner(dotted: str) -> Any:
+    try:
+        return importlib.import_module(dotted)
+    except ImportError:
+        parent, _, attr = dotted.rpartition(".")
+        return getattr(importlib.import_module(parent), attr)
+
+
+class _State:
+    """What is forbidden right now (obj -> reported name), and what was hit."""
+
+    active: dict[Any, str] = {}
+    hits: list[str] = []
+
+
+def _record(name: str, function: str) -> None:
+    _State.hits.append(name)
+    raise ForbiddenCallError(
+        f"{name} is not allowed in {function}: it would do the exercise for you. "
+        "Build it from the basic operations the section uses."
+    )
+
+
+_hooked: set[type] = set()
+
+
+def _hook_class(cls: type) -> None:
+    if cls in _hooked:
+        return
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        name = _State.active.get(type(self)) or _State.active.get(cls)
+        if name is not None:
+            _record(name, _State.function)
+        original(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    _hooked.add(cls)
+
+
+class Guard:
+    """Context manager: forbid `names` while `function` runs; collect what was hit."""
+
+    def __init__(self, names: Iterable[str], function: str):
+        self.function = function
+        self.targets: dict[Any, str] = {}
+        for name in names:
+            for reported, obj in resolve(name):
+                if inspect.isclass(obj):
+                    _hook_class(obj)
+                self.targets[obj] = reported
+        self.hits: list[str] = []
+        self._mode = None
+
+    def __enter__(self) -> Guard:
+        from torch.overrides import TorchFunctionMode
+
+        _State.active, _State.hits, _State.function = self.targets, self.hits, self.function
+        funcs = {k: v for k, v in self.targets.items() if not inspect.isclass(k)}
+        if funcs:
+            guard = self
+
+            class _Mode(TorchFunctionMode):
+                def __torch_function__(self, func, types, args=(), kwargs=None):
+                    name = funcs.get(func)
+                    if name is not None:
+                        _record(name, guard.function)
+                    return func(*args, **(kwargs or {}))
+
+            self._mode = _Mode()
+            self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._mode is not None:
+            self._mode.__exit__(*exc)
+            self._mode = None
+        _State.active, _State.hits = {}, []
+
+
+_State.function = ""

@@ -1,0 +1,329 @@
+"""The `student` handle the tests use: `student.softmax(X)` runs the submission's function in
+the worker and returns its result as data; `student.gradient(...)` differentiates through it;
+objects that cannot travel come back as `RemoteRef`s. With `--in-process` the same handle
+calls the module directly (for a student's debugger, never for grading others).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grader import execute
+from grader.course import Course, Topic
+from grader.forbidden import ForbiddenCallError
+from grader.source_scan import python_loops
+from grader.submission import Submission
+from grader.wire import tensors_in
+from grader.workers import KIT_ROOT, Template, WorkerConnection, WorkerDied, WorkerTimeout
+
+
+class StudentFailure(Exception):
+    """A failure of the student's code; `outcome` is what the report calls it."""
+
+    outcome = "error"
+
+
+class NotImplementedByStudent(StudentFailure):
+    outcome = "not_implemented"
+
+
+class StudentRaised(StudentFailure):
+    outcome = "error"
+
+
+class StudentTimedOut(StudentFailure):
+    outcome = "timeout"
+
+
+class StudentCrashed(StudentFailure):
+    outcome = "error"
+
+
+class ForbiddenCall(StudentFailure):
+    outcome = "forbidden"
+
+
+class NotDifferentiable(AssertionError):
+    """The function's output does not depend on its input through autograd."""
+
+
+def _failure_from_error(function: str, error: dict) -> Exception:
+    kind, message = error.get("kind"), str(error.get("message", ""))
+    where = str(error.get("where", ""))
+    if kind == "not_implemented":
+        return NotImplementedByStudent(f"{function} is not written yet (it raises "
+                                       "NotImplementedError).")
+    if kind in ("missing", "import"):
+        cls = NotImplementedByStudent if kind == "missing" else StudentRaised
+        return cls(message)
+    if kind == "forbidden":
+        return ForbiddenCall(message)
+    if kind == "not_connected":
+        return NotDifferentiable(f"{function}: {message}")
+    if error.get("type") == "StopIteration":
+        return StopIteration()
+    if error.get("type") == "AttributeError" and kind == "raised" and "." in function:
+        return AttributeError(message)
+    text = f"{function} raised {error.get('type', 'an exception')}: {message}{where}"
+    if "allocate" in message or error.get("type") == "MemoryError":
+        text += " (it ran out of the memory a submission may use)"
+    return StudentRaised(text)
+
+
+class Session:
+    """One submission being graded: its worker(s), time budget and the flags raised."""
+
+    def __init__(self, submission: Submission, course: Course, template: Template | None,
+                 hidden_paths: list[str] = (), threads: int = 1):
+        self.submission, self.course, self.template = submission, course, template
+        self.limits = course.limits
+        self.budget_s = float(self.limits["submission_timeout_s"])
+        self.flags: list[dict] = []
+        self.isolation: list[str] = ["in-process"] if template is None else []
+        self.worker: WorkerConnection | None = None
+        self.generation = 0
+        self.used_s = 0.0
+        self.test_hits: list[dict] = []
+        self.current_topic: Topic | None = None
+        self.broken: StudentFailure | None = None
+        self.config = {
+            "sources": submission.sources, "problems": submission.problems,
+            "limits": self.limits, "hidden_paths": list(hidden_paths), "threads": threads,
+            "address_space_limit": not torch.cuda.is_available(),
+        }
+        self.modules = execute.SubmissionModules(submission.sources, submission.problems) \
+            if template is None else None
+
+    def begin_test(self) -> None:
+        """A new test starts: forget the last test's forbidden hits and hang or crash."""
+        self.test_hits, self.broken = [], None
+
+    # -- the worker -------------------------------------------------------------------------
+
+    def _worker(self) -> WorkerConnection:
+        if self.worker is None or not self.worker.alive:
+            self.worker = self.template.fork(self.config, int(self.limits.get(
+                "max_reply_mb", 256)) << 20)
+            self.generation += 1
+            self.isolation = self.worker.isolation
+        return self.worker
+
+    def request(self, topic: Topic, request: dict, function: str) -> Any:
+        """Run a request for `topic`; map every failure to a StudentFailure."""
+        args_tensors = tensors_in([request.get("args", ()), request.get("kwargs", {})])
+        if self.template is None:
+            return self._in_process(topic, request, function)
+        if self.broken is not None:  # one hang or crash per test is enough (hypothesis retries)
+            raise type(self.broken)(str(self.broken))
+        left = self.budget_s - self.used_s
+        if left <= 0:
+            raise StudentTimedOut(f"the submission used up its {self.budget_s:.0f} s of "
+                                  "grading time; the remaining tests were not run")
+        limit = min(topic.call_timeout_s, left)
+        worker = self._worker()
+        before = worker.busy_s
+        try:
+            reply = worker.request(request, limit, args_tensors, self._make_remote)
+        except WorkerTimeout:
+            self.broken = StudentTimedOut(
+                f"{function} did not finish within {limit:.0f} s (an infinite loop, or far "
+                "too slow: vectorise instead of looping over elements)")
+            raise self.broken from None
+        except WorkerDied as e:
+            self.broken = StudentCrashed(
+                f"the process running {function} died ({e}): a crash, os._exit(), or it was "
+                "killed for using too much memory")
+            raise self.broken from None
+        finally:
+            self.used_s += worker.busy_s - before
+        self._record(topic, function, reply.get("flags") or [])
+        _apply_writeback(args_tensors, reply.get("writeback") or [])
+        if not reply.get("ok"):
+            raise _failure_from_error(function, reply.get("error") or {})
+        return reply.get("result")
+
+    def _in_process(self, topic: Topic, request: dict, function: str) -> Any:
+        hits: list[str] = []
+        try:
+            return execute.run(request, self.modules, hits)
+        except ForbiddenCallError as e:
+            raise ForbiddenCall(str(e)) from e
+        except NotImplementedError as e:
+            raise NotImplementedByStudent(f"{function} is not written yet.") from e
+        except execute.MissingFunction as e:
+            raise NotImplementedByStudent(str(e)) from e
+        except execute.SubmissionImportError as e:
+            raise StudentRaised(str(e)) from e
+        except execute.NotConnected as e:
+            raise NotDifferentiable(f"{function}: {e}") from e
+        finally:
+            self._record(topic, function, hits)
+
+    def _record(self, topic: Topic, function: str, hits: list[str]) -> None:
+        for call in hits:
+            flag = {"topic": topic.name, "function": function, "call": str(call),
+                    "how": "runtime"}
+            if flag not in self.flags:
+                self.flags.append(flag)
+            self.test_hits.append(flag)
+
+    def _make_remote(self, handle) -> RemoteRef:
+        return RemoteRef(self, handle.ref_id, handle.type_name, handle.text, self.generation)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+
+def _apply_writeback(tensors: list[torch.Tensor], changes: list) -> None:
+    """Mirror the worker's in-place changes to argument tensors into the caller's tensors."""
+    for change in changes:
+        try:
+            i, data, requires_grad, grad_changed, grad = change
+            t = tensors[i]
+        except (ValueError, TypeError, IndexError):
+            continue
+        with torch.no_grad():
+            if isinstance(data, torch.Tensor):
+                if data.shape == t.shape and data.dtype == t.dtype:
+                    t.copy_(data)
+                else:
+                    t.data = data.to(t.device)
+        if t.is_leaf and bool(requires_grad) != t.requires_grad and t.is_floating_point():
+            t.requires_grad_(bool(requires_grad))
+        if grad_changed and t.is_leaf:
+            ok = isinstance(grad, torch.Tensor) and grad.shape == t.shape
+            t.grad = grad.to(t.device, t.dtype) if ok else None
+
+
+class RemoteRef:
+    """A worker-side object (a student's nn.Module, a generator...) used from the grader."""
+
+    def __init__(self, session: Session, ref_id: int, type_name: str, text: str, gen: int):
+        object.__setattr__(self, "_remote", (session, ref_id, type_name, text, gen))
+
+    @property
+    def _remote_ref_id(self) -> int:
+        return self._remote[1]
+
+    def _do(self, action: str, *args, name: str | None = None, **kwargs) -> Any:
+        session, ref_id, type_name, _, gen = self._remote
+        if session.generation != gen:
+            raise StudentCrashed(f"this {type_name} lived in a worker that was restarted "
+                                 "after a crash or timeout")
+        topic = session.current_topic
+        request = {"op": "ref", "ref": ref_id, "action": action, "name": name,
+                   "args": args, "kwargs": kwargs, "forbidden": topic.forbidden}
+        return session.request(topic, request, f"{type_name}.{name or action}")
+
+    def __call__(self, *args, **kwargs):
+        return self._do("call", *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._do("getattr", name=name)
+
+    def __setattr__(self, name: str, value) -> None:
+        self._do("setattr", value, name=name)
+
+    def __iter__(self):
+        return self._do("iter")
+
+    def __next__(self):
+        return self._do("next")
+
+    def __len__(self) -> int:
+        return self._do("len")
+
+    def __getitem__(self, key):
+        return self._do("getitem", key)
+
+    def __float__(self) -> float:
+        return self._do("float")
+
+    def __int__(self) -> int:
+        return self._do("int")
+
+    def __bool__(self) -> bool:
+        return self._do("bool")
+
+    def __repr__(self) -> str:
+        return f"<{self._remote[2]} from your code: {self._remote[3]}>"
+
+
+class Student:
+    """What a test calls: the submission's functions for one topic."""
+
+    def __init__(self, session: Session, topic: Topic):
+        self._session, self._topic = session, topic
+        self._cuda_devices: int | None = None
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: self.call(name, *args, **kwargs)
+
+    def _request(self, kind: str, function: str, args, kwargs, **extra) -> Any:
+        request = {"op": kind, "kind": kind, "module": self._topic.name, "function": function,
+                   "args": args, "kwargs": kwargs, "cuda_devices": self._cuda_devices,
+                   "forbidden": self._topic.forbidden_for(function), **extra}
+        self._session.current_topic = self._topic
+        return self._session.request(self._topic, request, function)
+
+    def call(self, function: str, *args, **kwargs) -> Any:
+        """`function(*args, **kwargs)` from the submission's module for this topic."""
+        return self._request("call", function, args, kwargs)
+
+    def gradient(self, function: str, *args, grad_output: torch.Tensor | None = None,
+                 wrt: int | tuple[int, ...] = 0, **kwargs) -> Any:
+        """`v^T dF/dX` of the student's `function` at `args[wrt]` (v = `grad_output`, default
+        ones), computed by autograd in the worker."""
+        return self._request("gradient", function, args, kwargs, grad_output=grad_output,
+                             wrt=wrt)
+
+    def remote(self, fn, *args, **kwargs) -> Any:
+        """Run a public callable (from `torchdrill` or `torch`) inside the worker; objects that
+        cannot travel come back as RemoteRefs the student's functions can be given."""
+        name = getattr(fn, "__name__", "callable")
+        return self._request("remote", name, args, kwargs, fn=fn,
+                             forbidden=self._topic.forbidden)
+
+    @contextlib.contextmanager
+    def fake_cuda(self, devices: int) -> Iterator[None]:
+        """Within this block, torch in the worker reports `devices` CUDA devices."""
+        saved, self._cuda_devices = self._cuda_devices, devices
+        try:
+            yield
+        finally:
+            self._cuda_devices = saved
+
+    def source(self) -> str | None:
+        """The submission's source for this topic (read in the grader, never run)."""
+        return self._session.submission.source(self._topic.name)
+
+    def python_loops(self, function: str) -> list[tuple[str, int]]:
+        """Python loops in `function` (and helpers it calls), for the no-loops rule."""
+        return python_loops(self.source() or "", function)
+
+    @property
+    def isolation(self) -> list[str]:
+        return self._session.isolation
+
+
+def hidden_paths(out_dir: str | None, submissions: list[str]) -> list[str]:
+    """What a worker must not see: solutions, every test, the kit's history, reports and
+    submissions (its own code reaches it as text)."""
+    keep = {"grader", "torchdrill", "datasets", "course.toml", "pyproject.toml"}
+    needed = [Path(sys.prefix).resolve(), Path(torch.__file__).resolve()]
+    paths = [str(p) for p in KIT_ROOT.iterdir() if p.name not in keep
+             and not any(n.is_relative_to(p.resolve()) for n in needed)]
+    paths += [p for p in [out_dir, *submissions] if p]
+    return paths

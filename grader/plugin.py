@@ -1,0 +1,164 @@
+"""The pytest plugin that grades: the `student` fixture, the `points` and `gpu` markers, the
+hypothesis profile used under grading, and one record per test with its outcome.
+
+Loaded by `tests/conftest.py`, so `pytest tests/public --submission exercises` works too; the
+grader CLI passes a `Grading` object that carries a shared worker template and the results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+from grader.course import Course, load_course
+from grader.handle import Session, Student, StudentFailure, hidden_paths
+from grader.submission import load_submission
+from grader.workers import Template
+
+settings.register_profile(
+    "grading", derandomize=True, deadline=None, database=None, print_blob=False,
+    max_examples=25, suppress_health_check=list(HealthCheck))
+settings.register_profile(
+    "thorough", derandomize=False, deadline=None, max_examples=300,
+    suppress_health_check=list(HealthCheck))
+
+MAX_MESSAGE = 1500
+
+
+class Grading:
+    """One submission's grading run: its session and the record of every test."""
+
+    def __init__(self, submission_path: str | Path, course: Course | None = None,
+                 template: Template | None = None, in_process: bool = False,
+                 out_dir: str | None = None, threads: int = 1):
+        self.course = course or load_course()
+        self.submission = load_submission(submission_path)
+        self.owns_template = template is None and not in_process
+        self.template = template if template or in_process else Template(threads)
+        hidden = hidden_paths(out_dir, [str(self.submission.path)])
+        self.session = Session(self.submission, self.course, None if in_process else
+                               self.template, hidden, threads)
+        self.records: list[dict] = []
+
+    def close(self) -> None:
+        self.session.close()
+        if self.owns_template:
+            self.template.close()
+
+    # -- pytest hooks ------------------------------------------------------------------------
+
+    @pytest.fixture
+    def student(self, request) -> Student:
+        """The submission's functions for the topic of this test module (test_<topic>.py)."""
+        topic = self.course.topic(topic_of(request.node))
+        self.session.begin_test()
+        return Student(self.session, topic)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
+            if not report.skipped:
+                self.records.append(self._record(item, call, report))
+        return report
+
+    def _record(self, item, call, report) -> dict:
+        hits = self.session.test_hits
+        outcome, message = outcome_of(call.excinfo, hits)
+        points = points_of(item)
+        return {
+            "topic": topic_of(item), "name": item.name,
+            "visibility": "hidden" if "hidden" in Path(str(item.path)).parts else "public",
+            "score": points if outcome == "passed" else 0.0, "max_score": points,
+            "outcome": outcome, "message": message[:MAX_MESSAGE], "hint": hint_of(item),
+            "duration_s": round(call.duration, 4),
+        }
+
+
+def topic_of(item) -> str:
+    return Path(str(item.path)).stem.removeprefix("test_")
+
+
+def points_of(item) -> float:
+    marker = item.get_closest_marker("points")
+    return float(marker.args[0]) if marker else 0.0
+
+
+def hint_of(item) -> str:
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def _leaf(e: BaseException) -> BaseException:
+    """The first real error inside hypothesis' exception groups."""
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    return e
+
+
+def outcome_of(excinfo, hits: list[dict]) -> tuple[str, str]:
+    """(outcome, message) for a finished test."""
+    if hits:
+        calls = sorted({f"{h['call']} (in {h['function']})" for h in hits})
+        return "forbidden", ("your code called " + ", ".join(calls) + ": not allowed in this "
+                             "exercise, so this test earns nothing. Use the basic operations "
+                             "of the section instead.")
+    if excinfo is None:
+        return "passed", ""
+    e = _leaf(excinfo.value)
+    if isinstance(e, StudentFailure):
+        return e.outcome, str(e)
+    if isinstance(e, AssertionError):
+        return "failed", _assertion_text(e)
+    if isinstance(e, pytest.skip.Exception):
+        return "passed", ""
+    return "error", f"the test could not check your result: {type(e).__name__}: {e}"
+
+
+def _assertion_text(e: AssertionError) -> str:
+    lines = str(e).splitlines()
+    kept = []
+    for line in lines:
+        if line.startswith("assert ") or line.startswith("AssertionError"):
+            break
+        kept.append(line)
+    return "\n".join(kept).strip() or "the result is wrong"
+
+
+# -- module-level hooks (active whenever the plugin is loaded) -------------------------------
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("torchdrill")
+    group.addoption("--submission", default=None,
+                    help="folder of the student's <topic>.py files (default: exercises/)")
+    group.addoption("--in-process", action="store_true",
+                    help="run student code in this process (for debugging; no sandbox)")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "points(n): points this test is worth")
+    config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped where none exists")
+    settings.load_profile("grading")
+    if any(isinstance(p, Grading) for p in config.pluginmanager.get_plugins()):
+        return
+    if not _collects_course_tests(config):
+        return
+    submission = config.getoption("--submission") or str(
+        Path(__file__).resolve().parent.parent / "exercises")
+    grading = Grading(submission, in_process=config.getoption("--in-process"))
+    config.pluginmanager.register(grading, "torchdrill-grading")
+    config.add_cleanup(grading.close)
+
+
+def _collects_course_tests(config) -> bool:
+    args = [str(a) for a in config.args]
+    return any("public" in a or "hidden" in a for a in args)
+
+
+def pytest_runtest_setup(item) -> None:
+    if item.get_closest_marker("gpu") and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")

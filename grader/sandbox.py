@@ -1,0 +1,174 @@
+"""Isolation for a worker process, applied after the fork and before any student code runs.
+
+Each step is tried and reported by name (the report's `isolation` list), so a grade always
+says which protections it had:
+- `pid-namespace`, `network-namespace`, `mount-namespace` (unshare; a user namespace first
+  when the grader is not root),
+- `hidden-paths` (tmpfs over solutions/, tests/, the output and other submissions),
+- `unprivileged` (root drops to nobody; otherwise every capability is dropped),
+- `rlimits` (CPU seconds, address space, processes, file size, open files, no core dumps).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+from collections.abc import Iterable
+from pathlib import Path
+
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+NOBODY = 65534
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent exits."""
+    _libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+
+
+def enter_namespaces() -> list[str]:
+    """New pid, network and mount namespaces (inside a user namespace when not root)."""
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
+    if uid != 0:
+        flags |= CLONE_NEWUSER
+    if _libc.unshare(flags) != 0:
+        return []
+    if uid != 0:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"0 {uid} 1")
+        _write("/proc/self/gid_map", f"0 {gid} 1")
+    return ["pid-namespace", "network-namespace", "mount-namespace"]
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                       ctypes.c_ulong(flags), data.encode() if data else None),
+           f"mount {target}")
+
+
+def hide_paths(paths: Iterable[str | Path]) -> bool:
+    """Cover each existing path with an empty read-only tmpfs (a file: with /dev/null)."""
+    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    for p in sorted({os.path.realpath(p) for p in paths}):
+        if os.path.isdir(p):
+            _mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+                   "size=4k,mode=0555")
+        elif os.path.exists(p):
+            _mount("/dev/null", p, None, MS_BIND, None)
+    return True
+
+
+def mount_proc() -> bool:
+    """A /proc that shows only this pid namespace (hides the grader's processes)."""
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        return True
+    except OSError:
+        return False
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_privileges() -> None:
+    """Root becomes nobody; anyone else keeps its uid but loses every capability."""
+    if os.getuid() == 0 and not _in_user_namespace():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    else:
+        for cap in range(64):
+            _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
+        header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        data = (_CapData * 2)()
+        _check(_libc.capset(ctypes.byref(header), data), "capset")
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _in_user_namespace() -> bool:
+    try:
+        return Path("/proc/self/uid_map").read_text().split()[1] != "0"
+    except (OSError, IndexError):
+        return False
+
+
+def _vm_size_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def threads_of_uid(uid: int) -> int:
+    """Processes and threads `uid` runs now (RLIMIT_NPROC counts threads)."""
+    count = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                st = os.stat(f"/proc/{pid}")
+                if st.st_uid == uid:
+                    count += len(os.listdir(f"/proc/{pid}/task"))
+            except OSError:
+                continue
+    return count
+
+
+def set_limits(limits: dict, nproc_base: int, address_space: bool = True) -> None:
+    """CPU, memory (beyond what is already mapped), processes, file size, open files."""
+    def lim(res: int, value: int) -> None:
+        soft, hard = resource.getrlimit(res)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(res, (value, value))
+
+    lim(resource.RLIMIT_CPU, int(limits["cpu_s"]))
+    lim(resource.RLIMIT_CORE, 0)
+    lim(resource.RLIMIT_FSIZE, int(limits["max_file_mb"]) << 20)
+    lim(resource.RLIMIT_NOFILE, len(os.listdir("/proc/self/fd")) + int(limits["max_open_files"]))
+    lim(resource.RLIMIT_NPROC, nproc_base + int(limits["max_processes"]))
+    if address_space:
+        lim(resource.RLIMIT_AS, _vm_size_bytes() + (int(limits["memory_mb"]) << 20))
+
+
+def isolate_worker_process(limits: dict, address_space: bool) -> list[str]:
+    """Steps run by the worker itself (pid 1 of its namespace, if it has one)."""
+    done = []
+    will_drop_to = NOBODY if os.getuid() == 0 and not _in_user_namespace() else os.getuid()
+    nproc_base = threads_of_uid(will_drop_to)
+    if os.getpid() == 1 and mount_proc():
+        done.append("private-proc")
+    try:
+        drop_privileges()
+        done.append("unprivileged")
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EINVAL):
+            raise
+    set_limits(limits, nproc_base, address_space)
+    done.append("rlimits")
+    return done

@@ -1,0 +1,100 @@
+"""The worker template: a process that has imported torch (and used it for nothing, since
+OpenMP is not fork-safe) and forks one sandboxed worker per request from the grader.
+
+Run as `python -m grader.template FD`. The grader sends, over socket FD, one byte with the new
+worker's socket attached; the template forks, answers with the child's pid, and the child
+reads its configuration from its own socket, isolates itself and serves.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import struct
+import sys
+import traceback
+
+import numpy  # noqa: F401  - pre-imported so a worker starts in milliseconds
+import torch
+import torch.nn  # noqa: F401
+import torch.nn.functional  # noqa: F401
+import torch.optim  # noqa: F401
+import torch.utils.data  # noqa: F401
+
+import torchdrill  # noqa: F401
+from grader import sandbox, wire
+from grader.worker import Worker
+
+
+def _child(sock: socket.socket) -> None:
+    """Runs in the forked process: read the config, isolate, fork the namespace's pid 1."""
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    sandbox.die_with_parent()
+    _, payload = wire.recv_message(sock, 1 << 32)
+    config = pickle.loads(payload)
+    isolation: list[str] = []
+    if config.get("namespaces", True):
+        isolation = sandbox.enter_namespaces()
+    if "mount-namespace" in isolation:
+        sandbox.hide_paths(config["hidden_paths"])
+        isolation.append("hidden-paths")
+    pid = os.fork() if "pid-namespace" in isolation else 0
+    if pid:
+        _send(sock, pid=pid)
+        sock.close()
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = 0
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF if status else 0)
+    sandbox.die_with_parent()
+    if "pid-namespace" not in isolation:
+        _send(sock, pid=os.getpid())
+    isolation += sandbox.isolate_worker_process(config["limits"],
+                                                config.get("address_space_limit", True))
+    os.chdir("/")
+    torch.set_num_threads(int(config.get("threads", 1)))
+    _send(sock, isolation=isolation)
+    Worker(sock, config).serve()
+
+
+def _send(sock: socket.socket, **fields) -> None:
+    """The two start-up messages, sent before any student code runs: the worker's pid as the
+    grader sees it, then the isolation it achieved."""
+    enc = wire.DataEncoder(lambda obj: (0, "", ""))
+    wire.send_message(sock, wire.DATA, enc.finish({k: enc.encode(v) for k, v in fields.items()}))
+
+
+def main(fd: int) -> None:
+    control = socket.socket(fileno=fd)
+    sandbox.die_with_parent()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    control.sendall(b"R")
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(control, 1, 1)
+        except OSError:
+            return
+        if not msg:
+            return
+        worker_sock = socket.socket(fileno=fds[0])
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                control.close()
+                _child(worker_sock)
+            except BaseException:
+                traceback.print_exc()
+                code = 70
+            finally:
+                os._exit(code)
+        worker_sock.close()
+        control.sendall(struct.pack(">q", pid))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

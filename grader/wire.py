@@ -1,0 +1,415 @@
+"""The wire between the grader and a worker.
+
+Grader to worker: pickle (the worker trusts the grader). Worker to grader: data only, in a
+format whose decoder cannot run code: a JSON tree (tagged lists, tuples, dicts, tensors, NumPy
+arrays, devices, dtypes, remote references) followed by raw storage bytes. Tensors keep dtype,
+shape, strides, storage offset, device and requires_grad, and tensors that share a storage in
+the worker share one in the grader. Every message is length-prefixed and size-capped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+HEADER = struct.Struct(">cQ")
+PICKLE, DATA = b"P", b"D"
+MAX_DEPTH = 64
+MAX_NODES = 1_000_000
+
+DTYPES = {
+    name: getattr(torch, name)
+    for name in ("float16", "bfloat16", "float32", "float64", "complex64", "complex128",
+                 "uint8", "int8", "int16", "int32", "int64", "bool")
+}
+NP_DTYPES = {"float16", "float32", "float64", "complex64", "complex128",
+             "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64", "bool"}
+
+
+class WireError(Exception):
+    """A message that is malformed, too large or of a kind this side must not accept."""
+
+
+class RemoteHandle:
+    """What a worker-side object that cannot travel arrives as: an id plus a description."""
+
+    def __init__(self, ref_id: int, type_name: str, text: str):
+        self.ref_id, self.type_name, self.text = ref_id, type_name, text
+
+    def __repr__(self) -> str:
+        return f"<remote {self.type_name}: {self.text}>"
+
+
+def tensors_in(value: Any, out: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """Tensors inside args/kwargs in a fixed traversal order (the grader walks the same way)."""
+    out = [] if out is None else out
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            tensors_in(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            tensors_in(v, out)
+    return out
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def send_message(sock: socket.socket, kind: bytes, payload: bytes) -> None:
+    sock.sendall(HEADER.pack(kind, len(payload)) + payload)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError("the worker closed the connection")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv_message(sock: socket.socket, max_bytes: int) -> tuple[bytes, bytes]:
+    """Read one framed message; refuse one larger than `max_bytes` without reading it."""
+    kind, length = HEADER.unpack(_recv_exact(sock, HEADER.size))
+    if kind not in (PICKLE, DATA):
+        raise WireError(f"unknown message kind {kind!r}")
+    if length > max_bytes:
+        raise WireError(f"message of {length} bytes exceeds the cap of {max_bytes}")
+    return kind, _recv_exact(sock, length)
+
+
+# --------------------------------------------------------------------------- grader -> worker
+
+
+class _GraderPickler(pickle.Pickler):
+    """Pickles grader objects; remote proxies travel as their worker-side id."""
+
+    def persistent_id(self, obj):
+        ref_id = getattr(obj, "_remote_ref_id", None)
+        if ref_id is not None and type(obj).__name__ == "RemoteRef":
+            return ("ref", ref_id)
+        return None
+
+
+class _WorkerUnpickler(pickle.Unpickler):
+    def __init__(self, file, resolve_ref: Callable[[int], Any]):
+        super().__init__(file)
+        self._resolve_ref = resolve_ref
+
+    def persistent_load(self, pid):
+        tag, ref_id = pid
+        if tag != "ref":
+            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+        return self._resolve_ref(ref_id)
+
+
+def dump_request(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    _GraderPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+
+def load_request(payload: bytes, resolve_ref: Callable[[int], Any]) -> Any:
+    return _WorkerUnpickler(io.BytesIO(payload), resolve_ref).load()
+
+
+# --------------------------------------------------------------------------- worker -> grader
+
+
+class DataEncoder:
+    """Encodes a worker value as data. Objects that cannot travel go to `make_ref`."""
+
+    def __init__(self, make_ref: Callable[[Any], tuple[int, str, str]],
+                 arg_storages: dict[int, int] | None = None):
+        self.make_ref = make_ref
+        self.arg_storages = arg_storages or {}  # storage data_ptr -> argument tensor index
+        self.storages: dict[tuple[str, int], dict] = {}
+        self.tensors: list[tuple[dict, torch.Tensor]] = []
+        self.extra_blobs: list[bytes] = []
+
+    def encode(self, value: Any, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            raise WireError("value nested too deeply to send")
+        if value is None or isinstance(value, bool | str):
+            return value
+        if isinstance(value, int):
+            return value if abs(value) < 2**63 else {"t": "bigint", "v": str(value)}
+        if isinstance(value, float):
+            return {"t": "float", "v": repr(value)} if value != value or value in (
+                float("inf"), float("-inf")) else value
+        if isinstance(value, torch.Tensor):
+            return self._tensor(value, depth)
+        if isinstance(value, np.ndarray | np.generic):
+            return self._ndarray(value)
+        if isinstance(value, torch.Size):
+            return {"t": "tuple", "v": [int(x) for x in value]}
+        if isinstance(value, list | tuple) and type(value) in (list, tuple):
+            return {"t": type(value).__name__, "v": [self.encode(v, depth + 1) for v in value]}
+        if isinstance(value, dict) and all(isinstance(k, str | int) for k in value):
+            return {"t": "dict", "k": list(value), "v": [self.encode(v, depth + 1)
+                                                          for v in value.values()]}
+        if isinstance(value, torch.device):
+            return {"t": "device", "v": str(value)}
+        if isinstance(value, torch.dtype):
+            return {"t": "dtype", "v": str(value).removeprefix("torch.")}
+        if isinstance(value, complex):
+            return {"t": "complex", "v": [value.real, value.imag]}
+        if isinstance(value, bytes):
+            return {"t": "bytes", "v": value.hex()}
+        ref_id, type_name, text = self.make_ref(value)
+        return {"t": "ref", "id": ref_id, "type": type_name, "text": text}
+
+    def _tensor(self, t: torch.Tensor, depth: int) -> dict:
+        node = {"t": "tensor", "dtype": str(t.dtype).removeprefix("torch."),
+                "size": list(t.shape), "stride": list(t.stride()),
+                "offset": t.storage_offset(), "device": str(t.device),
+                "requires_grad": bool(t.requires_grad)}
+        if node["dtype"] not in DTYPES:
+            raise WireError(f"tensors of dtype {t.dtype} cannot be sent")
+        ptr = t.untyped_storage().data_ptr()
+        if t.device.type == "cpu" and ptr in self.arg_storages and t.numel() > 0:
+            node["arg"] = self.arg_storages[ptr]
+        else:
+            key = (str(t.device), ptr)
+            lo, hi = _extent(t)
+            span = self.storages.setdefault(key, {"lo": lo, "hi": hi, "dtype": t.dtype})
+            if span["dtype"] != t.dtype:  # same memory seen as another dtype: send separately
+                key = (str(t.device) + f"#{len(self.storages)}", ptr)
+                span = self.storages.setdefault(key, {"lo": lo, "hi": hi, "dtype": t.dtype})
+            span["lo"], span["hi"] = min(span["lo"], lo), max(span["hi"], hi)
+            node["storage"] = list(self.storages).index(key)
+            self.tensors.append((node, t))
+        grad = t.grad if t.is_leaf else None
+        if grad is not None:
+            node["grad"] = self._tensor(grad, depth + 1)
+        return node
+
+    def _ndarray(self, a) -> dict:
+        arr = np.ascontiguousarray(a)
+        if arr.dtype.name not in NP_DTYPES:
+            raise WireError(f"NumPy arrays of dtype {arr.dtype} cannot be sent")
+        return {"t": "ndarray", "dtype": arr.dtype.name, "shape": list(arr.shape),
+                "scalar": isinstance(a, np.generic), "blob": self._blob(arr.tobytes())}
+
+    def _blob(self, data: bytes) -> int:
+        self.extra_blobs.append(data)
+        return -len(self.extra_blobs)
+
+    def finish(self, tree: Any) -> bytes:
+        """Serialise the encoded tree with the storages it references."""
+        storages = [{"dtype": str(span["dtype"]).removeprefix("torch."),
+                     "lo": span["lo"], "hi": span["hi"]} for span in self.storages.values()]
+        samples: dict[int, torch.Tensor] = {}
+        for node, t in self.tensors:
+            node["offset"] -= storages[node["storage"]]["lo"]
+            samples.setdefault(node["storage"], t)
+        blobs = []
+        for i, spec in enumerate(storages):
+            flat = torch.as_strided(samples[i].detach(), (spec["hi"] - spec["lo"],), (1,),
+                                    spec["lo"]).cpu().contiguous()
+            blobs.append(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+        blobs.extend(self.extra_blobs)
+        doc = json.dumps({"tree": tree, "storages": storages,
+                          "blob_sizes": [len(b) for b in blobs]}).encode()
+        return struct.pack(">I", len(doc)) + doc + b"".join(blobs)
+
+
+def _extent(t: torch.Tensor) -> tuple[int, int]:
+    """[lo, hi) element range of the storage that `t` touches."""
+    if t.numel() == 0:
+        return t.storage_offset(), t.storage_offset()
+    hi = t.storage_offset() + sum((s - 1) * st for s, st in zip(t.shape, t.stride(),
+                                                                 strict=True)) + 1
+    return t.storage_offset(), hi
+
+
+def encode_data(value: Any, make_ref: Callable[[Any], tuple[int, str, str]],
+                arg_storages: dict[int, int] | None = None) -> bytes:
+    enc = DataEncoder(make_ref, arg_storages)
+    tree = enc.encode(value)
+    return enc.finish(tree)
+
+
+class DataDecoder:
+    """Decodes worker data. Never runs code; validates every size, stride and offset."""
+
+    def __init__(self, payload: bytes, make_remote: Callable[[RemoteHandle], Any],
+                 arg_tensors: list[torch.Tensor] | None = None,
+                 device_map: Callable[[str], torch.device] | None = None):
+        if len(payload) < 4:
+            raise WireError("truncated message")
+        (n,) = struct.unpack(">I", payload[:4])
+        try:
+            doc = json.loads(payload[4:4 + n])
+        except (ValueError, RecursionError) as e:
+            raise WireError(f"malformed message: {e}") from None
+        if not isinstance(doc, dict):
+            raise WireError("malformed message")
+        self.tree = doc.get("tree")
+        sizes = doc.get("blob_sizes")
+        if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 0 for s in sizes):
+            raise WireError("malformed blob table")
+        self.blobs, pos = [], 4 + n
+        for s in sizes:
+            if pos + s > len(payload):
+                raise WireError("blob table points past the end of the message")
+            self.blobs.append(payload[pos:pos + s])
+            pos += s
+        self.storage_specs = doc.get("storages")
+        if not isinstance(self.storage_specs, list) or len(self.storage_specs) > len(self.blobs):
+            raise WireError("malformed storage table")
+        self.n_storages = len(self.storage_specs)
+        self.storages: dict[int, torch.Tensor] = {}
+        self.make_remote = make_remote
+        self.arg_tensors = arg_tensors or []
+        self.device_map = device_map or torch.device
+        self.nodes = 0
+
+    def value(self) -> Any:
+        return self.decode(self.tree)
+
+    def decode(self, node: Any, depth: int = 0) -> Any:
+        self.nodes += 1
+        if depth > MAX_DEPTH or self.nodes > MAX_NODES:
+            raise WireError("message nested too deeply or too large")
+        if node is None or isinstance(node, bool | int | float | str):
+            return node
+        if not isinstance(node, dict) or not isinstance(node.get("t"), str):
+            raise WireError("malformed node")
+        t = node["t"]
+        if t in ("list", "tuple"):
+            items = [self.decode(v, depth + 1) for v in _list(node.get("v"))]
+            return items if t == "list" else tuple(items)
+        if t == "dict":
+            keys, vals = _list(node.get("k")), _list(node.get("v"))
+            if len(keys) != len(vals) or not all(isinstance(k, str | int) for k in keys):
+                raise WireError("malformed dict")
+            return {k: self.decode(v, depth + 1) for k, v in zip(keys, vals, strict=True)}
+        if t == "tensor":
+            return self._tensor(node, depth)
+        if t == "ndarray":
+            return self._ndarray(node)
+        if t == "float":
+            if node.get("v") not in ("nan", "inf", "-inf"):
+                raise WireError("malformed float")
+            return float(node["v"])
+        if t == "bigint":
+            return int(str(node.get("v")))
+        if t == "complex":
+            re, im = _list(node.get("v"))
+            return complex(float(re), float(im))
+        if t == "bytes":
+            return bytes.fromhex(str(node.get("v")))
+        if t == "device":
+            return torch.device(str(node.get("v")))
+        if t == "dtype":
+            name = node.get("v")
+            if name not in DTYPES:
+                raise WireError(f"unknown dtype {name!r}")
+            return DTYPES[name]
+        if t == "ref":
+            return self.make_remote(RemoteHandle(int(node["id"]), str(node.get("type"))[:200],
+                                                 str(node.get("text"))[:500]))
+        raise WireError(f"unknown node type {t!r}")
+
+    def _storage(self, index: Any) -> torch.Tensor:
+        if not isinstance(index, int) or not 0 <= index < self.n_storages:
+            raise WireError("tensor refers to an unknown storage")
+        if index not in self.storages:
+            spec = self.storage_specs[index]
+            dtype = DTYPES.get(spec.get("dtype")) if isinstance(spec, dict) else None
+            if dtype is None:
+                raise WireError("storage of unknown dtype")
+            blob = self.blobs[index]
+            itemsize = torch.empty((), dtype=dtype).element_size()
+            count = spec.get("hi", 0) - spec.get("lo", 0)
+            if not isinstance(count, int) or count < 0 or count * itemsize != len(blob):
+                raise WireError("storage size does not match its bytes")
+            flat = torch.frombuffer(bytearray(blob), dtype=torch.uint8) if blob else \
+                torch.empty(0, dtype=torch.uint8)
+            self.storages[index] = flat.view(dtype) if blob else torch.empty(0, dtype=dtype)
+        return self.storages[index]
+
+    def _tensor(self, node: dict, depth: int) -> torch.Tensor:
+        dtype = DTYPES.get(node.get("dtype"))
+        size, stride, offset = node.get("size"), node.get("stride"), node.get("offset")
+        if dtype is None:
+            raise WireError(f"unknown tensor dtype {node.get('dtype')!r}")
+        if not (_ints(size) and _ints(stride) and len(size) == len(stride)
+                and isinstance(offset, int) and offset >= 0):
+            raise WireError("malformed tensor geometry")
+        if "arg" in node:
+            arg = node["arg"]
+            if not isinstance(arg, int) or not 0 <= arg < len(self.arg_tensors):
+                raise WireError("view of an unknown argument")
+            base = self.arg_tensors[arg]
+            if base.dtype != dtype:
+                raise WireError("view of an argument with another dtype")
+            extent = _geometry_extent(size, stride, offset)
+            if extent > base.untyped_storage().nbytes() // max(base.element_size(), 1):
+                raise WireError("view reaches past its argument's storage")
+            out = base.detach().as_strided(size, stride, offset)
+        else:
+            flat = self._storage(node.get("storage"))
+            if flat.dtype != dtype:
+                raise WireError("tensor dtype differs from its storage")
+            if _geometry_extent(size, stride, offset) > flat.numel():
+                raise WireError("tensor reaches past its storage")
+            out = flat.as_strided(size, stride, offset)
+            device = str(node.get("device", "cpu"))
+            if device != "cpu":
+                out = out.to(self.device_map(device))
+        if node.get("requires_grad") and dtype.is_floating_point | dtype.is_complex:
+            out = out.detach().requires_grad_(True)
+        if isinstance(node.get("grad"), dict):
+            grad = self._tensor(node["grad"], depth + 1)
+            if grad.shape == out.shape and out.requires_grad:
+                out.grad = grad.detach()
+        return out
+
+    def _ndarray(self, node: dict):
+        dtype, shape, blob = node.get("dtype"), node.get("shape"), node.get("blob")
+        if dtype not in NP_DTYPES or not _ints(shape) or not isinstance(blob, int):
+            raise WireError("malformed array")
+        index = self.n_storages + (-blob - 1)
+        if not self.n_storages <= index < len(self.blobs):
+            raise WireError("array refers to an unknown blob")
+        data = self.blobs[index]
+        count = int(np.prod(shape)) if shape else 1
+        if count * np.dtype(dtype).itemsize != len(data):
+            raise WireError("array size does not match its bytes")
+        arr = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+        return arr[()] if node.get("scalar") else arr
+
+
+def _list(v: Any) -> list:
+    if not isinstance(v, list):
+        raise WireError("malformed list")
+    return v
+
+
+def _ints(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, int) and 0 <= x < 2**62 for x in v)
+
+
+def _geometry_extent(size: list[int], stride: list[int], offset: int) -> int:
+    if any(s == 0 for s in size):
+        return offset
+    return offset + sum((s - 1) * st for s, st in zip(size, stride, strict=True)) + 1
+
+
+def decode_data(payload: bytes, make_remote: Callable[[RemoteHandle], Any],
+                arg_tensors: list[torch.Tensor] | None = None) -> Any:
+    return DataDecoder(payload, make_remote, arg_tensors).value()

@@ -1,0 +1,151 @@
+"""Grader side of the worker processes: the template that forks them, and one connection per
+worker with a wall-clock limit on every request and a kill that takes the whole namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from grader import wire
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT_S = 120.0
+
+
+class WorkerDied(Exception):
+    """The worker exited or broke the protocol while serving a request."""
+
+
+class WorkerTimeout(Exception):
+    """A request ran past its wall-clock limit; the worker was killed."""
+
+
+class Template:
+    """The pre-loaded template process (`grader.template`), started once per grading run."""
+
+    def __init__(self, threads: int = 1):
+        parent, child = socket.socketpair()
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "grader.template", str(child.fileno())],
+            pass_fds=[child.fileno()], cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL)
+        child.close()
+        self.control = parent
+        self.control.settimeout(STARTUP_TIMEOUT_S)
+        if self.control.recv(1) != b"R":
+            raise RuntimeError("the worker template failed to start (see the output above)")
+        self.control.settimeout(None)
+
+    def fork(self, config: dict, max_reply_bytes: int) -> WorkerConnection:
+        ours, theirs = socket.socketpair()
+        socket.send_fds(self.control, [b"F"], [theirs.fileno()])
+        theirs.close()
+        (outer_pid,) = struct.unpack(">q", _recv_exact(self.control, 8))
+        wire.send_message(ours, wire.PICKLE, wire.dump_request(config))
+        return WorkerConnection(ours, outer_pid, max_reply_bytes)
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise RuntimeError("the worker template exited")
+        buf += chunk
+    return buf
+
+
+class WorkerConnection:
+    """One sandboxed worker; every request has a deadline, and any breach kills it."""
+
+    def __init__(self, sock: socket.socket, outer_pid: int, max_reply_bytes: int):
+        self.sock, self.outer_pid, self.max_reply_bytes = sock, outer_pid, max_reply_bytes
+        self.alive = True
+        self.sock.settimeout(STARTUP_TIMEOUT_S)
+        try:
+            self.pid = int(self._startup_field("pid"))
+            self.isolation = [str(s) for s in self._startup_field("isolation")]
+        except Exception as e:
+            self.kill()
+            raise WorkerDied(f"the worker did not start: {e}") from None
+        self.busy_s = 0.0
+
+    def _startup_field(self, name: str):
+        _, payload = wire.recv_message(self.sock, 1 << 16)
+        dec = wire.DataDecoder(payload, lambda h: None)
+        return dec.decode(dec.tree[name])
+
+    def request(self, request: dict[str, Any], timeout_s: float, arg_tensors: list,
+                make_remote) -> dict[str, Any]:
+        """Send one request and decode the reply as data; kill the worker on any breach."""
+        if not self.alive:
+            raise WorkerDied("the worker is no longer running")
+        nonce = secrets.token_hex(8)
+        payload = wire.dump_request({**request, "nonce": nonce})
+        start = time.perf_counter()
+        try:
+            self.sock.settimeout(timeout_s)
+            wire.send_message(self.sock, wire.PICKLE, payload)
+            kind, reply = wire.recv_message(self.sock, self.max_reply_bytes)
+            if kind != wire.DATA:
+                raise wire.WireError("the worker sent a message that is not data")
+            dec = wire.DataDecoder(reply, make_remote, arg_tensors)
+            tree = dec.tree
+            if not isinstance(tree, dict) or set(tree) != {"head", "result", "writeback"}:
+                raise wire.WireError("malformed reply")
+            head = dec.decode(tree["head"])
+            if not isinstance(head, dict) or head.get("nonce") != nonce:
+                raise wire.WireError("reply does not answer this request")
+            head["result"] = dec.decode(tree["result"])
+            head["writeback"] = dec.decode(tree["writeback"])
+            return head
+        except TimeoutError:
+            self.kill()
+            raise WorkerTimeout(f"no answer within {timeout_s:.0f} s") from None
+        except (EOFError, OSError, wire.WireError, struct.error) as e:
+            self.kill()
+            raise WorkerDied(str(e) or type(e).__name__) from None
+        finally:
+            self.busy_s += time.perf_counter() - start
+
+    def kill(self) -> None:
+        """Kill the worker's namespace (its pid 1) and the process group around it."""
+        self.alive = False
+        for target in (getattr(self, "pid", None),):
+            if target:
+                try:
+                    os.kill(target, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            os.killpg(self.outer_pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.sock.close()
+
+    def close(self) -> None:
+        """Ask the worker to exit, then make sure it has."""
+        if self.alive:
+            try:
+                self.sock.settimeout(1.0)
+                wire.send_message(self.sock, wire.PICKLE, wire.dump_request({"op": "exit"}))
+            except OSError:
+                pass
+        self.kill()
