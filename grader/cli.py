@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.batch import grade_all
 from grader.course import KIT_ROOT, Course, load_course
 from grader.plugin import Grading
 from grader.reports import write_reports
@@ -70,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--in-process", action="store_true",
                    help="run your code in this process, for a debugger (no sandbox)")
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's progress")
+    b = sub.add_parser("batch", help="grade every sub-folder of DIR (one per student)")
+    b.add_argument("dir")
+    b.add_argument("--out", required=True, help="reports go to OUT/<student>/")
+    for q in (g, b):
+        q.add_argument("--call-timeout", type=float,
+                       help="seconds one call into student code may take (default: course.toml)")
+    b.add_argument("--topics", help="comma-separated topics (default: all)")
+    b.add_argument("--suite", choices=SUITES)
     s = sub.add_parser("sync", help="regenerate exercises/ from solutions/")
     s.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
     return p
@@ -87,9 +96,14 @@ def main(argv: list[str] | None = None) -> int:
               "regenerated: " + ", ".join(drift))
         return 0
     course = load_course()
+    if args.call_timeout:
+        course = course.with_call_timeout(args.call_timeout)
     topics = [t.strip() for t in args.topics.split(",")] if args.topics else None
     for t in topics or []:
         course.topic(t)
+    if args.command == "batch":
+        grade_all(Path(args.dir), Path(args.out), course, topics, args.suite, grade)
+        return 0
     path = Path(args.path)
     out = Path(args.out) if args.out else Path("grading") / path.resolve().name
     suite = args.suite or default_suite()

@@ -4,7 +4,7 @@ calls each function may not use."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +42,11 @@ class Course:
     @property
     def names(self) -> list[str]:
         return [t.name for t in self.topics]
+
+    def with_call_timeout(self, seconds: float) -> Course:
+        """The same course with every topic's per-call limit set to `seconds`."""
+        return replace(self, topics=tuple(replace(t, call_timeout_s=seconds)
+                                          for t in self.topics))
 
     def all_forbidden(self) -> set[str]:
         return {n for t in self.topics for n in t.forbidden} | {

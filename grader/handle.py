@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,9 @@ def _failure_from_error(function: str, error: dict) -> Exception:
     return StudentRaised(text)
 
 
+MAX_TIMEOUTS = 2  # a function that hangs twice is not called again in this submission
+
+
 class Session:
     """One submission being graded: its worker(s), time budget and the flags raised."""
 
@@ -92,6 +96,8 @@ class Session:
         self.test_hits: list[dict] = []
         self.current_topic: Topic | None = None
         self.broken: StudentFailure | None = None
+        self.pending_seed: int | None = None
+        self.timeouts: dict[str, int] = {}
         self.config = {
             "sources": submission.sources, "problems": submission.problems,
             "limits": self.limits, "hidden_paths": list(hidden_paths), "threads": threads,
@@ -100,9 +106,11 @@ class Session:
         self.modules = execute.SubmissionModules(submission.sources, submission.problems) \
             if template is None else None
 
-    def begin_test(self) -> None:
-        """A new test starts: forget the last test's forbidden hits and hang or crash."""
+    def begin_test(self, test_id: str) -> None:
+        """A new test starts: forget the last test's forbidden hits and hang or crash, and
+        seed the worker's random generators from the test's name on its first call."""
         self.test_hits, self.broken = [], None
+        self.pending_seed = zlib.crc32(test_id.encode())
 
     # -- the worker -------------------------------------------------------------------------
 
@@ -117,10 +125,15 @@ class Session:
     def request(self, topic: Topic, request: dict, function: str) -> Any:
         """Run a request for `topic`; map every failure to a StudentFailure."""
         args_tensors = tensors_in([request.get("args", ()), request.get("kwargs", {})])
+        if self.pending_seed is not None:
+            request, self.pending_seed = {**request, "seed": self.pending_seed}, None
         if self.template is None:
             return self._in_process(topic, request, function)
         if self.broken is not None:  # one hang or crash per test is enough (hypothesis retries)
             raise type(self.broken)(str(self.broken))
+        if self.timeouts.get(function, 0) >= MAX_TIMEOUTS:
+            raise StudentTimedOut(f"{function} ran out of time {MAX_TIMEOUTS} times already, so "
+                                  "it is not run again: look for an infinite loop")
         left = self.budget_s - self.used_s
         if left <= 0:
             raise StudentTimedOut(f"the submission used up its {self.budget_s:.0f} s of "
@@ -131,6 +144,7 @@ class Session:
         try:
             reply = worker.request(request, limit, args_tensors, self._make_remote)
         except WorkerTimeout:
+            self.timeouts[function] = self.timeouts.get(function, 0) + 1
             self.broken = StudentTimedOut(
                 f"{function} did not finish within {limit:.0f} s (an infinite loop, or far "
                 "too slow: vectorise instead of looping over elements)")

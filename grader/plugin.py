@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from grader.course import Course, load_course
 from grader.handle import Session, Student, StudentFailure, hidden_paths
@@ -20,7 +20,8 @@ from grader.workers import Template
 
 settings.register_profile(
     "grading", derandomize=True, deadline=None, database=None, print_blob=False,
-    max_examples=25, suppress_health_check=list(HealthCheck))
+    max_examples=25, suppress_health_check=list(HealthCheck),
+    phases=(Phase.explicit, Phase.generate))  # no shrinking: the first failure is reported
 settings.register_profile(
     "thorough", derandomize=False, deadline=None, max_examples=300,
     suppress_health_check=list(HealthCheck))
@@ -54,7 +55,7 @@ class Grading:
     def student(self, request) -> Student:
         """The submission's functions for the topic of this test module (test_<topic>.py)."""
         topic = self.course.topic(topic_of(request.node))
-        self.session.begin_test()
+        self.session.begin_test(request.node.nodeid)
         return Student(self.session, topic)
 
     @pytest.hookimpl(wrapper=True)

@@ -77,6 +77,48 @@ def hide_paths(paths: Iterable[str | Path]) -> bool:
     return True
 
 
+SYS_OPEN_TREE, SYS_MOVE_MOUNT = 428, 429
+OPEN_TREE_CLONE, AT_RECURSIVE, MOVE_MOUNT_F_EMPTY_PATH = 1, 0x8000, 0x4
+
+
+def _private_ancestor(path: str) -> str | None:
+    """The highest ancestor of `path` that others may not traverse (e.g. /root), if any."""
+    parts = Path(path).parts
+    for i in range(2, len(parts) + 1):
+        p = os.path.join(*parts[:i])
+        try:
+            if not os.stat(p).st_mode & 0o001:
+                return p
+        except OSError:
+            return None
+    return None
+
+
+def reveal_for_nobody(paths: Iterable[str]) -> list[str]:
+    """Make `paths` (the Python installation) readable after dropping to nobody when they sit
+    under a private directory such as /root: cover that directory with an empty tmpfs and
+    mount just these paths back at their places. Returns the directories covered."""
+    moves: dict[str, list[str]] = {}
+    for p in sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)}):
+        ancestor = _private_ancestor(p)
+        if ancestor and not any(p.startswith(q + "/") for q in moves.get(ancestor, [])):
+            moves.setdefault(ancestor, []).append(p)
+    for ancestor, inner in moves.items():
+        fds = []
+        for p in inner:
+            fd = _libc.syscall(SYS_OPEN_TREE, -100, p.encode(), OPEN_TREE_CLONE | AT_RECURSIVE)
+            if fd < 0:
+                raise OSError(ctypes.get_errno(), f"open_tree {p}")
+            fds.append(fd)
+        _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
+        for p, fd in zip(inner, fds, strict=True):
+            os.makedirs(p, mode=0o755, exist_ok=True)
+            _check(_libc.syscall(SYS_MOVE_MOUNT, fd, b"", -100, p.encode(),
+                                 MOVE_MOUNT_F_EMPTY_PATH), f"move_mount {p}")
+            os.close(fd)
+    return list(moves)
+
+
 def mount_proc() -> bool:
     """A /proc that shows only this pid namespace (hides the grader's processes)."""
     try:

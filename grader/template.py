@@ -41,6 +41,8 @@ def _child(sock: socket.socket) -> None:
     if "mount-namespace" in isolation:
         sandbox.hide_paths(config["hidden_paths"])
         isolation.append("hidden-paths")
+        if os.getuid() == 0:
+            sandbox.reveal_for_nobody([sys.base_prefix, sys.prefix, *sys.path])
     pid = os.fork() if "pid-namespace" in isolation else 0
     if pid:
         _send(sock, pid=pid)
@@ -56,6 +58,7 @@ def _child(sock: socket.socket) -> None:
     isolation += sandbox.isolate_worker_process(config["limits"],
                                                 config.get("address_space_limit", True))
     os.chdir("/")
+    os.environ.update(HOME="/tmp", MPLCONFIGDIR=f"/tmp/torchdrill-mpl-{os.getpid()}")
     torch.set_num_threads(int(config.get("threads", 1)))
     _send(sock, isolation=isolation)
     Worker(sock, config).serve()

@@ -1,0 +1,40 @@
+# torchdrill: `make grade` grades exercises/ (or SUBMISSION=path); `make test` runs the kit's
+# tests. Both create .venv on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUBMISSION ?= exercises
+
+.PHONY: setup grade test lint bench sync data clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $@
+
+grade: $(STAMP)
+	$(PY) -m grader grade $(SUBMISSION) $(if $(TOPICS),--topics $(TOPICS),)
+
+test: $(STAMP)
+	$(PY) -m grader sync --check
+	$(PY) -m ruff check .
+	$(PY) -m pytest tests/kit -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+bench: $(STAMP)
+	$(PY) -m grader.bench
+
+sync: $(STAMP)
+	$(PY) -m grader sync
+
+data: $(STAMP)
+	$(PY) datasets/fetch.py all
+
+clean:
+	rm -rf grading release .hypothesis

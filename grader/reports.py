@@ -1,0 +1,378 @@
+"""A report (the dict saved as report.json) in the other formats: Markdown, a self-contained
+HTML page and Gradescope's results.json; `write_reports` writes them all, report.json last.
+
+Tests whose function is not written yet are grouped apart from the ones to fix, so a fresh
+stub's report reads as a to-do list rather than a wall of failures.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from grader.atomic import fsync_dir, write_atomic, write_json_atomic
+
+OUTCOME_LABELS = {
+    "passed": "passed",
+    "failed": "wrong result",
+    "error": "raised an error",
+    "timeout": "ran out of time",
+    "forbidden": "used a forbidden call",
+    "not_implemented": "not written yet",
+}
+HOW_LABELS = {"runtime": "called while grading", "source": "written in the source"}
+FLAGS_ADVICE = ("A forbidden call does the exercise's work for you, so a test that reaches one "
+                "earns nothing; one only written in the source is a warning. Rebuild the result "
+                "from the section's basic operations.")
+GRADESCOPE_VISIBILITY = {"public": "visible", "hidden": "after_published"}
+BAR_WIDTH = 20
+
+# -- what every format shows -----------------------------------------------------------------
+
+
+def points(x: float) -> str:
+    """A score the way people write it: 12, 1.5, 0.33."""
+    return f"{round(float(x), 2):g}"
+
+
+def score_of(item: dict) -> str:
+    """`score/max_score` of a report, topic or test."""
+    return f"{points(item['score'])}/{points(item['max_score'])}"
+
+
+def missed(test: dict) -> bool:
+    """Whether a test lost points or did not pass (a 0-point test can still teach)."""
+    return test["outcome"] != "passed" or test["score"] < test["max_score"]
+
+
+def to_fix(topic: dict) -> list[dict]:
+    """The topic's missed tests, except those whose function is not written yet."""
+    return [t for t in topic["tests"] if missed(t) and t["outcome"] != "not_implemented"]
+
+
+def not_written(topic: dict) -> list[dict]:
+    """The topic's tests that wait for a function the student has not written yet."""
+    return [t for t in topic["tests"] if t["outcome"] == "not_implemented"]
+
+
+def passed(topic: dict) -> list[dict]:
+    return [t for t in topic["tests"] if not missed(t)]
+
+
+def unique(texts: Iterable[str]) -> list[str]:
+    """The non-empty texts, each once, in order (one message per unwritten function)."""
+    return list(dict.fromkeys(t for t in texts if t))
+
+
+def fraction(topic: dict) -> float:
+    """The share of a topic's points earned; a 0-point topic counts as done if nothing missed."""
+    if topic["max_score"] > 0:
+        return min(1.0, max(0.0, topic["score"] / topic["max_score"]))
+    return 0.0 if any(missed(t) for t in topic["tests"]) else 1.0
+
+
+def text_bar(share: float, width: int = BAR_WIDTH, full: str = "█", empty: str = "░") -> str:
+    filled = round(share * width)
+    return full * filled + empty * (width - filled)
+
+
+def label(test: dict) -> str:
+    return OUTCOME_LABELS.get(test["outcome"], test["outcome"])
+
+
+def display_name(test: dict) -> str:
+    """The test's name, marked when it is one of the hidden tests."""
+    return test["name"] + (" (hidden)" if test["visibility"] == "hidden" else "")
+
+
+def merged_flags(report: dict) -> list[dict]:
+    """The flags with one entry per topic, function and call; `how` becomes a list."""
+    merged: dict[tuple[str, str, str], dict] = {}
+    for flag in report.get("flags", []):
+        entry = merged.setdefault((flag["topic"], flag["function"], flag["call"]),
+                                  {**flag, "how": []})
+        if flag["how"] not in entry["how"]:
+            entry["how"].append(flag["how"])
+    return list(merged.values())
+
+
+def flag_text(flag: dict) -> str:
+    """One merged flag as a sentence: which call, in which function, how it was seen."""
+    how = " and ".join(HOW_LABELS.get(h, h) for h in flag["how"])
+    return f"{flag['call']} in {flag['function']} ({flag['topic']}): {how}"
+
+
+def isolation_text(report: dict) -> str:
+    steps = report.get("isolation") or []
+    return "Isolation: " + (", ".join(steps) if steps else "none (no sandbox recorded)")
+
+
+def summary_line(report: dict) -> str:
+    """Every topic's score and the total on one line: `softmax 12/30 · total 12/30`."""
+    parts = [f"{t['name']} {score_of(t)}" for t in report["topics"]]
+    return " · ".join([*parts, f"total {score_of(report)}"])
+
+
+def waiting_text(tests: list[dict]) -> str:
+    """What unwritten functions hold back: `3 tests (5 points) waiting`."""
+    total = sum(t["max_score"] for t in tests)
+    noun = "test" if len(tests) == 1 else "tests"
+    return f"{len(tests)} {noun} ({points(total)} points) waiting"
+
+
+# -- Markdown --------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
+
+
+def _md(text: str) -> str:
+    """One line of literal text: Markdown and HTML syntax in it is shown, not interpreted."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _md_block(text: str) -> str:
+    """Verbatim text in a fence longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def to_markdown(report: dict) -> str:
+    """The report as Markdown: overview table, forbidden calls, then a section per topic."""
+    parts = [
+        f"# Grade report: {_md(report['submission'])}",
+        f"**Total: {score_of(report)}** · kit {_md(report['kit_version'])} · "
+        f"graded {_md(report['graded_at'])}",
+        _md_overview(report),
+    ]
+    if report.get("flags"):
+        parts.append(_md_flags(report))
+    parts += [_md_topic(t) for t in report["topics"]]
+    parts += ["---", _md(isolation_text(report))]
+    return "\n\n".join(parts) + "\n"
+
+
+def _md_overview(report: dict) -> str:
+    rows = ["| Topic | Score | Progress |", "| --- | ---: | --- |"]
+    rows += [f"| {_md(t['title'])} | {score_of(t)} | {text_bar(fraction(t))} |"
+             for t in report["topics"]]
+    return "\n".join(rows)
+
+
+def _md_flags(report: dict) -> str:
+    lines = ["## Forbidden calls", ""]
+    lines += [f"- {_md(flag_text(f))}" for f in merged_flags(report)]
+    return "\n".join([*lines, "", _md(FLAGS_ADVICE)])
+
+
+def _md_topic(topic: dict) -> str:
+    parts = [f"## {_md(topic['title'])}: {score_of(topic)}",
+             f"Topic {_md(topic['name'])} · {text_bar(fraction(topic))}"]
+    if fix := to_fix(topic):
+        parts.append("### To fix")
+        parts += [_md_test(t) for t in fix]
+    if todo := not_written(topic):
+        parts += ["### Not written yet", _md_todo(todo)]
+    if ok := passed(topic):
+        parts.append(f"Passed: {len(ok)} of {len(topic['tests'])} tests.")
+    return "\n\n".join(parts)
+
+
+def _md_test(test: dict) -> str:
+    lines = [f"#### {_md(display_name(test))} · {_md(label(test))} · {score_of(test)}",
+             _md_block(test["message"] or "(no message)")]
+    if test["hint"]:
+        lines.append(f"*What it checks:* {_md(test['hint'])}")
+    return "\n\n".join(lines)
+
+
+def _md_todo(tests: list[dict]) -> str:
+    lines = [f"- {_md(m)}" for m in unique(t["message"] for t in tests)]
+    lines += ["", f"{waiting_text(tests)}; once written, they check:", ""]
+    lines += [f"- {_md(t['name'])}: {_md(t['hint'])}" if t["hint"] else f"- {_md(t['name'])}"
+              for t in tests]
+    return "\n".join(lines)
+
+
+# -- HTML ------------------------------------------------------------------------------------
+
+_CSS = """
+body { font: 16px/1.5 system-ui, sans-serif; color: #1d1d1f; background: #f6f6f4; margin: 0; }
+main { max-width: 52rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
+h1 { margin-bottom: .25rem; } h2 { margin: 0; font-size: 1.25rem; }
+.meta, .name, .isolation { color: #666; font-size: .9rem; }
+.total { font-size: 1.5rem; font-weight: 600; }
+section { background: #fff; border-radius: 8px; padding: 1rem 1.25rem; margin: 1rem 0;
+  box-shadow: 0 1px 3px rgba(0, 0, 0, .08); }
+section > header { display: flex; justify-content: space-between; align-items: baseline; }
+.score { font-weight: 600; white-space: nowrap; }
+.bar { background: #e4e4e0; border-radius: 4px; height: .6rem; margin: .5rem 0; }
+.fill { height: 100%; border-radius: 4px; }
+.done { background: #2e7d32; } .partial { background: #e6a100; } .none { background: #b0b0aa; }
+article { border-left: 4px solid #c0392b; padding: .25rem .75rem; margin: .75rem 0; }
+article.timeout { border-color: #7b1fa2; } article.forbidden { border-color: #d35400; }
+h4 { margin: 0; font-size: 1rem; }
+.badge, .tag, .pts { font-size: .8rem; border-radius: 3px; padding: 0 .35rem; }
+.badge { background: #fbe9e7; color: #8e2a1c; } .tag { background: #eee; color: #555; }
+.pts { color: #555; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f3f3f0; padding: .5rem;
+  border-radius: 4px; font-size: .85rem; }
+.hint { color: #444; font-size: .9rem; margin: .25rem 0; }
+.todo { background: #eef4fb; border-radius: 6px; padding: .5rem .75rem; margin: .75rem 0; }
+.flags { border: 2px solid #d35400; }
+details summary { cursor: pointer; color: #444; }
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def to_html(report: dict) -> str:
+    """The report as one self-contained page: inline CSS, no script, nothing fetched."""
+    body = [_html_header(report)]
+    if report.get("flags"):
+        body.append(_html_flags(report))
+    body += [_html_topic(t) for t in report["topics"]]
+    body.append(f'<p class="isolation">{_e(isolation_text(report))}</p>')
+    return "\n".join([
+        "<!doctype html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>Grade report: {_e(report['submission'])}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body><main>",
+        *body,
+        "</main></body>",
+        "</html>",
+    ]) + "\n"
+
+
+def _html_header(report: dict) -> str:
+    return (f"<header><h1>Grade report: {_e(report['submission'])}</h1>"
+            f'<p class="meta">kit {_e(report["kit_version"])} · graded '
+            f'{_e(report["graded_at"])}</p>'
+            f'<p class="total">Total: {_e(score_of(report))}</p>'
+            f'<p class="summary">{_e(summary_line(report))}</p></header>')
+
+
+def _html_bar(share: float) -> str:
+    kind = "done" if share >= 1 else "partial" if share > 0 else "none"
+    return (f'<div class="bar" role="img" aria-label="{share:.0%} of the points">'
+            f'<div class="fill {kind}" style="width: {share * 100:.1f}%"></div></div>')
+
+
+def _html_flags(report: dict) -> str:
+    items = "".join(f"<li>{_e(flag_text(f))}</li>" for f in merged_flags(report))
+    return (f'<section class="flags"><h2>Forbidden calls</h2><ul>{items}</ul>'
+            f"<p>{_e(FLAGS_ADVICE)}</p></section>")
+
+
+def _html_topic(topic: dict) -> str:
+    parts = [f'<section class="topic" id="topic-{_e(topic["name"])}">',
+             f'<header><h2>{_e(topic["title"])}</h2>'
+             f'<span class="score">{_e(score_of(topic))}</span></header>',
+             _html_bar(fraction(topic)),
+             f'<p class="name">topic <code>{_e(topic["name"])}</code></p>']
+    if fix := to_fix(topic):
+        parts.append("<h3>To fix</h3>")
+        parts += [_html_test(t) for t in fix]
+    if todo := not_written(topic):
+        parts.append(_html_todo(todo))
+    if ok := passed(topic):
+        names = "".join(f"<li><code>{_e(t['name'])}</code></li>" for t in ok)
+        parts.append(f"<details><summary>Passed: {len(ok)} of {len(topic['tests'])} tests"
+                     f"</summary><ul>{names}</ul></details>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _html_test(test: dict) -> str:
+    hidden = ' <span class="tag">hidden</span>' if test["visibility"] == "hidden" else ""
+    hint = (f'<p class="hint"><strong>What it checks:</strong> {_e(test["hint"])}</p>'
+            if test["hint"] else "")
+    return (f'<article class="{_e(test["outcome"])}"><h4><code>{_e(test["name"])}</code> '
+            f'<span class="badge">{_e(label(test))}</span>{hidden} '
+            f'<span class="pts">{_e(score_of(test))}</span></h4>'
+            f'<pre>{_e(test["message"] or "(no message)")}</pre>{hint}</article>')
+
+
+def _html_todo(tests: list[dict]) -> str:
+    messages = "".join(f"<p>{_e(m)}</p>" for m in unique(t["message"] for t in tests))
+    items = "".join(_html_waiting_item(t) for t in tests)
+    return (f'<div class="todo"><h3>Not written yet</h3>{messages}<details><summary>'
+            f"{_e(waiting_text(tests))}: what they check</summary><ul>{items}</ul></details>"
+            "</div>")
+
+
+def _html_waiting_item(test: dict) -> str:
+    hint = f": {_e(test['hint'])}" if test["hint"] else ""
+    return f"<li><code>{_e(test['name'])}</code>{hint}</li>"
+
+
+# -- Gradescope ------------------------------------------------------------------------------
+
+
+def to_gradescope(report: dict) -> dict:
+    """Gradescope's results.json: hidden tests show once grades are published."""
+    tests = [_gradescope_test(topic, t) for topic in report["topics"] for t in topic["tests"]]
+    seconds = sum(t["duration_s"] for topic in report["topics"] for t in topic["tests"])
+    return {"score": float(report["score"]), "execution_time": math.ceil(seconds),
+            "output": _gradescope_summary(report), "tests": tests}
+
+
+def _gradescope_test(topic: dict, test: dict) -> dict:
+    checks = f"What it checks: {test['hint']}" if test["hint"] else ""
+    if not missed(test):
+        verdict = "passed"
+    elif test["outcome"] == "not_implemented":
+        verdict = test["message"] or label(test)
+    else:
+        verdict = f"{label(test)}: {test['message']}"
+    output = "\n\n".join(filter(None, [verdict, checks]))
+    return {
+        "name": f"{topic['name']}: {test['name']}",
+        "score": float(test["score"]),
+        "max_score": float(test["max_score"]),
+        "status": "failed" if missed(test) else "passed",
+        "output": output,
+        "visibility": GRADESCOPE_VISIBILITY.get(test["visibility"], "after_published"),
+    }
+
+
+def _gradescope_summary(report: dict) -> str:
+    lines = [summary_line(report)]
+    waiting = sum(len(not_written(t)) for t in report["topics"])
+    if waiting:
+        lines.append(f"{waiting} tests wait for functions you have not written yet.")
+    lines += [f"Forbidden: {flag_text(f)}" for f in merged_flags(report)]
+    return "\n".join([*lines, isolation_text(report)])
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def write_reports(report: dict, out_dir: str | Path) -> list[Path]:
+    """Write report.md, report.html, results.json and then report.json into `out_dir`.
+
+    Everything is rendered first and a stale report.json removed before anything is written,
+    so report.json exists only beside a complete, matching set.
+    """
+    out = Path(out_dir)
+    markdown, page, gradescope = to_markdown(report), to_html(report), to_gradescope(report)
+    final = out / "report.json"
+    if final.exists():
+        final.unlink()
+        fsync_dir(out)
+    return [write_atomic(out / "report.md", markdown),
+            write_atomic(out / "report.html", page),
+            write_json_atomic(out / "results.json", gradescope),
+            write_json_atomic(final, report)]

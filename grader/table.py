@@ -1,0 +1,113 @@
+"""The grade in a terminal: a row per topic, every test that lost points with what went wrong,
+then forbidden calls and the total. Student text is printed as plain Text, never as rich
+markup, and the output stays readable in CI logs where stdout is not a terminal.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from grader.reports import (
+    FLAGS_ADVICE,
+    display_name,
+    flag_text,
+    fraction,
+    isolation_text,
+    label,
+    merged_flags,
+    not_written,
+    score_of,
+    summary_line,
+    text_bar,
+    to_fix,
+    unique,
+    waiting_text,
+)
+
+__all__ = ["default_console", "render_table", "summary_line"]
+
+FALLBACK_WIDTH = 100
+OUTCOME_STYLES = {"failed": "red", "error": "red", "timeout": "magenta",
+                  "forbidden": "bold red", "not_implemented": "cyan"}
+
+
+def default_console() -> Console:
+    """A console on stdout, 100 columns wide when stdout is not a terminal (CI logs, pipes)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=FALLBACK_WIDTH)
+
+
+def render_table(report: dict, console: Console | None = None) -> None:
+    """Print the report: topics, tests to fix, functions not written yet, flags, total."""
+    console = console or default_console()
+    console.print(_topics_table(report, console))
+    if any(to_fix(t) for t in report["topics"]):
+        console.print(_fix_table(report))
+    if todo := _not_written_text(report):
+        console.print(todo, end="")
+    if report.get("flags"):
+        console.print(_flags_text(report))
+    console.print(Text(f"Total {score_of(report)}", style="bold"))
+    console.print(Text(isolation_text(report), style="dim"))
+
+
+def _bar(share: float, console: Console) -> Text:
+    """A text bar; plain ASCII where the console cannot encode block characters."""
+    full, empty = ("#", "-") if console.options.ascii_only else ("█", "░")
+    style = "green" if share >= 1 else "yellow" if share > 0 else "dim"
+    return Text(text_bar(share, full=full, empty=empty), style=style)
+
+
+def _topics_table(report: dict, console: Console) -> Table:
+    table = Table(title=Text(f"Grade report: {report['submission']}", style="bold"),
+                  title_justify="left")
+    table.add_column("Topic")
+    table.add_column("Score", justify="right")
+    table.add_column("Progress", no_wrap=True)
+    for topic in report["topics"]:
+        name = Text.assemble(topic["title"], ("  " + topic["name"], "dim"))
+        table.add_row(name, Text(score_of(topic)), _bar(fraction(topic), console))
+    return table
+
+
+def _fix_table(report: dict) -> Table:
+    table = Table(title=Text("To fix", style="bold"), title_justify="left", show_lines=True)
+    for column in ("Topic", "Test", "Outcome", "Points"):
+        table.add_column(column, overflow="fold")
+    table.add_column("What went wrong (and what the test checks)", ratio=1)
+    for topic in report["topics"]:
+        for test in to_fix(topic):
+            table.add_row(Text(topic["name"]), Text(display_name(test)),
+                          Text(label(test), style=OUTCOME_STYLES.get(test["outcome"], "red")),
+                          Text(score_of(test)), _what_went_wrong(test))
+    return table
+
+
+def _what_went_wrong(test: dict) -> Text:
+    text = Text(test["message"] or "(no message)")
+    if test["hint"]:
+        text.append("\n" + test["hint"], style="dim")
+    return text
+
+
+def _not_written_text(report: dict) -> Text | None:
+    """One calm line per topic with unwritten functions, instead of a red row per test."""
+    waiting = [(topic, tests) for topic in report["topics"] if (tests := not_written(topic))]
+    if not waiting:
+        return None
+    text = Text("Not written yet\n", style="bold cyan")
+    for topic, tests in waiting:
+        messages = " ".join(unique(t["message"] for t in tests))
+        text.append(f"  {topic['name']}: {messages}")
+        text.append(f" {waiting_text(tests)}.\n", style="dim")
+    return text
+
+
+def _flags_text(report: dict) -> Text:
+    text = Text("Forbidden calls\n", style="bold red")
+    for flag in merged_flags(report):
+        text.append(f"  {flag_text(flag)}\n")
+    text.append(FLAGS_ADVICE, style="dim")
+    return text

@@ -1,0 +1,349 @@
+"""Hidden tests for softmax regression (§3.4, §3.6, §3.7).
+
+Every property draws float32 and float64 inputs, square and non-square, in contiguous and
+non-contiguous layouts, with logits up to 1e4 in magnitude. Oracles are torch's own functions,
+computed here in float64. Tolerances grow with the logits' magnitude, the size of the rounding
+error that any correct formula makes.
+"""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from grader import strategies as tds
+from grader.checks import assert_close, assert_unchanged, expect_tensor, tolerance
+
+SECTION_37 = "(§3.7: subtract each row's max before exp)"
+
+logits = tds.matrices(rows=(1, 9), cols=(1, 9), magnitude=tds.magnitudes())
+huge_logits = tds.matrices(rows=(1, 7), cols=(2, 7), magnitude=st.sampled_from([1e3, 1e4]))
+
+
+def scale_of(X: torch.Tensor) -> float:
+    return float(X.abs().max()) if X.numel() else 1.0
+
+
+def oracle_softmax(X: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(X.double(), dim=1).to(X.dtype)
+
+
+def softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What the usual wrong softmaxes return on X, each with the message that names it."""
+    exp = torch.exp(X)
+    shifted = torch.exp(X - X.max())
+    mistakes = {
+        "nan or inf for large logits: exp overflows; " + SECTION_37: exp / exp.sum(1,
+                                                                                 keepdim=True),
+        "the max was taken over the whole tensor; take it per row "
+        "(X.max(dim=1, keepdim=True)), or rows far below the global max underflow to 0/0.":
+            shifted / shifted.sum(1, keepdim=True),
+        "each column sums to 1, not each row: normalise over dim=1 (the classes), "
+        "not dim=0 (the examples).": torch.softmax(X.double(), dim=0).to(X.dtype),
+    }
+    safe = torch.exp(X - X.max(1, keepdim=True).values)
+    if X.shape[0] == X.shape[1] or 1 in X.shape:  # where `/ sum(1)` broadcasts at all
+        mistakes["the row sums were divided without keepdim=True, so they broadcast across "
+                  "the wrong axis (each column got divided by a row's sum)."] = (
+            safe / safe.sum(1))
+    return mistakes
+
+
+# --------------------------------------------------------------------------- softmax
+
+
+@pytest.mark.points(4)
+@given(X=logits)
+def test_softmax_matches_torch(student, X):
+    """softmax(X) equals torch.softmax(X, dim=1) for logits up to 1e4, float32 and float64,
+    square and non-square, contiguous or not (§3.4.1, §3.7)."""
+    assert_close(student.softmax(X), oracle_softmax(X), f"softmax(X) for X {tuple(X.shape)}",
+                 scale=scale_of(X), mistakes=softmax_mistakes(X))
+
+
+@pytest.mark.points(3)
+@given(X=huge_logits)
+def test_softmax_finite_for_huge_logits(student, X):
+    """Logits of 1e3 to 1e4 give finite probabilities that sum to 1 per row (§3.7)."""
+    out = expect_tensor(student.softmax(X), "softmax(X)", shape=X.shape)
+    if not bool(torch.isfinite(out).all()):
+        raise AssertionError(f"softmax(X) has nan or inf for logits near "
+                             f"{scale_of(X):.0e}: exp overflows; {SECTION_37}")
+    assert_close(out, oracle_softmax(X), "softmax(X) for huge logits", scale=scale_of(X),
+                 mistakes=softmax_mistakes(X))
+
+
+@pytest.mark.points(2)
+def test_softmax_rows_of_different_scales(student):
+    """Rows whose logits differ by thousands are normalised independently: the max must be
+    taken per row, not over the whole tensor (§3.7)."""
+    X = torch.tensor([[1000.0, 1001.0, 999.0], [-1000.0, -1002.0, -1001.0],
+                      [0.0, 1.0, 2.0], [5000.0, 4999.0, 4998.0]])
+    assert_close(student.softmax(X), oracle_softmax(X), "softmax(X) for rows near +-1000",
+                 scale=scale_of(X), mistakes=softmax_mistakes(X))
+
+
+@pytest.mark.points(1)
+def test_softmax_square_input(student):
+    """A square X (n == q) is where dividing by `X_exp.sum(1)` without keepdim=True silently
+    divides the wrong entries; rows must still sum to 1 (§3.4.1)."""
+    X = torch.tensor([[0.0, 1.0, 2.0], [3.0, 1.0, -1.0], [0.5, 0.5, 4.0]])
+    assert_close(student.softmax(X), oracle_softmax(X), "softmax(X) for a 3x3 X",
+                 scale=scale_of(X), mistakes=softmax_mistakes(X))
+
+
+@pytest.mark.points(2)
+@given(X=logits)
+def test_softmax_rows_sum_to_one(student, X):
+    """Every row of softmax(X) is a probability distribution: entries in [0, 1] that sum to 1
+    (§3.4.1)."""
+    out = expect_tensor(student.softmax(X), "softmax(X)", shape=X.shape)
+    tol = tolerance(X.dtype, scale_of(X))
+    sums = out.double().sum(1)
+    if not bool(torch.isfinite(sums).all()):
+        raise AssertionError(f"rows of your softmax sum to nan/inf for logits near "
+                             f"{scale_of(X):.0e}: {SECTION_37}")
+    worst = int((sums - 1).abs().argmax())
+    if abs(float(sums[worst]) - 1) > tol * X.shape[1]:
+        raise AssertionError(f"row {worst} of softmax(X) sums to {float(sums[worst]):.6g}, not 1:"
+                             " divide each row by its own sum (dim=1, keepdim=True).")
+    if bool((out < -tol).any()) or bool((out > 1 + tol).any()):
+        raise AssertionError("softmax(X) has entries outside [0, 1].")
+
+
+@pytest.mark.points(2)
+@given(X=tds.matrices(rows=(1, 6), cols=(1, 6), magnitude=tds.magnitudes(100.0)),
+       shift=st.sampled_from([-1e3, -50.0, 3.5, 80.0, 1e3]))
+def test_softmax_shift_invariant(student, X, shift):
+    """Adding the same constant to a row does not change its softmax (§3.7), also when the
+    constant pushes exp past float32's range."""
+    shifted = X + torch.linspace(0, 1, X.shape[0], dtype=X.dtype).unsqueeze(1) * shift
+    assert_close(student.softmax(shifted), oracle_softmax(X), "softmax(X + c) vs softmax(X)",
+                 scale=scale_of(shifted), mistakes=softmax_mistakes(shifted))
+
+
+@pytest.mark.points(1)
+@given(X=logits)
+def test_softmax_preserves_argmax(student, X):
+    """The most likely class is the largest logit: softmax is monotone within a row (§3.4)."""
+    out = expect_tensor(student.softmax(X), "softmax(X)", shape=X.shape)
+    picked = X.gather(1, out.argmax(1, keepdim=True)).squeeze(1)
+    slack = tolerance(X.dtype, scale_of(X)) * 4
+    bad = picked < X.max(1).values - slack
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0])
+        raise AssertionError(f"in row {row} your softmax's largest entry is not at the largest "
+                             "logit: apply exp to each entry and divide by its row's sum.")
+
+
+@pytest.mark.points(2)
+@given(X=logits)
+def test_softmax_each_row_alone(student, X):
+    """softmax(X)[i] equals softmax(X[i:i+1]): rows never influence each other (no max or
+    sum over the whole batch)."""
+    out = expect_tensor(student.softmax(X), "softmax(X)", shape=X.shape)
+    i = X.shape[0] // 2
+    alone = student.softmax(X[i:i + 1].clone())
+    assert_close(out[i:i + 1], alone, f"row {i} of softmax(X) vs softmax of that row alone",
+                 scale=scale_of(X))
+
+
+@pytest.mark.points(1)
+@given(X=logits)
+def test_softmax_leaves_input_unchanged(student, X):
+    """softmax returns the right values without modifying its argument (no `X -= ...` or
+    `X.exp_()`)."""
+    before = X.clone()
+    out = student.softmax(X)
+    assert_close(out, oracle_softmax(before), "softmax(X)", scale=scale_of(before),
+                 mistakes=softmax_mistakes(before))
+    assert_unchanged(before, X, "X")
+
+
+@pytest.mark.points(1)
+def test_softmax_keeps_float64(student):
+    """A float64 input gives a float64 output of the same shape (n, q), accurate to float64
+    precision (no `.float()` on the way)."""
+    X = torch.randn(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = expect_tensor(student.softmax(X), "softmax(X) for float64 X", shape=(3, 5),
+                        dtype=torch.float64)
+    assert_close(out, oracle_softmax(X), "softmax(X) for float64 X")
+
+
+@pytest.mark.points(3)
+@given(X=tds.matrices(rows=(1, 6), cols=(1, 6), magnitude=tds.magnitudes(1e3)),
+       seed=st.integers(0, 2**16))
+def test_softmax_gradient(student, X, seed):
+    """Autograd through your softmax gives the true vector-Jacobian product
+    s * (v - (s . v)) for a random v: build it from differentiable tensor operations (§3.4)."""
+    v = tds.random_tensor(X.shape, seed, X.dtype)
+    Xg = X.detach().to(torch.float64, copy=True).requires_grad_(True)
+    (expected,) = torch.autograd.grad(torch.softmax(Xg, 1), Xg, v.double())
+    assert_close(student.gradient("softmax", X, grad_output=v), expected.to(X.dtype),
+                 "the gradient of your softmax", scale=scale_of(X) * scale_of(v))
+
+
+# --------------------------------------------------------------------------- logsumexp
+
+
+def logsumexp_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
+    m = X.max(1, keepdim=True).values
+    return {
+        "overflow to inf (or nan) for large logits: compute m + log(sum(exp(X - m))) with m "
+        "each row's max (§3.7).": torch.log(torch.exp(X).sum(1)),
+        "logsumexp should have shape (n,): one number per row, not (n, 1). Squeeze the kept "
+        "dimension.": torch.logsumexp(X.double(), 1, keepdim=True).to(X.dtype),
+        "the max was subtracted but not added back: logsumexp(x) = m + log(sum(exp(x - m))).":
+            torch.log(torch.exp(X - m).sum(1)),
+    }
+
+
+@pytest.mark.points(3)
+@given(X=logits)
+def test_logsumexp_matches_torch(student, X):
+    """logsumexp(X) equals torch.logsumexp(X, dim=1), shape (n,), for logits up to 1e4
+    (§3.7)."""
+    expected = torch.logsumexp(X.double(), 1).to(X.dtype)
+    assert_close(student.logsumexp(X), expected, "logsumexp(X)", scale=scale_of(X) + 10,
+                 mistakes=logsumexp_mistakes(X))
+
+
+@pytest.mark.points(2)
+@given(X=huge_logits)
+def test_logsumexp_finite_for_huge_logits(student, X):
+    """logsumexp of logits of 1e3 to 1e4 is finite (about the row's max) (§3.7)."""
+    expected = torch.logsumexp(X.double(), 1).to(X.dtype)
+    assert_close(student.logsumexp(X), expected, "logsumexp(X) for huge logits",
+                 scale=scale_of(X) + 10, mistakes=logsumexp_mistakes(X))
+
+
+@pytest.mark.points(1)
+@given(X=tds.matrices(rows=(1, 6), cols=(1, 6), magnitude=tds.magnitudes(100.0)))
+def test_logsumexp_gradient_is_softmax(student, X):
+    """The gradient of sum_i logsumexp(X)_i is softmax(X): your logsumexp must be
+    differentiable by autograd."""
+    assert_close(student.gradient("logsumexp", X), oracle_softmax(X),
+                 "the gradient of your logsumexp", scale=scale_of(X))
+
+
+@pytest.mark.points(1)
+@given(X=logits)
+def test_logsumexp_leaves_input_unchanged(student, X):
+    """logsumexp returns the right values without modifying its argument."""
+    before = X.clone()
+    out = student.logsumexp(X)
+    assert_close(out, torch.logsumexp(before.double(), 1).to(X.dtype), "logsumexp(X)",
+                 scale=scale_of(before) + 10, mistakes=logsumexp_mistakes(before))
+    assert_unchanged(before, X, "X")
+
+
+# --------------------------------------------------------------------------- log_softmax
+
+
+def log_softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {
+        "log(softmax(X)) underflows: tiny probabilities round to 0 and log(0) = -inf. "
+        "Use log_softmax(X) = X - logsumexp(X) (§3.7.2).":
+            torch.log(oracle_softmax(X)),
+        "overflow for large logits: exp(X) is inf; use X - logsumexp(X) with a stable "
+        "logsumexp (§3.7.2).": X - torch.log(torch.exp(X).sum(1, keepdim=True)),
+    }
+
+
+@pytest.mark.points(3)
+@given(X=logits)
+def test_log_softmax_matches_torch(student, X):
+    """log_softmax(X) equals torch.log_softmax(X, dim=1) for logits up to 1e4 (§3.7.2)."""
+    expected = torch.log_softmax(X.double(), 1).to(X.dtype)
+    assert_close(student.log_softmax(X), expected, "log_softmax(X)", scale=scale_of(X) + 10,
+                 mistakes=log_softmax_mistakes(X))
+
+
+@pytest.mark.points(2)
+@given(X=tds.matrices(rows=(2, 6), cols=(2, 6), magnitude=st.sampled_from([1e3, 1e4])))
+def test_log_softmax_no_underflow(student, X):
+    """Entries far below their row's max have large negative but finite log-probabilities,
+    never -inf (§3.7.2: log_softmax = X - logsumexp(X), not log(softmax(X)))."""
+    out = expect_tensor(student.log_softmax(X), "log_softmax(X)", shape=X.shape)
+    if bool(torch.isinf(out).any()):
+        raise AssertionError("log_softmax(X) has -inf for logits far below the row's max: "
+                             "log(softmax(X)) underflows to log(0). Use X - logsumexp(X).")
+    expected = torch.log_softmax(X.double(), 1).to(X.dtype)
+    assert_close(out, expected, "log_softmax(X) for huge logits", scale=scale_of(X) + 10,
+                 mistakes=log_softmax_mistakes(X))
+
+
+@pytest.mark.points(1)
+@given(X=tds.matrices(rows=(1, 6), cols=(1, 6), magnitude=tds.magnitudes(100.0)),
+       seed=st.integers(0, 2**16))
+def test_log_softmax_gradient(student, X, seed):
+    """Autograd through your log_softmax gives v - softmax(X) * sum(v) for a random v."""
+    v = tds.random_tensor(X.shape, seed, X.dtype)
+    Xg = X.detach().to(torch.float64, copy=True).requires_grad_(True)
+    (expected,) = torch.autograd.grad(torch.log_softmax(Xg, 1), Xg, v.double())
+    assert_close(student.gradient("log_softmax", X, grad_output=v), expected.to(X.dtype),
+                 "the gradient of your log_softmax", scale=scale_of(X) * scale_of(v))
+
+
+@pytest.mark.points(1)
+@given(X=logits)
+def test_log_softmax_leaves_input_unchanged(student, X):
+    """log_softmax returns the right values without modifying its argument."""
+    before = X.clone()
+    out = student.log_softmax(X)
+    assert_close(out, torch.log_softmax(before.double(), 1).to(X.dtype), "log_softmax(X)",
+                 scale=scale_of(before) + 10, mistakes=log_softmax_mistakes(before))
+    assert_unchanged(before, X, "X")
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@st.composite
+def regression_inputs(draw):
+    n, q = draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    image = draw(st.sampled_from([(4,), (1, 2, 2), (2, 3)]))
+    d = 1
+    for s in image:
+        d *= s
+    dtype = draw(tds.dtypes())
+    X = draw(tds.tensors((n, *image), dtype=dtype))
+    W = draw(tds.tensors((d, q), dtype=dtype, magnitude=0.5))
+    b = draw(tds.tensors((q,), dtype=dtype, magnitude=0.5))
+    return X, W, b
+
+
+def oracle_regression(X, W, b):
+    return torch.softmax(X.double().reshape(-1, W.shape[0]) @ W.double() + b.double(), 1).to(
+        X.dtype)
+
+
+@pytest.mark.points(3)
+@given(inputs=regression_inputs())
+def test_softmax_regression_matches_model(student, inputs):
+    """softmax_regression(X, W, b) = softmax(X.reshape(-1, d) @ W + b) for images X of any
+    shape (n, ...), non-contiguous included (use reshape, not view) (§3.6.2)."""
+    X, W, b = inputs
+    Xf = X.double().reshape(-1, W.shape[0])
+    scale = float(Xf.abs().sum(1).max() * W.abs().max() + b.abs().max() + 1)
+    no_bias = torch.softmax(Xf @ W.double(), 1).to(X.dtype)
+    mistakes = {"the bias b was not added: softmax(X @ W + b).": no_bias} if float(
+        b.abs().max()) > 1e-3 else {}
+    assert_close(student.softmax_regression(X, W, b), oracle_regression(X, W, b),
+                 f"softmax_regression for X {tuple(X.shape)}, W {tuple(W.shape)}", scale=scale,
+                 mistakes=mistakes)
+
+
+@pytest.mark.points(2)
+@given(inputs=regression_inputs(), seed=st.integers(0, 2**16))
+def test_softmax_regression_gradient_in_W(student, inputs, seed):
+    """Autograd reaches W through your model (what training in §3.6 relies on)."""
+    X, W, b = inputs
+    v = tds.random_tensor((X.shape[0], W.shape[1]), seed, X.dtype)
+    Wg = W.detach().to(torch.float64, copy=True).requires_grad_(True)
+    out = torch.softmax(X.double().reshape(-1, W.shape[0]) @ Wg + b.double(), 1)
+    (expected,) = torch.autograd.grad(out, Wg, v.double())
+    scale = float(X.abs().sum() * v.abs().max() + 1)
+    assert_close(student.gradient("softmax_regression", X, W, b, grad_output=v, wrt=1),
+                 expected.to(X.dtype), "the gradient of softmax_regression with respect to W",
+                 scale=scale)

@@ -1,0 +1,179 @@
+"""Functions the course's tests hand to your code.
+
+`numerical_derivative`, `numerical_gradient`, `autograd_gradient`, `vector_jacobian_product`,
+`gradient_check` and `gradient_descent` take a function `f` as an argument. The tests pass the
+functions below, so you can call them yourself to try your code:
+
+    >>> from torchdrill.callables import cube, sum_of_cubes
+    >>> numerical_derivative(cube, 2.0)              # about 3 * 2**2 = 12
+    >>> numerical_gradient(sum_of_cubes, torch.tensor([1.0, 2.0], dtype=torch.float64))
+
+Scalar functions of a float (`cube`, `exp`, `sine`, `reciprocal`) accept a Python float and
+return one (they also accept tensors). Scalar functions of a tensor return a 0-d tensor; vector
+functions return a tensor. Everything here is plain torch: no files, no network, no state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# --------------------------------------------------------------------------- f: float -> float
+
+
+def cube(x):
+    """x**3; derivative 3 * x**2."""
+    return x ** 3
+
+
+def exp(x):
+    """e**x (for a float or a tensor); derivative e**x."""
+    return torch.exp(x) if isinstance(x, torch.Tensor) else math.exp(x)
+
+
+def sine(x):
+    """sin(x) (for a float or a tensor); derivative cos(x)."""
+    return torch.sin(x) if isinstance(x, torch.Tensor) else math.sin(x)
+
+
+def reciprocal(x):
+    """1 / x for x != 0; derivative -1 / x**2."""
+    return 1.0 / x
+
+
+def d2l_quadratic(x):
+    """D2L §2.4's example f(x) = 3x**2 - 4x; derivative 6x - 4 (2 at x = 1)."""
+    return 3 * x ** 2 - 4 * x
+
+
+# --------------------------------------------------------------------------- f: tensor -> scalar
+
+
+def sum_of_squares(x: torch.Tensor) -> torch.Tensor:
+    """sum(x**2) over all entries; gradient 2x. Minimum 0 at x = 0."""
+    return (x * x).sum()
+
+
+def sum_of_cubes(x: torch.Tensor) -> torch.Tensor:
+    """sum(x**3); gradient 3 * x**2."""
+    return (x ** 3).sum()
+
+
+def sum_of_exps(x: torch.Tensor) -> torch.Tensor:
+    """sum(exp(x)); gradient exp(x)."""
+    return torch.exp(x).sum()
+
+
+def log_sum_exp(x: torch.Tensor) -> torch.Tensor:
+    """log(sum(exp(x))) over all entries, computed stably; gradient softmax(x)."""
+    m = x.max()
+    return m + torch.log(torch.exp(x - m).sum())
+
+
+def square_of_sum_plus_quartic(x: torch.Tensor) -> torch.Tensor:
+    """sum(x)**2 + sum(x**4) / 4: every entry's partial derivative depends on the others;
+    gradient 2 * sum(x) + x**3."""
+    return x.sum() ** 2 + (x ** 4).sum() / 4
+
+
+def shifted_quadratic(x: torch.Tensor) -> torch.Tensor:
+    """sum((x - 3)**2); gradient 2 * (x - 3). Minimum 0 at x = 3 (every entry)."""
+    return ((x - 3) ** 2).sum()
+
+
+def rosenbrock(x: torch.Tensor) -> torch.Tensor:
+    """The Rosenbrock function of a 1-D x with at least 2 entries:
+    sum(100 * (x[1:] - x[:-1]**2)**2 + (1 - x[:-1])**2). Minimum 0 at x = 1 (every entry)."""
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+# --------------------------------------------------------------------------- f: tensor -> tensor
+
+
+def square(x: torch.Tensor) -> torch.Tensor:
+    """x * x, elementwise (same shape as x)."""
+    return x * x
+
+
+def polynomial_features(x: torch.Tensor) -> torch.Tensor:
+    """x, x**2 and x**3 stacked on a new last axis: shape `x.shape + (3,)`."""
+    return torch.stack([x, x ** 2, x ** 3], dim=-1)
+
+
+def cumsum_squared(x: torch.Tensor) -> torch.Tensor:
+    """cumsum(x.reshape(-1))**2, a 1-D tensor with x.numel() entries: output i depends on
+    inputs 0..i, so the Jacobian is lower triangular (not symmetric)."""
+    return torch.cumsum(x.reshape(-1), dim=0) ** 2
+
+
+def outer_with_weights(x: torch.Tensor) -> torch.Tensor:
+    """`(n, 3)` matrix whose row i is x[i] * [1, 2, 3] + x.sum() for a 1-D x of n entries."""
+    weights = torch.arange(1, 4, dtype=x.dtype, device=x.device)
+    return x.reshape(-1, 1) * weights + x.sum()
+
+
+# --------------------------------------------------------------------------- wrong gradients
+# Functions whose autograd gradient is deliberately wrong: a gradient check must notice.
+
+
+class _HalfGradSquare(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * x  # the true gradient is 2 * x
+
+
+class _OneWrongGradCube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        grad = 3 * x ** 2
+        flat = grad.reshape(-1).clone()
+        flat[0] = flat[0] * 2  # only the first entry is wrong
+        return grad_output * flat.reshape(x.shape)
+
+
+def sum_of_squares_with_wrong_gradient(x: torch.Tensor) -> torch.Tensor:
+    """sum(x**2), but autograd reports x instead of 2x as its gradient."""
+    return _HalfGradSquare.apply(x).sum()
+
+
+def sum_of_cubes_with_one_wrong_partial(x: torch.Tensor) -> torch.Tensor:
+    """sum(x**3), but autograd reports twice the true partial derivative for the first entry
+    (all others are right)."""
+    return _OneWrongGradCube.apply(x).sum()
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+class Parameters(list):
+    """A list of leaf tensors that require gradients and already hold a `.grad`, as after
+    `loss.backward()` in D2L §3.2; what the tests give `sgd`. `originals` keeps the tensors it
+    was made with, so a test can see whether they were updated in place."""
+
+    def __init__(self, tensors):
+        super().__init__(tensors)
+        self.originals = list(tensors)
+
+
+def parameters_with_grads(values, grads) -> Parameters:
+    """`Parameters` holding copies of `values` (leaves, requires_grad) whose `.grad` are copies
+    of `grads`."""
+    params = []
+    for value, grad in zip(values, grads, strict=True):
+        p = value.detach().clone().requires_grad_(True)
+        p.grad = grad.detach().clone().to(p.dtype)
+        params.append(p)
+    return Parameters(params)
