@@ -1,0 +1,590 @@
+"""Hidden tests for calculus and automatic differentiation (§2.4, §2.5).
+
+The functions handed to the submission come from `torchdrill.callables` (the worker imports
+them from there). Oracles are computed here: exact derivatives written out, or torch's autograd
+in float64. Tolerances for numerical derivatives are the central difference's own error bound:
+truncation h**2 |f'''| / 6 plus rounding eps * |f| / h, each with a wide safety factor, so every
+correct central difference passes while a forward difference (error h |f''| / 2) does not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from grader import strategies as tds
+from grader.checks import assert_close, expect_float
+from torchdrill import callables as cf
+
+EPS64 = torch.finfo(torch.float64).eps
+
+FORWARD = ("this is the forward difference (f(x + h) - f(x)) / h; use the central difference "
+           "(f(x + h) - f(x - h)) / (2h), whose error shrinks like h**2 (§2.4.1).")
+BACKWARD_DIFF = ("this is the backward difference (f(x) - f(x - h)) / h; use the central "
+                 "difference (f(x + h) - f(x - h)) / (2h) (§2.4.1).")
+NO_HALF = ("this is twice the derivative: divide f(x + h) - f(x - h) by 2h, the distance "
+           "between the two points, not by h.")
+
+
+def _number_close(got: float, want: float, tol: float) -> bool:
+    return math.isfinite(got) and abs(got - want) <= tol
+
+
+def check_number(got, want: float, tol: float, what: str, mistakes: dict[str, float]) -> None:
+    """Fail unless the float `got` is within `tol` of `want`; name a recognised mistake."""
+    value = expect_float(got, what)
+    if _number_close(value, want, tol):
+        return
+    for message, wrong in mistakes.items():
+        if _number_close(value, wrong, tol):
+            raise AssertionError(f"{what}: {message}")
+    raise AssertionError(f"{what} is {value:.12g}, expected {want:.12g} (difference "
+                         f"{abs(value - want):.3g}, tolerance {tol:.3g}).")
+
+
+# --------------------------------------------------------------------------- numerical_derivative
+
+# name -> (f, f', bound on |f'''| near x, domain of x)
+SCALAR_FUNCTIONS = {
+    "cube": (cf.cube, lambda x: 3 * x ** 2, lambda x: 6.0, (-3.0, 3.0)),
+    "exp": (cf.exp, math.exp, lambda x: math.exp(x + 0.01), (-3.0, 3.0)),
+    "sine": (cf.sine, math.cos, lambda x: 1.0, (-3.0, 3.0)),
+    "reciprocal": (cf.reciprocal, lambda x: -1 / x ** 2, lambda x: 6 / (x - 0.01) ** 4,
+                   (0.5, 3.0)),
+    "d2l_quadratic": (cf.d2l_quadratic, lambda x: 6 * x - 4, lambda x: 0.0, (-3.0, 3.0)),
+}
+
+
+@st.composite
+def scalar_points(draw, names=tuple(SCALAR_FUNCTIONS), hs=(None, 1e-3, 1e-4, 1e-5, 1e-6)):
+    name = draw(st.sampled_from(names))
+    lo, hi = SCALAR_FUNCTIONS[name][3]
+    x = draw(st.floats(lo, hi, allow_nan=False, allow_infinity=False))
+    h = draw(st.sampled_from(hs))
+    return name, x, h
+
+
+def derivative_tolerance(name: str, x: float, h: float) -> float:
+    f, _, third, _ = SCALAR_FUNCTIONS[name]
+    size = max(abs(f(x - h)), abs(f(x)), abs(f(x + h)), 1.0)
+    return 4 * h * h * third(x) / 6 + 256 * EPS64 * size / h + 1e-13
+
+
+def derivative_mistakes(f, x: float, h: float) -> dict[str, float]:
+    return {FORWARD: (f(x + h) - f(x)) / h, BACKWARD_DIFF: (f(x) - f(x - h)) / h,
+            NO_HALF: (f(x + h) - f(x - h)) / h}
+
+
+@pytest.mark.points(3)
+@given(point=scalar_points())
+def test_numerical_derivative_matches_true_derivative(student, point):
+    """numerical_derivative(f, x, h) is within the central difference's error (about
+    h**2 |f'''| / 6) of the true derivative, for polynomials, exp, sin and 1/x, with the default
+    h and h from 1e-6 to 1e-3 (§2.4.1)."""
+    name, x, h = point
+    f, fprime, _, _ = SCALAR_FUNCTIONS[name]
+    kwargs = {} if h is None else {"h": h}
+    h = 1e-5 if h is None else h
+    got = student.numerical_derivative(f, x, **kwargs)
+    check_number(got, fprime(x), derivative_tolerance(name, x, h),
+                 f"numerical_derivative({name}, {x!r}{', h=' + repr(h) if kwargs else ''})",
+                 derivative_mistakes(f, x, h))
+
+
+@pytest.mark.points(3)
+@given(point=scalar_points(names=("exp", "cube", "reciprocal"), hs=(1e-3, 1e-4)))
+def test_numerical_derivative_is_central(student, point):
+    """Where the second derivative is large, the central difference is far more accurate than
+    the forward one: the answer must be the central difference (f(x + h) - f(x - h)) / (2h)
+    (§2.4.1)."""
+    name, x, h = point
+    f, fprime, _, _ = SCALAR_FUNCTIONS[name]
+    assume(abs((f(x + h) - f(x)) / h - fprime(x)) > 10 * derivative_tolerance(name, x, h))
+    got = student.numerical_derivative(f, x, h=h)
+    check_number(got, fprime(x), derivative_tolerance(name, x, h),
+                 f"numerical_derivative({name}, {x!r}, h={h!r})", derivative_mistakes(f, x, h))
+
+
+@pytest.mark.points(1)
+def test_numerical_derivative_default_h(student):
+    """Without h, numerical_derivative uses h = 1e-5: for exp at 1 the result is within 1e-8 of
+    e (§2.4.1)."""
+    got = student.numerical_derivative(cf.exp, 1.0)
+    check_number(got, math.e, 1e-8, "numerical_derivative(exp, 1.0)",
+                 derivative_mistakes(math.exp, 1.0, 1e-5))
+
+
+# --------------------------------------------------------------------------- numerical_gradient
+
+# name -> (f, true gradient, |terms| size for rounding, bound on third partials)
+TENSOR_FUNCTIONS = {
+    "sum_of_squares": (cf.sum_of_squares, lambda x: 2 * x, lambda x: (x * x).sum(),
+                       lambda x: 0.0),
+    "sum_of_cubes": (cf.sum_of_cubes, lambda x: 3 * x ** 2, lambda x: (x.abs() ** 3).sum(),
+                     lambda x: 6.0),
+    "sum_of_exps": (cf.sum_of_exps, torch.exp, lambda x: torch.exp(x).sum(),
+                    lambda x: float(torch.exp(x.max() + 0.01))),
+    "log_sum_exp": (cf.log_sum_exp, lambda x: torch.softmax(x.reshape(-1), 0).reshape(x.shape),
+                    lambda x: x.abs().max() + math.log(x.numel()) + 1, lambda x: 1.0),
+    "square_of_sum_plus_quartic": (
+        cf.square_of_sum_plus_quartic, lambda x: 2 * x.sum() + x ** 3,
+        lambda x: x.abs().sum() ** 2 + (x ** 4).sum() / 4, lambda x: 6 * float(x.abs().max()) + 1),
+}
+
+tensor_shapes = st.one_of(st.tuples(st.integers(1, 8)), tds.shapes((1, 4), (1, 4)))
+
+
+@st.composite
+def gradient_inputs(draw, names=tuple(TENSOR_FUNCTIONS), epss=(None, 1e-3, 1e-4, 1e-6),
+                    layout="contiguous", away_from_zero=False):
+    name = draw(st.sampled_from(names))
+    shape = draw(tensor_shapes)
+    x = draw(tds.tensors(shape, dtype=torch.float64, layout=layout, magnitude=2.0,
+                         distribution="uniform"))
+    if away_from_zero:  # entries in [0.5, 2]: second derivatives well away from zero
+        x = x.abs() * 0.75 + 0.5
+    eps = draw(st.sampled_from(epss))
+    return name, x, eps
+
+
+def numerical_tolerance(name: str, x: torch.Tensor, eps: float) -> float:
+    _, _, size, third = TENSOR_FUNCTIONS[name]
+    rounding = 64 * x.numel() * EPS64 * (float(size(x)) + 1) / eps
+    return rounding + eps * eps * float(third(x)) + 1e-12
+
+
+def central_difference(f, x: torch.Tensor, eps: float, forward: bool = False) -> torch.Tensor:
+    """The oracle's own finite differences, one entry at a time, on a copy of x."""
+    flat = x.detach().clone().reshape(-1)
+    out = torch.empty_like(flat)
+    for i in range(flat.numel()):
+        old = flat[i].item()
+        flat[i] = old + eps
+        plus = float(f(flat.reshape(x.shape)))
+        flat[i] = old if forward else old - eps
+        minus = float(f(flat.reshape(x.shape)))
+        flat[i] = old
+        out[i] = (plus - minus) / (eps if forward else 2 * eps)
+    return out.reshape(x.shape)
+
+
+def gradient_mistakes(f, x: torch.Tensor, eps: float) -> dict[str, torch.Tensor]:
+    central = central_difference(f, x, eps)
+    return {
+        "these are forward differences (f(x + eps e_i) - f(x)) / eps; use central differences "
+        "(f(x + eps e_i) - f(x - eps e_i)) / (2 eps) (§2.4.1).": central_difference(
+            f, x, eps, forward=True),
+        "every entry is twice the partial derivative: divide by 2 eps, not eps.": 2 * central,
+        "this is the gradient flattened to 1-D: return a tensor shaped like x "
+        "(reshape(x.shape)).": central.reshape(-1),
+    }
+
+
+def check_x_unchanged(before: torch.Tensor, x: torch.Tensor, what: str) -> None:
+    """Bit-for-bit equality, with a message that tells rounding leftovers from perturbation."""
+    if torch.equal(before, x.detach()):
+        return
+    diff = float((before - x.detach()).abs().max())
+    scale = float(before.abs().max()) + 1e-300
+    if diff <= 8 * EPS64 * scale:
+        raise AssertionError(
+            f"{what}: your function left x changed by rounding (largest change {diff:.3g}): "
+            "adding eps and subtracting it again does not give back the same float. Save the "
+            "old value and restore it (x[i] = old), or perturb a copy (x.detach().clone()).")
+    raise AssertionError(
+        f"{what}: your function left x perturbed (largest change {diff:.3g}): restore every "
+        "entry after perturbing it, or work on a copy (x.detach().clone()).")
+
+
+@pytest.mark.points(4)
+@given(inputs=gradient_inputs())
+def test_numerical_gradient_matches_true_gradient(student, inputs):
+    """numerical_gradient(f, x, eps) is the gradient of f at a float64 x of any shape (1-D,
+    2-D), within the central difference's error, for default and explicit eps (§2.4.1)."""
+    name, x, eps = inputs
+    f, grad, _, _ = TENSOR_FUNCTIONS[name]
+    kwargs = {} if eps is None else {"eps": eps}
+    eps = 1e-6 if eps is None else eps
+    got = student.numerical_gradient(f, x, **kwargs)
+    assert_close(got, grad(x), f"numerical_gradient({name}, x) for x of shape {tuple(x.shape)}",
+                 atol=numerical_tolerance(name, x, eps), mistakes=gradient_mistakes(f, x, eps))
+
+
+@pytest.mark.points(3)
+@given(inputs=gradient_inputs(names=("sum_of_cubes", "sum_of_exps",
+                                     "square_of_sum_plus_quartic"), epss=(1e-3,),
+                              away_from_zero=True))
+def test_numerical_gradient_is_central(student, inputs):
+    """With eps = 1e-3 and large second derivatives the forward difference is off by about
+    eps |f''| / 2: numerical_gradient must use central differences (§2.4.1)."""
+    name, x, eps = inputs
+    f, grad, _, _ = TENSOR_FUNCTIONS[name]
+    got = student.numerical_gradient(f, x, eps=eps)
+    assert_close(got, grad(x), f"numerical_gradient({name}, x, eps=1e-3)",
+                 atol=numerical_tolerance(name, x, eps), mistakes=gradient_mistakes(f, x, eps))
+
+
+@pytest.mark.points(3)
+@given(inputs=gradient_inputs(epss=(None, 1e-6, 1e-4, 1e-3)))
+def test_numerical_gradient_leaves_x_unchanged(student, inputs):
+    """After numerical_gradient(f, x), x holds exactly (bit for bit) the values it had: perturb a
+    copy, or restore each saved entry; x also gets no requires_grad or .grad."""
+    name, x, eps = inputs
+    f = TENSOR_FUNCTIONS[name][0]
+    before = x.clone()
+    student.numerical_gradient(f, x, **({} if eps is None else {"eps": eps}))
+    check_x_unchanged(before, x, "numerical_gradient")
+    assert not x.requires_grad and x.grad is None, (
+        "numerical_gradient turned on requires_grad (or left a .grad) on the caller's x.")
+
+
+@pytest.mark.points(2)
+@given(inputs=gradient_inputs(layout=st.sampled_from(["transposed", "strided", "offset"]),
+                              epss=(1e-4,)))
+def test_numerical_gradient_non_contiguous_x(student, inputs):
+    """x may be a transposed matrix or a slice of a larger tensor: the gradient is still right
+    and x unchanged (use reshape or clone, not view, to flatten) (§2.4.1)."""
+    name, x, eps = inputs
+    f, grad, _, _ = TENSOR_FUNCTIONS[name]
+    before = x.clone()
+    got = student.numerical_gradient(f, x, eps=eps)
+    assert_close(got, grad(x), f"numerical_gradient({name}, x) for a non-contiguous x",
+                 atol=numerical_tolerance(name, x, eps), mistakes=gradient_mistakes(f, x, eps))
+    check_x_unchanged(before, x, "numerical_gradient")
+
+
+# --------------------------------------------------------------------------- autograd_gradient
+
+
+def autograd_oracle(f, x: torch.Tensor) -> torch.Tensor:
+    xg = x.detach().double().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(xg), xg)
+    return g.to(x.dtype)
+
+
+def gradient_scale(x: torch.Tensor) -> float:
+    """How large the intermediates of these functions' gradients get (rounding grows with it)."""
+    m = float(x.detach().abs().max()) if x.numel() else 1.0
+    return x.numel() * (1 + m) ** 3 + math.exp(min(m, 50.0))
+
+
+@st.composite
+def autograd_inputs(draw):
+    name = draw(st.sampled_from(tuple(TENSOR_FUNCTIONS)))
+    x = draw(tds.tensors(tensor_shapes, magnitude=2.0, distribution="uniform"))
+    return name, x
+
+
+@pytest.mark.points(3)
+@given(inputs=autograd_inputs())
+def test_autograd_gradient_matches_torch(student, inputs):
+    """autograd_gradient(f, x) is the gradient of the scalar f at x, float32 or float64, any
+    shape, contiguous or not; its dtype is x's (§2.5.1)."""
+    name, x = inputs
+    f = TENSOR_FUNCTIONS[name][0]
+    assert_close(student.autograd_gradient(f, x), autograd_oracle(f, x),
+                 f"autograd_gradient({name}, x) for x {tuple(x.shape)}", scale=gradient_scale(x))
+
+
+@pytest.mark.points(2)
+@given(inputs=autograd_inputs())
+def test_autograd_gradient_leaves_x_alone(student, inputs):
+    """The caller's x gets no .grad and keeps requires_grad False (and its values) after
+    autograd_gradient: differentiate with respect to a fresh leaf (§2.5.1)."""
+    name, x = inputs
+    before = x.clone()
+    student.autograd_gradient(TENSOR_FUNCTIONS[name][0], x)
+    if x.grad is not None:
+        raise AssertionError("autograd_gradient left a .grad on the caller's x: the gradient "
+                             "accumulates into the caller's x.grad. Differentiate with respect "
+                             "to x.detach().clone().requires_grad_(True).")
+    if x.requires_grad:
+        raise AssertionError("autograd_gradient turned on requires_grad on the caller's x: use "
+                             "a copy, x.detach().clone().requires_grad_(True).")
+    check_x_unchanged(before, x, "autograd_gradient")
+
+
+@pytest.mark.points(2)
+@given(inputs=autograd_inputs(), seed=st.integers(0, 2**16))
+def test_autograd_gradient_does_not_accumulate(student, inputs, seed):
+    """When the caller's x already requires grad and holds a .grad, autograd_gradient returns
+    the gradient alone and leaves x.grad as it was (no accumulation into it) (§2.5.1)."""
+    name, x = inputs
+    f = TENSOR_FUNCTIONS[name][0]
+    old_grad = tds.random_tensor(x.shape, seed, x.dtype)
+    x = x.detach().clone().requires_grad_(True)
+    x.grad = old_grad.clone()
+    expected = autograd_oracle(f, x)
+    got = student.autograd_gradient(f, x)
+    assert_close(got, expected, f"autograd_gradient({name}, x) for x that already has a .grad",
+                 scale=gradient_scale(x) + float(old_grad.abs().max()),
+                 mistakes={"this is the caller's old x.grad plus the gradient: the gradient "
+                           "accumulates into x.grad. Use a fresh leaf "
+                           "(x.detach().clone().requires_grad_(True)) or torch.autograd.grad.":
+                           expected + old_grad})
+    if x.grad is None or not torch.equal(x.grad, old_grad):
+        raise AssertionError("autograd_gradient changed the caller's x.grad (it accumulates "
+                             "into x.grad, or replaced or cleared it): differentiate with "
+                             "respect to x.detach().clone().requires_grad_(True).")
+    assert x.requires_grad, "autograd_gradient turned off requires_grad on the caller's x."
+
+
+# ----------------------------------------------------------------- vector_jacobian_product
+
+VECTOR_FUNCTIONS = {
+    "square": cf.square,
+    "polynomial_features": cf.polynomial_features,
+    "cumsum_squared": cf.cumsum_squared,
+    "outer_with_weights": cf.outer_with_weights,
+}
+
+
+@st.composite
+def vjp_inputs(draw):
+    name = draw(st.sampled_from(tuple(VECTOR_FUNCTIONS)))
+    shape = draw(st.tuples(st.integers(1, 8))) if name == "outer_with_weights" else draw(
+        tensor_shapes)
+    x = draw(tds.tensors(shape, magnitude=2.0, distribution="uniform"))
+    out_shape = VECTOR_FUNCTIONS[name](x.detach().double()).shape
+    v = draw(tds.tensors(out_shape, dtype=x.dtype, layout="contiguous"))
+    return name, x, v
+
+
+def jacobian(f, x: torch.Tensor) -> torch.Tensor:
+    """J as a matrix (outputs, inputs), in float64."""
+    J = torch.autograd.functional.jacobian(f, x.detach().double())
+    return J.reshape(-1, x.numel())
+
+
+@pytest.mark.points(4)
+@given(inputs=vjp_inputs())
+def test_vector_jacobian_product_matches_torch(student, inputs):
+    """vector_jacobian_product(f, x, v) = v^T J for a random v (not ones), for elementwise and
+    non-elementwise f (outputs of another shape than x, non-symmetric Jacobians), float32 and
+    float64 (§2.5.2)."""
+    name, x, v = inputs
+    f = VECTOR_FUNCTIONS[name]
+    J = jacobian(f, x)
+    vf = v.double().reshape(-1)
+    expected = (vf @ J).reshape(x.shape).to(x.dtype)
+    scale = float((vf.abs() @ J.abs()).max()) + 1
+    mistakes = {"this is the gradient of y.sum(), i.e. v = ones: the product ignores v. Use "
+                "y.backward(v) or torch.autograd.grad(y, x, grad_outputs=v) (§2.5.2).":
+                J.sum(0).reshape(x.shape)}
+    if J.shape[0] == J.shape[1]:
+        mistakes["this is J v, not v^T J: autograd's backward(v) computes v^T J."] = (
+            J @ vf).reshape(x.shape)
+    assert_close(student.vector_jacobian_product(f, x, v), expected,
+                 f"vector_jacobian_product({name}, x, v) for x {tuple(x.shape)}", scale=scale,
+                 mistakes=mistakes)
+
+
+@pytest.mark.points(1)
+@given(inputs=vjp_inputs())
+def test_vector_jacobian_product_leaves_x_alone(student, inputs):
+    """The caller's x gets no .grad, keeps requires_grad False and its values (§2.5.2)."""
+    name, x, v = inputs
+    before, v_before = x.clone(), v.clone()
+    student.vector_jacobian_product(VECTOR_FUNCTIONS[name], x, v)
+    assert x.grad is None and not x.requires_grad, (
+        "vector_jacobian_product changed the caller's x (requires_grad or .grad): work on "
+        "x.detach().clone().requires_grad_(True).")
+    check_x_unchanged(before, x, "vector_jacobian_product")
+    check_x_unchanged(v_before, v, "vector_jacobian_product (the argument v)")
+
+
+# --------------------------------------------------------------- detached_product_gradient
+
+
+@pytest.mark.points(3)
+@given(x=tds.tensors(tensor_shapes, magnitude=tds.magnitudes(100.0)))
+def test_detached_product_gradient(student, x):
+    """The gradient of sum(u * x) with u = (x * x).detach() is u = x * x, not the 3 x**2 of
+    sum(x**3): u is a constant to autograd (§2.5.3). float32 and float64, any shape."""
+    expected = x * x
+    assert_close(student.detached_product_gradient(x), expected,
+                 f"detached_product_gradient(x) for x {tuple(x.shape)}",
+                 mistakes={"this is 3 x**2, the gradient of sum(x**3): without detach, autograd "
+                           "differentiates through u = x * x too. Use u = (x * x).detach() "
+                           "(§2.5.3).": 3 * expected,
+                           "this is 2 x, the gradient of sum(x * x); the function is "
+                           "sum(u * x) with u = (x * x).detach().": 2 * x,
+                           "this is x, not u = x * x: the gradient of sum(u * x) with respect "
+                           "to x is u.": x.clone()})
+
+
+@pytest.mark.points(1)
+@given(x=tds.tensors(tensor_shapes))
+def test_detached_product_gradient_leaves_x_alone(student, x):
+    """The caller's x gets no .grad and keeps requires_grad False (§2.5.3)."""
+    before = x.clone()
+    student.detached_product_gradient(x)
+    assert x.grad is None and not x.requires_grad, (
+        "detached_product_gradient changed the caller's x (requires_grad or .grad): work on "
+        "x.detach().clone().requires_grad_(True).")
+    check_x_unchanged(before, x, "detached_product_gradient")
+
+
+# --------------------------------------------------------------------------- control_flow_f
+
+
+def control_flow_factor(a: torch.Tensor) -> tuple[float, bool]:
+    """(2**m, b.sum() > 0) with control_flow_f(a) = 2**m * a or 100 * 2**m * a, from the norm
+    and sum computed in float64; inputs whose norm or sum sit at a decision boundary (where
+    rounding may decide) are skipped."""
+    a64 = a.double()
+    norm = float(a64.norm())
+    assume(norm > 1e-30)
+    doublings = 1
+    while norm * 2 ** doublings < 1000:
+        doublings += 1
+    for m in (doublings, doublings - 1):
+        if m >= 1:
+            assume(abs(norm * 2 ** m / 1000 - 1) > 1e-4)
+    total = float(a64.sum())
+    assume(abs(total) > 1e-3 * float(a64.abs().sum()))
+    return 2.0 ** doublings, total > 0
+
+
+def control_flow_expected(a: torch.Tensor) -> tuple[torch.Tensor, float, dict]:
+    """The oracle d, the factor k = d / a, and the usual wrong answers."""
+    power, positive = control_flow_factor(a)
+    a64 = a.double()
+    k = power if positive else 100 * power
+    if positive:
+        mistakes = {"100 * b was returned although b.sum() > 0: the branches are swapped "
+                    "(return b if b.sum() > 0 else 100 * b) (§2.5.4).": a64 * 100 * power}
+    else:
+        mistakes = {"b was returned although b.sum() <= 0: then the result is 100 * b (the "
+                    "else branch is missing or swapped) (§2.5.4).": a64 * power}
+    if float(a64.norm()) >= 1000:
+        mistakes["b starts at a, not at 2a: the function begins with b = 2 * a (§2.5.4)."] = (
+            a64 * k / 2)
+    return (a64 * k).to(a.dtype), k, {m: w.to(a.dtype) for m, w in mistakes.items()}
+
+
+control_flow_inputs = tds.tensors(
+    st.sampled_from([(), (1,), (3,), (2, 3), (5,)]), magnitude=st.sampled_from(
+        [1e-3, 0.1, 1.0, 30.0, 700.0, 1e4]))
+
+
+@pytest.mark.points(3)
+@given(a=control_flow_inputs)
+def test_control_flow_f_value(student, a):
+    """control_flow_f(a) follows §2.5.4 for scalars and tensors of any shape, tiny to huge:
+    b = 2a, doubled while b.norm() < 1000, then b if b.sum() > 0 else 100 * b."""
+    expected, _, mistakes = control_flow_expected(a)
+    assert_close(student.control_flow_f(a), expected,
+                 f"control_flow_f(a) for a of shape {tuple(a.shape)} and norm "
+                 f"{float(a.double().norm()):.3g}", mistakes=mistakes)
+
+
+@pytest.mark.points(3)
+@given(a=control_flow_inputs, seed=st.integers(0, 2**16))
+def test_control_flow_f_gradient(student, a, seed):
+    """Autograd differentiates through control_flow_f: the result is d = k a, so v^T J = k v
+    for a random v, i.e. a.grad = d / a (§2.5.4). Keep every step a tensor operation on a."""
+    _, k, _ = control_flow_expected(a)
+    v = tds.random_tensor(a.shape, seed, a.dtype)
+    assert_close(student.gradient("control_flow_f", a, grad_output=v), (v.double() * k).to(
+        a.dtype), f"the gradient of control_flow_f at a of shape {tuple(a.shape)}")
+
+
+@pytest.mark.points(1)
+@given(a=control_flow_inputs)
+def test_control_flow_f_leaves_a_alone(student, a):
+    """control_flow_f computes new tensors: the argument a keeps its values (no `a *= 2`)."""
+    control_flow_factor(a)
+    before = a.clone()
+    student.control_flow_f(a)
+    check_x_unchanged(before, a, "control_flow_f")
+
+
+# --------------------------------------------------------------------------- gradient_check
+
+CHECKED_FUNCTIONS = ("sum_of_squares", "sum_of_cubes", "sum_of_exps",
+                     "square_of_sum_plus_quartic")
+
+
+@st.composite
+def check_inputs(draw, names=CHECKED_FUNCTIONS, low=0.5):
+    name = draw(st.sampled_from(names))
+    shape = draw(tensor_shapes)
+    x = draw(tds.tensors(shape, dtype=torch.float64, layout="contiguous",
+                         distribution="uniform"))
+    return name, x.abs() * 1.5 + low
+
+
+@pytest.mark.points(3)
+@given(inputs=check_inputs())
+def test_gradient_check_passes_correct_gradients(student, inputs):
+    """For functions whose autograd gradient is right, gradient_check(f, x) is a float near 0
+    (below 1e-6) for float64 x with gradients away from zero."""
+    name, x = inputs
+    got = expect_float(student.gradient_check(TENSOR_FUNCTIONS[name][0], x),
+                       f"gradient_check({name}, x)")
+    if not (0 <= got < 1e-6):
+        raise AssertionError(
+            f"gradient_check({name}, x) is {got:.3g} for a function whose gradient is right: "
+            "expected a relative error near 0 (use central differences, and divide "
+            "|g_auto - g_num| by max(|g_auto|, |g_num|)).")
+
+
+@pytest.mark.points(3)
+@given(x=check_inputs(names=("sum_of_squares",), low=1.5).map(lambda p: p[1]))
+def test_gradient_check_catches_a_wrong_gradient(student, x):
+    """For sum(x**2) with a backward that returns x instead of 2x, the relative error is
+    large (0.3 to 1, depending on the denominator), for entries from 1.5 to 3."""
+    got = expect_float(student.gradient_check(cf.sum_of_squares_with_wrong_gradient, x),
+                       "gradient_check(f with a wrong gradient, x)")
+    if not 0.3 <= got <= 1.01:
+        raise AssertionError(
+            f"gradient_check is {got:.4g} when autograd's gradient is half the true one: "
+            "expected the relative error |g_auto - g_num| / max(|g_auto|, |g_num|) = 0.5"
+            + (" (an absolute difference is not a relative error)." if got > 1.01 else "."))
+
+
+@pytest.mark.points(2)
+@given(x=check_inputs(names=("sum_of_cubes",), low=1.5).map(lambda p: p[1]))
+def test_gradient_check_reports_the_largest_error(student, x):
+    """When one partial derivative of many is wrong (twice the true one), gradient_check
+    reports that entry's relative error (the largest), not an average over entries."""
+    x = torch.cat([x.reshape(-1), x.reshape(-1) + 0.25])
+    got = expect_float(student.gradient_check(cf.sum_of_cubes_with_one_wrong_partial, x),
+                       "gradient_check(f with one wrong partial derivative, x)")
+    if got < 0.3:
+        raise AssertionError(
+            f"gradient_check is {got:.4g} when one of {x.numel()} partial derivatives is off by "
+            "a factor 2: report the largest relative error over the entries, not the mean or a "
+            "norm of all of them.")
+    if got > 1.01:
+        raise AssertionError(f"gradient_check is {got:.4g}: a relative error "
+                             "|g_auto - g_num| / max(|g_auto|, |g_num|) is at most 1 here "
+                             "(an absolute difference is not a relative error).")
+
+
+@pytest.mark.points(1)
+@given(inputs=check_inputs())
+def test_gradient_check_leaves_x_alone(student, inputs):
+    """gradient_check leaves the caller's x exactly as it was, without requires_grad or .grad."""
+    name, x = inputs
+    before = x.clone()
+    student.gradient_check(TENSOR_FUNCTIONS[name][0], x)
+    check_x_unchanged(before, x, "gradient_check")
+    assert x.grad is None and not x.requires_grad, (
+        "gradient_check changed the caller's x (requires_grad or .grad).")
+
+
+@pytest.mark.points(1)
+def test_gradient_check_returns_float(student):
+    """gradient_check returns a number (a Python float), not a tensor of errors."""
+    x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    got = student.gradient_check(cf.sum_of_squares, x)
+    if isinstance(got, torch.Tensor) and got.numel() > 1:
+        raise AssertionError("gradient_check returned a tensor of errors: return the largest "
+                             "one as a float (float(errors.max())).")
+    expect_float(got, "gradient_check(sum(x**2), x)")

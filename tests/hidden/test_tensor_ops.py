@@ -1,0 +1,513 @@
+"""Hidden tests for data manipulation and linear algebra (§2.1, §2.3).
+
+Properties draw float32 and float64 inputs, square and non-square, in contiguous and
+non-contiguous layouts (transposed, strided, with a storage offset). Oracles are torch's own
+functions computed here in float64. Tolerances grow with the magnitudes a correct formula's
+rounding grows with:
+
+- pairwise_sq_dists: |x|^2 + |y|^2. Both standard vectorisations are correct: the direct
+  broadcast sum((x - y)**2) and the expansion |x|^2 + |y|^2 - 2 x.y (via a matrix product). The
+  expansion cancels catastrophically for close points far from the origin and may return tiny
+  negative numbers; the contract does not ask for clamping, so values within the tolerance of
+  the true distance (negative ones included) are accepted.
+- matmul: k * max|A| * max|B| (a sum of k products).
+- norms, row_normalize, pick: the result's own magnitude.
+"""
+
+import contextlib
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from grader import strategies as tds
+from grader.checks import assert_close, assert_unchanged, expect_tensor
+from grader.handle import StudentRaised
+
+KEEPDIM = ("divide by A.sum(dim=1, keepdim=True): without keepdim the (n,) row sums broadcast "
+           "against the columns, so entry (i, j) is divided by row j's sum (§2.3.7)")
+
+
+@contextlib.contextmanager
+def hint_on_broadcast_error(hint: str):
+    """Add `hint` to a student's broadcasting error ("The size of tensor a (3) must match...")."""
+    try:
+        yield
+    except StudentRaised as e:
+        if "must match the size of tensor" in str(e):
+            raise AssertionError(f"{e}\nLikely cause: {hint}") from None
+        raise
+
+
+def max_abs(X: torch.Tensor) -> float:
+    return float(X.abs().max()) if X.numel() else 0.0
+
+
+# --------------------------------------------------------------------------- arange_grid
+
+
+def expect_float32(out, what: str) -> torch.Tensor:
+    out = expect_tensor(out, what)
+    if out.dtype != torch.float32:
+        hint = (" torch.arange gives int64 unless you pass dtype=torch.float32."
+                if not out.dtype.is_floating_point else "")
+        raise AssertionError(f"{what} has dtype {out.dtype} but should be torch.float32.{hint}")
+    return out
+
+
+@pytest.mark.points(2)
+@given(rows=st.integers(1, 30), cols=st.integers(1, 30))
+def test_arange_grid_values(student, rows, cols):
+    """arange_grid(rows, cols) is a float32 (rows, cols) matrix counting 0, 1, ... row by row,
+    for square and non-square shapes, one row or one column included (§2.1.1)."""
+    what = f"arange_grid({rows}, {cols})"
+    out = expect_float32(student.arange_grid(rows, cols), what)
+    if tuple(out.shape) == (cols, rows) and rows != cols:
+        raise AssertionError(f"{what} has shape {tuple(out.shape)}: rows and columns are "
+                             f"swapped; it should be ({rows}, {cols}).")
+    expected = torch.arange(rows * cols, dtype=torch.float32).reshape(rows, cols)
+    column_major = torch.arange(rows * cols, dtype=torch.float32).reshape(cols, rows).T
+    assert_close(out, expected, what, atol=0.0, mistakes={
+        "the numbers run down the columns; they should fill the first row first "
+        "(row-major order: reshape(rows, cols), no transpose).": column_major})
+
+
+# --------------------------------------------------------------------------- row_normalize
+
+
+def row_normalize_mistakes(A: torch.Tensor) -> dict[str, torch.Tensor]:
+    A64 = A.double()
+    mistakes = {
+        "each column sums to 1, not each row: divide by the row sums (dim=1), not the "
+        "column sums (dim=0).": A64 / A64.sum(0, keepdim=True),
+        "the whole matrix sums to 1: divide each row by its own sum (dim=1, keepdim=True), "
+        "not by the sum of all entries.": A64 / A64.sum(),
+    }
+    if A.shape[0] == A.shape[1]:
+        mistakes[f"the row sums broadcast across the wrong axis: {KEEPDIM}."] = A64 / A64.sum(1)
+    return mistakes
+
+
+positive_matrices = tds.matrices(rows=(1, 9), cols=(1, 9), magnitude=tds.magnitudes(1e4),
+                                 distribution="positive")
+
+
+@pytest.mark.points(3)
+@given(A=positive_matrices)
+def test_row_normalize_matches(student, A):
+    """row_normalize(A) divides each row by its own sum, for square and non-square A with
+    positive rows, float32 and float64, contiguous or not; A itself is left unchanged
+    (§2.3.7)."""
+    before = A.clone()
+    expected = (A.double() / A.double().sum(1, keepdim=True)).to(A.dtype)
+    with hint_on_broadcast_error(KEEPDIM):
+        out = student.row_normalize(A)
+    assert_unchanged(before, A, "A")
+    assert_close(out, expected, f"row_normalize(A) for A {tuple(A.shape)}", scale=1.0,
+                 mistakes=row_normalize_mistakes(A))
+
+
+@pytest.mark.points(2)
+def test_row_normalize_square_needs_keepdim(student):
+    """For a square matrix whose rows have different sums, each row must be divided by its own
+    sum: the sums need keepdim=True to broadcast along the rows (§2.3.7)."""
+    A = torch.tensor([[1.0, 1.0, 2.0], [10.0, 20.0, 10.0], [3.0, 0.5, 0.5]])
+    expected = A / A.sum(1, keepdim=True)
+    assert_close(student.row_normalize(A), expected, "row_normalize of a 3x3 matrix",
+                 mistakes=row_normalize_mistakes(A))
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("shape", [(3, 5), (5, 2)])
+def test_row_normalize_non_square(student, shape):
+    """Non-square matrices (more columns than rows and more rows than columns): every row of
+    the result sums to 1 (§2.3.7)."""
+    A = tds.random_tensor(shape, seed=sum(shape), distribution="positive") * 3
+    with hint_on_broadcast_error(KEEPDIM):
+        out = student.row_normalize(A)
+    assert_close(out, A / A.sum(1, keepdim=True), f"row_normalize of a {shape} matrix",
+                 mistakes=row_normalize_mistakes(A))
+
+
+# --------------------------------------------------------------------------- pairwise_sq_dists
+
+
+@st.composite
+def point_sets(draw):
+    dtype = draw(tds.dtypes())
+    n, m, d = draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    mag = draw(tds.magnitudes(1e3))
+    X = draw(tds.tensors((n, d), dtype=dtype, magnitude=mag))
+    Y = draw(tds.tensors((m, d), dtype=dtype, magnitude=mag))
+    return X, Y
+
+
+def oracle_sq_dists(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    diff = X.double()[:, None, :] - Y.double()[None, :, :]
+    return (diff * diff).sum(2)
+
+
+def sq_dists_scale(X: torch.Tensor, Y: torch.Tensor) -> float:
+    """What the rounding of |x|^2 + |y|^2 - 2 x.y grows with (d enters through the sums)."""
+    sq = lambda Z: float((Z.double() ** 2).sum(1).max()) if Z.numel() else 0.0  # noqa: E731
+    return sq(X) + sq(Y) + 1.0
+
+
+def sq_dists_mistakes(X: torch.Tensor, Y: torch.Tensor) -> dict[str, torch.Tensor]:
+    X64, Y64 = X.double(), Y.double()
+    xx, yy = (X64 ** 2).sum(1)[:, None], (Y64 ** 2).sum(1)[None, :]
+    xy = (X64[:, None, :] * Y64[None, :, :]).sum(2)
+    true = oracle_sq_dists(X, Y)
+    return {
+        "the cross term is missing: |x - y|^2 = |x|^2 + |y|^2 - 2 x.y, not |x|^2 + |y|^2."
+            : (xx + yy),
+        "the cross term has the wrong sign: |x - y|^2 = |x|^2 + |y|^2 - 2 x.y.": xx + yy + 2 * xy,
+        "these are distances, not squared distances: drop the square root.": true.sqrt(),
+        "the differences were summed before squaring: square each coordinate's difference, "
+        "then sum over the coordinates.": (X64[:, None, :] - Y64[None, :, :]).sum(2) ** 2,
+    }
+
+
+@pytest.mark.points(4)
+@given(XY=point_sets())
+def test_pairwise_sq_dists_matches(student, XY):
+    """pairwise_sq_dists(X, Y) equals sum_k (X[i, k] - Y[j, k])**2 for n != m != d, float32 and
+    float64, contiguous or not, coordinates up to 1e3; X and Y are left unchanged (§2.1.4).
+    The expanded form |x|^2 + |y|^2 - 2 x.y is accepted within its rounding error."""
+    X, Y = XY
+    X0, Y0 = X.clone(), Y.clone()
+    out = student.pairwise_sq_dists(X, Y)
+    assert_unchanged(X0, X, "X")
+    assert_unchanged(Y0, Y, "Y")
+    assert_close(out, oracle_sq_dists(X, Y).to(X.dtype),
+                 f"pairwise_sq_dists for X {tuple(X.shape)} and Y {tuple(Y.shape)}",
+                 scale=sq_dists_scale(X, Y), mistakes=sq_dists_mistakes(X, Y))
+
+
+@pytest.mark.points(2)
+@given(X=tds.matrices(rows=(1, 8), cols=(1, 8), magnitude=tds.magnitudes(1e3)),
+       offset=st.sampled_from([0.0, 100.0, 1e3]))
+def test_pairwise_sq_dists_of_a_set_with_itself(student, X, offset):
+    """pairwise_sq_dists(X, X) is symmetric with a zero diagonal, also for points far from the
+    origin, where |x|^2 + |y|^2 - 2 x.y loses digits: values within its rounding error of the
+    truth (tiny negatives included) are accepted (§2.1.4)."""
+    X = X + offset
+    out = student.pairwise_sq_dists(X, X.clone())
+    what = f"pairwise_sq_dists(X, X) for X {tuple(X.shape)}"
+    assert_close(out, oracle_sq_dists(X, X).to(X.dtype), what, scale=sq_dists_scale(X, X),
+                 mistakes=sq_dists_mistakes(X, X))
+
+
+@pytest.mark.points(2)
+def test_pairwise_sq_dists_no_python_loops(student):
+    """pairwise_sq_dists is vectorised: no for/while loops or comprehensions. Broadcasting
+    (§2.1.4) does the n * m * d work in one tensor operation, hundreds of times faster than a
+    Python loop over pairs of points."""
+    X = tds.random_tensor((7, 3), seed=1)
+    Y = tds.random_tensor((4, 3), seed=2)
+    assert_close(student.pairwise_sq_dists(X, Y), oracle_sq_dists(X, Y).float(),
+                 "pairwise_sq_dists for X (7, 3) and Y (4, 3)", scale=sq_dists_scale(X, Y),
+                 mistakes=sq_dists_mistakes(X, Y))
+    loops = student.python_loops("pairwise_sq_dists")
+    if loops:
+        where = ", ".join(f"{kind} at line {line}" for kind, line in loops)
+        raise AssertionError(
+            f"pairwise_sq_dists uses Python loops ({where}). Vectorise it by broadcasting: "
+            "X[:, None, :] - Y[None, :, :] is (n, m, d) in one operation (§2.1.4); a Python "
+            "loop runs once per pair and is orders of magnitude slower on real data.")
+
+
+# --------------------------------------------------------------------------- lp_norm
+
+
+ODD_P = ("the absolute value is missing: for odd (or fractional) p, x**p is negative (or nan) "
+         "for negative entries; use x.abs() ** p (§2.3.11).")
+
+
+def lp_mistakes(x: torch.Tensor, p: float) -> dict[str, torch.Tensor]:
+    x64 = x.double()
+    return {
+        ODD_P: (x64 ** p).sum() ** (1 / p),
+        "the 1/p-th root is missing: the norm is (sum |x_i|^p) ** (1/p).": (x64.abs() ** p).sum(),
+        "the root is taken before summing: the norm is (sum |x_i|^p) ** (1/p), not "
+        "sum |x_i|.": ((x64.abs() ** p) ** (1 / p)).sum(),
+    }
+
+
+@pytest.mark.points(4)
+@given(x=tds.tensors(st.integers(1, 12).map(lambda n: (n,)), magnitude=tds.magnitudes(1e3)),
+       p=st.sampled_from([1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0]))
+def test_lp_norm_matches(student, x, p):
+    """lp_norm(x, p) equals (sum |x_i|^p)^(1/p) as a 0-d tensor of x's dtype, for p from 1 to 7
+    (odd and fractional included), entries of both signs, float32 and float64, contiguous or
+    strided; x is left unchanged (§2.3.11)."""
+    before = x.clone()
+    expected = torch.linalg.vector_norm(x.double(), ord=p).to(x.dtype)
+    out = student.lp_norm(x, p)
+    assert_unchanged(before, x, "x")
+    assert_close(out, expected, f"lp_norm(x, {p}) for x of length {len(x)}",
+                 mistakes=lp_mistakes(before, p))
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("p", [1.0, 3.0, 5.0])
+def test_lp_norm_odd_p_negative_entries(student, p):
+    """For odd p, negative entries count with their absolute value: ||[-1, -2, 3]||_p uses
+    1 + 2^p + 3^p (§2.3.11)."""
+    x = torch.tensor([-1.0, -2.0, 3.0, -0.5])
+    expected = torch.linalg.vector_norm(x.double(), ord=p).float()
+    assert_close(student.lp_norm(x, p), expected, f"lp_norm([-1, -2, 3, -0.5], {p})",
+                 mistakes=lp_mistakes(x, p))
+
+
+@pytest.mark.points(1)
+def test_lp_norm_of_zero_vector(student):
+    """The norm of the zero vector is 0 (no division by zero) for p = 1, 2, 3 (§2.3.11)."""
+    x = torch.zeros(4, dtype=torch.float64)
+    for p in (1.0, 2.0, 3.0):
+        out = expect_tensor(student.lp_norm(x, p), f"lp_norm(zeros(4), {p})", shape=())
+        assert_close(out, torch.zeros((), dtype=torch.float64), f"lp_norm(zeros(4), {p})",
+                     atol=0.0)
+
+
+# --------------------------------------------------------------------------- frobenius_norm
+
+
+@pytest.mark.points(3)
+@given(A=tds.matrices(rows=(1, 9), cols=(1, 9), magnitude=tds.magnitudes(1e4)))
+def test_frobenius_norm_matches(student, A):
+    """frobenius_norm(A) equals sqrt(sum of squares of all entries) as a 0-d tensor of A's
+    dtype, for square and non-square A, contiguous or not, entries up to 1e4; A is left
+    unchanged (§2.3.11)."""
+    before = A.clone()
+    A64 = A.double()
+    expected = torch.linalg.matrix_norm(A64, ord="fro").to(A.dtype)
+    assert_close(student.frobenius_norm(A), expected, f"frobenius_norm(A) for A {tuple(A.shape)}",
+                 mistakes={
+                     "the square root is missing: ||A||_F = sqrt(sum_ij A_ij^2).":
+                         (A64 ** 2).sum(),
+                     "this is the sum of absolute values (an L1 norm); the Frobenius norm is "
+                     "sqrt(sum_ij A_ij^2).": A64.abs().sum(),
+                     "one norm per row was returned; the Frobenius norm is one number over all "
+                     "entries.": (A64 ** 2).sum(1).sqrt(),
+                     "one norm per column was returned; the Frobenius norm is one number over "
+                     "all entries.": (A64 ** 2).sum(0).sqrt(),
+                 })
+    assert_unchanged(before, A, "A")
+
+
+# --------------------------------------------------------------------------- matmul
+
+
+@st.composite
+def matmul_pairs(draw):
+    dtype = draw(tds.dtypes())
+    n, k, m = draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    mag = draw(tds.magnitudes(100.0))
+    A = draw(tds.tensors((n, k), dtype=dtype, magnitude=mag))
+    B = draw(tds.tensors((k, m), dtype=dtype, magnitude=mag))
+    return A, B
+
+
+def check_matmul(student, A: torch.Tensor, B: torch.Tensor) -> None:
+    A64, B64 = A.double(), B.double()
+    expected = (A64 @ B64).to(A.dtype)
+    mistakes = {
+        "the result is transposed: C[i, j] = sum_t A[i, t] * B[t, j] has shape (n, m).":
+            (A64 @ B64).T,
+    }
+    if A.shape == B.shape:
+        mistakes["this is the elementwise (Hadamard) product A * B; the matrix product sums "
+                 "A[i, t] * B[t, j] over t (§2.3.10)."] = A64 * B64
+    scale = A.shape[1] * max_abs(A) * max_abs(B)
+    with hint_on_broadcast_error("A[:, :, None] is (n, k, 1) and B[None, :, :] is (1, k, m): "
+                                 "multiply them, then sum over dim=1 (§2.3.10)."):
+        out = student.matmul(A, B)
+    assert_close(out, expected, f"matmul(A, B) for A {tuple(A.shape)} and B {tuple(B.shape)}",
+                 scale=scale, mistakes=mistakes)
+
+
+@pytest.mark.points(4)
+@given(AB=matmul_pairs())
+def test_matmul_matches(student, AB):
+    """matmul(A, B) equals A @ B for A (n, k) and B (k, m) with n, k, m all different or equal,
+    float32 and float64, contiguous or not; A and B are left unchanged (§2.3.10)."""
+    A, B = AB
+    A0, B0 = A.clone(), B.clone()
+    check_matmul(student, A, B)
+    assert_unchanged(A0, A, "A")
+    assert_unchanged(B0, B, "B")
+
+
+@pytest.mark.points(1)
+def test_matmul_thin_shapes(student):
+    """Thin shapes: an outer product (k = 1), an inner product (n = m = 1) and a
+    matrix-vector product (m = 1) (§2.3.8-10)."""
+    g = torch.Generator().manual_seed(5)
+    for n, k, m in [(4, 1, 3), (1, 6, 1), (3, 5, 1), (1, 1, 1)]:
+        check_matmul(student, torch.randn(n, k, generator=g), torch.randn(k, m, generator=g))
+
+
+# --------------------------------------------------------------------------- flatten_view
+
+
+@st.composite
+def nd_shapes(draw):
+    return tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=4)))
+
+
+@pytest.mark.points(3)
+@given(X=tds.tensors(nd_shapes(), layout=st.sampled_from(["contiguous", "offset"])))
+def test_flatten_view_is_a_view(student, X):
+    """flatten_view(X) of a contiguous X (1-D to 4-D, also one that starts at an offset in its
+    storage) is 1-D, in row-major order, and shares X's memory: writing into it changes X
+    (§2.1.5)."""
+    what = f"flatten_view(X) for X of shape {tuple(X.shape)}"
+    out = expect_tensor(student.flatten_view(X), what, shape=(X.numel(),))
+    assert_close(out, X.reshape(-1).clone(), what, atol=0.0)
+    if out.data_ptr() != X.data_ptr():
+        raise AssertionError(f"{what} does not share memory with X: it is a copy. Return a view "
+                             "(X.view(-1) or X.reshape(-1)), without clone() or other copies.")
+    out[-1] = 12345.0
+    if float(X.reshape(-1)[-1]) != 12345.0:
+        raise AssertionError(f"writing into {what} did not change X: return a view "
+                             "(X.view(-1)), not a copy.")
+
+
+# --------------------------------------------------------------------------- flatten_copy
+
+
+SHARES = ("the result shares memory with X (a view): view/reshape/flatten return views of a "
+          "contiguous tensor; add .clone() to copy (§2.1.5).")
+
+
+def check_flatten_copy(student, X: torch.Tensor) -> None:
+    before = X.clone()
+    what = f"flatten_copy(X) for X of shape {tuple(X.shape)}"
+    out = expect_tensor(student.flatten_copy(X), what, shape=(X.numel(),))
+    assert_unchanged(before, X, "X")
+    mistakes = {"the entries are in column order (X.T flattened); flatten row by row, as "
+                "X.reshape(-1) does.": X.T.reshape(-1)} if X.dim() == 2 and min(X.shape) > 1 \
+        else {}
+    assert_close(out, X.reshape(-1).clone(), what, atol=0.0, mistakes=mistakes)
+    if out.untyped_storage().data_ptr() == X.untyped_storage().data_ptr():
+        raise AssertionError(f"{what}: {SHARES}")
+    out.fill_(-777.0)
+    if not torch.equal(X, before):
+        raise AssertionError(f"writing into {what} changed X: {SHARES}")
+
+
+@pytest.mark.points(3)
+@given(X=tds.tensors(nd_shapes()))
+def test_flatten_copy_shares_nothing(student, X):
+    """flatten_copy(X) is 1-D, in row-major order, and shares no memory with X, for X from 1-D
+    to 4-D in every layout (contiguous, transposed, strided, offset): writing into it leaves X
+    unchanged (§2.1.5)."""
+    check_flatten_copy(student, X)
+
+
+@pytest.mark.points(2)
+def test_flatten_copy_contiguous_and_transposed(student):
+    """flatten_copy of a contiguous matrix (where reshape alone returns a view) and of a
+    transposed one (where view fails) (§2.1.5)."""
+    X = torch.arange(12.0).reshape(3, 4)
+    check_flatten_copy(student, X)
+    check_flatten_copy(student, X.T)
+
+
+# --------------------------------------------------------------------------- one_hot
+
+
+@st.composite
+def label_sets(draw):
+    n, q = draw(st.integers(1, 12)), draw(st.integers(1, 10))
+    y = draw(tds.labels(n, q))
+    return tds.with_layout(y, draw(st.sampled_from(["contiguous", "strided", "offset"]))), q
+
+
+def check_one_hot(student, y: torch.Tensor, q: int) -> None:
+    what = f"one_hot(y, {q}) for {len(y)} labels"
+    out = student.one_hot(y, q)
+    expect_tensor(out, what)
+    n = len(y)
+    if tuple(out.shape) == (q, n) and q != n:
+        raise AssertionError(f"{what} has shape {tuple(out.shape)}: it is transposed; one row "
+                             f"per example, one column per class: ({n}, {q}).")
+    if out.dim() == 2 and out.shape[0] == n and out.shape[1] == int(y.max()) + 1 != q:
+        raise AssertionError(f"{what} has {out.shape[1]} columns: use num_classes ({q}) for the "
+                             "number of columns, not y.max() + 1 (a class may not appear in y).")
+    expect_tensor(out, what, shape=(n, q))
+    if out.dtype != torch.float32:
+        raise AssertionError(f"{what} has dtype {out.dtype} but should be torch.float32: "
+                             "convert the comparison's booleans with .to(torch.float32).")
+    assert_close(out, torch.nn.functional.one_hot(y, q).float(), what, atol=0.0)
+
+
+@pytest.mark.points(3)
+@given(yq=label_sets())
+def test_one_hot_matches(student, yq):
+    """one_hot(y, num_classes) is a float32 (n, num_classes) matrix with a single 1 per row, in
+    column y[i], for label vectors contiguous or strided (§3.4.1)."""
+    y, q = yq
+    before = y.clone()
+    check_one_hot(student, y, q)
+    assert_unchanged(before, y, "y")
+
+
+@pytest.mark.points(1)
+def test_one_hot_unused_classes(student):
+    """The number of columns is num_classes even when the largest classes do not occur in y
+    (§3.4.1)."""
+    check_one_hot(student, torch.tensor([0, 2, 1, 2]), 6)
+
+
+# --------------------------------------------------------------------------- pick
+
+
+@st.composite
+def scores_and_labels(draw):
+    Y_hat = draw(tds.matrices(rows=(1, 9), cols=(1, 9), magnitude=tds.magnitudes(1e3)))
+    return Y_hat, draw(tds.labels(Y_hat.shape[0], Y_hat.shape[1]))
+
+
+def check_pick(student, Y_hat: torch.Tensor, y: torch.Tensor, Y0=None, y0=None) -> None:
+    """pick against the oracle, computed from copies (Y0, y0) taken before the call."""
+    Y0 = Y_hat.clone() if Y0 is None else Y0
+    y0 = y.clone() if y0 is None else y0
+    out = student.pick(Y_hat, y)
+    Y_hat, y = Y0, y0
+    what = f"pick(Y_hat, y) for Y_hat {tuple(Y_hat.shape)}"
+    mistakes = {"Y_hat[:, y] takes every label's column for every row, an (n, n) matrix; "
+                "pair row i with its own label: Y_hat[torch.arange(n), y] (§3.4.6).": Y_hat[:, y]}
+    if int(y.max()) < Y_hat.shape[0]:
+        mistakes["Y_hat[y] selects rows, not entries; pair row i with its own label: "
+                 "Y_hat[torch.arange(n), y] (§3.4.6)."] = Y_hat[y]
+    assert_close(out, Y_hat.gather(1, y[:, None]).squeeze(1), what, atol=0.0, mistakes=mistakes)
+
+
+@pytest.mark.points(3)
+@given(Yy=scores_and_labels())
+def test_pick_matches(student, Yy):
+    """pick(Y_hat, y)[i] is Y_hat[i, y[i]], shape (n,), for any number of examples and classes,
+    float32 and float64, contiguous or not; Y_hat and y are left unchanged (§3.4.6)."""
+    Y_hat, y = Yy
+    Y0, y0 = Y_hat.clone(), y.clone()
+    check_pick(student, Y_hat, y, Y0, y0)
+    assert_unchanged(Y0, Y_hat, "Y_hat")
+    assert_unchanged(y0, y, "y")
+
+
+@pytest.mark.points(2)
+def test_pick_no_python_loops(student):
+    """pick is vectorised: no for/while loops or comprehensions. Integer-tensor indexing
+    (Y_hat[rows, y], §2.1.2) or gather picks all n entries in one operation; a Python loop
+    per example is orders of magnitude slower on real batches."""
+    g = torch.Generator().manual_seed(3)
+    check_pick(student, torch.rand(6, 4, generator=g), torch.randint(0, 4, (6,), generator=g))
+    loops = student.python_loops("pick")
+    if loops:
+        where = ", ".join(f"{kind} at line {line}" for kind, line in loops)
+        raise AssertionError(
+            f"pick uses Python loops ({where}). Index with two integer tensors instead: "
+            "Y_hat[torch.arange(n), y] picks every example's entry at once (§2.1.2).")

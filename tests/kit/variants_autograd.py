@@ -1,0 +1,233 @@
+"""Autograd: the contract's mistakes (and others students make) and correct solutions written
+differently from the reference."""
+
+from tests.kit.variants import Variant
+
+MISTAKES = [
+    Variant("autograd", "forward_difference", '''
+def numerical_derivative(f, x, h=1e-5):
+    return float((f(x + h) - f(x)) / h)
+''', expect="forward difference"),
+    Variant("autograd", "derivative_divided_by_h", '''
+def numerical_derivative(f, x, h=1e-5):
+    return float((f(x + h) - f(x - h)) / h)
+''', expect="twice the derivative"),
+    Variant("autograd", "gradient_forward_differences", '''
+def numerical_gradient(f, x, eps=1e-6):
+    xc = x.detach().clone().reshape(-1)
+    grad = torch.zeros_like(xc)
+    f0 = float(f(x))
+    for i in range(xc.numel()):
+        old = xc[i].item()
+        xc[i] = old + eps
+        grad[i] = (float(f(xc.reshape(x.shape))) - f0) / eps
+        xc[i] = old
+    return grad.reshape(x.shape)
+''', expect="forward differences"),
+    Variant("autograd", "gradient_leaves_x_perturbed", '''
+def numerical_gradient(f, x, eps=1e-6):
+    flat = x.view(-1) if x.is_contiguous() else x.reshape(-1)
+    grad = torch.zeros_like(flat)
+    for i in range(flat.numel()):
+        flat[i] += eps
+        f_plus = float(f(x))
+        flat[i] -= 2 * eps
+        f_minus = float(f(x))
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad.reshape(x.shape)
+''', expect="left x perturbed"),
+    Variant("autograd", "gradient_add_subtract_rounding", '''
+def numerical_gradient(f, x, eps=1e-6):
+    flat = x.view(-1) if x.is_contiguous() else x.reshape(-1)
+    grad = torch.zeros_like(flat)
+    for i in range(flat.numel()):
+        flat[i] += eps
+        f_plus = float(f(x))
+        flat[i] -= 2 * eps
+        f_minus = float(f(x))
+        flat[i] += eps
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad.reshape(x.shape)
+''', expect="changed by rounding"),
+    Variant("autograd", "gradient_flattened", '''
+def numerical_gradient(f, x, eps=1e-6):
+    xc = x.detach().clone().reshape(-1)
+    grad = torch.zeros_like(xc)
+    for i in range(xc.numel()):
+        old = xc[i].item()
+        xc[i] = old + eps
+        f_plus = float(f(xc.reshape(x.shape)))
+        xc[i] = old - eps
+        f_minus = float(f(xc.reshape(x.shape)))
+        xc[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad
+''', expect="flattened to 1-D"),
+    Variant("autograd", "gradient_view_of_clone", '''
+def numerical_gradient(f, x, eps=1e-6):
+    xc = x.clone()
+    flat = xc.view(-1)
+    grad = torch.zeros_like(flat)
+    for i in range(flat.numel()):
+        old = flat[i].item()
+        flat[i] = old + eps
+        f_plus = float(f(xc))
+        flat[i] = old - eps
+        f_minus = float(f(xc))
+        flat[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad.reshape(x.shape)
+''', expect="view size is not compatible"),
+    Variant("autograd", "autograd_on_callers_x", '''
+def autograd_gradient(f, x):
+    x.requires_grad_(True)
+    f(x).backward()
+    return x.grad
+''', expect="accumulates into the caller's x.grad"),
+    Variant("autograd", "vjp_ignores_v", '''
+def vector_jacobian_product(f, x, v):
+    x_leaf = x.detach().clone().requires_grad_(True)
+    f(x_leaf).sum().backward()
+    return x_leaf.grad
+''', expect="ignores v"),
+    Variant("autograd", "no_detach", '''
+def detached_product_gradient(x):
+    x_leaf = x.detach().clone().requires_grad_(True)
+    u = x_leaf * x_leaf
+    (u * x_leaf).sum().backward()
+    return x_leaf.grad
+''', expect="without detach"),
+    Variant("autograd", "control_flow_no_else", '''
+def control_flow_f(a):
+    b = a * 2
+    while b.norm() < 1000:
+        b = b * 2
+    return b
+''', expect="else branch"),
+    Variant("autograd", "control_flow_starts_at_a", '''
+def control_flow_f(a):
+    b = a
+    while b.norm() < 1000:
+        b = b * 2
+    if b.sum() > 0:
+        return b
+    return 100 * b
+''', expect="b starts at a"),
+    Variant("autograd", "control_flow_not_differentiable", '''
+def control_flow_f(a):
+    b = a.detach().numpy() * 2
+    while (b ** 2).sum() ** 0.5 < 1000:
+        b = b * 2
+    c = b if b.sum() > 0 else 100 * b
+    return torch.tensor(c, dtype=a.dtype)
+''', expect="not connected to the input"),
+    Variant("autograd", "check_mean_error", '''
+def gradient_check(f, x, eps=1e-6):
+    g_auto = autograd_gradient(f, x)
+    g_num = numerical_gradient(f, x, eps)
+    denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)
+    return float(((g_auto - g_num).abs() / denom).mean())
+''', expect="not the mean"),
+    Variant("autograd", "check_absolute_error", '''
+def gradient_check(f, x, eps=1e-6):
+    g_auto = autograd_gradient(f, x)
+    g_num = numerical_gradient(f, x, eps)
+    return float((g_auto - g_num).abs().max())
+''', expect="absolute difference is not a relative error"),
+]
+
+CORRECT = [
+    Variant("autograd", "basis_vectors_and_autograd_grad", '''
+def numerical_derivative(f, x, h=1e-5):
+    return 0.5 * (f(x + h) - f(x - h)) / h
+
+
+def numerical_gradient(f, x, eps=1e-6):
+    flat = x.detach().reshape(-1)
+    steps = torch.eye(flat.numel(), dtype=flat.dtype) * eps
+    diffs = [float(f((flat + e).reshape(x.shape))) - float(f((flat - e).reshape(x.shape)))
+             for e in steps]
+    return (torch.tensor(diffs, dtype=x.dtype) / (2 * eps)).reshape(x.shape)
+
+
+def autograd_gradient(f, x):
+    with torch.enable_grad():
+        x_leaf = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(f(x_leaf), x_leaf)
+    return grad
+
+
+def vector_jacobian_product(f, x, v):
+    x_leaf = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(x_leaf), x_leaf, grad_outputs=v)
+    return grad
+
+
+def detached_product_gradient(x):
+    x_leaf = x.detach().requires_grad_(True)
+    u = (x_leaf * x_leaf).detach()
+    (grad,) = torch.autograd.grad((u * x_leaf).sum(), x_leaf)
+    return grad
+
+
+def control_flow_f(a):
+    b = 2 * a
+    while float(torch.sqrt((b * b).sum())) < 1000:
+        b = 2 * b
+    return b if float(b.sum()) > 0 else b * 100
+
+
+def gradient_check(f, x, eps=1e-6):
+    g_auto = autograd_gradient(f, x)
+    g_num = numerical_gradient(f, x, eps)
+    rel = (g_auto - g_num).abs() / (g_auto.abs() + g_num.abs() + 1e-12)
+    return rel.max().item()
+'''),
+    Variant("autograd", "index_tuples_and_weighted_sum", '''
+import itertools
+
+
+def numerical_derivative(f, x, h=1e-5):
+    return (f(x + h) - f(x - h)) / h / 2
+
+
+def numerical_gradient(f, x, eps=1e-6):
+    xc = x.detach().clone()
+    grad = torch.zeros_like(xc)
+    for idx in itertools.product(*[range(n) for n in x.shape]):
+        old = xc[idx].item()
+        xc[idx] = old + eps
+        f_plus = f(xc).item()
+        xc[idx] = old - eps
+        f_minus = f(xc).item()
+        xc[idx] = old
+        grad[idx] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def vector_jacobian_product(f, x, v):
+    x_leaf = x.clone().detach().requires_grad_(True)
+    (f(x_leaf) * v).sum().backward()
+    return x_leaf.grad
+
+
+def control_flow_f(a):
+    b = a * 2
+    while b.norm() < 1000:
+        b *= 2
+    if b.sum() > 0:
+        c = b
+    else:
+        c = 100 * b
+    return c
+
+
+def gradient_check(f, x, eps=1e-6):
+    g_auto = autograd_gradient(f, x).reshape(-1)
+    g_num = numerical_gradient(f, x, eps).reshape(-1)
+    worst = 0.0
+    for a, n in zip(g_auto.tolist(), g_num.tolist()):
+        worst = max(worst, abs(a - n) / max(abs(n), 1e-12))
+    return worst
+'''),
+]
