@@ -8,6 +8,7 @@ import contextlib
 import importlib.abc
 import importlib.util
 import sys
+import traceback
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -80,19 +81,20 @@ def _import_message(module: str, e: BaseException) -> str:
                 "Fix it and run the file once to check.")
     if isinstance(e, SystemExit):
         return f"{module}.py called sys.exit() while being imported; remove that call."
-    where = _student_line(e)
+    where = student_line(e)
     return f"importing {module}.py raised {type(e).__name__}: {e}{where}"
 
 
-def _student_line(e: BaseException) -> str:
+def is_student_frame(filename: str) -> bool:
+    """A traceback frame in the submission (not torch, not the grader)."""
+    return not filename.startswith(sys.prefix) and "/grader/" not in filename
+
+
+def student_line(e: BaseException) -> str:
     """` (line N of file.py)` for the deepest frame in student code, if any."""
-    tb, found = e.__traceback__, ""
-    while tb is not None:
-        fname = tb.tb_frame.f_code.co_filename
-        if not fname.startswith(sys.prefix) and "/grader/" not in fname:
-            found = f" (line {tb.tb_lineno} of {fname.rsplit('/', 1)[-1]})"
-        tb = tb.tb_next
-    return found
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if is_student_frame(f.filename)]
+    return f" (line {frames[-1].lineno} of {frames[-1].filename.rsplit('/', 1)[-1]})" \
+        if frames else ""
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 ALIASES = {"F.": "torch.nn.functional.", "nn.": "torch.nn.", "Tensor.": "torch.Tensor."}
-MATMUL_METHODS = ("__matmul__", "__rmatmul__", "__imatmul__", "matmul")
+MATMUL_METHODS = ("__matmul__", "__rmatmul__", "matmul")
 
 
 class ForbiddenCallError(RuntimeError):

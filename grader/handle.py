@@ -139,6 +139,7 @@ class Session:
             raise StudentTimedOut(f"the submission used up its {self.budget_s:.0f} s of "
                                   "grading time; the remaining tests were not run")
         limit = min(topic.call_timeout_s, left)
+        request = {**request, "arg_grads": [t.grad if t.is_leaf else None for t in args_tensors]}
         worker = self._worker()
         before = worker.busy_s
         try:
@@ -176,6 +177,9 @@ class Session:
             raise StudentRaised(str(e)) from e
         except execute.NotConnected as e:
             raise NotDifferentiable(f"{function}: {e}") from e
+        except Exception as e:
+            raise StudentRaised(f"{function} raised {type(e).__name__}: {e}"
+                                f"{execute.student_line(e)}") from e
         finally:
             self._record(topic, function, hits)
 

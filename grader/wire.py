@@ -197,11 +197,11 @@ class DataEncoder:
         return node
 
     def _ndarray(self, a) -> dict:
-        arr = np.ascontiguousarray(a)
+        arr = np.asarray(a)
         if arr.dtype.name not in NP_DTYPES:
             raise WireError(f"NumPy arrays of dtype {arr.dtype} cannot be sent")
         return {"t": "ndarray", "dtype": arr.dtype.name, "shape": list(arr.shape),
-                "scalar": isinstance(a, np.generic), "blob": self._blob(arr.tobytes())}
+                "scalar": isinstance(a, np.generic), "blob": self._blob(arr.tobytes(order="C"))}
 
     def _blob(self, data: bytes) -> int:
         self.extra_blobs.append(data)

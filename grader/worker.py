@@ -22,7 +22,9 @@ from grader.execute import (
     NotConnected,
     SubmissionImportError,
     SubmissionModules,
+    is_student_frame,
     run,
+    student_line,
 )
 from grader.forbidden import ForbiddenCallError
 from grader.wire import tensors_in
@@ -99,12 +101,9 @@ def _error(e: BaseException) -> dict:
              SubmissionImportError: "import", NotConnected: "not_connected",
              ForbiddenCallError: "forbidden", LookupError: "raised"}
     kind = next((k for cls, k in kinds.items() if isinstance(e, cls)), "raised")
-    frames = [f for f in traceback.extract_tb(e.__traceback__)
-              if not f.filename.startswith(sys.prefix) and "/grader/" not in f.filename]
-    where = f" (line {frames[-1].lineno} of {frames[-1].filename.rsplit('/', 1)[-1]})" \
-        if frames else ""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if is_student_frame(f.filename)]
     return {"kind": kind, "type": type(e).__name__, "message": str(e)[:MAX_TEXT],
-            "where": where,
+            "where": student_line(e),
             "traceback": "".join(traceback.format_list(frames[-5:]))[:MAX_TEXT]}
 
 
@@ -133,6 +132,9 @@ class Worker:
                 self.refs.objects.pop(ref_id, None)
             return self._reply(request, None, [], [], None, "", "")
         tensors = tensors_in([request.get("args", ()), request.get("kwargs", {})])
+        for t, grad in zip(tensors, request.get("arg_grads") or (), strict=False):
+            if grad is not None:  # pickle does not carry .grad
+                t.grad = grad
         before = [_state(t) for t in tensors]
         out, err = CappedText(self.output_cap), CappedText(self.output_cap)
         hits: list[str] = []

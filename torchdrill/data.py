@@ -291,7 +291,7 @@ class _ImageDataset(data.Dataset):
             return image.unsqueeze(0).to(torch.get_default_dtype()).div(255), label
         from PIL import Image
 
-        return self._transform(Image.fromarray(image.numpy(), mode="L")), label
+        return self._transform(Image.fromarray(image.numpy())), label  # mode "L"
 
 
 def _transform(resize: Resize) -> Callable[[Any], torch.Tensor]:

@@ -1,0 +1,110 @@
+"""End to end through the CLI: the reference scores every point, the stubs score none, the
+reports follow the schema, and the same tests run through plain pytest and --in-process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from grader.course import load_course
+from tests.kit.variants import KIT_ROOT
+
+OUTCOMES = {"passed", "failed", "error", "timeout", "forbidden", "not_implemented"}
+COURSE = load_course()
+TOPICS = [t.name for t in COURSE.topics if (KIT_ROOT / "solutions" / f"{t.name}.py").exists()]
+
+
+def grade(path, out, *args) -> dict:
+    run = subprocess.run([sys.executable, "-m", "grader", "grade", str(path), "--out", str(out),
+                          "--topics", ",".join(TOPICS), *args], cwd=KIT_ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads((out / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def solutions_report(tmp_path_factory):
+    return grade(KIT_ROOT / "solutions", tmp_path_factory.mktemp("solutions"))
+
+
+@pytest.fixture(scope="module")
+def exercises_report(tmp_path_factory):
+    return grade(KIT_ROOT / "exercises", tmp_path_factory.mktemp("exercises"))
+
+
+def test_solutions_score_every_point(solutions_report):
+    lost = [(t["name"], t["message"]) for topic in solutions_report["topics"]
+            for t in topic["tests"] if t["outcome"] != "passed"]
+    assert lost == []
+    assert solutions_report["score"] == solutions_report["max_score"] > 0
+    assert [t["name"] for t in solutions_report["topics"]] == TOPICS
+    assert not solutions_report["flags"]
+
+
+def test_topic_maxima_match_course_toml(solutions_report):
+    for topic in solutions_report["topics"]:
+        assert topic["max_score"] == COURSE.topic(topic["name"]).points, topic["name"]
+
+
+def test_exercises_score_zero(exercises_report):
+    assert exercises_report["score"] == 0
+    outcomes = {t["outcome"] for topic in exercises_report["topics"] for t in topic["tests"]}
+    assert outcomes == {"not_implemented"}
+    assert exercises_report["max_score"] == sum(COURSE.topic(t).points for t in TOPICS)
+
+
+def test_report_schema(solutions_report, exercises_report):
+    for report in (solutions_report, exercises_report):
+        assert set(report) == {"submission", "kit_version", "graded_at", "isolation", "score",
+                               "max_score", "topics", "flags"}
+        for topic in report["topics"]:
+            assert set(topic) == {"name", "title", "score", "max_score", "tests"}
+            assert topic["score"] == sum(t["score"] for t in topic["tests"])
+            for t in topic["tests"]:
+                assert set(t) == {"name", "visibility", "score", "max_score", "outcome",
+                                  "message", "hint", "duration_s"}
+                assert t["outcome"] in OUTCOMES and t["visibility"] in {"public", "hidden"}
+                assert t["hint"], f"{t['name']} has no docstring to use as a hint"
+
+
+def test_all_report_files_written(tmp_path):
+    grade(KIT_ROOT / "exercises", tmp_path, "--suite", "public")
+    assert {p.name for p in tmp_path.iterdir()} == {"report.json", "report.md", "report.html",
+                                                    "results.json"}
+    gradescope = json.loads((tmp_path / "results.json").read_text())
+    assert gradescope["score"] == 0 and gradescope["tests"]
+
+
+def test_runtime_and_source_flags(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "softmax.py").write_text(
+        "import torch\nimport torch.nn.functional as F\n\n"
+        "def softmax(X):\n    return F.softmax(X, dim=1)\n")
+    report = grade(sub, tmp_path / "out", "--topics", "softmax")
+    flags = {(f["function"], f["call"], f["how"]) for f in report["flags"]}
+    assert ("softmax", "F.softmax", "runtime") in flags
+    assert ("softmax", "F.softmax", "source") in flags
+    outcomes = {t["outcome"] for t in report["topics"][0]["tests"] if "softmax" in t["name"]}
+    assert "forbidden" in outcomes and "passed" not in outcomes
+
+
+def test_plain_pytest_grades_too():
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/public/test_softmax.py",
+                          "--submission", "solutions", "-q", "-p", "no:cacheprovider"],
+                         cwd=KIT_ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:]
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/public/test_softmax.py",
+                          "--submission", "exercises", "-q", "-p", "no:cacheprovider"],
+                         cwd=KIT_ROOT, capture_output=True, text=True)
+    assert run.returncode == 1
+
+
+def test_in_process_gives_the_same_scores(tmp_path, solutions_report):
+    report = grade(KIT_ROOT / "solutions", tmp_path, "--topics", "softmax", "--in-process")
+    sandboxed = next(t for t in solutions_report["topics"] if t["name"] == "softmax")
+    assert report["topics"][0]["score"] == sandboxed["score"]
+    assert report["isolation"] == ["in-process"]

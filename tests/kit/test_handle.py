@@ -1,0 +1,172 @@
+"""The student handle behaves as if the submission ran in the test's process: in-place updates,
+views, gradients, remote objects, fake CUDA devices, and failures that become outcomes."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+from grader.course import load_course
+from grader.handle import (
+    NotDifferentiable,
+    NotImplementedByStudent,
+    RemoteRef,
+    StudentCrashed,
+    StudentRaised,
+    StudentTimedOut,
+)
+from grader.plugin import Grading
+
+SOURCE = '''
+import os
+import time
+import torch
+
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad / batch_size
+            p.grad.zero_()
+
+def mark(x):
+    x.requires_grad_(True)
+    return x.sum().item()
+
+def flat(X):
+    return X.view(-1)
+
+def square(x):
+    return x * x
+
+def detached(x):
+    return (x * 2).detach()
+
+def make_net():
+    torch.manual_seed(0)
+    return torch.nn.Linear(3, 2)
+
+def count_up(n):
+    for i in range(n):
+        yield torch.tensor([i])
+
+def mode(net):
+    return net.training
+
+def devices():
+    return torch.cuda.device_count(), torch.cuda.is_available()
+
+def hang():
+    while True:
+        pass
+
+def crash():
+    os._exit(1)
+
+def shout():
+    print("x" * 10_000_000)
+    return 1
+
+def broken():
+    return 1 / 0
+
+def todo():
+    raise NotImplementedError
+'''
+
+
+@pytest.fixture(scope="module", params=["worker", "in-process"])
+def student(request, tmp_path_factory):
+    sub = tmp_path_factory.mktemp("sub")
+    (sub / "softmax.py").write_text(textwrap.dedent(SOURCE))
+    course = load_course().with_call_timeout(2)
+    grading = Grading(sub, course, in_process=request.param == "in-process")
+    from grader.handle import Student
+
+    s = Student(grading.session, course.topic("softmax"))
+    grading.session.begin_test("t")
+    yield s
+    grading.close()
+
+
+def test_in_place_updates_reach_the_caller(student):
+    w = torch.ones(3, requires_grad=True)
+    w.grad = torch.full((3,), 2.0)
+    student.sgd([w], 0.5, 2)
+    assert torch.equal(w.detach(), torch.full((3,), 0.5))
+    assert torch.equal(w.grad, torch.zeros(3))
+
+
+def test_requires_grad_change_reaches_the_caller(student):
+    x = torch.ones(2)
+    student.mark(x)
+    assert x.requires_grad
+
+
+def test_view_of_an_argument_shares_the_callers_storage(student):
+    X = torch.arange(6.0).reshape(2, 3)
+    v = student.flat(X)
+    assert v.data_ptr() == X.data_ptr()
+    v[4] = -1.0
+    assert X[1, 1] == -1.0
+
+
+def test_gradient_through_student_code(student):
+    x = torch.tensor([1.0, -2.0, 3.0])
+    assert torch.equal(student.gradient("square", x), 2 * x)
+    v = torch.tensor([1.0, 0.5, 2.0])
+    assert torch.equal(student.gradient("square", x, grad_output=v), 2 * x * v)
+    assert not x.requires_grad
+
+
+def test_detached_output_is_reported(student):
+    with pytest.raises(NotDifferentiable, match="not connected"):
+        student.gradient("detached", torch.ones(2))
+
+
+def test_remote_module(student):
+    net = student.make_net()
+    X = torch.randn(4, 3)
+    expected = torch.nn.Linear(3, 2)
+    expected.load_state_dict(net.state_dict())
+    assert torch.allclose(net(X), expected(X))
+    net.eval()
+    assert student.mode(net) is False and net.training is False
+    assert [k for k in net.state_dict()] == ["weight", "bias"]
+    if isinstance(net, RemoteRef):
+        assert "Linear" in repr(net)
+
+
+def test_remote_generator(student):
+    assert [int(t) for t in student.count_up(3)] == [0, 1, 2]
+
+
+def test_fake_cuda(student):
+    with student.fake_cuda(2):
+        assert student.devices() == (2, True)
+    with student.fake_cuda(0):
+        assert student.devices() == (0, False)
+
+
+def test_failures_become_outcomes(student):
+    with pytest.raises(StudentRaised, match="ZeroDivisionError"):
+        student.broken()
+    with pytest.raises(NotImplementedByStudent):
+        student.todo()
+    with pytest.raises(NotImplementedByStudent, match="defines no `nothing`"):
+        student.nothing()
+    assert student.shout() == 1
+
+
+def test_hang_and_crash_fail_only_that_call(student):
+    if student._session.template is None:
+        pytest.skip("no time limits in-process")
+    with pytest.raises(StudentTimedOut):
+        student.hang()
+    student._session.begin_test("next")
+    assert torch.equal(student.square(torch.tensor([3.0])), torch.tensor([9.0]))
+    with pytest.raises(StudentCrashed):
+        student.crash()
+    student._session.begin_test("after-crash")
+    assert torch.equal(student.square(torch.tensor([2.0])), torch.tensor([4.0]))

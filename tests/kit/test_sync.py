@@ -1,0 +1,71 @@
+"""exercises/ is generated from solutions/ and stays in sync; stubs keep the teaching text and
+lose every line of solution code."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from grader.sync import MarkerError, expected_stubs, strip_solutions, sync
+from tests.kit.variants import KIT_ROOT
+
+SOLUTION = '''"""Module doc."""
+
+import torch
+
+
+def f(X):
+    """Doc kept."""
+    ### BEGIN SOLUTION
+    secret = X * 2
+    return secret
+    ### END SOLUTION
+
+
+class A:
+    def g(self):
+        ### BEGIN SOLUTION
+        return 1
+        ### END SOLUTION
+'''
+
+
+def test_strip_keeps_docstrings_and_indents_the_stub():
+    stub = strip_solutions(SOLUTION)
+    assert "secret" not in stub and "return 1" not in stub
+    assert '"""Doc kept."""' in stub and '"""Module doc."""' in stub
+    assert "    # YOUR CODE HERE\n    raise NotImplementedError()\n" in stub
+    assert "        raise NotImplementedError()\n" in stub
+    ast.parse(stub)
+
+
+@pytest.mark.parametrize("text", [
+    "### BEGIN SOLUTION\nx = 1\n",
+    "x = 1\n### END SOLUTION\n",
+    "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n",
+])
+def test_unbalanced_markers_are_errors(text):
+    with pytest.raises(MarkerError):
+        strip_solutions(text)
+
+
+def test_exercises_are_in_sync():
+    assert sync(check=True) == [], "run `python -m grader sync`"
+
+
+def test_stubs_contain_no_solution_code():
+    for name, stub in expected_stubs().items():
+        solution = (KIT_ROOT / "solutions" / name).read_text()
+        inside, hidden = False, []
+        for line in solution.splitlines():
+            if line.strip() == "### BEGIN SOLUTION":
+                inside = True
+            elif line.strip() == "### END SOLUTION":
+                inside = False
+            elif inside and len(line.strip()) > 12:
+                hidden.append(line.strip())
+        stub_lines = {line.strip() for line in stub.splitlines()}
+        leaked = [line for line in hidden if line in stub_lines]
+        assert not leaked, f"{name}: solution lines left in the stub: {leaked}"
+        assert "### BEGIN SOLUTION" not in stub

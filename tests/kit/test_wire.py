@@ -1,0 +1,119 @@
+"""The worker-to-grader codec: faithful for data, and a decoder that refuses anything crafted."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from grader import wire
+
+
+def roundtrip(value, arg_tensors=None, arg_storages=None):
+    refs = []
+
+    def make_ref(obj):
+        refs.append(obj)
+        return len(refs), type(obj).__name__, "r"
+
+    payload = wire.encode_data(value, make_ref, arg_storages)
+    return wire.decode_data(payload, lambda h: ("remote", h.ref_id, h.type_name), arg_tensors)
+
+
+def test_scalars_and_containers():
+    value = {"a": [1, 2.5, None, True, "s"], "b": (float("nan"), float("inf"), -0.0),
+             3: {"nested": (1, [2])}, "big": 2**80, "c": 1 + 2j, "bytes": b"\x00\xff"}
+    out = roundtrip(value)
+    assert out["a"] == [1, 2.5, None, True, "s"] and isinstance(out["b"], tuple)
+    assert np.isnan(out["b"][0]) and out["b"][1] == float("inf")
+    assert out[3] == {"nested": (1, [2])} and out["big"] == 2**80
+    assert out["c"] == 1 + 2j and out["bytes"] == b"\x00\xff"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.int64, torch.bool,
+                                   torch.bfloat16, torch.uint8])
+def test_tensor_keeps_dtype_shape_strides(dtype):
+    base = torch.arange(60).reshape(5, 12).to(dtype)
+    X = base[1:4, ::3].T  # non-contiguous, offset, transposed
+    out = roundtrip(X)
+    assert out.dtype == dtype and out.shape == X.shape and out.stride() == X.stride()
+    assert torch.equal(out, X)
+
+
+def test_requires_grad_and_grad_travel():
+    X = torch.randn(3, 2, requires_grad=True)
+    X.grad = torch.ones(3, 2)
+    out = roundtrip(X)
+    assert out.requires_grad and out.is_leaf and torch.equal(out.grad, X.grad)
+
+
+def test_shared_storage_stays_shared():
+    base = torch.randn(4, 4)
+    a, b = roundtrip((base, base.T))
+    a[0, 1] = 42.0
+    assert b[1, 0] == 42.0
+
+
+def test_result_that_views_an_argument_views_the_callers_tensor():
+    caller = torch.randn(3, 4)
+    worker_copy = caller.clone()
+    view = worker_copy.view(-1)
+    out = roundtrip(view, arg_tensors=[caller],
+                    arg_storages={worker_copy.untyped_storage().data_ptr(): 0})
+    assert out.data_ptr() == caller.data_ptr()
+    out[0] = 7.0
+    assert caller[0, 0] == 7.0
+
+
+def test_numpy_devices_dtypes_and_refs():
+    out = roundtrip([np.arange(6, dtype=np.int32).reshape(2, 3), np.float32(1.5),
+                     torch.device("cpu"), torch.float64, object()])
+    assert out[0].dtype == np.int32 and out[0].shape == (2, 3)
+    assert isinstance(out[1], np.float32) and out[1] == 1.5
+    assert out[2] == torch.device("cpu") and out[3] is torch.float64
+    assert out[4][0] == "remote" and out[4][2] == "object"
+
+
+def craft(tree, storages=(), blobs=()) -> bytes:
+    doc = json.dumps({"tree": tree, "storages": list(storages),
+                      "blob_sizes": [len(b) for b in blobs]}).encode()
+    return struct.pack(">I", len(doc)) + doc + b"".join(blobs)
+
+
+TENSOR = {"t": "tensor", "dtype": "float32", "size": [2], "stride": [1], "offset": 0,
+          "device": "cpu", "requires_grad": False, "storage": 0}
+
+
+@pytest.mark.parametrize("payload", [
+    b"",
+    b"\x00\x00\x00\x10{not json",
+    craft({"t": "pickle", "v": "gASVAAAAAAAAAACMCGJ1aWx0aW5zlIwEZXZhbJSTlC4="}),
+    craft({"t": "tensor", **{k: v for k, v in TENSOR.items() if k != "t"}, "size": [100]},
+          [{"dtype": "float32", "lo": 0, "hi": 2}], [b"\x00" * 8]),
+    craft({**TENSOR, "stride": [-1]}, [{"dtype": "float32", "lo": 0, "hi": 2}], [b"\x00" * 8]),
+    craft({**TENSOR, "dtype": "object"}, [{"dtype": "float32", "lo": 0, "hi": 2}],
+          [b"\x00" * 8]),
+    craft(TENSOR, [{"dtype": "float32", "lo": 0, "hi": 2}], [b"\x00" * 7]),
+    craft({**TENSOR, "storage": 5}, [{"dtype": "float32", "lo": 0, "hi": 2}], [b"\x00" * 8]),
+    craft({**TENSOR, "arg": 0}),
+    craft({"t": "list", "v": "notalist"}),
+    craft(json.loads("[" * 50 + "]" * 50)),
+    craft({"t": "dtype", "v": "os.system"}),
+] + [craft(json.loads('{"t": "list", "v": ' * 100 + "[]" + "}" * 100))],
+    ids=lambda p: str(len(p)))
+def test_decoder_refuses_crafted_payloads(payload):
+    with pytest.raises(wire.WireError):
+        wire.decode_data(payload, lambda h: None)
+
+
+def test_oversized_message_is_refused_unread():
+    a, b = socket.socketpair()
+    a.sendall(wire.HEADER.pack(wire.DATA, 1 << 40))
+    with pytest.raises(wire.WireError, match="exceeds"):
+        wire.recv_message(b, 1 << 20)
+    a.close()
+    b.close()
