@@ -43,13 +43,16 @@ def grade(path: str | Path, topics: list[str] | None = None, suite: str | None =
     grading = Grading(path, course, template, in_process,
                       str(Path(out_dir).resolve()) if out_dir else None)
     try:
+        quiet = ["-p", "no:terminal"]  # the report's table replaces pytest's output
+        loud = ["-q", "--no-header", "--tb=no", "-rN"]
         args = [*map(str, files), f"--rootdir={KIT_ROOT}", "-c", str(KIT_ROOT / "pyproject.toml"),
-                "-p", "no:cacheprovider", "-q" if verbose else "-qq", "--no-header",
-                "--tb=no", "-rN", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+                "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                *(loud if verbose else quiet)]
         code = pytest.main(args, plugins=[grading])
         if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
                 code == pytest.ExitCode.INTERRUPTED):
-            raise RuntimeError(f"the test run did not complete (pytest exit code {code})")
+            raise RuntimeError(f"the test run did not complete (pytest exit code {code})\n"
+                               + "\n".join(grading.collection_errors))
         report = build_report(grading.records, course, topics, grading.submission,
                               grading.session.isolation, grading.session.flags)
     finally:

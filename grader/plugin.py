@@ -43,6 +43,7 @@ class Grading:
         self.session = Session(self.submission, self.course, None if in_process else
                                self.template, hidden, threads)
         self.records: list[dict] = []
+        self.collection_errors: list[str] = []
 
     def close(self) -> None:
         self.session.close()
@@ -65,6 +66,10 @@ class Grading:
             if not report.skipped:
                 self.records.append(self._record(item, call, report))
         return report
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            self.collection_errors.append(f"{report.nodeid}: {report.longreprtext[-2000:]}")
 
     def _record(self, item, call, report) -> dict:
         hits = self.session.test_hits

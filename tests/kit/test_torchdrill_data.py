@@ -324,19 +324,21 @@ def test_synthetic_mnist_is_class_balanced():
 
 def test_synthetic_mnist_is_learnable_but_not_trivial():
     torch.manual_seed(0)
-    train, test = D.synthetic_mnist(2000, 500, seed=0)
+    train, test = D.synthetic_mnist(1500, 500, seed=0)
     X, y = train.tensors
     Xt, yt = test.tensors
-    # Classes differ on average: nearest class mean beats chance ...
+    # Classes differ on average: nearest class mean beats chance (10 %) ...
     means = torch.stack([X[y == k].mean(0) for k in range(10)]).flatten(1)
     nearest = torch.cdist(Xt.flatten(1), means).argmin(1)
     nearest_acc = float((nearest == yt).float().mean())
-    # ... and a small MLP does far better, but not perfectly.
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 128), torch.nn.ReLU(),
-                              torch.nn.Linear(128, 10))
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    for _ in range(8):
-        for xb, yb in D.load_array((X, y), 100, seed=0):
+    # ... and a small MLP does far better (~0.78 here), but not perfectly.
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    loader = D.load_array((X, y), 100, seed=0)
+    for _ in range(6):
+        for xb, yb in loader:
             opt.zero_grad()
             torch.nn.functional.cross_entropy(net(xb), yb).backward()
             opt.step()
@@ -344,7 +346,7 @@ def test_synthetic_mnist_is_learnable_but_not_trivial():
         mlp_acc = float((net(Xt).argmax(1) == yt).float().mean())
     assert 0.2 < nearest_acc < 0.8, nearest_acc
     assert 0.65 < mlp_acc < 0.98, mlp_acc
-    assert mlp_acc > nearest_acc + 0.1
+    assert mlp_acc > nearest_acc + 0.1, (mlp_acc, nearest_acc)
 
 
 def test_load_mnist_or_synthetic_picks_its_source(tmp_path):

@@ -1,0 +1,785 @@
+"""Hidden tests for multilayer perceptrons (§4.1-4.3).
+
+relu and mlp_forward are checked against torch's own functions computed here in float64 on
+float32 and float64 inputs of many shapes and layouts; init_mlp_params statistically, on
+layers large enough that the sample standard deviation is within a few percent of the true one.
+
+train_mlp is checked step by step: the test builds a small net in the worker from a state it
+knows, hands the submission a list of batches (so their order is fixed), and repeats the same
+SGD steps here with torch.optim.SGD and F.cross_entropy. Two mechanisms show how the net was
+evaluated, without trusting anything the submission reports:
+
+- a BatchNorm layer counts the forward passes made in training mode (`num_batches_tracked`);
+- a forward pre-hook (`print` into an `io.StringIO` in the worker) logs the input of the last
+  layer on every call: a tensor computed with autograd on prints with `grad_fn=...`.
+
+Finally a net is trained on MNIST (the real images when $TORCHDRILL_DATA has them, generated
+digits otherwise) and must reach the accuracy such a net reaches in two epochs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import io
+import itertools
+import math
+import operator
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import torchdrill.data
+from grader import strategies as tds
+from grader.checks import assert_close, assert_unchanged, expect_float, expect_tensor
+
+RELU_ON_OUTPUT = ("ReLU was applied to the output logits too: the output layer has no "
+                  "activation (logits may be negative; softmax comes later, in the loss) (§4.2.2)")
+NO_HIDDEN_RELU = ("the hidden layer has no nonlinearity: without relu(X W1 + b1) the two layers "
+                  "collapse into one linear model (§4.1.1.3)")
+
+
+def max_abs(X: torch.Tensor) -> float:
+    return float(X.abs().max()) if X.numel() else 0.0
+
+
+# --------------------------------------------------------------------------- relu
+
+
+@st.composite
+def any_tensors(draw, magnitude=None):
+    """Float tensors of 1 to 4 dimensions, any layout; entries are never exactly 0."""
+    ndim = draw(st.integers(1, 4))
+    shape = tuple(draw(st.lists(st.integers(1, 6), min_size=ndim, max_size=ndim)))
+    mag = magnitude if magnitude is not None else draw(tds.magnitudes())
+    return draw(tds.tensors(shape, magnitude=mag))
+
+
+def relu_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {
+        "relu(x) is max(x, 0), but your function returned |x|.": X.abs(),
+        "relu keeps the positive entries and zeroes the negative ones; yours does the "
+        "opposite (min(x, 0)?).": torch.minimum(X, torch.zeros_like(X)),
+        "relu returned X unchanged: negative entries must become 0.": X,
+    }
+
+
+def expect_relu_tensor(out, X: torch.Tensor, what: str) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor):
+        hint = (" torch.max(X, 0) reduces over dimension 0 and returns (values, indices): "
+                "compare with a tensor of zeros instead (torch.maximum(X, torch.zeros_like(X)))"
+                if isinstance(out, tuple | list) else "")
+        expect_tensor(out, what)  # the generic message
+        raise AssertionError(f"{what} should be a tensor shaped like X.{hint}")
+    if tuple(out.shape) != tuple(X.shape):
+        raise AssertionError(
+            f"{what} has shape {tuple(out.shape)} but X has shape {tuple(X.shape)}: relu is "
+            "elementwise (did you reduce with torch.max(X, 0) instead of comparing with "
+            "torch.zeros_like(X)?)")
+    return out
+
+
+@pytest.mark.points(3)
+@given(X=any_tensors())
+def test_relu_matches_torch(student, X):
+    """relu(X) keeps each positive entry and replaces each negative one by 0, for tensors of
+    1 to 4 dimensions, float32 and float64, contiguous or not (§4.1.2.1)."""
+    out = expect_relu_tensor(student.relu(X), X, f"relu(X) for X {tuple(X.shape)}")
+    assert_close(out, torch.relu(X), "relu(X)", atol=0.0, mistakes=relu_mistakes(X))
+
+
+@pytest.mark.points(1)
+def test_relu_zeros_and_dtypes(student):
+    """relu keeps the caller's dtype (float32 and float64) and maps 0 to 0 (§4.1.2.1)."""
+    for dtype in (torch.float32, torch.float64):
+        X = torch.tensor([[-2.0, 0.0, 3.5], [1e-30, -1e-30, 7.0]], dtype=dtype)
+        out = expect_relu_tensor(student.relu(X), X, f"relu(X) for {dtype} X")
+        expect_tensor(out, f"relu(X) for {dtype} X", dtype=dtype)
+        assert_close(out, torch.relu(X), f"relu(X) for {dtype} X", atol=0.0,
+                     mistakes=relu_mistakes(X))
+
+
+@pytest.mark.points(1)
+@given(X=any_tensors())
+def test_relu_leaves_input_unchanged(student, X):
+    """relu must not modify its argument (no `X[X < 0] = 0`, `X.clamp_` or `X *= ...`)."""
+    before = X.clone()
+    student.relu(X)
+    assert_unchanged(before, X, "X")
+
+
+@pytest.mark.points(2)
+@given(X=any_tensors(magnitude=1.0), seed=st.integers(0, 2**16))
+def test_relu_gradient(student, X, seed):
+    """Autograd through your relu passes the incoming gradient where x > 0 and blocks it
+    where x < 0: build relu from differentiable tensor operations (§4.1.2.1)."""
+    v = tds.random_tensor(X.shape, seed, X.dtype)
+    expected = v * (X > 0).to(X.dtype)
+    assert_close(student.gradient("relu", X, grad_output=v), expected,
+                 "the gradient of your relu", scale=max_abs(v))
+
+
+# --------------------------------------------------------------------------- init_mlp_params
+
+
+def leaf_flags(student, *args) -> list[bool]:
+    """`[p.is_leaf for p in init_mlp_params(*args)]`, evaluated in the worker: a tensor
+    reaches the grader as data, and data does not say whether it was a leaf. The call is
+    wrapped in lazy iterators (`map`, `chain`) so the parameters never leave the worker."""
+    module = student.remote(importlib.import_module, "mlp")
+    results = student.remote(map, module.init_mlp_params, *([a] for a in args))
+    params = student.remote(itertools.chain.from_iterable, results)
+    return student.remote(list, student.remote(map, operator.attrgetter("is_leaf"), params))
+
+
+def expect_params(params, num_inputs: int, num_hiddens: int, num_outputs: int):
+    what = f"init_mlp_params({num_inputs}, {num_hiddens}, {num_outputs})"
+    if not isinstance(params, list | tuple) or len(params) != 4:
+        raise AssertionError(f"{what} should return a list [W1, b1, W2, b2], but it returned "
+                             f"{len(params) if isinstance(params, list | tuple) else params!r}"
+                             f"{' items' if isinstance(params, list | tuple) else ''}.")
+    shapes = [(num_inputs, num_hiddens), (num_hiddens,), (num_hiddens, num_outputs),
+              (num_outputs,)]
+    for name, p, shape in zip(("W1", "b1", "W2", "b2"), params, shapes, strict=True):
+        p = expect_tensor(p, f"{name} of {what}")
+        if tuple(p.shape) != shape:
+            hint = (" (W1 is (num_inputs, num_hiddens) so that X @ W1 works, not the "
+                    "(out, in) layout of nn.Linear)" if tuple(p.shape) == shape[::-1] else "")
+            raise AssertionError(f"{name} of {what} has shape {tuple(p.shape)} but should have "
+                                 f"shape {shape}{hint}.")
+        expect_tensor(p, f"{name} of {what}", dtype=torch.float32)
+    return params
+
+
+@pytest.mark.points(2)
+@given(sizes=st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(1, 12)))
+@settings(max_examples=10)
+def test_init_mlp_params_shapes_and_gradients(student, sizes):
+    """init_mlp_params(num_inputs, num_hiddens, num_outputs) returns [W1 (in, h), b1 (h,),
+    W2 (h, out), b2 (out,)] in float32, each a leaf tensor with requires_grad=True, for
+    non-square sizes (§4.2.1)."""
+    params = expect_params(student.init_mlp_params(*sizes), *sizes)
+    for name, p in zip(("W1", "b1", "W2", "b2"), params, strict=True):
+        if not p.requires_grad:
+            raise AssertionError(f"{name} does not require gradients: create it with "
+                                 "requires_grad=True (or as nn.Parameter), or training cannot "
+                                 "update it (§4.2.1).")
+    flags = leaf_flags(student, *sizes)
+    for name, leaf in zip(("W1", "b1", "W2", "b2"), flags, strict=True):
+        if not leaf:
+            raise AssertionError(
+                f"{name} is not a leaf tensor: it was computed from another tensor that "
+                "requires gradients (e.g. torch.randn(..., requires_grad=True) * scale), so "
+                "backward() leaves its .grad empty. Scale first, then call .requires_grad_() "
+                "or wrap it in nn.Parameter (§4.2.1).")
+
+
+@pytest.mark.points(1)
+def test_init_mlp_params_biases_zero(student):
+    """The biases b1 and b2 start at zero (§4.2.1)."""
+    params = expect_params(student.init_mlp_params(30, 20, 10), 30, 20, 10)
+    for name, b in (("b1", params[1]), ("b2", params[3])):
+        if bool((b != 0).any()):
+            raise AssertionError(f"{name} should start at 0 (torch.zeros), but it holds values "
+                                 f"up to {max_abs(b):.3g}.")
+
+
+def weight_scale_message(name: str, W: torch.Tensor, fan_in: int, fan_out: int) -> str | None:
+    """None if W looks like N(0, 2 / fan_in) draws; else what it looks like instead."""
+    target = math.sqrt(2.0 / fan_in)
+    std = float(W.double().std())
+    mean = float(W.double().mean())
+    n = W.numel()
+    close = lambda s, rel: abs(std - s) <= rel * s  # noqa: E731
+    rel = max(0.04, 6.0 / math.sqrt(2 * n))  # six standard errors of a sample std, at least 4 %
+    if close(target, rel):
+        if abs(mean) > 6 * target / math.sqrt(n):
+            return (f"{name}'s entries have mean {mean:.3g}, far from 0: draw them from "
+                    "torch.randn (mean 0).")
+        beyond = float((W.double().abs() > 2 * std).double().mean())
+        if beyond < 0.02:
+            return (f"{name}'s entries look uniformly distributed ({beyond:.1%} beyond two "
+                    "standard deviations; a normal distribution has 4.6%): draw them with "
+                    "torch.randn.")
+        return None
+    known = [
+        (1.0, "torch.randn without scaling: multiply by sqrt(2 / fan_in)"),
+        (0.01, "0.01 * torch.randn (the scale of §4.2.1's first version); this exercise asks "
+               "for Kaiming initialisation, sqrt(2 / fan_in)"),
+        (2.0 / fan_in, "scaled by 2 / fan_in, the variance: multiply by its square root, "
+                       "sqrt(2 / fan_in)"),
+        (math.sqrt(1.0 / fan_in), "scaled by sqrt(1 / fan_in): Kaiming initialisation for ReLU "
+                                  "layers uses sqrt(2 / fan_in)"),
+        (math.sqrt(2.0 / fan_out), "scaled by sqrt(2 / fan_out): fan_in is the number of the "
+                                   "layer's inputs, W.shape[0]"),
+        (math.sqrt(2.0 / (fan_in + fan_out)), "Xavier's scale sqrt(2 / (fan_in + fan_out)); "
+                                              "this exercise asks for sqrt(2 / fan_in)"),
+    ]
+    for scale, why in known:
+        if close(scale, rel) and not close(target, 2 * rel):
+            return f"{name}'s entries have standard deviation {std:.4g}, as with {why}."
+    return (f"{name}'s entries have standard deviation {std:.4g}, but Kaiming initialisation "
+            f"gives sqrt(2 / fan_in) = sqrt(2 / {fan_in}) = {target:.4g}.")
+
+
+@pytest.mark.points(3)
+@pytest.mark.parametrize("sizes", [(784, 256, 10), (100, 600, 40)])
+def test_init_mlp_params_kaiming_scale(student, sizes):
+    """Weights are drawn from a normal distribution with mean 0 and standard deviation
+    sqrt(2 / fan_in), fan_in being the layer's number of inputs (W1: num_inputs, W2:
+    num_hiddens), not unscaled randn and not 0.01 (§4.1, §5.4)."""
+    num_inputs, num_hiddens, num_outputs = sizes
+    params = expect_params(student.init_mlp_params(*sizes), *sizes)
+    for name, W, fan_in, fan_out in (("W1", params[0], num_inputs, num_hiddens),
+                                     ("W2", params[2], num_hiddens, num_outputs)):
+        message = weight_scale_message(name, W, fan_in, fan_out)
+        if message:
+            raise AssertionError(message)
+
+
+@pytest.mark.points(1)
+def test_init_mlp_params_random_draws(student):
+    """Two calls give different weights (random draws, not a fixed pattern), and the weights
+    within a matrix are not all equal (§4.2.1)."""
+    first = expect_params(student.init_mlp_params(20, 15, 5), 20, 15, 5)
+    second = expect_params(student.init_mlp_params(20, 15, 5), 20, 15, 5)
+    if torch.equal(first[0], second[0]):
+        raise AssertionError("two calls of init_mlp_params returned the same W1: draw it with "
+                             "torch.randn each time (no fixed seed inside the function).")
+    if float(first[0].std()) == 0.0 or float(first[2].std()) == 0.0:
+        raise AssertionError("all entries of a weight matrix are equal: hidden units then stay "
+                             "identical during training. Draw each entry at random.")
+
+
+# --------------------------------------------------------------------------- mlp_forward
+
+
+def oracle_mlp(X, params, hidden=torch.relu, output=None):
+    W1, b1, W2, b2 = (p.detach().double() for p in params)
+    H = hidden(X.double().reshape(-1, W1.shape[0]) @ W1 + b1)
+    O = H @ W2 + b2
+    return (output(O) if output else O).to(X.dtype)
+
+
+def mlp_scale(X, params) -> float:
+    W1, b1, W2, b2 = (p.detach().double().abs() for p in params)
+    H = X.double().abs().reshape(-1, W1.shape[0]) @ W1 + b1
+    return float((H @ W2 + b2).max()) + 1.0
+
+
+def forward_mistakes(X, params) -> dict[str, torch.Tensor]:
+    W1, b1, W2, b2 = (p.detach() for p in params)
+    return {
+        RELU_ON_OUTPUT: oracle_mlp(X, params, output=torch.relu),
+        NO_HIDDEN_RELU: oracle_mlp(X, params, hidden=lambda Z: Z),
+        "relu was applied before adding b1: the hidden layer is relu(X W1 + b1).": oracle_mlp(
+            X, [W1, torch.zeros_like(b1), W2, b2], hidden=lambda Z: torch.relu(Z) + b1.double()),
+        "the biases were not added: O = relu(X W1 + b1) W2 + b2.": oracle_mlp(
+            X, [W1, torch.zeros_like(b1), W2, torch.zeros_like(b2)]),
+    }
+
+
+@st.composite
+def mlp_inputs(draw):
+    """(X, params): X of shape (n, *image) in any layout, params [W1, b1, W2, b2] of X's dtype
+    with entries of both signs, so some hidden units and some logits are negative."""
+    n, h, q = draw(st.integers(1, 7)), draw(st.integers(1, 9)), draw(st.integers(1, 6))
+    image = draw(st.sampled_from([(6,), (1, 3, 3), (2, 2, 3), (1, 4, 4)]))
+    d = math.prod(image)
+    dtype = draw(tds.dtypes())
+    X = draw(tds.tensors((n, *image), dtype=dtype, magnitude=tds.magnitudes(100.0)))
+    params = [draw(tds.tensors(shape, dtype=dtype, layout="contiguous", magnitude=m))
+              for shape, m in (((d, h), 1 / math.sqrt(d)), ((h,), 0.5), ((h, q), 1.0),
+                               ((q,), 0.5))]
+    return X, params
+
+
+@pytest.mark.points(4)
+@given(inputs=mlp_inputs())
+def test_mlp_forward_matches_model(student, inputs):
+    """mlp_forward(X, params) = relu(X W1 + b1) W2 + b2 for X of shape (n, ...) flattened to
+    (n, num_inputs) (also non-contiguous X: use reshape), float32 and float64; ReLU on the
+    hidden layer only (§4.2.2)."""
+    X, params = inputs
+    out = student.mlp_forward(X, params)
+    expected = oracle_mlp(X, params)
+    expect_tensor(out, "mlp_forward(X, params)")
+    assert_close(out, expected, f"mlp_forward for X {tuple(X.shape)} and "
+                 f"W1 {tuple(params[0].shape)}", scale=mlp_scale(X, params),
+                 mistakes=forward_mistakes(X, params))
+
+
+@pytest.mark.points(2)
+def test_mlp_forward_mnist_images(student):
+    """Images (n, 1, 28, 28) with parameters of init_mlp_params(784, 256, 10) give logits
+    (n, 10), some of them negative: the output layer has no activation (§4.2.2)."""
+    g = torch.Generator().manual_seed(3)
+    X = torch.rand(5, 1, 28, 28, generator=g)
+    params = [torch.randn(784, 256, generator=g) * math.sqrt(2 / 784),
+              torch.randn(256, generator=g) * 0.1, torch.randn(256, 10, generator=g) * 0.1,
+              torch.randn(10, generator=g) * 0.1]
+    out = expect_tensor(student.mlp_forward(X, params), "mlp_forward(X, params) for MNIST "
+                        "images", shape=(5, 10))
+    if bool((out >= 0).all()):
+        raise AssertionError(f"mlp_forward's logits are all >= 0: {RELU_ON_OUTPUT}")
+    assert_close(out, oracle_mlp(X, params), "mlp_forward for MNIST images",
+                 scale=mlp_scale(X, params), mistakes=forward_mistakes(X, params))
+
+
+@pytest.mark.points(2)
+@given(inputs=mlp_inputs())
+def test_mlp_forward_is_not_affine(student, inputs):
+    """The MLP is not an affine map of X: f(X) + f(-X) differs from 2 f(0) as soon as some
+    hidden units are negative. A model without a hidden nonlinearity fails this (§4.1.1.3)."""
+    X, params = inputs
+    W1, b1, W2, b2 = params
+    X = X.clone()
+    expected_sum = oracle_mlp(X, params) + oracle_mlp(-X, params)
+    affine_sum = 2 * oracle_mlp(torch.zeros_like(X), params)
+    scale = mlp_scale(X, params)
+    if float((expected_sum - affine_sum).abs().max()) < 1e-3 * scale:
+        return  # every hidden unit has the same sign on X and -X here: nothing to see
+    total = student.mlp_forward(X, params) + student.mlp_forward(-X, params)
+    zero = student.mlp_forward(torch.zeros_like(X), params)
+    if float((total - 2 * zero).abs().max()) < 1e-6 * scale:
+        raise AssertionError(f"your mlp_forward is affine in X (f(X) + f(-X) = 2 f(0)): "
+                             f"{NO_HIDDEN_RELU}")
+
+
+@pytest.mark.points(2)
+@given(inputs=mlp_inputs(), seed=st.integers(0, 2**16))
+@settings(max_examples=15)
+def test_mlp_forward_gradient(student, inputs, seed):
+    """Autograd through your mlp_forward gives the true gradient with respect to X: no
+    detach, no torch.no_grad, no .item() inside the model (§4.2.2)."""
+    X, params = inputs
+    X = X.contiguous()
+    v = tds.random_tensor((X.shape[0], params[2].shape[1]), seed, X.dtype)
+    Xg = X.double().requires_grad_(True)
+    out = oracle_mlp(Xg, params).double() if False else None  # noqa: F841 - clarity below
+    W1, b1, W2, b2 = (p.double() for p in params)
+    O = torch.relu(Xg.reshape(-1, W1.shape[0]) @ W1 + b1) @ W2 + b2
+    (expected,) = torch.autograd.grad(O, Xg, v.double())
+    scale = float((W1.abs() @ W2.abs()).max()) * max_abs(v) + 1.0
+    assert_close(student.gradient("mlp_forward", X, params, grad_output=v),
+                 expected.to(X.dtype), "the gradient of your mlp_forward with respect to X",
+                 scale=scale)
+
+
+@pytest.mark.points(1)
+@given(inputs=mlp_inputs())
+@settings(max_examples=10)
+def test_mlp_forward_leaves_inputs_unchanged(student, inputs):
+    """mlp_forward must not modify X or the parameters (reshape into a new name, no in-place
+    relu on an input)."""
+    X, params = inputs
+    before = [X.clone()] + [p.clone() for p in params]
+    student.mlp_forward(X, params)
+    for name, old, new in zip(("X", "W1", "b1", "W2", "b2"), before, [X, *params],
+                              strict=True):
+        assert_unchanged(old, new, name)
+
+
+# --------------------------------------------------------------------------- build_mlp
+
+
+def find_layers(state: dict, num_inputs: int, num_hiddens: int, num_outputs: int):
+    """[W1 (in, h), b1, W2 (h, out), b2] from a state_dict, whatever the layout; None if the
+    parameters do not have the shapes of a one-hidden-layer MLP."""
+    found = {}
+    for value in state.values():
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            continue
+        shape = tuple(value.shape)
+        if shape in ((num_hiddens, num_inputs), (num_inputs, num_hiddens)) and "W1" not in found:
+            found["W1"] = value if shape == (num_inputs, num_hiddens) else value.T
+        elif shape in ((num_outputs, num_hiddens), (num_hiddens, num_outputs)) \
+                and "W2" not in found:
+            found["W2"] = value if shape == (num_hiddens, num_outputs) else value.T
+        elif shape == (num_hiddens,) and "b1" not in found:
+            found["b1"] = value
+        elif shape == (num_outputs,) and "b2" not in found:
+            found["b2"] = value
+    if len(found) != 4:
+        return None
+    return [found["W1"], found["b1"], found["W2"], found["b2"]]
+
+
+@pytest.mark.points(2)
+def test_build_mlp_shapes(student):
+    """build_mlp() maps MNIST images (n, 1, 28, 28) and flat rows (n, 784) to logits (n, 10);
+    build_mlp(12, 7, 5) maps (n, 12) to (n, 5) (§4.3)."""
+    g = torch.Generator().manual_seed(0)
+    net = student.build_mlp()
+    expect_tensor(net(torch.rand(4, 1, 28, 28, generator=g)), "build_mlp()(X) for images "
+                  "X (4, 1, 28, 28)", shape=(4, 10))
+    expect_tensor(net(torch.rand(3, 784, generator=g)), "build_mlp()(X) for rows X (3, 784)",
+                  shape=(3, 10))
+    small = student.build_mlp(12, 7, 5)
+    expect_tensor(small(torch.rand(6, 12, generator=g)), "build_mlp(12, 7, 5)(X) for X (6, 12)",
+                  shape=(6, 5))
+
+
+@pytest.mark.points(1)
+def test_build_mlp_parameter_count(student):
+    """build_mlp(num_inputs, num_hiddens, num_outputs) has exactly one hidden layer:
+    in*h + h + h*out + out parameters (§4.3)."""
+    for sizes in ((784, 256, 10), (12, 7, 5)):
+        state = student.build_mlp(*sizes).state_dict()
+        count = sum(v.numel() for v in state.values() if isinstance(v, torch.Tensor)
+                    and v.is_floating_point())
+        i, h, o = sizes
+        if count != i * h + h + h * o + o:
+            raise AssertionError(f"build_mlp{sizes} has {count} parameters, but one hidden "
+                                 f"layer of {h} units has {i * h + h + h * o + o}: "
+                                 "Linear(in, h), then ReLU, then Linear(h, out).")
+
+
+@pytest.mark.points(3)
+def test_build_mlp_computes_the_mlp(student):
+    """build_mlp(12, 7, 5) computes relu(X W1 + b1) W2 + b2 with its own weights: a ReLU
+    between the two linear layers and none after the last one (§4.3)."""
+    net = student.build_mlp(12, 7, 5)
+    params = find_layers(net.state_dict(), 12, 7, 5)
+    if params is None:
+        raise AssertionError("build_mlp(12, 7, 5)'s parameters do not have the shapes of "
+                             "Linear(12, 7) and Linear(7, 5).")
+    X = tds.random_tensor((9, 12), 4, torch.float32, magnitude=3.0)
+    out = expect_tensor(net(X), "build_mlp(12, 7, 5)(X)", shape=(9, 5))
+    assert_close(out, oracle_mlp(X, params), "build_mlp(12, 7, 5)(X)",
+                 scale=mlp_scale(X, params), mistakes=forward_mistakes(X, params))
+
+
+@pytest.mark.points(1)
+def test_build_mlp_logits_can_be_negative(student):
+    """The concise MLP's logits take both signs: no ReLU after the output layer (§4.3)."""
+    net = student.build_mlp()
+    X = tds.random_tensor((32, 1, 28, 28), 5, torch.float32, magnitude=1.0)
+    out = expect_tensor(net(X), "build_mlp()(X)", shape=(32, 10))
+    if bool((out >= 0).all()):
+        raise AssertionError(f"all logits of build_mlp()(X) are >= 0: {RELU_ON_OUTPUT}")
+
+
+@pytest.mark.points(1)
+def test_build_mlp_is_not_affine(student):
+    """The concise MLP is not affine: net(X) + net(-X) differs from 2 net(0) (a ReLU between
+    the two Linear layers, §4.3)."""
+    net = student.build_mlp(12, 30, 5)
+    X = tds.random_tensor((16, 12), 6, torch.float32, magnitude=3.0)
+    total = expect_tensor(net(X), "build_mlp(12, 30, 5)(X)", shape=(16, 5)) + net(-X)
+    zero = net(torch.zeros_like(X))
+    if float((total - 2 * zero).abs().max()) < 1e-5:
+        raise AssertionError(f"build_mlp's net is affine in X: {NO_HIDDEN_RELU}")
+
+
+# --------------------------------------------------------------------------- train_mlp
+
+
+def small_net(seed: int, num_hiddens: int = 16, extra: tuple = ()) -> nn.Sequential:
+    """A net whose every parameter the test knows (built here, then copied to the worker)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, num_hiddens), *extra, nn.ReLU(),
+                             nn.Linear(num_hiddens, 10))
+
+
+def batches(sizes, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """MNIST-shaped batches (X (b, 1, 28, 28) in [0, 1], y (b,) int64) of the given sizes."""
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.rand(b, 1, 28, 28, generator=g), torch.randint(0, 10, (b,), generator=g))
+            for b in sizes]
+
+
+def count_correct(net, data) -> tuple[float, int]:
+    """(correct, ambiguous): correct predictions, and examples whose two top logits are so
+    close that rounding may decide them."""
+    correct, ambiguous = 0.0, 0
+    with torch.no_grad():
+        for X, y in data:
+            y_hat = net(X)
+            correct += float((y_hat.argmax(1) == y).sum())
+            top = y_hat.topk(2, dim=1).values if y_hat.shape[1] > 1 else y_hat
+            if y_hat.shape[1] > 1:
+                ambiguous += int(((top[:, 0] - top[:, 1]) < 1e-4).sum())
+    return correct, ambiguous
+
+
+def reference_training(net, train_data, test_data, num_epochs, lr, *, zero_grad=True,
+                       sum_loss=False):
+    """The steps train_mlp must take, done here; returns (state_dict, facts) where facts
+    holds every correct way of reporting the history (and the usual wrong ones)."""
+    net = copy.deepcopy(net)
+    trainer = torch.optim.SGD(net.parameters(), lr=lr)
+    n_train = sum(len(y) for _, y in train_data)
+    n_test = sum(len(y) for _, y in test_data)
+    facts = {k: [] for k in ("loss", "loss_unweighted", "acc", "acc_after", "loss_after",
+                             "test_acc", "test_ambiguous", "train_ambiguous")}
+    for _ in range(num_epochs):
+        net.train()
+        loss_sum, unweighted, correct = 0.0, 0.0, 0.0
+        for X, y in train_data:
+            y_hat = net(X)
+            loss = F.cross_entropy(y_hat, y) * (len(y) if sum_loss else 1)
+            if zero_grad:
+                trainer.zero_grad()
+            loss.backward()
+            trainer.step()
+            batch_mean = float(F.cross_entropy(y_hat.detach(), y))
+            loss_sum += batch_mean * len(y)
+            unweighted += batch_mean
+            correct += float((y_hat.argmax(1) == y).sum())
+        facts["loss"].append(loss_sum / n_train)
+        facts["loss_unweighted"].append(unweighted / len(train_data))
+        facts["acc"].append(correct / n_train)
+        net.eval()
+        with torch.no_grad():
+            facts["loss_after"].append(sum(float(F.cross_entropy(net(X), y, reduction="sum"))
+                                           for X, y in train_data) / n_train)
+        right, unsure = count_correct(net, train_data)
+        facts["acc_after"].append(right / n_train)
+        facts["train_ambiguous"].append(unsure / n_train)
+        right, unsure = count_correct(net, test_data)
+        facts["test_acc"].append(right / n_test)
+        facts["test_ambiguous"].append(unsure / n_test)
+    return net.state_dict(), facts
+
+
+def expect_history(history, num_epochs: int, what: str = "train_mlp") -> dict[str, list]:
+    if not isinstance(history, dict):
+        raise AssertionError(f"{what} should return a dict with keys 'train_loss', 'train_acc' "
+                             f"and 'test_acc', but it returned a {type(history).__name__}.")
+    missing = {"train_loss", "train_acc", "test_acc"} - set(history)
+    if missing:
+        raise AssertionError(f"{what}'s history has no {sorted(missing)} (keys: "
+                             f"{sorted(map(str, history))}).")
+    out = {}
+    for key in ("train_loss", "train_acc", "test_acc"):
+        values = history[key]
+        if not isinstance(values, list | tuple) or len(values) != num_epochs:
+            n = len(values) if isinstance(values, list | tuple) else type(values).__name__
+            raise AssertionError(f"history['{key}'] should be a list of {num_epochs} floats, "
+                                 f"one per epoch, but it is {n}.")
+        out[key] = [expect_float(v, f"history['{key}'][{i}]") for i, v in enumerate(values)]
+        if key != "train_loss":
+            for i, v in enumerate(out[key]):
+                if not 0.0 <= v <= 1.0:
+                    raise AssertionError(
+                        f"history['{key}'][{i}] is {v:.6g}: accuracies are fractions in "
+                        "[0, 1]. Divide the number of correct predictions by the number of "
+                        "examples.")
+    return out
+
+
+def expect_state(actual: dict, expected: dict, mistakes: dict[str, dict], lr: float,
+                 init: dict) -> None:
+    """Compare every parameter after training with the reference's."""
+    for name, want in expected.items():
+        if name not in actual:
+            raise AssertionError(f"the net lost its parameter {name!r} during training.")
+        got = actual[name]
+        if isinstance(want, torch.Tensor) and want.is_floating_point():
+            scale = max_abs(want) + lr * 10
+            if torch.equal(got.detach().cpu(), init[name]) and not torch.equal(want, init[name]):
+                raise AssertionError(
+                    f"the parameter {name!r} did not change during training: call "
+                    "optimizer.zero_grad() before loss.backward() (not between backward and "
+                    "step), then optimizer.step() on every batch (§3.6.5).")
+            tol = 2e-5 * scale
+            if not bool(torch.isclose(got.detach().cpu().double(), want.double(), rtol=0,
+                                      atol=tol).all()):
+                for message, state in mistakes.items():
+                    if bool(torch.isclose(got.detach().cpu().double(), state[name].double(),
+                                          rtol=0, atol=tol).all()):
+                        raise AssertionError(f"the parameters after training: {message}")
+            assert_close(got, want, f"parameter {name!r} after training", atol=tol)
+
+
+TRAIN_MISTAKES = {
+    "the gradients were never zeroed, so each step used the sum of all earlier gradients: "
+    "call optimizer.zero_grad() (or net.zero_grad()) before every loss.backward() "
+    "(§3.6.5).": dict(zero_grad=False),
+    "each step used the summed loss of the batch: take the mean cross-entropy (the default "
+    "reduction of nn.CrossEntropyLoss), as the learning rate assumes (§3.6.5).":
+        dict(sum_loss=True),
+}
+
+
+@st.composite
+def training_setups(draw):
+    sizes = draw(st.sampled_from([(8, 8, 5), (6, 10), (7,), (4, 4, 4, 3)]))
+    test_sizes = draw(st.sampled_from([(6, 4), (9,), (5, 5, 2)]))
+    return {"train_sizes": sizes, "test_sizes": test_sizes,
+            "num_epochs": draw(st.integers(1, 3)), "lr": draw(st.sampled_from([0.05, 0.3, 1.0])),
+            "seed": draw(st.integers(0, 2**16))}
+
+
+def run_small_training(student, setup):
+    net = small_net(setup["seed"])
+    train_data = batches(setup["train_sizes"], setup["seed"] + 1)
+    test_data = batches(setup["test_sizes"], setup["seed"] + 2)
+    remote_net = student.remote(nn.Sequential, *net)
+    history = student.train_mlp(remote_net, train_data, test_data, setup["num_epochs"],
+                                setup["lr"])
+    return net, remote_net, history, train_data, test_data
+
+
+@pytest.mark.points(5)
+@given(setup=training_setups())
+@settings(max_examples=6)
+def test_train_mlp_takes_the_sgd_steps(student, setup):
+    """After train_mlp(net, train_iter, test_iter, num_epochs, lr) the net's parameters are
+    those of one torch.optim.SGD step with learning rate lr on the mean cross-entropy of each
+    batch, in the order train_iter yields them, gradients zeroed before each backward, for
+    1 to 3 epochs and batches of unequal size (§4.3, §3.6)."""
+    net, remote_net, history, train_data, test_data = run_small_training(student, setup)
+    expect_history(history, setup["num_epochs"])
+    init = {k: v.clone() for k, v in net.state_dict().items()}
+    args = (net, train_data, test_data, setup["num_epochs"], setup["lr"])
+    expected, _ = reference_training(*args)
+    mistakes = {message: reference_training(*args, **kw)[0]
+                for message, kw in TRAIN_MISTAKES.items()}
+    expect_state(remote_net.state_dict(), expected, mistakes, setup["lr"], init)
+
+
+@pytest.mark.points(3)
+@given(setup=training_setups())
+@settings(max_examples=6)
+def test_train_mlp_history_of_training(student, setup):
+    """history['train_loss'][e] is the mean cross-entropy per training example in epoch e
+    (each batch's mean loss weighted by its size), and history['train_acc'][e] the fraction
+    of training examples classified correctly, both as floats, one per epoch (§3.6.6)."""
+    net, _, history, train_data, test_data = run_small_training(student, setup)
+    got = expect_history(history, setup["num_epochs"])
+    _, facts = reference_training(net, train_data, test_data, setup["num_epochs"], setup["lr"])
+    for e in range(setup["num_epochs"]):
+        loss = got["train_loss"][e]
+        if not any(math.isclose(loss, facts[k][e], rel_tol=1e-4, abs_tol=1e-6)
+                   for k in ("loss", "loss_after")):
+            n = sum(len(y) for _, y in train_data)
+            if math.isclose(loss, facts["loss_unweighted"][e], rel_tol=1e-4) and \
+                    not math.isclose(facts["loss"][e], facts["loss_unweighted"][e], rel_tol=1e-4):
+                raise AssertionError(
+                    f"history['train_loss'][{e}] is the plain average of the batches' mean "
+                    "losses; batches differ in size, so weight each by its size (add "
+                    "loss * len(y), divide by the number of examples).")
+            if math.isclose(loss, facts["loss"][e] * n, rel_tol=1e-4):
+                raise AssertionError(f"history['train_loss'][{e}] is the total loss of the "
+                                     "epoch: divide by the number of training examples.")
+            raise AssertionError(f"history['train_loss'][{e}] is {loss:.6g}, but the mean "
+                                 f"cross-entropy per example in epoch {e} was "
+                                 f"{facts['loss'][e]:.6g}.")
+        acc = got["train_acc"][e]
+        slack = 1e-9 + facts["train_ambiguous"][e]
+        if not (abs(acc - facts["acc"][e]) <= 1e-9 or abs(acc - facts["acc_after"][e]) <= slack):
+            raise AssertionError(f"history['train_acc'][{e}] is {acc:.6g}, but the fraction of "
+                                 f"training examples classified correctly in epoch {e} was "
+                                 f"{facts['acc'][e]:.6g} (argmax of the logits == y).")
+
+
+@pytest.mark.points(2)
+@given(setup=training_setups())
+@settings(max_examples=6)
+def test_train_mlp_history_of_testing(student, setup):
+    """history['test_acc'][e] is the fraction of test_iter's examples the net classifies
+    correctly after epoch e, over all test batches (the last one may be smaller) (§3.6.6)."""
+    net, _, history, train_data, test_data = run_small_training(student, setup)
+    got = expect_history(history, setup["num_epochs"])
+    _, facts = reference_training(net, train_data, test_data, setup["num_epochs"], setup["lr"])
+    for e in range(setup["num_epochs"]):
+        acc, want = got["test_acc"][e], facts["test_acc"][e]
+        if abs(acc - want) > 1e-9 + facts["test_ambiguous"][e]:
+            raise AssertionError(f"history['test_acc'][{e}] is {acc:.6g}, but after epoch {e} "
+                                 f"the net classifies {want:.6g} of the test examples "
+                                 "correctly: count correct predictions over all test batches "
+                                 "and divide by the number of test examples.")
+
+
+def forward_log(student, module):
+    """Log every call of the worker-side `module`: a forward pre-hook prints its input into a
+    StringIO in the worker. Returns that StringIO (read it with .getvalue())."""
+    log = student.remote(io.StringIO)
+    module.register_forward_pre_hook(functools.partial(print, "<call>", file=log))
+    return log
+
+
+def logged_calls(log) -> tuple[int, int]:
+    """(calls whose input was built with autograd on, calls without)."""
+    records = log.getvalue().split("<call>")[1:]
+    with_grad = sum("grad_fn=" in r for r in records)
+    return with_grad, len(records) - with_grad
+
+
+def mode_probe_net(student, seed: int):
+    """A net with Dropout and BatchNorm (which behave differently in training and evaluation
+    mode), built in the worker, with its last layer's inputs logged."""
+    net = small_net(seed, 24, extra=(nn.BatchNorm1d(24),))
+    net.insert(4, nn.Dropout(0.5))  # Flatten, Linear, BatchNorm, ReLU, Dropout, Linear
+    remote_net = student.remote(nn.Sequential, *net)
+    return net, remote_net, forward_log(student, remote_net[5])
+
+
+@pytest.mark.points(3)
+def test_train_mlp_evaluates_in_eval_mode_without_graph(student):
+    """train_mlp trains in training mode and evaluates the test set in evaluation mode
+    (net.eval(): no dropout, BatchNorm's running statistics) inside torch.no_grad(), switching
+    back to training mode for the next epoch (§4.6, §5.6). Checked on a net with Dropout and
+    BatchNorm."""
+    num_epochs, train_sizes, test_sizes = 2, (16, 16, 10), (20, 20, 9)
+    net, remote_net, log = mode_probe_net(student, 11)
+    train_data, test_data = batches(train_sizes, 12), batches(test_sizes, 13)
+    history = expect_history(student.train_mlp(remote_net, train_data, test_data, num_epochs,
+                                               0.1), num_epochs)
+    state = remote_net.state_dict()
+    steps = num_epochs * len(train_sizes)
+    tracked = int(state["2.num_batches_tracked"])
+    if tracked > steps:
+        raise AssertionError(f"the net ran {tracked} batches in training mode, but training has "
+                             f"only {steps}: the test set was evaluated in training mode. Call "
+                             "net.eval() before evaluating (dropout off, BatchNorm's running "
+                             "statistics) (§4.6).")
+    if tracked < steps:
+        raise AssertionError(f"only {tracked} of the {steps} training steps ran in training "
+                             "mode: call net.train() at the start of every epoch (evaluation "
+                             "switched the net to eval mode).")
+    with_grad, without = logged_calls(log)
+    if with_grad > steps:
+        raise AssertionError(
+            f"{with_grad - steps} forward passes outside training built an autograd graph: "
+            "evaluate inside `with torch.no_grad():` (§5.6).")
+    net.load_state_dict(state)
+    net.eval()
+    right, unsure = count_correct(net, test_data)
+    n_test = sum(test_sizes)
+    if abs(history["test_acc"][-1] - right / n_test) > 1e-9 + unsure / n_test:
+        raise AssertionError(f"history['test_acc'][-1] is {history['test_acc'][-1]:.6g}, but "
+                             f"the trained net classifies {right / n_test:.6g} of the test set "
+                             "correctly in evaluation mode: evaluate after the epoch's "
+                             "training, with net.eval().")
+    if without < num_epochs * len(test_sizes):
+        raise AssertionError("the test set was not evaluated after every epoch.")
+
+
+@pytest.mark.points(3)
+def test_train_mlp_learns_mnist(student):
+    """An MLP (784-128-10) trained by train_mlp for 2 epochs, batch size 64, lr 0.2, reaches
+    the test accuracy such a net reaches: above 85% on MNIST (above 60% on generated digits
+    where the MNIST files are missing); the training loss goes down (§4.3)."""
+    train_iter, test_iter, source = student.remote(torchdrill.data.load_mnist_or_synthetic, 64)
+    net = student.remote(nn.Sequential, *small_net(21, 128))
+    history = expect_history(student.train_mlp(net, train_iter, test_iter, 2, 0.2), 2)
+    bar = 0.6 if source == "synthetic" else 0.85
+    what = "generated digits" if source == "synthetic" else "MNIST"
+    if not history["train_loss"][1] < history["train_loss"][0]:
+        raise AssertionError(f"the training loss went up from epoch 1 to 2 "
+                             f"({history['train_loss']}): is each step descending the "
+                             "gradient of this batch's loss (zero_grad, backward, step)?")
+    if history["test_acc"][-1] < bar:
+        raise AssertionError(f"after 2 epochs on {what} the test accuracy is "
+                             f"{history['test_acc'][-1]:.3f}, below {bar}: a correct training "
+                             "loop gets far above it. Check the loss (mean cross-entropy of "
+                             "the logits), zero_grad before backward, and the step order.")
