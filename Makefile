@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUBMISSION ?= exercises
 
-.PHONY: setup grade test lint bench sync data clean
+.PHONY: setup grade grade-class test lint bench sync data release clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 grade: $(STAMP)
 	$(PY) -m grader grade $(SUBMISSION) $(if $(TOPICS),--topics $(TOPICS),)
 
+grade-class: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-class SUBMISSIONS=DIR [OUT=DIR]"; exit 2; }
+	$(PY) -m grader batch $(SUBMISSIONS) --out $(or $(OUT),grading/class)
+
 test: $(STAMP)
 	$(PY) -m grader sync --check
 	$(PY) -m ruff check .
@@ -29,6 +33,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m grader.bench
+
+release: $(STAMP)
+	$(PY) -m grader release --out release
 
 sync: $(STAMP)
 	$(PY) -m grader sync

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import grade_all
+from grader.batch import run_batch
 from grader.course import KIT_ROOT, Course, load_course
 from grader.plugin import Grading
 from grader.reports import write_reports
 from grader.scoring import build_report
+from grader.submission import Submission
 from grader.sync import sync
 from grader.table import render_table
 from grader.workers import Template
@@ -31,7 +32,7 @@ def test_files(topics: list[str], suite: str) -> list[Path]:
             if (p := KIT_ROOT / "tests" / s / f"test_{t}.py").exists()]
 
 
-def grade(path: str | Path, topics: list[str] | None = None, suite: str | None = None,
+def grade(path: str | Path | Submission, topics: list[str] | None = None, suite: str | None = None,
           out_dir: str | Path | None = None, in_process: bool = False,
           template: Template | None = None, course: Course | None = None,
           verbose: bool = False) -> dict:
@@ -74,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--in-process", action="store_true",
                    help="run your code in this process, for a debugger (no sandbox)")
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's progress")
-    b = sub.add_parser("batch", help="grade every sub-folder of DIR (one per student)")
+    b = sub.add_parser("batch", help="grade every student in DIR (a sub-folder or .zip each)")
     b.add_argument("dir")
     b.add_argument("--out", required=True, help="reports go to OUT/<student>/")
     for q in (g, b):
@@ -82,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds one call into student code may take (default: course.toml)")
     b.add_argument("--topics", help="comma-separated topics (default: all)")
     b.add_argument("--suite", choices=SUITES)
+    b.add_argument("--jobs", type=int, help="submissions graded at once (default: all cores)")
+    b.add_argument("--executor", choices=("local", "dask"), default="local")
+    b.add_argument("--scheduler", help="Dask scheduler address, with --executor dask")
+    r = sub.add_parser("release", help="write the student kit and the nbgrader course")
+    r.add_argument("--out", default="release", help="folder to write (default: release/)")
     s = sub.add_parser("sync", help="regenerate exercises/ from solutions/")
     s.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
     return p
@@ -98,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         print("exercises/ is in sync with solutions/" if not drift else
               "regenerated: " + ", ".join(drift))
         return 0
+    if args.command == "release":
+        from grader.release import release
+
+        release(Path(args.out))
+        return 0
     course = load_course()
     if args.call_timeout:
         course = course.with_call_timeout(args.call_timeout)
@@ -105,8 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     for t in topics or []:
         course.topic(t)
     if args.command == "batch":
-        grade_all(Path(args.dir), Path(args.out), course, topics, args.suite, grade)
-        return 0
+        if args.executor == "dask" and not args.scheduler:
+            print("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.1:8786)",
+                  file=sys.stderr)
+            return 2
+        failed = run_batch(Path(args.dir), Path(args.out), course, topics, args.suite,
+                           args.jobs, args.executor, args.scheduler, args.call_timeout)
+        return 1 if failed else 0
     path = Path(args.path)
     out = Path(args.out) if args.out else Path("grading") / path.resolve().name
     suite = args.suite or default_suite()

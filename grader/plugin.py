@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from grader.course import Course, load_course
 from grader.handle import Session, Student, StudentFailure, hidden_paths
-from grader.submission import load_submission
+from grader.submission import Submission, load_submission
 from grader.workers import Template
 
 settings.register_profile(
@@ -32,11 +32,12 @@ MAX_MESSAGE = 1500
 class Grading:
     """One submission's grading run: its session and the record of every test."""
 
-    def __init__(self, submission_path: str | Path, course: Course | None = None,
+    def __init__(self, submission: str | Path | Submission, course: Course | None = None,
                  template: Template | None = None, in_process: bool = False,
                  out_dir: str | None = None, threads: int = 1):
         self.course = course or load_course()
-        self.submission = load_submission(submission_path)
+        self.submission = submission if isinstance(submission, Submission) else \
+            load_submission(submission)
         self.owns_template = template is None and not in_process
         self.template = template if template or in_process else Template(threads)
         hidden = hidden_paths(out_dir, [str(self.submission.path)])

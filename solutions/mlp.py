@@ -3,8 +3,8 @@
 A linear model can only draw straight decision boundaries. An MLP puts a *hidden layer* with a
 nonlinearity between input and output (§4.1):
 
-    H = relu(X W1 + b1)        X: (n, num_inputs)   W1: (num_inputs, num_hiddens)  b1: (num_hiddens,)
-    O = H W2 + b2              H: (n, num_hiddens)  W2: (num_hiddens, num_outputs) b2: (num_outputs,)
+    H = relu(X W1 + b1)    X: (n, num_inputs)   W1: (num_inputs, num_hiddens)   b1: (num_hiddens,)
+    O = H W2 + b2          H: (n, num_hiddens)  W2: (num_hiddens, num_outputs)  b2: (num_outputs,)
 
 O holds the *logits* (n, num_outputs): unnormalised scores, one per class, that may be negative.
 Softmax and cross-entropy come after the model, inside the loss; the output layer itself has no

@@ -64,13 +64,12 @@ __all__ = [
 #: Share of the official test images used for training when only the test split is present.
 OFFLINE_TRAIN_FRACTION = 0.8
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-
 #: torchvision's dataset folder name for each dataset this module loads.
 _FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 _SPLITS = {"train": "train", "test": "t10k"}
 
-Resize = int | Sequence[int] | None
+#: ``resize`` as ``transforms.Resize`` takes it: one int (the shorter side) or (height, width).
+Size = int | Sequence[int] | None
 
 
 class DataFallbackWarning(UserWarning):
@@ -94,7 +93,7 @@ def data_root() -> Path:
     env = os.environ.get("TORCHDRILL_DATA", "").strip()
     if env:
         return Path(env).expanduser()
-    return _REPO_ROOT / "datasets" / "data"
+    return Path(__file__).resolve().parent.parent / "datasets" / "data"
 
 
 # --------------------------------------------------------------------------- IDX files
@@ -278,7 +277,7 @@ class _ImageDataset(data.Dataset):
     """uint8 images ``(n, H, W)`` and int64 labels, served as torchvision's MNIST serves them:
     ``(ToTensor(image), int(label))``, with ``Resize(resize)`` first when asked (§3.5)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, resize: Resize = None):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, resize: Size = None):
         self.data, self.targets = images, labels
         self._transform = _transform(resize) if resize is not None else None
 
@@ -294,7 +293,7 @@ class _ImageDataset(data.Dataset):
         return self._transform(Image.fromarray(image.numpy())), label  # mode "L"
 
 
-def _transform(resize: Resize) -> Callable[[Any], torch.Tensor]:
+def _transform(resize: Size) -> Callable[[Any], torch.Tensor]:
     from torchvision import transforms
 
     trans: list[Any] = [transforms.ToTensor()]
@@ -310,7 +309,7 @@ def _split_indices(n: int, num_train: int, seed: int) -> tuple[list[int], list[i
 
 
 def _load_datasets(
-    dataset: str, resize: Resize, root: str | os.PathLike[str] | None, seed: int
+    dataset: str, resize: Size, root: str | os.PathLike[str] | None, seed: int
 ) -> tuple[data.Dataset, data.Dataset, str]:
     root = Path(root) if root is not None else data_root()
     found = find_idx_files(root, dataset)
@@ -320,8 +319,13 @@ def _load_datasets(
         if all(p.suffix != ".gz" for p in paths):  # torchvision reads only unpacked files
             from torchvision import datasets
 
-            for p in paths:
-                _check_idx_file(p)
+            for images_path, labels_path in found.values():
+                shapes = _check_idx_file(images_path), _check_idx_file(labels_path)
+                if len(shapes[0]) != 3 or len(shapes[1]) != 1 or shapes[0][0] != shapes[1][0]:
+                    raise IdxFormatError(
+                        f"{images_path} {shapes[0]} and {labels_path} {shapes[1]} are not "
+                        "(n, rows, cols) images with (n,) labels"
+                    )
             cls = getattr(datasets, folder)
             trans = _transform(resize)
             return (
@@ -333,7 +337,7 @@ def _load_datasets(
         return train, test, dataset
     if not found:
         raise FileNotFoundError(_missing_message(root, dataset))
-    (split, pair), = found.items()
+    [(split, pair)] = found.items()
     full = _ImageDataset(*_read_split(*pair), resize)
     num_train = round(OFFLINE_TRAIN_FRACTION * len(full))
     train_idx, test_idx = _split_indices(len(full), num_train, seed)
@@ -365,7 +369,7 @@ def _loaders(
 
 def load_data_fashion_mnist(
     batch_size: int,
-    resize: Resize = None,
+    resize: Size = None,
     root: str | os.PathLike[str] | None = None,
     seed: int = 0,
     *,
@@ -390,7 +394,7 @@ def load_data_fashion_mnist(
 
 def load_data_mnist(
     batch_size: int,
-    resize: Resize = None,
+    resize: Size = None,
     root: str | os.PathLike[str] | None = None,
     seed: int = 0,
     *,
@@ -411,7 +415,7 @@ def load_data_mnist(
 
 def load_mnist_or_synthetic(
     batch_size: int,
-    resize: Resize = None,
+    resize: Size = None,
     root: str | os.PathLike[str] | None = None,
     seed: int = 0,
     *,
@@ -474,22 +478,17 @@ def load_array(
 
 # Seven-segment strokes on the 28 x 28 canvas, in pixel coordinates (x right, y down):
 # a top, b top right, c bottom right, d bottom, e bottom left, f top left, g middle.
-_SEGMENTS = torch.tensor(
-    [
-        [[9.0, 5.0], [19.0, 5.0]],  # a
-        [[19.0, 5.0], [19.0, 14.0]],  # b
-        [[19.0, 14.0], [19.0, 23.0]],  # c
-        [[9.0, 23.0], [19.0, 23.0]],  # d
-        [[9.0, 14.0], [9.0, 23.0]],  # e
-        [[9.0, 5.0], [9.0, 14.0]],  # f
-        [[9.0, 14.0], [19.0, 14.0]],  # g
-    ]
-)
-_DIGIT_SEGMENTS = ["abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", "abc",
-                   "abcdefg", "abcdfg"]  # fmt: skip
-_TEMPLATES = torch.tensor(
-    [[float(s in segs) for s in "abcdefg"] for segs in _DIGIT_SEGMENTS], dtype=torch.bool
-)
+_SEGMENTS = {
+    "a": ((9.0, 5.0), (19.0, 5.0)),
+    "b": ((19.0, 5.0), (19.0, 14.0)),
+    "c": ((19.0, 14.0), (19.0, 23.0)),
+    "d": ((9.0, 23.0), (19.0, 23.0)),
+    "e": ((9.0, 14.0), (9.0, 23.0)),
+    "f": ((9.0, 5.0), (9.0, 14.0)),
+    "g": ((9.0, 14.0), (19.0, 14.0)),
+}
+_DIGIT_SEGMENTS = ("abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", "abc",
+                   "abcdefg", "abcdfg")  # fmt: skip
 
 
 def _synthetic_uint8(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -501,13 +500,15 @@ def _synthetic_uint8(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Te
     def uniform(*shape: int, low: float, high: float) -> torch.Tensor:
         return torch.rand(*shape, generator=g) * (high - low) + low
 
+    segments = torch.tensor(list(_SEGMENTS.values()))  # (7, 2 ends, 2 coordinates)
+    templates = torch.tensor([[s in digit for s in _SEGMENTS] for digit in _DIGIT_SEGMENTS])
     labels = (torch.arange(n) % 10)[torch.randperm(n, generator=g)]  # balanced classes
     # Strokes: the digit's segments, each missing with probability 0.03, plus a stray one
     # with probability 0.015 -- some images are ambiguous, as real handwriting is.
     flip = torch.rand(n, 7, generator=g)
-    active = torch.where(_TEMPLATES[labels], flip >= 0.0, flip < 0.0)
+    active = torch.where(templates[labels], flip >= 0.03, flip < 0.015)
     # Each endpoint jitters, then the whole digit is scaled, slanted, rotated and shifted.
-    ends = _SEGMENTS.expand(n, 7, 2, 2) + 0.0 * torch.randn(n, 7, 2, 2, generator=g)
+    ends = segments.expand(n, 7, 2, 2) + 0.8 * torch.randn(n, 7, 2, 2, generator=g)
     sx, sy = uniform(n, low=0.8, high=1.15), uniform(n, low=0.8, high=1.15)
     shear, angle = uniform(n, low=-0.35, high=0.35), uniform(n, low=-0.25, high=0.25)
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -519,7 +520,7 @@ def _synthetic_uint8(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Te
         ],
         -2,
     )
-    shift = uniform(n, 2, low=0.0, high=0.0)
+    shift = uniform(n, 2, low=-3.0, high=3.0)
     centre = torch.tensor([14.0, 14.0])
     ends = torch.einsum("nij,nskj->nski", affine, ends - centre) + centre + shift[:, None, None]
     half_width = uniform(n, low=0.7, high=1.5)

@@ -249,20 +249,14 @@ class Animator:
         figsize: tuple[float, float] = (3.5, 2.5),
         path: str | os.PathLike[str] | None = None,
     ) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
         self.notebook = in_notebook()
         if path is not None:
             self.path: Path | None = Path(path).absolute()
         else:
             self.path = None if self.notebook else Path.cwd() / "training_curves.png"
-        if self.notebook:
-            _use_svg_display()
-        # Not a pyplot figure, even in a notebook: only add() shows it, so a cell's output
-        # holds one live copy instead of an extra one drawn by pyplot when the cell ends.
-        self.fig = Figure(figsize=figsize)
-        FigureCanvasAgg(self.fig)
+        # In a notebook a pyplot figure, as in the book: besides the redraws of add(), the
+        # cell shows its final state when it ends, even if the cell printed after the last add.
+        self.fig = _new_figure(figsize, self.notebook)
         self.axes = list(self.fig.subplots(nrows, ncols, squeeze=False).flatten())
         self._config = (xlabel, ylabel, xlim, ylim, xscale, yscale, list(legend or []))
         self.X: list[list[Any]] = []

@@ -19,6 +19,7 @@ digits otherwise) and must reach the accuracy such a net reaches in two epochs.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import importlib
@@ -43,6 +44,7 @@ from grader.checks import (
     expect_float,
     expect_tensor,
 )
+from grader.handle import StudentRaised
 
 RELU_ON_OUTPUT = ("ReLU was applied to the output logits too: the output layer has no "
                   "activation (logits may be negative; softmax comes later, in the loss) (§4.2.2)")
@@ -52,6 +54,26 @@ NO_HIDDEN_RELU = ("the hidden layer has no nonlinearity: without relu(X W1 + b1)
 
 def max_abs(X: torch.Tensor) -> float:
     return float(X.abs().max()) if X.numel() else 0.0
+
+
+@contextlib.contextmanager
+def hint_on_error(hints: dict[str, str]):
+    """Turn an error of the student's code whose message contains a key of `hints` into a
+    failure that adds the likely cause."""
+    try:
+        yield
+    except StudentRaised as e:
+        for pattern, hint in hints.items():
+            if pattern in str(e):
+                raise AssertionError(f"{e}\nLikely cause: {hint}") from None
+        raise
+
+
+FLATTEN_HINTS = {
+    "is invalid for input of size": "flatten each example to W1.shape[0] numbers "
+    "(X.reshape(-1, W1.shape[0])), not a hard-coded 784.",
+    "view size is not compatible": "X may be non-contiguous: flatten it with reshape, not view.",
+}
 
 
 # --------------------------------------------------------------------------- relu
@@ -313,7 +335,8 @@ def test_mlp_forward_matches_model(student, inputs):
     (n, num_inputs) (also non-contiguous X: use reshape), float32 and float64; ReLU on the
     hidden layer only (§4.2.2)."""
     X, params = inputs
-    out = student.mlp_forward(X, params)
+    with hint_on_error(FLATTEN_HINTS):
+        out = student.mlp_forward(X, params)
     expected = oracle_mlp(X, params)
     expect_tensor(out, "mlp_forward(X, params)")
     assert_close(out, expected, f"mlp_forward for X {tuple(X.shape)} and "
@@ -420,13 +443,18 @@ def test_build_mlp_shapes(student):
     build_mlp(12, 7, 5) maps (n, 12) to (n, 5) (§4.3)."""
     g = torch.Generator().manual_seed(0)
     net = student.build_mlp()
-    expect_tensor(net(torch.rand(4, 1, 28, 28, generator=g)), "build_mlp()(X) for images "
-                  "X (4, 1, 28, 28)", shape=(4, 10))
+    with hint_on_error({"cannot be multiplied": "images (n, 1, 28, 28) must be flattened "
+                        "first: start the net with nn.Flatten() (§4.3)."}):
+        out = net(torch.rand(4, 1, 28, 28, generator=g))
+    expect_tensor(out, "build_mlp()(X) for images X (4, 1, 28, 28)", shape=(4, 10))
     expect_tensor(net(torch.rand(3, 784, generator=g)), "build_mlp()(X) for rows X (3, 784)",
                   shape=(3, 10))
     small = student.build_mlp(12, 7, 5)
-    expect_tensor(small(torch.rand(6, 12, generator=g)), "build_mlp(12, 7, 5)(X) for X (6, 12)",
-                  shape=(6, 5))
+    with hint_on_error({"cannot be multiplied": "build_mlp(12, 7, 5) must build its layers "
+                        "from its arguments (Linear(num_inputs, num_hiddens), ...), not from "
+                        "784, 256 and 10."}):
+        out = small(torch.rand(6, 12, generator=g))
+    expect_tensor(out, "build_mlp(12, 7, 5)(X) for X (6, 12)", shape=(6, 5))
 
 
 @pytest.mark.points(1)

@@ -210,6 +210,9 @@ def test_unpacked_files_are_checked_before_torchvision_reads_them(tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(IdxFormatError, match="truncated"):
         D.load_data_mnist(4, root=tmp_path)
+    D.write_idx(path, np.zeros((4, 28, 28), dtype=np.uint8))  # 4 images, 5 labels
+    with pytest.raises(IdxFormatError, match=r"\(4, 28, 28\) .* \(5,\) are not"):
+        D.load_data_mnist(4, root=tmp_path)
 
 
 def test_only_the_test_split_is_split_with_a_warning(tmp_path):

@@ -160,6 +160,10 @@ def test_animator_keeps_the_old_png_when_a_write_fails(tmp_path):
 @pytest.fixture
 def fake_notebook(monkeypatch):
     """An IPython whose shell has a kernel, and an IPython.display that records calls."""
+    import matplotlib.pyplot as plt
+
+    plt.close(plt.figure())  # pyplot picks its backend now, not later through the fake IPython
+    before = set(plt.get_fignums())
     calls = []
     display = types.ModuleType("IPython.display")
     display.display = lambda obj: calls.append(("display", obj))
@@ -171,7 +175,9 @@ def fake_notebook(monkeypatch):
     monkeypatch.setitem(sys.modules, "IPython", ipython)
     monkeypatch.setitem(sys.modules, "IPython.display", display)
     monkeypatch.setattr(P, "_use_svg_display", lambda: None)
-    return shell, calls
+    yield shell, calls
+    for num in set(plt.get_fignums()) - before:  # in a notebook figures go through pyplot
+        plt.close(num)
 
 
 def test_in_notebook_needs_a_kernel(fake_notebook):

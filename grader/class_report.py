@@ -1,0 +1,162 @@
+"""The class at a glance, from every student's report: `gradebook.csv` (one row per student)
+and `index.html` (score histograms per topic, the most-failed tests with their messages,
+forbidden-call flags, timeouts and crashes), with matplotlib figures embedded in the page."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import statistics
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from grader.atomic import write_atomic
+
+BAR_COLOR = "#3b6ea8"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def topic_names(reports: list[dict]) -> list[str]:
+    names: list[str] = []
+    for r in reports:
+        for t in r["topics"]:
+            if t["name"] not in names:
+                names.append(t["name"])
+    return names
+
+
+def _tests(report: dict):
+    for topic in report["topics"]:
+        for test in topic["tests"]:
+            yield topic["name"], test
+
+
+def gradebook_rows(reports: list[dict]) -> list[dict]:
+    """One row per student: per-topic scores, total, flags, timeouts and crashes."""
+    names = topic_names(reports)
+    rows = []
+    for r in sorted(reports, key=lambda r: r["submission"]):
+        scores = {t["name"]: t["score"] for t in r["topics"]}
+        outcomes = Counter(test["outcome"] for _, test in _tests(r))
+        flags = sorted({f"{f['topic']}.{f['function']}: {f['call']}" for f in r["flags"]})
+        rows.append({"student": r["submission"], **{n: scores.get(n, 0.0) for n in names},
+                     "total": r["score"], "max_score": r["max_score"],
+                     "flags": "; ".join(flags), "timeouts": outcomes["timeout"],
+                     "errors": outcomes["error"]})
+    return rows
+
+
+def gradebook_csv(reports: list[dict]) -> str:
+    rows = gradebook_rows(reports)
+    fields = ["student", *topic_names(reports), "total", "max_score", "flags", "timeouts",
+              "errors"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def most_failed(reports: list[dict], limit: int = 15) -> list[dict]:
+    """Tests that cost the most students points, each with its most common message."""
+    lost: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in reports:
+        for topic, test in _tests(r):
+            if test["score"] < test["max_score"] and test["outcome"] != "not_implemented":
+                lost[(topic, test["name"])].append(test["message"])
+    ranked = sorted(lost.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]
+    return [{"topic": t, "test": n, "students": len(msgs),
+             "message": Counter(msgs).most_common(1)[0][0]} for (t, n), msgs in ranked]
+
+
+def _figure_png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def histograms(reports: list[dict]) -> str:
+    """One score histogram per topic and one for the total, as a base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("total", [r["score"] for r in reports], max(r["max_score"] for r in reports))]
+    for name in topic_names(reports):
+        scores = [t["score"] for r in reports for t in r["topics"] if t["name"] == name]
+        top = max(t["max_score"] for r in reports for t in r["topics"] if t["name"] == name)
+        panels.append((name, scores, top))
+    cols = 4
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    for ax, (name, scores, top) in zip(axes.flat, panels, strict=False):
+        ax.hist(scores, bins=min(20, max(5, int(top) or 1)), range=(0, top or 1),
+                color=BAR_COLOR)
+        ax.set_title(f"{name} (max {top:g})", fontsize=9)
+        ax.set_xlabel("score", fontsize=8)
+        ax.set_ylabel("students", fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    png = _figure_png(fig)
+    plt.close(fig)
+    return png
+
+
+def _table(headers: list[str], rows: list[list], empty: str) -> str:
+    if not rows:
+        return f"<p class=empty>{html.escape(empty)}</p>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;
+text-align:left;vertical-align:top;font-size:14px}th{background:#f0f3f7}
+.empty{color:#666}img{max-width:100%}.stats span{margin-right:2em}"""
+
+
+def class_page(reports: list[dict], title: str) -> str:
+    totals = [r["score"] for r in reports]
+    top = max((r["max_score"] for r in reports), default=0)
+    troubles = [[r["submission"], topic, t["name"], t["outcome"], t["message"][:300]]
+                for r in sorted(reports, key=lambda r: r["submission"])
+                for topic, t in _tests(r) if t["outcome"] == "timeout"
+                or (t["outcome"] == "error" and "died" in t["message"])]
+    flags = [[r["submission"], f["topic"], f["function"], f["call"], f["how"]]
+             for r in sorted(reports, key=lambda r: r["submission"]) for f in r["flags"]]
+    failed = [[f["topic"], f["test"], f["students"], f["message"][:400]]
+              for f in most_failed(reports)]
+    students = [[r["submission"], f"{r['score']:g} / {r['max_score']:g}"]
+                for r in sorted(reports, key=lambda r: r["submission"])]
+    figure = (f'<img alt="score histograms per topic" src="data:image/png;base64,'
+              f'{histograms(reports)}">' if reports else "")
+    stats = (f"<p class=stats><span>{len(reports)} students</span>"
+             f"<span>mean {statistics.mean(totals):.1f} / {top:g}</span>"
+             f"<span>median {statistics.median(totals):g} / {top:g}</span></p>"
+             if reports else "<p class=empty>No reports yet.</p>")
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<title>{html.escape(title)}</title><style>{CSS}</style></head><body>
+<h1>{html.escape(title)}</h1>{stats}
+<h2>Scores</h2>{figure}
+<h2>Most-failed tests</h2>{_table(["topic", "test", "students", "most common message"], failed,
+                                  "No test lost points.")}
+<h2>Forbidden calls</h2>{_table(["student", "topic", "function", "call", "how"], flags,
+                                "No forbidden calls.")}
+<h2>Timeouts and crashes</h2>{_table(["student", "topic", "test", "outcome", "message"],
+                                     troubles, "No timeouts or crashes.")}
+<h2>Students</h2>{_table(["student", "score"], students, "No students.")}
+</body></html>
+"""
+
+
+def write_class_report(reports: list[dict], out: Path, title: str) -> None:
+    """Write `gradebook.csv` and `index.html` for these reports (atomically)."""
+    write_atomic(out / "gradebook.csv", gradebook_csv(reports))
+    write_atomic(out / "index.html", class_page(reports, title))

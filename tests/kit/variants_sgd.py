@@ -1,0 +1,311 @@
+"""SGD and linear regression: the contract's mistakes (and others students make) and correct
+solutions written differently from the reference."""
+
+from tests.kit.variants import Variant
+
+MISTAKES = [
+    Variant("sgd", "sgd_no_zero_grad", '''
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        for param in params:
+            param -= lr * param.grad / batch_size
+''', expect="not zeroed"),
+    Variant("sgd", "sgd_no_batch_division", '''
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        for param in params:
+            param -= lr * param.grad
+            param.grad.zero_()
+''', expect="not divided by batch_size"),
+    Variant("sgd", "sgd_divides_by_len_params", '''
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        for param in params:
+            param -= lr * param.grad / len(params)
+            param.grad.zero_()
+''', expect="len(params)"),
+    Variant("sgd", "sgd_outside_no_grad", '''
+def sgd(params, lr, batch_size):
+    for param in params:
+        param -= lr * param.grad / batch_size
+        param.grad.zero_()
+''', expect="leaf Variable that requires grad is being used in an in-place operation"),
+    Variant("sgd", "sgd_rebinds", '''
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        for param in params:
+            grad = param.grad
+            param = param - lr * grad / batch_size
+            grad.zero_()
+''', expect="not updated in place"),
+    Variant("sgd", "sgd_replaces_list_items", '''
+def sgd(params, lr, batch_size):
+    for i, param in enumerate(params):
+        grad = param.grad
+        params[i] = (param - lr * grad / batch_size).detach().requires_grad_(True)
+        grad.zero_()
+''', expect="not updated in place"),
+    Variant("sgd", "data_iter_drops_last_batch", '''
+def data_iter(batch_size, features, labels):
+    num_examples = len(features)
+    indices = list(range(num_examples))
+    random.shuffle(indices)
+    for i in range(0, num_examples - batch_size + 1, batch_size):
+        batch_indices = torch.tensor(indices[i:i + batch_size])
+        yield features[batch_indices], labels[batch_indices]
+''', expect="drops the last partial batch"),
+    Variant("sgd", "data_iter_never_shuffles", '''
+def data_iter(batch_size, features, labels):
+    num_examples = len(features)
+    for i in range(0, num_examples, batch_size):
+        yield features[i:i + batch_size], labels[i:i + batch_size]
+''', expect="never shuffles"),
+    Variant("sgd", "data_iter_with_replacement", '''
+def data_iter(batch_size, features, labels):
+    num_examples = len(features)
+    for i in range(0, num_examples, batch_size):
+        batch_indices = torch.randint(0, num_examples, (min(batch_size, num_examples - i),))
+        yield features[batch_indices], labels[batch_indices]
+''', expect="repeats examples"),
+    Variant("sgd", "data_iter_reseeds", '''
+def data_iter(batch_size, features, labels):
+    num_examples = len(features)
+    indices = list(range(num_examples))
+    random.seed(0)
+    random.shuffle(indices)
+    for i in range(0, num_examples, batch_size):
+        batch_indices = torch.tensor(indices[i:i + batch_size])
+        yield features[batch_indices], labels[batch_indices]
+''', expect="same order on every pass"),
+    Variant("sgd", "data_iter_shuffles_batches_only", '''
+def data_iter(batch_size, features, labels):
+    starts = list(range(0, len(features), batch_size))
+    random.shuffle(starts)
+    for i in starts:
+        yield features[i:i + batch_size], labels[i:i + batch_size]
+''', expect="only the order of the batches"),
+    Variant("sgd", "squared_loss_no_reshape", '''
+def squared_loss(y_hat, y):
+    return (y_hat - y) ** 2 / 2
+''', expect="broadcasts to (n, n)"),
+    Variant("sgd", "squared_loss_no_half", '''
+def squared_loss(y_hat, y):
+    return (y_hat - y.reshape(y_hat.shape)) ** 2
+''', expect="without the / 2"),
+    Variant("sgd", "squared_loss_mean", '''
+def squared_loss(y_hat, y):
+    return ((y_hat - y.reshape(y_hat.shape)) ** 2 / 2).mean()
+
+
+def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
+    w = torch.normal(0, 0.01, size=(features.shape[1], 1), dtype=features.dtype,
+                     requires_grad=True)
+    b = torch.zeros(1, dtype=features.dtype, requires_grad=True)
+    for _ in range(num_epochs):
+        for X, y in data_iter(batch_size, features, labels):
+            squared_loss(linreg(X, w, b), y).backward()
+            sgd([w, b], lr, 1)
+    return w.detach(), b.detach()
+''', expect="mean over the examples"),
+    Variant("sgd", "synthetic_y_not_reshaped", '''
+def synthetic_data(w, b, num_examples, noise=0.01):
+    X = torch.normal(0, 1, (num_examples, len(w)), dtype=w.dtype)
+    y = torch.matmul(X, w) + b
+    return X, y + torch.normal(0, noise, y.shape, dtype=w.dtype)
+''', expect="(n, 1)"),
+    Variant("sgd", "synthetic_noise_hard_coded", '''
+def synthetic_data(w, b, num_examples, noise=0.01):
+    X = torch.normal(0, 1, (num_examples, len(w)), dtype=w.dtype)
+    y = torch.matmul(X, w) + b
+    y += torch.normal(0, 0.01, y.shape, dtype=w.dtype)
+    return X, y.reshape((-1, 1))
+''', expect="`noise` argument used"),
+    Variant("sgd", "synthetic_uniform_features", '''
+def synthetic_data(w, b, num_examples, noise=0.01):
+    X = torch.rand((num_examples, len(w)), dtype=w.dtype)
+    y = torch.matmul(X, w) + b
+    y += torch.normal(0, noise, y.shape, dtype=w.dtype)
+    return X, y.reshape((-1, 1))
+''', expect="N(0, 1)"),
+    Variant("sgd", "linreg_no_bias", '''
+def linreg(X, w, b):
+    return torch.matmul(X, w)
+''', expect="bias b is missing"),
+    Variant("sgd", "train_mean_loss_and_batch_division", '''
+def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
+    w = torch.normal(0, 0.01, size=(features.shape[1], 1), dtype=features.dtype,
+                     requires_grad=True)
+    b = torch.zeros(1, dtype=features.dtype, requires_grad=True)
+    for _ in range(num_epochs):
+        for X, y in data_iter(batch_size, features, labels):
+            squared_loss(linreg(X, w, b), y).mean().backward()
+            sgd([w, b], lr, batch_size)
+    return w.detach(), b.detach()
+''', expect="after training, w is off by"),
+    Variant("sgd", "train_not_detached", '''
+def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
+    w = torch.normal(0, 0.01, size=(features.shape[1], 1), dtype=features.dtype,
+                     requires_grad=True)
+    b = torch.zeros(1, dtype=features.dtype, requires_grad=True)
+    for _ in range(num_epochs):
+        for X, y in data_iter(batch_size, features, labels):
+            squared_loss(linreg(X, w, b), y).sum().backward()
+            sgd([w, b], lr, batch_size)
+    return w, b
+''', expect="still attached to autograd"),
+    Variant("sgd", "train_zero_init", '''
+def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
+    w = torch.zeros((features.shape[1], 1), dtype=features.dtype, requires_grad=True)
+    b = torch.zeros(1, dtype=features.dtype, requires_grad=True)
+    for _ in range(num_epochs):
+        for X, y in data_iter(batch_size, features, labels):
+            squared_loss(linreg(X, w, b), y).sum().backward()
+            sgd([w, b], lr, batch_size)
+    return w.detach(), b.detach()
+''', expect="w starts with standard deviation"),
+    Variant("sgd", "closed_form_no_bias_column", '''
+def closed_form_linreg(features, labels):
+    w = torch.linalg.solve(features.T @ features, features.T @ labels)
+    return w, torch.zeros(1, dtype=features.dtype)
+''', expect="without a bias"),
+    Variant("sgd", "closed_form_lstsq", '''
+def closed_form_linreg(features, labels):
+    n, d = features.shape
+    X1 = torch.cat([features, torch.ones(n, 1, dtype=features.dtype)], dim=1)
+    theta = torch.linalg.lstsq(X1, labels).solution
+    return theta[:d], theta[d:].reshape(1)
+''', expect="torch.linalg.lstsq"),
+    Variant("sgd", "descent_with_optim", '''
+def gradient_descent(f, x0, lr, num_steps):
+    x = x0.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.SGD([x], lr=lr)
+    for _ in range(num_steps):
+        optimizer.zero_grad()
+        f(x).backward()
+        optimizer.step()
+    return x.detach()
+''', expect="torch.optim.SGD"),
+    Variant("sgd", "descent_accumulates_grad", '''
+def gradient_descent(f, x0, lr, num_steps):
+    x = x0.detach().clone().requires_grad_(True)
+    for _ in range(num_steps):
+        f(x).backward()
+        with torch.no_grad():
+            x -= lr * x.grad
+    return x.detach()
+''', expect="gradients accumulate"),
+    Variant("sgd", "descent_on_x0", '''
+def gradient_descent(f, x0, lr, num_steps):
+    x = x0.requires_grad_(True)
+    for _ in range(num_steps):
+        (grad,) = torch.autograd.grad(f(x), x)
+        with torch.no_grad():
+            x -= lr * grad
+    return x.detach().clone()
+''', expect="x0"),
+    Variant("sgd", "descent_uphill", '''
+def gradient_descent(f, x0, lr, num_steps):
+    x = x0.detach().clone().requires_grad_(True)
+    for _ in range(num_steps):
+        (grad,) = torch.autograd.grad(f(x), x)
+        with torch.no_grad():
+            x += lr * grad
+    return x.detach()
+''', expect="uphill"),
+]
+
+CORRECT = [
+    Variant("sgd", "randperm_split_and_data_sub", '''
+def synthetic_data(w, b, num_examples, noise=0.01):
+    X = torch.randn(num_examples, w.shape[0], dtype=w.dtype)
+    y = X @ w.reshape(-1, 1) + b
+    return X, y + noise * torch.randn(y.shape, dtype=w.dtype)
+
+
+def data_iter(batch_size, features, labels):
+    for batch_indices in torch.randperm(len(features)).split(batch_size):
+        yield features[batch_indices], labels[batch_indices]
+
+
+def linreg(X, w, b):
+    return (X.unsqueeze(-1) * w.reshape(1, -1, 1)).sum(1) + b
+
+
+def squared_loss(y_hat, y):
+    diff = y_hat - y.view(y_hat.shape)
+    return 0.5 * diff * diff
+
+
+def sgd(params, lr, batch_size):
+    for param in params:
+        param.data.sub_(lr * param.grad / batch_size)
+        param.grad = None
+
+
+def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
+    w = (torch.randn(features.shape[1], 1, dtype=features.dtype) * 0.01).requires_grad_()
+    b = torch.zeros(1, dtype=features.dtype).requires_grad_()
+    for epoch in range(num_epochs):
+        for X, y in data_iter(batch_size, features, labels):
+            loss = squared_loss(linreg(X, w, b), y).sum()
+            loss.backward()
+            sgd((w, b), lr, batch_size)
+    return w.detach().clone(), b.detach().clone()
+
+
+def closed_form_linreg(features, labels):
+    X1 = torch.cat([features, torch.ones_like(features[:, :1])], dim=1)
+    theta = torch.linalg.pinv(X1) @ labels
+    return theta[:-1].clone(), theta[-1:].reshape(1).clone()
+
+
+def gradient_descent(f, x0, lr, num_steps):
+    x = x0.clone().detach().requires_grad_(True)
+    for _ in range(num_steps):
+        f(x).backward()
+        with torch.no_grad():
+            x.sub_(lr * x.grad)
+        x.grad.zero_()
+    return x.detach()
+'''),
+    Variant("sgd", "numpy_permutation_and_centering", '''
+import numpy as np
+
+
+def data_iter(batch_size, features, labels):
+    order = torch.from_numpy(np.random.permutation(len(features)))
+    start = 0
+    while start < len(order):
+        idx = order[start:start + batch_size]
+        yield features.index_select(0, idx), labels.index_select(0, idx)
+        start += batch_size
+
+
+def squared_loss(y_hat, y):
+    return torch.square(y_hat - y.reshape(y_hat.shape)) / 2
+
+
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        for param in params:
+            param.sub_(param.grad, alpha=lr / batch_size)
+            param.grad.zero_()
+
+
+def closed_form_linreg(features, labels):
+    x_mean = features.mean(0, keepdim=True)
+    y_mean = labels.mean(0, keepdim=True)
+    Xc, yc = features - x_mean, labels - y_mean
+    L = torch.linalg.cholesky(Xc.T @ Xc)
+    w = torch.cholesky_solve(Xc.T @ yc, L)
+    b = (y_mean - x_mean @ w).reshape(1)
+    return w, b
+
+
+def gradient_descent(f, x0, lr, num_steps):
+    x = x0.detach().clone()
+    for _ in range(num_steps):
+        x = x - lr * torch.func.grad(f)(x)
+    return x
+'''),
+]
