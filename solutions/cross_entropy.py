@@ -79,7 +79,7 @@ class Accumulator:
     def add(self, *args) -> None:
         """Add `args[i]` to the i-th sum (as many values as variables)."""
         ### BEGIN SOLUTION
-        self.data = [a + float(b) for a, b in zip(self.data, args)]
+        self.data = [a + float(b) for a, b in zip(self.data, args, strict=True)]
         ### END SOLUTION
 
     def reset(self) -> None:

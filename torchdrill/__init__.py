@@ -5,11 +5,11 @@
   (§3.3).
 - :mod:`torchdrill.plot` -- ``plot``, ``show_images`` and ``Animator`` as in the book (§2.4,
   §3.5, §3.6), drawing inline in a notebook and to PNG files elsewhere.
+- :mod:`torchdrill.callables` -- the functions the course's tests hand to student code.
 
 Nothing here is an exercise's answer: no softmax, loss, training loop or accuracy. Importing the
 package imports none of its modules; ``import torchdrill.data`` (or ``from torchdrill import
 data``) loads what it needs when asked.
 """
 
-__all__ = ["data", "plot"]
 __version__ = "0.1.0"

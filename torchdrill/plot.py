@@ -1,4 +1,4 @@
-"""Plotting as the book does it: ``plot`` (§2.4.2), ``show_images`` (§3.5.2) and ``Animator``
+"""Plotting as the book does it: ``plot`` (§2.4.1), ``show_images`` (§3.5.1) and ``Animator``
 (§3.6.6), on matplotlib.
 
 In a Jupyter notebook the figures draw inline, through pyplot, as in the book. Everywhere else
@@ -62,7 +62,7 @@ def _new_figure(figsize: tuple[float, float], notebook: bool) -> Figure:
 
 
 def _use_svg_display() -> None:
-    """Inline figures as SVG, crisp at any zoom (``d2l.use_svg_display``, §2.4.2)."""
+    """Inline figures as SVG, crisp at any zoom (``d2l.use_svg_display``, §2.4.1)."""
     try:
         from matplotlib_inline import backend_inline
     except ImportError:  # an old IPython without matplotlib_inline: keep its default
@@ -95,7 +95,7 @@ def set_axes(
     yscale: str,
     legend: Sequence[str] | None,
 ) -> None:
-    """Label, scale and bound ``axes``, add a legend and a grid (``d2l.set_axes``, §2.4.2)."""
+    """Label, scale and bound ``axes``, add a legend and a grid (``d2l.set_axes``, §2.4.1)."""
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_xscale(xscale)
@@ -121,7 +121,7 @@ def plot(
     figsize: tuple[float, float] = (3.5, 2.5),
     axes: Axes | None = None,
 ) -> Axes:
-    """Plot one or more curves (``d2l.plot``, §2.4.2) and return the axes.
+    """Plot one or more curves (``d2l.plot``, §2.4.1) and return the axes.
 
     ``X`` and ``Y`` are a curve (1-d tensor, array or list of numbers) or a list of curves.
     With ``Y=None`` the curves in ``X`` are plotted against their index; with one ``X`` and
@@ -179,12 +179,12 @@ def show_images(
     *,
     cmap: str | None = None,
 ) -> Any:
-    """Show images on a ``num_rows`` x ``num_cols`` grid (``d2l.show_images``, §3.5.2).
+    """Show images on a ``num_rows`` x ``num_cols`` grid (``d2l.show_images``, §3.5.1).
 
     ``imgs`` is any sequence of images -- tensors or arrays of shape (H, W), (1, H, W), (C, H,
     W) or (H, W, C), or PIL images -- of which the first ``num_rows * num_cols`` are shown,
     each under its title when ``titles`` is given. Returns the flattened array of axes
-    (``axes[0].figure`` is the figure). For example (§3.5.2)::
+    (``axes[0].figure`` is the figure). For example (§3.5.1)::
 
         X, y = next(iter(train_iter))
         show_images(X.reshape(18, 28, 28), 2, 9, titles=get_fashion_mnist_labels(y))

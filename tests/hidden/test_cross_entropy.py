@@ -1,0 +1,611 @@
+"""Hidden tests for the cross-entropy loss and evaluation (§3.4.6, §3.6, §3.7.2).
+
+Losses are checked on float32 and float64 inputs, contiguous or not, against torch's own
+losses computed here in float64; tolerances grow with the logits' magnitude (what the rounding
+of logsumexp(o) - o_y grows with). Accuracy is checked on scores and on predicted labels, with
+labels of several integer dtypes. evaluate_accuracy gets data sets whose last batch is
+smaller, plain-function nets, and nets built in the worker (`student.remote`) that behave
+differently in train mode (BatchNorm), so that evaluating in the wrong mode is visible.
+"""
+
+import contextlib
+import functools
+import math
+import operator
+import weakref
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from grader import strategies as tds
+from grader.checks import assert_close, assert_unchanged, expect_float, expect_tensor
+from grader.handle import StudentRaised
+
+PER_EXAMPLE = ("one number was returned for the whole batch (the mean?): return one loss per "
+               "example, shape (n,); training takes the mean later (§3.4.6).")
+PER_EXAMPLE_SUM = ("one number was returned for the whole batch (the sum?): return one loss "
+                   "per example, shape (n,) (§3.4.6).")
+LOG_SOFTMAX = ("log(softmax(logits)) underflows: a probability that rounds to 0 gives "
+               "-log(0) = inf. Compute logsumexp(o) - o_y with the row max subtracted inside "
+               "the exp (§3.7.2).")
+OVERFLOW = ("exp(logits) overflows for large logits (inf/inf = nan): subtract each row's max "
+            "before exp, logsumexp(o) = m + log(sum(exp(o - m))) (§3.7.2).")
+
+
+@contextlib.contextmanager
+def hint_on_error(pattern: str, hint: str):
+    """Add `hint` to an error the student's code raised whose message contains `pattern`."""
+    try:
+        yield
+    except StudentRaised as e:
+        if pattern in str(e):
+            raise AssertionError(f"{e}\nLikely cause: {hint}") from None
+        raise
+
+
+def pick64(P: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return P.double()[torch.arange(len(y)), y]
+
+
+# --------------------------------------------------------------------------- cross_entropy
+
+
+@st.composite
+def probabilities_and_labels(draw):
+    """Rows of probabilities (softmax of logits up to 10, so no entry rounds to 0), in any
+    layout, with int64 labels."""
+    n, q = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    dtype = draw(tds.dtypes())
+    logits = draw(tds.tensors((n, q), dtype=torch.float64, layout="contiguous",
+                              magnitude=st.sampled_from([0.1, 1.0, 3.0, 10.0])))
+    probs = tds.with_layout(torch.softmax(logits, 1).to(dtype), draw(tds.layouts()))
+    return probs, draw(tds.labels(n, q))
+
+
+def cross_entropy_mistakes(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    true = -torch.log(pick64(y_hat, y))
+    return {
+        PER_EXAMPLE: true.mean(),
+        PER_EXAMPLE_SUM: true.sum(),
+        "the minus sign is missing: the loss is -log y_hat[i, y[i]], which is >= 0.": -true,
+        "y_hat[:, y] takes every label's column for every row, an (n, n) matrix; pair row i "
+        "with its own label: y_hat[torch.arange(n), y] (§3.4.6).": -torch.log(y_hat.double()[
+            :, y]),
+        "the log of the picked probability is missing: the loss is -log y_hat[i, y[i]].":
+            -pick64(y_hat, y),
+    }
+
+
+@pytest.mark.points(4)
+@given(Py=probabilities_and_labels())
+def test_cross_entropy_matches(student, Py):
+    """cross_entropy(y_hat, y) is -log y_hat[i, y[i]] for each example, shape (n,), for
+    probabilities in float32 and float64, contiguous or not, any number of examples and
+    classes; y_hat and y are left unchanged (§3.4.6)."""
+    y_hat, y = Py
+    before, y0 = y_hat.clone(), y.clone()
+    expected = (-torch.log(pick64(y_hat, y))).to(y_hat.dtype)
+    out = student.cross_entropy(y_hat, y)
+    assert_unchanged(before, y_hat, "y_hat")
+    assert_unchanged(y0, y, "y")
+    assert_close(out, expected, f"cross_entropy for y_hat {tuple(y_hat.shape)}",
+                 mistakes=cross_entropy_mistakes(before, y0))
+
+
+@pytest.mark.points(2)
+def test_cross_entropy_one_loss_per_example(student):
+    """A batch of 4 examples gives 4 losses, not their mean or sum (§3.4.6)."""
+    y_hat = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.25, 0.5, 0.25], [0.3, 0.3, 0.4]])
+    y = torch.tensor([0, 1, 1, 2])
+    assert_close(student.cross_entropy(y_hat, y), (-torch.log(pick64(y_hat, y))).float(),
+                 "cross_entropy for a batch of 4", mistakes=cross_entropy_mistakes(y_hat, y))
+
+
+@pytest.mark.points(1)
+@settings(max_examples=10)
+@given(Py=probabilities_and_labels(), seed=st.integers(0, 2**16))
+def test_cross_entropy_gradient(student, Py, seed):
+    """Autograd through your cross_entropy gives -v_i / y_hat[i, y[i]] at the true classes and
+    0 elsewhere: build it from differentiable tensor operations (§3.4.6)."""
+    y_hat, y = Py
+    v = tds.random_tensor((len(y),), seed, y_hat.dtype)
+    P = y_hat.double().clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(-torch.log(P[torch.arange(len(y)), y]), P, v.double())
+    scale = float((v.double().abs() / pick64(y_hat, y)).max())
+    assert_close(student.gradient("cross_entropy", y_hat, y, grad_output=v),
+                 expected.to(y_hat.dtype), "the gradient of your cross_entropy", scale=scale)
+
+
+# --------------------------------------------------------------------------- from logits
+
+
+def logits_scale(logits: torch.Tensor) -> float:
+    return float(logits.abs().max()) + 10.0
+
+
+def oracle_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.double(), y, reduction="none").to(logits.dtype)
+
+
+def from_logits_mistakes(logits: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    true = F.cross_entropy(logits.double(), y, reduction="none")
+    rows = torch.arange(len(y))
+    probs = torch.softmax(logits, 1)  # in the input's dtype, as the student computes it
+    exp = torch.exp(logits)
+    return {
+        PER_EXAMPLE: true.mean(),
+        PER_EXAMPLE_SUM: true.sum(),
+        LOG_SOFTMAX: -torch.log(probs[rows, y]),
+        OVERFLOW: -torch.log(exp[rows, y] / exp.sum(1)),
+        "the max was subtracted but not added back: logsumexp(o) = m + log(sum(exp(o - m))), "
+        "so the loss is m + log(sum(exp(o - m))) - o_y.": true - logits.max(1).values,
+        "the sign is flipped: the loss is logsumexp(o) - o_y, which is >= 0.": -true,
+    }
+
+
+@st.composite
+def logits_and_labels(draw, magnitude=None, min_classes=1):
+    n, q = draw(st.integers(1, 9)), draw(st.integers(min_classes, 9))
+    mag = draw(magnitude if magnitude is not None else tds.magnitudes())
+    logits = draw(tds.tensors((n, q), magnitude=mag))
+    return logits, draw(tds.labels(n, q))
+
+
+@pytest.mark.points(4)
+@given(Ly=logits_and_labels())
+def test_cross_entropy_from_logits_matches(student, Ly):
+    """cross_entropy_from_logits(logits, y) equals torch's per-example cross-entropy, shape
+    (n,), for logits up to 1e4 in magnitude, float32 and float64, contiguous or not; the
+    arguments are left unchanged (§3.7.2)."""
+    logits, y = Ly
+    before, y0 = logits.clone(), y.clone()
+    expected = oracle_ce(logits, y)
+    out = student.cross_entropy_from_logits(logits, y)
+    assert_unchanged(before, logits, "logits")
+    assert_unchanged(y0, y, "y")
+    assert_close(out, expected, f"cross_entropy_from_logits for logits {tuple(logits.shape)}",
+                 scale=logits_scale(before), mistakes=from_logits_mistakes(before, y0))
+
+
+@pytest.mark.points(3)
+@given(Ly=logits_and_labels(magnitude=st.sampled_from([1e3, 1e4]), min_classes=2))
+def test_cross_entropy_from_logits_huge_logits(student, Ly):
+    """Logits of 1e3 to 1e4 give finite, accurate losses: no inf from log(softmax) underflow,
+    no nan from exp overflow (§3.7.2)."""
+    logits, y = Ly
+    out = expect_tensor(student.cross_entropy_from_logits(logits, y),
+                        "cross_entropy_from_logits for huge logits")
+    mistakes = from_logits_mistakes(logits, y)
+    if out.shape == y.shape and not bool(torch.isfinite(out).all()):
+        for message, wrong in mistakes.items():
+            if wrong.shape == out.shape and torch.equal(torch.isinf(out), torch.isinf(wrong)) \
+                    and torch.equal(torch.isnan(out), torch.isnan(wrong)):
+                raise AssertionError(f"cross_entropy_from_logits for logits near "
+                                     f"{logits_scale(logits) - 10:.0e}: {message}")
+        why = OVERFLOW if bool(torch.isnan(out).any()) else LOG_SOFTMAX
+        raise AssertionError("cross_entropy_from_logits has nan or inf for logits near "
+                             f"{logits_scale(logits) - 10:.0e}: {why}")
+    assert_close(out, oracle_ce(logits, y), "cross_entropy_from_logits for huge logits",
+                 scale=logits_scale(logits), mistakes=mistakes)
+
+
+@pytest.mark.points(2)
+def test_cross_entropy_from_logits_far_below_max(student):
+    """A true class far below the best logit (by 200, by 2e4) costs exactly that much: finite,
+    never inf, even though its softmax probability rounds to 0 (§3.7.2)."""
+    logits = torch.tensor([[0.0, -200.0, 1.0], [1e4, -1e4, 0.0], [-50.0, -50.0, -50.0]])
+    y = torch.tensor([1, 1, 2])
+    assert_close(student.cross_entropy_from_logits(logits, y), oracle_ce(logits, y),
+                 "cross_entropy_from_logits for a true class far below the max",
+                 scale=logits_scale(logits), mistakes=from_logits_mistakes(logits, y))
+
+
+@pytest.mark.points(2)
+@settings(max_examples=10)
+@given(Ly=logits_and_labels(magnitude=tds.magnitudes(100.0)), seed=st.integers(0, 2**16))
+def test_cross_entropy_from_logits_gradient(student, Ly, seed):
+    """Autograd through your loss gives v_i * (softmax(o_i) - onehot(y_i)), the gradient
+    softmax regression trains with (§3.4.6): build it from differentiable operations."""
+    logits, y = Ly
+    v = tds.random_tensor((len(y),), seed, logits.dtype)
+    Lg = logits.double().clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(F.cross_entropy(Lg, y, reduction="none"), Lg, v.double())
+    assert_close(student.gradient("cross_entropy_from_logits", logits, y, grad_output=v),
+                 expected.to(logits.dtype), "the gradient of your cross_entropy_from_logits",
+                 scale=logits_scale(logits) * float(v.abs().max()))
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+FRACTION = ("that is the fraction of correct predictions; accuracy returns their NUMBER (a "
+            "float count). evaluate_accuracy divides the total count by the number of "
+            "examples (§3.6.5).")
+CAST_FIRST = ("the scores were converted to the labels' dtype before the argmax, which "
+              "truncates them: take the argmax of the scores first, then convert the predicted "
+              "labels with .type(y.dtype) (§3.6.5).")
+BY_SHAPE = ("y_hat may be predicted labels of shape (n,): take the argmax only when y_hat has a "
+            "second dimension of size > 1 (decide by shape, not dtype) (§3.6.5).")
+
+
+def accuracy_mistakes(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    n = len(y)
+    pred = y_hat.argmax(1) if y_hat.dim() > 1 and y_hat.shape[1] > 1 else y_hat
+    count = float((pred.double() == y.double()).sum())
+    mistakes = {FRACTION: count / n}
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        if not y.dtype.is_floating_point and y.dtype != torch.uint8:
+            cast = y_hat.type(y.dtype).argmax(1)
+            mistakes[CAST_FIRST] = float((cast.long() == y.long()).sum())
+        mistakes["y_hat.max(dim=1) gives the largest scores; the predicted class is their "
+                 "position, y_hat.argmax(dim=1)."] = float(
+            (y_hat.max(1).values.double() == y.double()).sum())
+    return mistakes
+
+
+def check_accuracy(student, y_hat: torch.Tensor, y: torch.Tensor, what: str) -> None:
+    Y0, y0 = y_hat.clone(), y.clone()
+    pred = y_hat.argmax(1) if y_hat.dim() > 1 and y_hat.shape[1] > 1 else y_hat
+    count = float((pred.double() == y.double()).sum())
+    with hint_on_error("Dimension out of range", BY_SHAPE):
+        out = expect_float(student.accuracy(y_hat, y), what)
+    assert_unchanged(Y0, y_hat, "y_hat")
+    assert_unchanged(y0, y, "y")
+    if out == count:
+        return
+    for message, wrong in accuracy_mistakes(y_hat, y).items():
+        if out == wrong:
+            raise AssertionError(f"{what} is {out:g} but should be {count:g}: {message}")
+    raise AssertionError(f"{what} is {out:g} but should be {count:g}, the number of examples "
+                         "whose predicted class (the argmax of its row of scores) equals its "
+                         "label.")
+
+
+@st.composite
+def scores_and_labels(draw, label_dtypes=(torch.int64,)):
+    n, q = draw(st.integers(2, 20)), draw(st.integers(2, 9))
+    scores = draw(tds.tensors((n, q)))
+    if draw(st.booleans()):  # probabilities, as net(X) returns them in §3.6
+        scores = tds.with_layout(torch.softmax(scores.double(), 1).to(scores.dtype),
+                                 draw(tds.layouts()))
+    y = draw(tds.labels(n, q))
+    # make a few predictions right on purpose, so counts span 0..n
+    right = draw(st.lists(st.integers(0, n - 1), max_size=n))
+    y[right] = scores.argmax(1)[right]
+    return scores, y.to(draw(st.sampled_from(label_dtypes)))
+
+
+@pytest.mark.points(3)
+@given(Sy=scores_and_labels())
+def test_accuracy_counts_correct_predictions(student, Sy):
+    """accuracy(y_hat, y) for scores or probabilities y_hat (n, q) is the number of rows whose
+    argmax equals the label, as a float (a count, not a fraction) (§3.6.5)."""
+    y_hat, y = Sy
+    check_accuracy(student, y_hat, y, f"accuracy for y_hat {tuple(y_hat.shape)}")
+
+
+@pytest.mark.points(2)
+@given(Sy=scores_and_labels(label_dtypes=(torch.int32, torch.uint8, torch.int16)))
+def test_accuracy_label_dtypes(student, Sy):
+    """Labels stored as int32, int16 or uint8 (as some data sets store them) are compared with
+    the predicted classes (int64 from argmax) after converting to the labels' dtype (§3.6.5)."""
+    y_hat, y = Sy
+    check_accuracy(student, y_hat, y, f"accuracy for labels of dtype {y.dtype}")
+
+
+@pytest.mark.points(2)
+@given(n=st.integers(2, 20), seed=st.integers(0, 2**16),
+       pred_dtype=st.sampled_from([torch.int64, torch.float32, torch.float64]),
+       label_dtype=st.sampled_from([torch.int64, torch.int32]))
+def test_accuracy_of_predicted_labels(student, n, seed, pred_dtype, label_dtype):
+    """y_hat may already be predicted labels of shape (n,), as integers or as floats such as
+    2.0: no argmax then, just compare in the labels' dtype and count (§3.6.5)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 4, (n,), generator=g)
+    pred = torch.where(torch.rand(n, generator=g) < 0.5, y, torch.randint(0, 4, (n,),
+                                                                          generator=g))
+    check_accuracy(student, pred.to(pred_dtype), y.to(label_dtype),
+                   f"accuracy for predicted labels of dtype {pred_dtype} and labels of dtype "
+                   f"{label_dtype}")
+
+
+@pytest.mark.points(2)
+def test_accuracy_is_a_count(student):
+    """3 of 4 predictions right gives 3.0: accuracy counts, evaluate_accuracy divides
+    (§3.6.5)."""
+    y_hat = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    check_accuracy(student, y_hat, torch.tensor([0, 1, 1, 1]), "accuracy for 3 of 4 right")
+
+
+# --------------------------------------------------------------------------- Accumulator
+
+
+def read(acc, n: int, when: str) -> list[float]:
+    values = []
+    for i in range(n):
+        v = acc[i]
+        if isinstance(v, torch.Tensor) and v.requires_grad:
+            raise AssertionError(f"acc[{i}] {when} is a tensor that requires grad: store "
+                                 "float(value) in add(), or every loss you add keeps its whole "
+                                 "autograd graph alive.")
+        values.append(expect_float(v, f"acc[{i}] {when}"))
+    return values
+
+
+def check_sums(got: list[float], expected: list[float], when: str) -> None:
+    for i, (a, e) in enumerate(zip(got, expected, strict=True)):
+        if not math.isclose(a, e, rel_tol=1e-9, abs_tol=1e-9):
+            raise AssertionError(f"acc[{i}] {when} is {a:g} but should be {e:g}: add(*args) "
+                                 "adds args[i] to the i-th running sum (§3.6.5).")
+
+
+@pytest.mark.points(2)
+@given(n=st.integers(1, 5),
+       rows=st.lists(st.lists(st.sampled_from([0, 1, 3, 2.5, -1.25, 100.0, 1e6]), min_size=5,
+                              max_size=5), min_size=1, max_size=4),
+       as_tensor=st.booleans())
+def test_accumulator_adds(student, n, rows, as_tensor):
+    """Accumulator(n) keeps n running sums: each add(a_1, ..., a_n) adds a_i to the i-th sum,
+    for ints, floats and 0-d tensors (a loss or a count, as in §3.6.5); acc[i] reads them."""
+    acc = student.Accumulator(n)
+    total = [0.0] * n
+    for row in rows:
+        args = [torch.tensor(float(v)) if as_tensor else v for v in row[:n]]
+        acc.add(*args)
+        total = [t + float(v) for t, v in zip(total, row[:n], strict=True)]
+    got = read(acc, n, f"after {len(rows)} add() calls")
+    if len(rows) > 1:
+        last = [float(v) for v in rows[-1][:n]]
+        if got == last and got != total:
+            raise AssertionError("acc holds the values of the last add() only: add them to "
+                                 "the running sums instead of replacing them (§3.6.5).")
+    check_sums(got, total, f"after {len(rows)} add() calls")
+
+
+@pytest.mark.points(1)
+def test_accumulator_keeps_no_graph(student):
+    """Adding a loss that requires grad stores a plain number: float(loss), not the tensor
+    with its autograd graph (§3.6.5)."""
+    acc = student.Accumulator(2)
+    acc.add(torch.tensor(2.5, requires_grad=True), 4)
+    check_sums(read(acc, 2, "after add(loss, 4)"), [2.5, 4.0], "after add(loss, 4)")
+
+
+@pytest.mark.points(2)
+def test_accumulator_reset(student):
+    """reset() sets every sum back to 0.0 and the accumulator keeps working with the same
+    number of variables (§3.6.5)."""
+    acc = student.Accumulator(3)
+    acc.add(1, 2, 3)
+    acc.add(1, 2, 3)
+    acc.reset()
+    check_sums(read(acc, 3, "after reset()"), [0.0, 0.0, 0.0], "after reset()")
+    acc.add(5, 0.5, torch.tensor(7.0))
+    check_sums(read(acc, 3, "after reset() and add(5, 0.5, 7)"), [5.0, 0.5, 7.0],
+               "after reset() and add(5, 0.5, 7)")
+
+
+# --------------------------------------------------------------------------- evaluate_accuracy
+
+
+MEAN_OF_BATCHES = ("that is the mean of the per-batch accuracies, which weighs the smaller last "
+                   "batch as much as a full one: sum the correct predictions and the numbers of "
+                   "examples over all batches (an Accumulator(2)) and divide at the end "
+                   "(§3.6.5).")
+EVAL_MODE = ("the net was evaluated in training mode: call net.eval() first, so BatchNorm uses "
+             "its running statistics and dropout is off (§3.6.5, §5.6).")
+
+
+def batches(X: torch.Tensor, y: torch.Tensor, sizes: list[int]) -> list[tuple]:
+    out, start = [], 0
+    for s in sizes:
+        out.append((X[start:start + s], y[start:start + s]))
+        start += s
+    return out
+
+
+def expected_fraction(predict, data: list[tuple]) -> tuple[float, dict[str, float]]:
+    """The right answer and the usual wrong ones, for `predict(X) -> scores`."""
+    counts = [float((predict(X).argmax(1) == y).sum()) for X, y in data]
+    sizes = [len(y) for _, y in data]
+    right = sum(counts) / sum(sizes)
+    wrong = {
+        MEAN_OF_BATCHES: sum(c / s for c, s in zip(counts, sizes, strict=True)) / len(data),
+        "that is the NUMBER of correct predictions; evaluate_accuracy returns the fraction: "
+        "divide by the number of examples (§3.6.5).": sum(counts),
+        "the last batch (the smaller one) was left out: every example counts once.":
+            sum(counts[:-1]) / max(1, sum(sizes[:-1])),
+        "the first batch was left out: iterate over data_iter once and count every batch.":
+            sum(counts[1:]) / max(1, sum(sizes[1:])),
+    }
+    return right, wrong
+
+
+def check_fraction(out, right: float, wrong: dict[str, float], what: str) -> None:
+    out = expect_float(out, what)
+    if math.isclose(out, right, rel_tol=1e-6, abs_tol=1e-9):
+        return
+    for message, value in wrong.items():
+        if math.isclose(out, value, rel_tol=1e-6, abs_tol=1e-9):
+            raise AssertionError(f"{what} is {out:.6g} but should be {right:.6g}: {message}")
+    raise AssertionError(f"{what} is {out:.6g} but should be {right:.6g}, the number of "
+                         "correctly classified examples divided by the number of examples.")
+
+
+@st.composite
+def uneven_data(draw):
+    """A small data set of images (n, 1, 2, 2) split into batches whose last one is smaller."""
+    batch_size = draw(st.integers(2, 6))
+    full = draw(st.integers(1, 4))
+    last = draw(st.integers(1, batch_size - 1))
+    sizes = [batch_size] * full + [last]
+    n, q = sum(sizes), draw(st.integers(2, 4))
+    seed = draw(st.integers(0, 2**16))
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 1, 2, 2, generator=g)
+    W = torch.randn(q, 4, generator=g)
+    b = torch.randn(q, generator=g) * 0.1
+    scores = F.linear(X.reshape(n, 4), W, b)
+    top2 = scores.topk(2, dim=1).values
+    assume(bool((top2[:, 0] - top2[:, 1] > 1e-3).all()))  # no near-ties: argmax is unambiguous
+    y = scores.argmax(1)
+    flip = torch.rand(n, generator=g) < draw(st.sampled_from([0.2, 0.5, 0.8]))
+    y = torch.where(flip, torch.randint(0, q, (n,), generator=g), y)
+    return batches(X, y, sizes), W, b
+
+
+@pytest.mark.points(4)
+@given(data=uneven_data())
+def test_evaluate_accuracy_uneven_batches(student, data):
+    """evaluate_accuracy is the fraction of all examples classified correctly, for data sets
+    whose last batch is smaller than the others (not the mean of per-batch accuracies), with
+    an nn.Module net (§3.6.5)."""
+    data_iter, W, b = data
+    lin = torch.nn.Linear(4, W.shape[0])
+    with torch.no_grad():
+        lin.weight.copy_(W)
+        lin.bias.copy_(b)
+    net = student.remote(torch.nn.Sequential, torch.nn.Flatten(), lin)
+    right, wrong = expected_fraction(lambda X: F.linear(X.reshape(len(X), -1), W, b),
+                                     data_iter)
+    check_fraction(student.evaluate_accuracy(net, data_iter), right, wrong,
+                   f"evaluate_accuracy over batches of sizes {[len(y) for _, y in data_iter]}")
+
+
+@pytest.mark.points(2)
+def test_evaluate_accuracy_smaller_last_batch(student):
+    """Batches of 4, 4 and 1 examples with 4, 0 and 1 right: 5 / 9, not (1 + 0 + 1) / 3
+    (§3.6.5)."""
+    W = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    net = functools.partial(F.linear, weight=W)
+    X = torch.tensor([[1.0, 0.0], [2.0, 1.0], [0.0, 1.0], [1.0, 3.0],
+                      [1.0, 0.0], [2.0, 1.0], [0.0, 1.0], [1.0, 3.0], [5.0, 1.0]])
+    y = torch.tensor([0, 0, 1, 1, 1, 1, 0, 0, 0])
+    data_iter = batches(X, y, [4, 4, 1])
+    right, wrong = expected_fraction(lambda X: F.linear(X, W), data_iter)
+    check_fraction(student.evaluate_accuracy(net, data_iter), right, wrong,
+                   "evaluate_accuracy over batches of 4, 4 and 1")
+
+
+def batchnorm_net(seed: int, d: int = 4, q: int = 3) -> torch.nn.Sequential:
+    """Flatten -> Linear -> BatchNorm1d whose running statistics differ from any batch's, so
+    train mode (batch statistics) and eval mode (running statistics) predict differently."""
+    g = torch.Generator().manual_seed(seed)
+    lin, bn = torch.nn.Linear(d, q), torch.nn.BatchNorm1d(q)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(q, d, generator=g))
+        lin.bias.zero_()
+        bn.running_mean.copy_(torch.randn(q, generator=g) * 2)
+        bn.running_var.copy_(torch.rand(q, generator=g) * 4 + 0.25)
+        bn.weight.copy_(torch.rand(q, generator=g) + 0.5)
+        bn.bias.copy_(torch.randn(q, generator=g))
+    return torch.nn.Sequential(torch.nn.Flatten(), lin, bn)
+
+
+def batchnorm_data(seed: int, sizes=(5, 5, 3), d: int = 4, q: int = 3) -> list[tuple]:
+    g = torch.Generator().manual_seed(seed + 1)
+    n = sum(sizes)
+    return batches(torch.randn(n, 1, d, generator=g) * 2, torch.randint(0, q, (n,), generator=g),
+                   list(sizes))
+
+
+def local_accuracy(net: torch.nn.Module, data: list[tuple], train: bool) -> float:
+    net.train(train)
+    with torch.no_grad():
+        right = sum(float((net(X).argmax(1) == y).sum()) for X, y in data)
+    return right / sum(len(y) for _, y in data)
+
+
+BN_SEEDS = [0, 1, 2]
+
+
+@pytest.mark.points(3)
+@pytest.mark.parametrize("seed", BN_SEEDS)
+def test_evaluate_accuracy_uses_eval_mode(student, seed):
+    """A net with BatchNorm, handed over in training mode, is evaluated in evaluation mode
+    (net.eval(): running statistics, not the batch's), and evaluating it does not change its
+    running statistics (§3.6.5, §5.6)."""
+    local = batchnorm_net(seed)
+    data_iter = batchnorm_data(seed)
+    right = local_accuracy(local, data_iter, train=False)
+    in_train_mode = local_accuracy(batchnorm_net(seed), data_iter, train=True)
+    net = student.remote(torch.nn.Sequential, *batchnorm_net(seed))
+    net.train()
+    _, wrong = expected_fraction(lambda X: local.eval()(X), data_iter)
+    out = student.evaluate_accuracy(net, data_iter)
+    check_fraction(out, right, {EVAL_MODE: in_train_mode, **wrong}, "evaluate_accuracy")
+    stats = net[2].running_mean
+    if not torch.equal(stats, local[2].running_mean):
+        raise AssertionError("evaluating changed the BatchNorm layer's running mean: the net "
+                             "ran in training mode. Call net.eval() before the loop "
+                             "(§5.6).")
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_evaluate_accuracy_restores_mode(student, mode):
+    """After evaluating, the net (and each of its layers) is back in the mode it had before:
+    training mode stays training mode, evaluation mode stays evaluation mode (§3.6.5)."""
+    net = student.remote(torch.nn.Sequential, *batchnorm_net(3))
+    getattr(net, mode)()
+    student.evaluate_accuracy(net, batchnorm_data(3))
+    training = (net.training, net[1].training, net[2].training)
+    if mode == "train" and not all(training):
+        raise AssertionError("the net was in training mode before evaluate_accuracy and is left "
+                             "in evaluation mode: remember was_training = net.training and call "
+                             "net.train(was_training) at the end, or the training that follows "
+                             "runs without dropout and BatchNorm updates.")
+    if mode == "eval" and any(training):
+        raise AssertionError("the net was in evaluation mode before evaluate_accuracy and is "
+                             "left in training mode: restore the mode it had "
+                             "(net.train(was_training)), not always training mode.")
+
+
+@pytest.mark.points(2)
+def test_evaluate_accuracy_builds_no_graph(student):
+    """The forward passes run without recording an autograd graph (torch.no_grad()), which
+    would only cost memory and time during evaluation (§3.6.5)."""
+    lin = torch.nn.Linear(4, 3)
+    net = student.remote(torch.nn.Sequential, torch.nn.Flatten(), lin, torch.nn.Identity())
+    store = student.remote(weakref.WeakKeyDictionary)
+    last = net[2]
+    last.register_forward_pre_hook(student.remote(functools.partial, operator.setitem, store))
+    data_iter = batchnorm_data(4)
+    right, wrong = expected_fraction(lambda X: lin(X.reshape(len(X), -1)), data_iter)
+    check_fraction(student.evaluate_accuracy(net, data_iter), right, wrong, "evaluate_accuracy")
+    (scores,) = store[last]
+    if scores.requires_grad:
+        raise AssertionError("the net's outputs were computed with autograd recording a graph: "
+                             "run the evaluation loop inside `with torch.no_grad():`.")
+
+
+@pytest.mark.points(2)
+@given(data=uneven_data())
+def test_evaluate_accuracy_plain_function(student, data):
+    """net may be a plain function (here F.linear with fixed weights), not an nn.Module: then
+    there is no mode to set or restore, only the fraction to compute (§3.6.5)."""
+    data_iter, W, b = data
+    flat = [(X.reshape(len(X), -1), y) for X, y in data_iter]
+    net = functools.partial(F.linear, weight=W, bias=b)
+    right, wrong = expected_fraction(lambda X: F.linear(X, W, b), flat)
+    with hint_on_error("has no attribute", "net may be a plain function: call net.eval() and "
+                       "net.train() only when isinstance(net, torch.nn.Module)."):
+        out = student.evaluate_accuracy(net, flat)
+    check_fraction(out, right, wrong, "evaluate_accuracy with a plain-function net")
+
+
+@pytest.mark.points(1)
+def test_evaluate_accuracy_dataloader(student):
+    """data_iter may be a torch DataLoader (10 examples in batches of 4: 4, 4, 2), iterated
+    once (§3.5, §3.6.5)."""
+    g = torch.Generator().manual_seed(7)
+    X, y = torch.randn(10, 4, generator=g), torch.randint(0, 3, (10,), generator=g)
+    W = torch.randn(3, 4, generator=g)
+    loader = student.remote(torch.utils.data.DataLoader, torch.utils.data.TensorDataset(X, y),
+                            batch_size=4)
+    right, wrong = expected_fraction(lambda X: F.linear(X, W), batches(X, y, [4, 4, 2]))
+    check_fraction(student.evaluate_accuracy(functools.partial(F.linear, weight=W), loader),
+                   right, wrong, "evaluate_accuracy over a DataLoader")
