@@ -115,7 +115,7 @@ def assert_close(
     expect_tensor(actual, what)
     if tuple(actual.shape) != tuple(expected.shape):
         for message, wrong in (mistakes or {}).items():
-            if is_close(actual, wrong, atol=_default_atol(wrong, expected, scale, atol)):
+            if is_close(actual, wrong, atol=_default_atol(actual, wrong, scale, atol)):
                 raise AssertionError(f"{what}: {message}")
         raise AssertionError(
             f"{what} has shape {tuple(actual.shape)} but should have shape "

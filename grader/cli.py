@@ -55,7 +55,8 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
             raise RuntimeError(f"the test run did not complete (pytest exit code {code})\n"
                                + "\n".join(grading.collection_errors))
         report = build_report(grading.records, course, topics, grading.submission,
-                              grading.session.isolation, grading.session.flags)
+                              grading.session.isolation, grading.session.flags,
+                              grading.not_counted)
     finally:
         grading.close()
     if out_dir is not None:

@@ -71,6 +71,8 @@ def _failure_from_error(function: str, error: dict) -> Exception:
         return StopIteration()
     if error.get("type") == "AttributeError" and kind == "raised" and "." in function:
         return AttributeError(message)
+    if error.get("type") == "TypeError" and kind == "raised" and function.endswith(".len"):
+        return TypeError(message)  # no len(): list(remote_generator) falls back to iterating
     text = f"{function} raised {error.get('type', 'an exception')}: {message}{where}"
     if "allocate" in message or error.get("type") == "MemoryError":
         text += " (it ran out of the memory a submission may use)"

@@ -44,6 +44,7 @@ class Grading:
         self.session = Session(self.submission, self.course, None if in_process else
                                self.template, hidden, threads)
         self.records: list[dict] = []
+        self.not_counted: list[dict] = []  # skipped tests (a GPU test without a GPU)
         self.collection_errors: list[str] = []
 
     def close(self) -> None:
@@ -66,6 +67,10 @@ class Grading:
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             if not report.skipped:
                 self.records.append(self._record(item, call, report))
+            else:
+                self.not_counted.append({"topic": topic_of(item), "name": item.name,
+                                         "points": points_of(item),
+                                         "reason": _skip_reason(report)})
         return report
 
     def pytest_collectreport(self, report) -> None:
@@ -97,6 +102,12 @@ def points_of(item) -> float:
 def hint_of(item) -> str:
     doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
     return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
 
 
 def _leaf(e: BaseException) -> BaseException:

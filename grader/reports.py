@@ -110,6 +110,18 @@ def isolation_text(report: dict) -> str:
     return "Isolation: " + (", ".join(steps) if steps else "none (no sandbox recorded)")
 
 
+def not_counted_text(report: dict) -> str:
+    """Tests this machine skipped, left out of the maximum: `Not counted: 3 tests (6 points) …`."""
+    skipped = report.get("not_counted") or []
+    if not skipped:
+        return ""
+    total = sum(t["points"] for t in skipped)
+    reasons = sorted({t["reason"] for t in skipped})
+    noun = "test" if len(skipped) == 1 else "tests"
+    return (f"Not counted: {len(skipped)} {noun} ({points(total)} points) skipped on this "
+            f"machine ({'; '.join(reasons)}); the total leaves them out.")
+
+
 def summary_line(report: dict) -> str:
     """Every topic's score and the total on one line: `softmax 12/30 · total 12/30`."""
     parts = [f"{t['name']} {score_of(t)}" for t in report["topics"]]
@@ -151,7 +163,7 @@ def to_markdown(report: dict) -> str:
     if report.get("flags"):
         parts.append(_md_flags(report))
     parts += [_md_topic(t) for t in report["topics"]]
-    parts += ["---", _md(isolation_text(report))]
+    parts += ["---", *filter(None, [_md(not_counted_text(report))]), _md(isolation_text(report))]
     return "\n\n".join(parts) + "\n"
 
 
@@ -237,6 +249,8 @@ def to_html(report: dict) -> str:
     if report.get("flags"):
         body.append(_html_flags(report))
     body += [_html_topic(t) for t in report["topics"]]
+    if not_counted_text(report):
+        body.append(f'<p class="isolation">{_e(not_counted_text(report))}</p>')
     body.append(f'<p class="isolation">{_e(isolation_text(report))}</p>')
     return "\n".join([
         "<!doctype html>",
@@ -354,7 +368,7 @@ def _gradescope_summary(report: dict) -> str:
     if waiting:
         lines.append(f"{waiting} tests wait for functions you have not written yet.")
     lines += [f"Forbidden: {flag_text(f)}" for f in merged_flags(report)]
-    return "\n".join([*lines, isolation_text(report)])
+    return "\n".join(filter(None, [*lines, not_counted_text(report), isolation_text(report)]))
 
 
 # -- writing ---------------------------------------------------------------------------------

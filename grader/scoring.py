@@ -35,7 +35,7 @@ def source_flags(submission: Submission, course: Course, topics: list[str]) -> l
 
 def build_report(records: list[dict], course: Course, topics: list[str],
                  submission: Submission, isolation: list[str],
-                 runtime_flags: list[dict]) -> dict:
+                 runtime_flags: list[dict], not_counted: list[dict] = ()) -> dict:
     """The report for one submission: topics in course order, totals, flags."""
     report_topics = []
     for name in topics:
@@ -58,4 +58,5 @@ def build_report(records: list[dict], course: Course, topics: list[str],
         "max_score": round(sum(t["max_score"] for t in report_topics), 4),
         "topics": report_topics,
         "flags": runtime_flags + source_flags(submission, course, topics),
+        "not_counted": list(not_counted),
     }

@@ -17,6 +17,7 @@ from grader.reports import (
     isolation_text,
     label,
     merged_flags,
+    not_counted_text,
     not_written,
     score_of,
     summary_line,
@@ -50,6 +51,8 @@ def render_table(report: dict, console: Console | None = None) -> None:
     if report.get("flags"):
         console.print(_flags_text(report))
     console.print(Text(f"Total {score_of(report)}", style="bold"))
+    if not_counted_text(report):
+        console.print(Text(not_counted_text(report), style="dim"))
     console.print(Text(isolation_text(report), style="dim"))
 
 

@@ -43,18 +43,25 @@ def _child(sock: socket.socket) -> None:
         isolation.append("hidden-paths")
         if os.getuid() == 0:
             sandbox.reveal_for_nobody([sys.base_prefix, sys.prefix, *sys.path])
+    sent_r, sent_w = os.pipe()  # the pid message goes first: pid 1 waits for this pipe to close
     pid = os.fork() if "pid-namespace" in isolation else 0
     if pid:
+        os.close(sent_r)
         _send(sock, pid=pid)
         sock.close()
+        os.close(sent_w)
         try:
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:
             status = 0
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF if status else 0)
     sandbox.die_with_parent()
-    if "pid-namespace" not in isolation:
+    os.close(sent_w)
+    if "pid-namespace" in isolation:
+        os.read(sent_r, 1)  # EOF once the parent has sent the pid
+    else:
         _send(sock, pid=os.getpid())
+    os.close(sent_r)
     isolation += sandbox.isolate_worker_process(config["limits"],
                                                 config.get("address_space_limit", True))
     os.chdir("/")

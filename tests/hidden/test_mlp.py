@@ -2,7 +2,8 @@
 
 relu and mlp_forward are checked against torch's own functions computed here in float64 on
 float32 and float64 inputs of many shapes and layouts; init_mlp_params statistically, on
-layers large enough that the sample standard deviation is within a few percent of the true one.
+layers large enough that the sample standard deviation is within a few percent of the true one
+(whether its tensors are leaves is asked in the worker: see `leaf_flags`).
 
 train_mlp is checked step by step: the test builds a small net in the worker from a state it
 knows, hands the submission a list of batches (so their order is fixed), and repeats the same
@@ -220,6 +221,7 @@ def test_init_mlp_params_biases_zero(student):
 
 def weight_scale_message(name: str, W: torch.Tensor, fan_in: int, fan_out: int) -> str | None:
     """None if W looks like N(0, 2 / fan_in) draws; else what it looks like instead."""
+    W = W.detach()
     target = math.sqrt(2.0 / fan_in)
     std = float(W.double().std())
     mean = float(W.double().mean())
@@ -280,7 +282,7 @@ def test_init_mlp_params_random_draws(student):
     if torch.equal(first[0], second[0]):
         raise AssertionError("two calls of init_mlp_params returned the same W1: draw it with "
                              "torch.randn each time (no fixed seed inside the function).")
-    if float(first[0].std()) == 0.0 or float(first[2].std()) == 0.0:
+    if float(first[0].detach().std()) == 0 or float(first[2].detach().std()) == 0:
         raise AssertionError("all entries of a weight matrix are equal: hidden units then stay "
                              "identical during training. Draw each entry at random.")
 
@@ -505,7 +507,7 @@ def test_build_mlp_is_not_affine(student):
     X = tds.random_tensor((16, 12), 6, torch.float32, magnitude=3.0)
     total = expect_tensor(net(X), "build_mlp(12, 30, 5)(X)", shape=(16, 5)) + net(-X)
     zero = net(torch.zeros_like(X))
-    if float((total - 2 * zero).abs().max()) < 1e-5:
+    if float((total - 2 * zero).detach().abs().max()) < 1e-5:
         raise AssertionError(f"build_mlp's net is affine in X: {NO_HIDDEN_RELU}")
 
 
@@ -708,8 +710,8 @@ def test_train_mlp_history_of_training(student, setup):
                                  f"cross-entropy per example in epoch {e} was "
                                  f"{facts['loss'][e]:.6g}.")
         acc = got["train_acc"][e]
-        before = 1e-9 + facts["acc_ambiguous"][e]
-        after = 1e-9 + facts["train_ambiguous"][e]
+        before = 1e-6 + facts["acc_ambiguous"][e]
+        after = 1e-6 + facts["train_ambiguous"][e]
         if not (abs(acc - facts["acc"][e]) <= before or abs(acc - facts["acc_after"][e]) <= after):
             raise AssertionError(f"history['train_acc'][{e}] is {acc:.6g}, but the fraction of "
                                  f"training examples classified correctly in epoch {e} was "
@@ -727,7 +729,7 @@ def test_train_mlp_history_of_testing(student, setup):
     _, facts = reference_training(net, train_data, test_data, setup["num_epochs"], setup["lr"])
     for e in range(setup["num_epochs"]):
         acc, want = got["test_acc"][e], facts["test_acc"][e]
-        if abs(acc - want) > 1e-9 + facts["test_ambiguous"][e]:
+        if abs(acc - want) > 1e-6 + facts["test_ambiguous"][e]:
             raise AssertionError(f"history['test_acc'][{e}] is {acc:.6g}, but after epoch {e} "
                                  f"the net classifies {want:.6g} of the test examples "
                                  "correctly: count correct predictions over all test batches "
@@ -790,7 +792,7 @@ def test_train_mlp_evaluates_in_eval_mode_without_graph(student):
     net.eval()
     right, unsure = count_correct(net, test_data)
     n_test = sum(test_sizes)
-    if abs(history["test_acc"][-1] - right / n_test) > 1e-9 + unsure / n_test:
+    if abs(history["test_acc"][-1] - right / n_test) > 1e-6 + unsure / n_test:
         raise AssertionError(f"history['test_acc'][-1] is {history['test_acc'][-1]:.6g}, but "
                              f"the trained net classifies {right / n_test:.6g} of the test set "
                              "correctly in evaluation mode: evaluate after the epoch's "
@@ -799,12 +801,25 @@ def test_train_mlp_evaluates_in_eval_mode_without_graph(student):
         raise AssertionError("the test set was not evaluated after every epoch.")
 
 
+def mnist_loaders(student, batch_size: int, max_train: int = 8000):
+    """MNIST loaders built in the worker (torchdrill.data): the real images when the data
+    root has them, generated digits otherwise; at most `max_train` training images, so the
+    test takes the same time with the full 60,000-image training set."""
+    train_iter, test_iter, source = student.remote(torchdrill.data.load_mnist_or_synthetic,
+                                                   batch_size)
+    if len(train_iter.dataset) > max_train:
+        subset = student.remote(torch.utils.data.Subset, train_iter.dataset, range(max_train))
+        train_iter = student.remote(torch.utils.data.DataLoader, subset, batch_size,
+                                    shuffle=True)
+    return train_iter, test_iter, source
+
+
 @pytest.mark.points(3)
 def test_train_mlp_learns_mnist(student):
     """An MLP (784-128-10) trained by train_mlp for 2 epochs, batch size 64, lr 0.2, reaches
     the test accuracy such a net reaches: above 85% on MNIST (above 60% on generated digits
     where the MNIST files are missing); the training loss goes down (§4.3)."""
-    train_iter, test_iter, source = student.remote(torchdrill.data.load_mnist_or_synthetic, 64)
+    train_iter, test_iter, source = mnist_loaders(student, 64)
     net = student.remote(nn.Sequential, *small_net(21, 128))
     history = expect_history(student.train_mlp(net, train_iter, test_iter, 2, 0.2), 2)
     bar = 0.6 if source == "synthetic" else 0.85

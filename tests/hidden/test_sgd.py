@@ -43,11 +43,12 @@ def scale_of(*tensors: torch.Tensor) -> float:
 
 
 @pytest.mark.points(2)
-@given(d=st.integers(1, 5), n=st.integers(1, 40), dtype=tds.dtypes(),
-       b=st.floats(-5, 5, allow_nan=False), seed=st.integers(0, 2**16))
-def test_synthetic_data_shapes(student, d, n, dtype, b, seed):
-    """synthetic_data(w, b, n) returns X of shape (n, len(w)) and y of shape (n, 1), both in
-    w's dtype, for any number of features and examples (§3.3.1)."""
+@given(d=st.integers(1, 5), n=st.integers(1, 40), b=st.floats(-5, 5, allow_nan=False),
+       seed=st.integers(0, 2**16))
+def test_synthetic_data_shapes(student, d, n, b, seed):
+    """synthetic_data(w, b, n) returns X of shape (n, len(w)) and y of shape (n, 1), float32
+    for a float32 w, for any number of features and examples (§3.3.1)."""
+    dtype = torch.float32
     w = tds.random_tensor((d,), seed, dtype)
     X, y = student.synthetic_data(w, b, n)
     expect_tensor(X, "X", shape=(n, d), dtype=dtype)
@@ -58,10 +59,11 @@ def test_synthetic_data_shapes(student, d, n, dtype, b, seed):
 
 
 @pytest.mark.points(2)
-@given(d=st.integers(1, 5), n=st.integers(1, 40), dtype=tds.dtypes(),
-       b=st.floats(-5, 5, allow_nan=False), seed=st.integers(0, 2**16))
-def test_synthetic_data_without_noise_is_linear(student, d, n, dtype, b, seed):
+@given(d=st.integers(1, 5), n=st.integers(1, 40), b=st.floats(-5, 5, allow_nan=False),
+       seed=st.integers(0, 2**16))
+def test_synthetic_data_without_noise_is_linear(student, d, n, b, seed):
     """With noise=0, y is exactly X w + b (§3.3.1)."""
+    dtype = torch.float32
     w = tds.random_tensor((d,), seed, dtype)
     X, y = student.synthetic_data(w, b, n, noise=0.0)
     expect_tensor(X, "X", shape=(n, d), dtype=dtype)
@@ -72,6 +74,21 @@ def test_synthetic_data_without_noise_is_linear(student, d, n, dtype, b, seed):
                      -1, 1).to(dtype),
                      "y should have shape (n, 1): return y.reshape((-1, 1)).":
                      expected.reshape(-1)})
+
+
+@pytest.mark.points(1)
+@given(d=st.integers(1, 5), n=st.integers(1, 40), b=st.floats(-5, 5, allow_nan=False),
+       seed=st.integers(0, 2**16))
+@settings(max_examples=10)
+def test_synthetic_data_keeps_float64(student, d, n, b, seed):
+    """For a float64 w, X and y are float64 too, and with noise=0 y = X w + b: create X and
+    the noise with dtype=w.dtype (§3.3.1)."""
+    w = tds.random_tensor((d,), seed, torch.float64)
+    X, y = student.synthetic_data(w, b, n, noise=0.0)
+    expect_tensor(X, "X for a float64 w", shape=(n, d), dtype=torch.float64)
+    expect_tensor(y, "y for a float64 w", shape=(n, 1), dtype=torch.float64)
+    scale = float(X.abs().sum(1).max() * w.abs().max()) + abs(b) + 1
+    assert_close(y, (X @ w + b).reshape(-1, 1), "y for noise=0 and a float64 w", scale=scale)
 
 
 @pytest.mark.points(3)
@@ -212,9 +229,7 @@ def test_data_iter_shuffles(student):
     passes = []
     for _ in range(2):
         batches = collect_batches(student, batch_size, features, labels)
-        order = order_of(batches, features, labels)
-        check_one_pass(batches, order, n, batch_size)
-        passes.append((batches, order))
+        passes.append((batches, order_of(batches, features, labels)))
     (batches, first), (_, second) = passes
     if first == list(range(n)):
         raise AssertionError("data_iter never shuffles: the examples come in their original "
@@ -226,6 +241,8 @@ def test_data_iter_shuffles(student):
     if first == second:
         raise AssertionError("data_iter gives the same order on every pass: do not reseed the "
                              "random generator inside data_iter; each pass must shuffle anew.")
+    for batches, order in passes:
+        check_one_pass(batches, order, n, batch_size)
 
 
 @pytest.mark.points(1)
@@ -350,7 +367,7 @@ PARAM_SHAPES = [(3, 1), (1,), (2, 5), (4,), (6, 1)]
 
 @st.composite
 def sgd_inputs(draw):
-    k = draw(st.integers(1, 3))
+    k = draw(st.integers(2, 3))  # [w, b] as in §3.2, sometimes one more
     dtype = draw(tds.dtypes())
     shapes = draw(st.permutations(PARAM_SHAPES))[:k]
     values = [draw(tds.tensors(s, dtype=dtype, layout="contiguous")) for s in shapes]
@@ -461,7 +478,7 @@ def test_sgd_twice_without_new_gradients(student, inputs):
                      scale=scale_of(values[i]) + 2 * lr * scale_of(grads[i]),
                      mistakes={"the second call applied the same gradient again: the gradients "
                                "are not zeroed after the update (p.grad.zero_()) (§3.2.5).":
-                               twice})
+                               twice, **sgd_mistakes(values, grads, lr, batch_size, i)})
 
 
 @pytest.mark.points(1)
@@ -677,7 +694,9 @@ def test_gradient_descent_leaves_x0_alone(student, inputs):
     name, x0, lr, num_steps = inputs
     before = x0.clone()
     student.gradient_descent(DESCENT_FUNCTIONS[name][0], x0, lr, max(num_steps, 1))
-    assert_unchanged(before, x0, "x0")
+    if not torch.equal(before, x0.detach()):
+        raise AssertionError("gradient_descent changed the values of the caller's x0: descend "
+                             "on a copy, x0.detach().clone().requires_grad_(True).")
     assert x0.grad is None and not x0.requires_grad, (
         "gradient_descent changed the caller's x0 (requires_grad or .grad): descend on "
         "x0.detach().clone().requires_grad_(True).")

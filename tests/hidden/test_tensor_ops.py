@@ -40,6 +40,11 @@ def hint_on_broadcast_error(hint: str):
         raise
 
 
+def in_dtype(mistakes: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Known wrong answers in the student's dtype (so they are compared at its precision)."""
+    return {message: wrong.to(dtype) for message, wrong in mistakes.items()}
+
+
 def max_abs(X: torch.Tensor) -> float:
     return float(X.abs().max()) if X.numel() else 0.0
 
@@ -86,7 +91,7 @@ def row_normalize_mistakes(A: torch.Tensor) -> dict[str, torch.Tensor]:
     }
     if A.shape[0] == A.shape[1]:
         mistakes[f"the row sums broadcast across the wrong axis: {KEEPDIM}."] = A64 / A64.sum(1)
-    return mistakes
+    return in_dtype(mistakes, A.dtype)
 
 
 positive_matrices = tds.matrices(rows=(1, 9), cols=(1, 9), magnitude=tds.magnitudes(1e4),
@@ -159,14 +164,14 @@ def sq_dists_mistakes(X: torch.Tensor, Y: torch.Tensor) -> dict[str, torch.Tenso
     xx, yy = (X64 ** 2).sum(1)[:, None], (Y64 ** 2).sum(1)[None, :]
     xy = (X64[:, None, :] * Y64[None, :, :]).sum(2)
     true = oracle_sq_dists(X, Y)
-    return {
+    return in_dtype({
         "the cross term is missing: |x - y|^2 = |x|^2 + |y|^2 - 2 x.y, not |x|^2 + |y|^2."
             : (xx + yy),
         "the cross term has the wrong sign: |x - y|^2 = |x|^2 + |y|^2 - 2 x.y.": xx + yy + 2 * xy,
         "these are distances, not squared distances: drop the square root.": true.sqrt(),
         "the differences were summed before squaring: square each coordinate's difference, "
         "then sum over the coordinates.": (X64[:, None, :] - Y64[None, :, :]).sum(2) ** 2,
-    }
+    }, X.dtype)
 
 
 @pytest.mark.points(4)
@@ -227,12 +232,12 @@ ODD_P = ("the absolute value is missing: for odd (or fractional) p, x**p is nega
 
 def lp_mistakes(x: torch.Tensor, p: float) -> dict[str, torch.Tensor]:
     x64 = x.double()
-    return {
+    return in_dtype({
         ODD_P: (x64 ** p).sum() ** (1 / p),
         "the 1/p-th root is missing: the norm is (sum |x_i|^p) ** (1/p).": (x64.abs() ** p).sum(),
         "the root is taken before summing: the norm is (sum |x_i|^p) ** (1/p), not "
         "sum |x_i|.": ((x64.abs() ** p) ** (1 / p)).sum(),
-    }
+    }, x.dtype)
 
 
 @pytest.mark.points(4)
@@ -284,7 +289,7 @@ def test_frobenius_norm_matches(student, A):
     A64 = A.double()
     expected = torch.linalg.matrix_norm(A64, ord="fro").to(A.dtype)
     assert_close(student.frobenius_norm(A), expected, f"frobenius_norm(A) for A {tuple(A.shape)}",
-                 mistakes={
+                 mistakes=in_dtype({
                      "the square root is missing: ||A||_F = sqrt(sum_ij A_ij^2).":
                          (A64 ** 2).sum(),
                      "this is the sum of absolute values (an L1 norm); the Frobenius norm is "
@@ -293,7 +298,7 @@ def test_frobenius_norm_matches(student, A):
                      "entries.": (A64 ** 2).sum(1).sqrt(),
                      "one norm per column was returned; the Frobenius norm is one number over "
                      "all entries.": (A64 ** 2).sum(0).sqrt(),
-                 })
+                 }, A.dtype))
     assert_unchanged(before, A, "A")
 
 
@@ -320,6 +325,7 @@ def check_matmul(student, A: torch.Tensor, B: torch.Tensor) -> None:
     if A.shape == B.shape:
         mistakes["this is the elementwise (Hadamard) product A * B; the matrix product sums "
                  "A[i, t] * B[t, j] over t (§2.3.10)."] = A64 * B64
+    mistakes = in_dtype(mistakes, A.dtype)
     scale = A.shape[1] * max_abs(A) * max_abs(B)
     with hint_on_broadcast_error("A[:, :, None] is (n, k, 1) and B[None, :, :] is (1, k, m): "
                                  "multiply them, then sum over dim=1 (§2.3.10)."):

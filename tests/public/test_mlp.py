@@ -31,7 +31,7 @@ def test_init_mlp_params_shapes(student):
                               [(784, 256), (256,), (256, 10), (10,)], strict=True):
         expect_tensor(p, name, shape=shape, dtype=torch.float32)
         assert p.requires_grad, f"{name} should have requires_grad=True"
-    std = float(params[0].std())
+    std = float(params[0].detach().std())
     assert abs(std - math.sqrt(2 / 784)) < 0.1 * math.sqrt(2 / 784), \
         f"W1's standard deviation is {std:.4f}, expected about {math.sqrt(2 / 784):.4f}"
 

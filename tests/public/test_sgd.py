@@ -78,7 +78,10 @@ def test_sgd_one_step(student):
     params = student.remote(callables.parameters_with_grads, [w, b], [gw, gb])
     student.sgd(params, 0.1, 4)
     new_w, new_b = params.originals
-    assert_close(new_w, w - 0.1 * gw / 4, "w after one sgd step")
+    assert_close(new_w, w - 0.1 * gw / 4, "w after one sgd step",
+                 mistakes={"the update was not divided by batch_size (4).": w - 0.1 * gw,
+                           "the update was divided by len(params) (2), not by batch_size (4).":
+                           w - 0.1 * gw / 2})
     assert_close(new_b, b - 0.1 * gb / 4, "b after one sgd step")
     for p in (new_w, new_b):
         assert p.grad is None or not bool(p.grad.any()), "sgd did not zero the gradients."

@@ -1,0 +1,170 @@
+"""What the cells of checks in torchdrill's notebooks call, inside the Jupyter kernel.
+
+A cell of checks never runs the student's code in the kernel, nor tests there. `check` grades
+the saved notebook (`<topic>.ipynb` in the kernel's working folder, which is the notebook's
+folder under Jupyter and under `nbgrader autograde`) with `python -m grader grade`, in its own
+process, once per kernel and notebook content; then it reads one function's tests from that
+report (grouped as the release grouped them, by the function names the notebook's metadata
+lists: `grader.notebooks.group_of`), prints what went wrong (public tests by name, hidden
+tests only by what they check and what failed, never their code) and returns the points. As a
+cell's last value, that number is nbgrader's partial credit for the cell, so nbgrader's scores
+are the grader's, cell by cell.
+
+It writes nothing to stderr (nbgrader gives 0 to a cell with any stderr output, and torch and
+its friends print warnings there): warnings are silenced and the grader's output is captured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import warnings
+from pathlib import Path
+
+from grader.course import KIT_ROOT, load_course
+from grader.notebooks import METADATA_KEY, group_of
+
+GRADER_START_S = 120  # beyond the course's submission time limit: torch import, pytest, workers
+
+_reports: dict[tuple[str, str], dict] = {}  # (topic, sha256 of the notebook) -> report
+
+
+def check(topic: str, function: str | None = None, hidden: bool = False,
+          points: float | None = None) -> float:
+    """Points earned by `function`'s public tests in this notebook (or, with `hidden`, by its
+    public and hidden tests together: worth `points`), with what went wrong printed.
+    `function` None: the topic's tests that are about no single function."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
+        warnings.simplefilter("ignore")
+        report, functions = _report(topic)
+    tests = [t for entry in report["topics"] if entry["name"] == topic for t in entry["tests"]
+             if group_of(t["name"], functions) == function]
+    about = f"`{function}`" if function else "the topic as a whole"
+    public = [t for t in tests if t["visibility"] == "public"]
+    if not hidden:
+        _print_public(about, public)
+        return _earned(public)
+    _check_hidden_ran(report, topic, tests, points)
+    _print_hidden(about, [t for t in tests if t["visibility"] == "hidden"])
+    total = _earned(tests)
+    print(f"{about}: {_fmt(total)} of {_fmt(points)} points in all.")
+    return total
+
+
+def _report(topic: str) -> tuple[dict, list[str]]:
+    """The grader's report on the saved notebook, and the notebook's functions."""
+    notebook = Path.cwd() / f"{topic}.ipynb"
+    if not notebook.is_file():
+        raise FileNotFoundError(
+            f"no {notebook.name} in {Path.cwd()}: the checks grade the saved notebook, so it "
+            f"must be called {notebook.name} and be run from its own folder.")
+    data = notebook.read_bytes()
+    try:
+        functions = json.loads(data)["metadata"][METADATA_KEY]["functions"]
+    except (ValueError, KeyError, TypeError):
+        raise RuntimeError(f"{notebook.name} is not a notebook of the torchdrill course (its "
+                           f"metadata has no {METADATA_KEY!r} entry)") from None
+    key = (topic, hashlib.sha256(data).hexdigest())
+    if key not in _reports:
+        _reports[key] = _grade(topic, notebook.name, data)
+    return _reports[key], functions
+
+
+def _grade(topic: str, name: str, data: bytes) -> dict:
+    """The grader's report on these notebook bytes, from a fresh process in an empty folder
+    (`-P`: nothing beside the notebook can stand in for the grader)."""
+    timeout = float(load_course().limits["submission_timeout_s"]) + GRADER_START_S
+    with tempfile.TemporaryDirectory(prefix="torchdrill-check-") as tmp:
+        submission, out = Path(tmp, "submission"), Path(tmp, "report")
+        submission.mkdir()
+        (submission / name).write_bytes(data)
+        try:
+            run = subprocess.run(
+                [sys.executable, "-P", "-m", "grader", "grade", str(submission), "--topics",
+                 topic, "--out", str(out)], cwd=tmp, stdin=subprocess.DEVNULL,
+                capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"grading {name} took more than {timeout:.0f} s") from None
+        report = out / "report.json"
+        if run.returncode != 0 or not report.is_file():
+            raise RuntimeError(f"torchdrill's grader could not grade {name}:\n"
+                               + (run.stderr or run.stdout)[-2000:])
+        return json.loads(report.read_text())
+
+
+def _check_hidden_ran(report: dict, topic: str, tests: list[dict], points: float | None) -> None:
+    """Fail (0 points, with the reason) rather than score without the hidden tests, or with
+    tests that changed since the notebook was released."""
+    ran = [t for entry in report["topics"] if entry["name"] == topic for t in entry["tests"]]
+    if not any(t["visibility"] == "hidden" for t in ran):
+        raise RuntimeError(f"the hidden tests of {topic} are not on this machine "
+                           f"({KIT_ROOT / 'tests' / 'hidden'}): grade where they are.")
+    if points is None:
+        raise TypeError("check(..., hidden=True) needs the cell's points")
+    worth = _worth(tests)
+    if worth > points:
+        raise RuntimeError(f"the tests of this cell are worth {_fmt(worth)} points but the cell "
+                           f"{_fmt(points)}: the tests changed after the notebook was "
+                           "released. Run `make release` and `nbgrader generate_assignment` "
+                           "again.")
+    if worth < points:
+        print(f"{_points(points - worth)} of checks were skipped on this machine (checks "
+              "that need a CUDA GPU) and count as 0.")
+
+
+def _earned(tests: list[dict]) -> float:
+    return round(sum(float(t["score"]) for t in tests), 4)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _points(x: float) -> str:
+    return f"{x:g} point{'' if x == 1 else 's'}"
+
+
+OUTCOMES = {"failed": "wrong result", "error": "error", "timeout": "too slow",
+            "forbidden": "forbidden call", "not_implemented": "not written yet"}
+
+
+def _print_public(about: str, tests: list[dict]) -> None:
+    if not tests:
+        print(f"No public checks for {about}: the hidden checks grade it. Test it yourself.")
+        return
+    lost = [t for t in tests if t["score"] < t["max_score"]]
+    print(f"{about}: {_fmt(_earned(tests))} of {_fmt(_worth(tests))} points from the public "
+          "checks." + ("" if lost else " The hidden checks will test it further."))
+    _print_lost(lost, named=True)
+
+
+def _print_hidden(about: str, tests: list[dict]) -> None:
+    print(f"Hidden checks of {about}: {_fmt(_earned(tests))} of {_fmt(_worth(tests))} points.")
+    _print_lost([t for t in tests if t["score"] < t["max_score"]], named=False)
+
+
+def _print_lost(lost: list[dict], named: bool) -> None:
+    """Each lost test with what went wrong and what it checks; a function not written yet
+    is said once, not once per test."""
+    unwritten = [t for t in lost if t["outcome"] == "not_implemented"]
+    if unwritten:
+        print(f"  ✗ {len(unwritten)} check(s), {_points(_worth(unwritten))}: "
+              f"{unwritten[0]['message']}")
+    for t in lost:
+        if t["outcome"] == "not_implemented":
+            continue
+        name = t["name"] if named else "a hidden check"
+        print(f"  ✗ {name} ({_points(t['max_score'])}): {OUTCOMES.get(t['outcome'], '')}")
+        for label, text in (("what went wrong", t.get("message")),
+                            ("what it checks", t.get("hint"))):
+            if text:
+                print(textwrap.indent(f"{label}: {text}", "      "))
+
+
+def _worth(tests: list[dict]) -> float:
+    return sum(float(t["max_score"]) for t in tests)

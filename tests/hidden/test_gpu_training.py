@@ -1,0 +1,780 @@
+"""Hidden tests for training on an accelerator (§5.6, §7.6).
+
+Most of these run on any machine. `with student.fake_cuda(n)` makes torch in the worker report
+n GPUs (count and availability only: no GPU memory), which is enough for try_gpu and
+try_all_gpus and shows code that moves data to a GPU although it was asked to use the CPU.
+evaluate_accuracy_gpu and train_gpu are checked on the CPU (device=torch.device("cpu")):
+
+- train_gpu's Xavier initialisation statistically, on layers large enough for a precise
+  sample standard deviation, and against the bound sqrt(6 / (fan_in + fan_out));
+- its SGD steps exactly: the worker's random generator is seeded, train_gpu runs once with
+  lr=0 (its steps then change nothing, so the parameters it returns are its initialisation),
+  is seeded again and runs with the real lr; the second run starts from the same
+  initialisation, and the test repeats its steps here;
+- evaluation mode through a BatchNorm layer (it counts the batches it sees in training mode)
+  and the absence of an autograd graph through a forward pre-hook that prints the last
+  layer's input into an io.StringIO in the worker (a tensor built by autograd prints with
+  `grad_fn=`).
+
+Tests marked `gpu` run only where CUDA exists: everything must land on the GPU and agree with
+the CPU within float32 tolerance.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import functools
+import io
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import torchdrill.data
+from grader.checks import assert_close, expect_float
+from grader.handle import StudentRaised
+
+CPU = torch.device("cpu")
+ON_GPU_BY_MISTAKE = (
+    "your code tried to use a GPU although it was asked to work on the CPU (device=cpu, or a "
+    "net whose parameters are on the CPU): move the net and every batch to the `device` "
+    "argument (or to the net's device when it is None), never to a hard-coded 'cuda:0' or "
+    "try_gpu() (§5.6.2).")
+MIXED_DEVICES = (
+    "tensors on two devices met in one operation: move each batch X and y to the net's device "
+    "with X.to(device), y.to(device) before using them (§5.6.2).")
+
+
+@contextlib.contextmanager
+def device_hints():
+    """Name the likely mistake behind an error raised by moving data to a missing GPU or by
+    mixing devices."""
+    try:
+        yield
+    except StudentRaised as e:
+        text = str(e)
+        if any(s in text for s in ("NVIDIA driver", "not compiled with CUDA", "CUDA driver",
+                                   "no CUDA GPUs", "cuda runtime error", "CUDA error")):
+            raise AssertionError(f"{text}\nLikely cause: {ON_GPU_BY_MISTAKE}") from None
+        if "same device" in text or "Expected all tensors" in text:
+            raise AssertionError(f"{text}\nLikely cause: {MIXED_DEVICES}") from None
+        raise
+
+
+def expect_device(value, expected: torch.device, what: str, mistakes: dict | None = None):
+    if isinstance(value, str):
+        raise AssertionError(f"{what} returned the string {value!r}: return a torch.device "
+                             f"(torch.device({value!r})), as §5.6.1 does.")
+    if not isinstance(value, torch.device):
+        raise AssertionError(f"{what} should return a torch.device, but it returned "
+                             f"{type(value).__name__} {value!r}.")
+    if value != expected:
+        for message, wrong in (mistakes or {}).items():
+            if value == wrong:
+                raise AssertionError(f"{what} returned {value}, expected {expected}: {message}")
+        raise AssertionError(f"{what} returned {value}, expected {expected}.")
+
+
+# --------------------------------------------------------------------------- try_gpu
+
+
+def try_gpu_mistakes(count: int, i: int) -> dict[str, torch.device]:
+    mistakes = {}
+    if i > 0 and count > 0:
+        mistakes["the index i was ignored: try_gpu(i) is GPU number i, "
+                 "torch.device(f'cuda:{i}') (§5.6.1)."] = torch.device("cuda:0")
+    if count == 0:
+        mistakes["torch reports no GPU here, so the answer is the CPU: check "
+                 "torch.cuda.device_count() instead of assuming a GPU (§5.6.1)."] = \
+            torch.device(f"cuda:{i}")
+    elif i >= count:
+        mistakes[f"with {count} GPU(s) only cuda:0 to cuda:{count - 1} exist: return the CPU "
+                 f"when i >= torch.cuda.device_count() (an off-by-one?)."] = \
+            torch.device(f"cuda:{i}")
+    return mistakes
+
+
+@pytest.mark.points(2)
+def test_try_gpu_without_gpus(student):
+    """With no GPU (torch.cuda.device_count() == 0) try_gpu() and try_gpu(1) return
+    torch.device('cpu'): never a hard-coded 'cuda:0' (§5.6.1)."""
+    with student.fake_cuda(0):
+        for i in (0, 1, 3):
+            expect_device(student.try_gpu(i), CPU, f"try_gpu({i}) with no GPU",
+                          try_gpu_mistakes(0, i))
+        expect_device(student.try_gpu(), CPU, "try_gpu() with no GPU", try_gpu_mistakes(0, 0))
+
+
+@pytest.mark.points(2)
+def test_try_gpu_with_two_gpus(student):
+    """With 2 GPUs, try_gpu() is cuda:0, try_gpu(1) is cuda:1 and try_gpu(2) is the CPU
+    (GPUs are numbered from 0) (§5.6.1)."""
+    with student.fake_cuda(2):
+        expect_device(student.try_gpu(), torch.device("cuda:0"), "try_gpu() with 2 GPUs")
+        for i, expected in ((0, "cuda:0"), (1, "cuda:1"), (2, "cpu"), (7, "cpu")):
+            expect_device(student.try_gpu(i), torch.device(expected),
+                          f"try_gpu({i}) with 2 GPUs", try_gpu_mistakes(2, i))
+
+
+@pytest.mark.points(2)
+@given(count=st.integers(0, 4), i=st.integers(0, 5))
+@settings(max_examples=15)
+def test_try_gpu_any_count(student, count, i):
+    """try_gpu(i) is cuda:i when torch reports more than i GPUs and the CPU otherwise, for
+    0 to 4 GPUs (§5.6.1)."""
+    expected = torch.device(f"cuda:{i}") if i < count else CPU
+    with student.fake_cuda(count):
+        expect_device(student.try_gpu(i), expected, f"try_gpu({i}) with {count} GPU(s)",
+                      try_gpu_mistakes(count, i))
+
+
+def expect_device_list(value, expected: list[torch.device], what: str) -> None:
+    if not isinstance(value, list | tuple):
+        raise AssertionError(f"{what} should return a list of torch.device, but it returned "
+                             f"{type(value).__name__} {value!r}.")
+    for d in value:
+        if isinstance(d, str):
+            raise AssertionError(f"{what} contains the string {d!r}: return torch.device "
+                                 "objects.")
+    if list(value) != expected:
+        hint = ""
+        if not value and expected == [CPU]:
+            hint = " With no GPU return [torch.device('cpu')], not an empty list (§5.6.1)."
+        elif len(value) == len(expected) - 1:
+            hint = " One GPU is missing: range(torch.cuda.device_count()) covers them all."
+        raise AssertionError(f"{what} returned {list(value)}, expected {expected}.{hint}")
+
+
+@pytest.mark.points(2)
+@given(count=st.integers(0, 4))
+@settings(max_examples=5)
+def test_try_all_gpus(student, count):
+    """try_all_gpus() lists cuda:0 ... cuda:{n-1} for n GPUs, and [cpu] when there is none
+    (§5.6.1)."""
+    expected = [torch.device(f"cuda:{i}") for i in range(count)] or [CPU]
+    with student.fake_cuda(count):
+        expect_device_list(student.try_all_gpus(), expected, f"try_all_gpus() with {count} "
+                           "GPU(s)")
+
+
+@pytest.mark.points(1)
+def test_try_gpu_on_this_machine(student):
+    """Without pretending: try_gpu() and try_all_gpus() describe the devices this machine
+    really has (the CPU where there is no GPU) (§5.6.1)."""
+    count = torch.cuda.device_count()
+    expect_device(student.try_gpu(), torch.device("cuda:0") if count else CPU, "try_gpu()",
+                  try_gpu_mistakes(count, 0))
+    expect_device_list(student.try_all_gpus(),
+                       [torch.device(f"cuda:{i}") for i in range(count)] or [CPU],
+                       "try_all_gpus()")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def make_net(seed: int, widths=(16, 12, 5), extra: tuple = ()) -> nn.Sequential:
+    """Flatten, Linear, *extra, ReLU, Linear, with parameters drawn from `seed`."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        d, h, q = widths
+        return nn.Sequential(nn.Flatten(), nn.Linear(d, h), *extra, nn.ReLU(), nn.Linear(h, q))
+
+
+def batches(sizes, seed: int, shape=(1, 4, 4), classes: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.rand(b, *shape, generator=g), torch.randint(0, classes, (b,), generator=g))
+            for b in sizes]
+
+
+def count_correct(net, data) -> tuple[float, int]:
+    """(correct predictions, examples whose two top logits are close enough for rounding to
+    decide them)."""
+    correct, ambiguous = 0.0, 0
+    with torch.no_grad():
+        for X, y in data:
+            y_hat = net(X)
+            correct += float((y_hat.argmax(1) == y).sum())
+            top = y_hat.topk(2, dim=1).values
+            ambiguous += int(((top[:, 0] - top[:, 1]) < 1e-4).sum())
+    return correct, ambiguous
+
+
+def forward_log(student, module):
+    """Log every call of the worker-side `module`: a forward pre-hook prints its input into a
+    StringIO in the worker. Returns that StringIO (read it with .getvalue())."""
+    log = student.remote(io.StringIO)
+    module.register_forward_pre_hook(functools.partial(print, "<call>", file=log))
+    return log
+
+
+def logged_calls(log) -> tuple[int, int]:
+    """(calls whose input was built with autograd on, calls without)."""
+    records = log.getvalue().split("<call>")[1:]
+    with_grad = sum("grad_fn=" in r for r in records)
+    return with_grad, len(records) - with_grad
+
+
+def mode_probe_net(student, seed: int):
+    """Flatten, Linear, BatchNorm, ReLU, Dropout, Linear built in the worker, its last layer's
+    input logged: BatchNorm counts training-mode batches, Dropout is random in training."""
+    net = make_net(seed, (16, 24, 5), extra=(nn.BatchNorm1d(24),))
+    net.insert(4, nn.Dropout(0.5))
+    remote_net = student.remote(nn.Sequential, *net)
+    return net, remote_net, forward_log(student, remote_net[5])
+
+
+# --------------------------------------------------------------------------- evaluate_accuracy_gpu
+
+
+@st.composite
+def evaluation_setups(draw):
+    sizes = draw(st.sampled_from([(7,), (8, 8, 3), (5, 10), (4, 4, 4, 1)]))
+    return sizes, draw(st.integers(0, 2**16)), draw(st.booleans())
+
+
+@pytest.mark.points(3)
+@given(setup=evaluation_setups())
+@settings(max_examples=10)
+def test_evaluate_accuracy_gpu_counts_correct_predictions(student, setup):
+    """evaluate_accuracy_gpu(net, data_iter, device) is the number of examples classified
+    correctly (argmax of the logits == y) over all batches divided by the number of examples,
+    when the last batch is smaller too; device cpu, given or defaulting to the net's (§7.6.1)."""
+    sizes, seed, pass_device = setup
+    net = make_net(seed)
+    data = batches(sizes, seed + 1)
+    remote_net = student.remote(nn.Sequential, *net)
+    with device_hints():
+        if pass_device:
+            result = student.evaluate_accuracy_gpu(remote_net, data, CPU)
+        else:
+            result = student.evaluate_accuracy_gpu(remote_net, data)
+    acc = expect_float(result, "evaluate_accuracy_gpu(net, data_iter)")
+    n = sum(sizes)
+    right, unsure = count_correct(net, data)
+    if abs(acc - right / n) <= 1e-6 + unsure / n:
+        return
+    if math.isclose(acc, right, abs_tol=unsure + 1e-6) and right != right / n:
+        raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, the number of correct "
+                             f"predictions: divide by the number of examples ({n}) to get a "
+                             "fraction.")
+    per_batch = sum(count_correct(net, [b])[0] / len(b[1]) for b in data) / len(data)
+    if abs(acc - per_batch) <= 1e-6 and abs(per_batch - right / n) > 1e-6:
+        raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, the average of the "
+                             f"batches' accuracies; batches differ in size ({list(sizes)}), so "
+                             "count correct predictions over all batches and divide by the "
+                             f"number of examples: {right / n:.6g} (§3.6.5).")
+    raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, but the net classifies "
+                         f"{right:.0f} of {n} examples correctly ({right / n:.6g}).")
+
+
+@pytest.mark.points(3)
+def test_evaluate_accuracy_gpu_eval_mode_no_grad(student):
+    """evaluate_accuracy_gpu evaluates in evaluation mode (no dropout; BatchNorm's running
+    statistics) without building an autograd graph (torch.no_grad()), and afterwards the net
+    is in the mode it was in before: training mode stays training mode, evaluation mode stays
+    evaluation mode (§5.6, §7.6.1)."""
+    net, remote_net, log = mode_probe_net(student, 5)
+    data = batches((20, 20, 13), 6)
+    with device_hints():
+        acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data, CPU),
+                           "evaluate_accuracy_gpu(net, data_iter, cpu)")
+    if int(remote_net.state_dict()["2.num_batches_tracked"]) > 0:
+        raise AssertionError("BatchNorm saw batches in training mode during "
+                             "evaluate_accuracy_gpu: call net.eval() before evaluating (§7.6.1).")
+    with_grad, without = logged_calls(log)
+    if with_grad:
+        raise AssertionError(f"{with_grad} forward passes of evaluate_accuracy_gpu built an "
+                             "autograd graph: evaluate inside `with torch.no_grad():` (§5.6).")
+    if not without:
+        raise AssertionError("evaluate_accuracy_gpu never called the net.")
+    net.eval()
+    right, unsure = count_correct(net, data)
+    n = sum(len(y) for _, y in data)
+    if abs(acc - right / n) > 1e-6 + unsure / n:
+        raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, but in evaluation mode "
+                             f"the net classifies {right / n:.6g} of the examples correctly.")
+    if not remote_net.training or not remote_net[4].training:
+        raise AssertionError("the net was in training mode before evaluate_accuracy_gpu and is "
+                             "in evaluation mode after it: remember net.training before "
+                             "net.eval() and restore it with net.train(was_training).")
+    remote_net.eval()
+    with device_hints():
+        student.evaluate_accuracy_gpu(remote_net, data, CPU)
+    if remote_net.training or remote_net[4].training:
+        raise AssertionError("the net was in evaluation mode before evaluate_accuracy_gpu and "
+                             "is in training mode after it: restore the mode it was in "
+                             "(net.train(was_training)), do not always switch to training.")
+
+
+@pytest.mark.points(2)
+def test_evaluate_accuracy_gpu_default_device_is_the_nets(student):
+    """With device=None, evaluate_accuracy_gpu uses the device of the net's parameters (here
+    the CPU), even on a machine that reports a GPU: not try_gpu(), not 'cuda' (§7.6.1)."""
+    net = make_net(9)
+    data = batches((6, 6), 10)
+    remote_net = student.remote(nn.Sequential, *net)
+    with student.fake_cuda(1), device_hints():
+        acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data),
+                           "evaluate_accuracy_gpu(net, data_iter)")
+    right, unsure = count_correct(net, data)
+    if abs(acc - right / 12) > 1e-6 + unsure / 12:
+        raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, expected "
+                             f"{right / 12:.6g}.")
+
+
+# --------------------------------------------------------------------------- train_gpu: init
+
+
+def xavier_message(name: str, W: torch.Tensor, fan_in: int, fan_out: int,
+                   before: torch.Tensor) -> str | None:
+    """None if W looks like xavier_uniform_ draws; else what it looks like."""
+    W = W.detach().double()
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    std, target = float(W.std()), bound / math.sqrt(3)
+    n = W.numel()
+    rel = max(0.05, 6 * math.sqrt(0.8 / (4 * n)))  # 6 standard errors of a uniform sample std
+    if torch.equal(W, before.double()):
+        return (f"{name} still holds the weights the net came with: train_gpu must initialise "
+                "the weight of every nn.Linear and nn.Conv2d layer with "
+                "nn.init.xavier_uniform_ (net.apply(init_weights)) (§7.6.1).")
+    largest = float(W.abs().max())
+    if largest > bound * (1 + 1e-5):
+        normal_std = math.sqrt(2.0 / (fan_in + fan_out))
+        if abs(std - normal_std) <= rel * normal_std:
+            return (f"{name} has entries up to {largest:.4g}, beyond Xavier's bound "
+                    f"sqrt(6 / (fan_in + fan_out)) = {bound:.4g}, with the spread of "
+                    "xavier_normal_: use nn.init.xavier_uniform_.")
+        return (f"{name} has entries up to {largest:.4g}, beyond Xavier's bound "
+                f"sqrt(6 / ({fan_in} + {fan_out})) = {bound:.4g}: use "
+                "nn.init.xavier_uniform_ (§5.4.2.2).")
+    if abs(std - target) > rel * target:
+        return (f"{name}'s entries have standard deviation {std:.4g}, but Xavier-uniform "
+                f"draws from [-{bound:.4g}, {bound:.4g}] have {target:.4g}: use "
+                "nn.init.xavier_uniform_ (§5.4.2.2).")
+    if abs(float(W.mean())) > 6 * target / math.sqrt(n):
+        return f"{name}'s entries do not have mean 0: use nn.init.xavier_uniform_."
+    return None
+
+
+XAVIER_LAYERS = (("0.weight", "the Conv2d layer's weight", 4 * 25, 32 * 25),
+                 ("3.weight", "the first Linear layer's weight", 128, 1024),
+                 ("5.weight", "the last Linear layer's weight", 1024, 10))
+
+
+def xavier_net() -> nn.Sequential:
+    with torch.random.fork_rng():
+        torch.manual_seed(31)
+        return nn.Sequential(nn.Conv2d(4, 32, kernel_size=5), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(128, 1024), nn.ReLU(), nn.Linear(1024, 10))
+
+
+@pytest.mark.points(3)
+def test_train_gpu_xavier_initialisation(student):
+    """Before training, train_gpu draws the weight of every nn.Linear and nn.Conv2d layer
+    uniformly from [-a, a] with a = sqrt(6 / (fan_in + fan_out)) (nn.init.xavier_uniform_;
+    for a Conv2d, fan_in = in_channels * kh * kw and fan_out = out_channels * kh * kw)
+    (§5.4.2.2, §7.6.1)."""
+    net = xavier_net()
+    before = net.state_dict()
+    remote_net = student.remote(nn.Sequential, *net)
+    data = batches((6,), 32, shape=(4, 6, 6), classes=10)
+    with device_hints():
+        student.train_gpu(remote_net, data, data, 1, 0.0, CPU)
+    state = remote_net.state_dict()
+    for key, name, fan_in, fan_out in XAVIER_LAYERS:
+        message = xavier_message(name, state[key], fan_in, fan_out, before[key])
+        if message:
+            raise AssertionError(message)
+
+
+@pytest.mark.points(1)
+def test_train_gpu_initialises_each_call(student):
+    """Each call of train_gpu draws new Xavier weights from torch's random generator (no fixed
+    seed inside train_gpu): two calls on copies of one net start from different weights."""
+    finals = []
+    for _ in range(2):
+        remote_net = student.remote(nn.Sequential, *make_net(3))
+        with device_hints():
+            student.train_gpu(remote_net, batches((4,), 4), batches((4,), 5), 1, 0.0, CPU)
+        finals.append(remote_net.state_dict()["1.weight"])
+    if torch.equal(finals[0], finals[1]):
+        raise AssertionError("two calls of train_gpu produced the same initial weights: do not "
+                             "seed the random generator inside train_gpu.")
+
+
+# --------------------------------------------------------------------------- train_gpu: steps
+
+
+def reference_training(net, train_data, test_data, num_epochs, lr, *, zero_grad=True,
+                       sum_loss=False):
+    """The steps train_gpu must take after its initialisation, done here on the CPU; returns
+    (state_dict, facts) with every correct way of reporting the history."""
+    net = copy.deepcopy(net)
+    trainer = torch.optim.SGD(net.parameters(), lr=lr)
+    n_train = sum(len(y) for _, y in train_data)
+    n_test = sum(len(y) for _, y in test_data)
+    facts = {k: [] for k in ("loss", "acc", "acc_ambiguous", "loss_after", "acc_after",
+                             "train_ambiguous", "test_acc", "test_ambiguous")}
+    for _ in range(num_epochs):
+        net.train()
+        loss_sum, correct, unsure = 0.0, 0.0, 0
+        for X, y in train_data:
+            y_hat = net(X)
+            loss = F.cross_entropy(y_hat, y) * (len(y) if sum_loss else 1)
+            if zero_grad:
+                trainer.zero_grad()
+            loss.backward()
+            trainer.step()
+            loss_sum += float(F.cross_entropy(y_hat.detach(), y)) * len(y)
+            correct += float((y_hat.argmax(1) == y).sum())
+            top = y_hat.detach().topk(2, dim=1).values
+            unsure += int(((top[:, 0] - top[:, 1]) < 1e-4).sum())
+        facts["loss"].append(loss_sum / n_train)
+        facts["acc"].append(correct / n_train)
+        facts["acc_ambiguous"].append(unsure / n_train)
+        net.eval()
+        with torch.no_grad():
+            facts["loss_after"].append(sum(float(F.cross_entropy(net(X), y, reduction="sum"))
+                                           for X, y in train_data) / n_train)
+        right, unsure = count_correct(net, train_data)
+        facts["acc_after"].append(right / n_train)
+        facts["train_ambiguous"].append(unsure / n_train)
+        right, unsure = count_correct(net, test_data)
+        facts["test_acc"].append(right / n_test)
+        facts["test_ambiguous"].append(unsure / n_test)
+    return net.state_dict(), facts
+
+
+def expect_history(history, num_epochs: int) -> dict[str, list[float]]:
+    if not isinstance(history, dict):
+        raise AssertionError("train_gpu should return a dict with keys 'train_loss', "
+                             f"'train_acc' and 'test_acc', not a {type(history).__name__}.")
+    missing = {"train_loss", "train_acc", "test_acc"} - set(history)
+    if missing:
+        raise AssertionError(f"train_gpu's history has no {sorted(missing)}.")
+    out = {}
+    for key in ("train_loss", "train_acc", "test_acc"):
+        values = history[key]
+        if not isinstance(values, list | tuple) or len(values) != num_epochs:
+            n = len(values) if isinstance(values, list | tuple) else type(values).__name__
+            raise AssertionError(f"history['{key}'] should be a list of {num_epochs} floats, "
+                                 f"one per epoch, but it is {n}.")
+        out[key] = [expect_float(v, f"history['{key}'][{i}]") for i, v in enumerate(values)]
+        if key != "train_loss" and not all(0.0 <= v <= 1.0 for v in out[key]):
+            raise AssertionError(f"history['{key}'] holds {out[key]}: accuracies are "
+                                 "fractions in [0, 1].")
+    return out
+
+
+TRAIN_MISTAKES = {
+    "the gradients were never zeroed, so each step used the sum of all earlier gradients: "
+    "call optimizer.zero_grad() before every loss.backward() (§3.6.5).": dict(zero_grad=False),
+    "each step used the summed loss of the batch: take the mean cross-entropy "
+    "(nn.CrossEntropyLoss()'s default) (§3.6.5).": dict(sum_loss=True),
+}
+
+
+def train_twice(student, net, train_data, test_data, num_epochs, lr, device=CPU, seed=1234):
+    """Run train_gpu with lr=0 to learn its initialisation, then, from the same random state,
+    with the real lr. Returns (initial state, final state, history)."""
+    states = []
+    history = None
+    for rate, epochs in ((0.0, 1), (lr, num_epochs)):
+        student.remote(torch.random.manual_seed, seed)
+        remote_net = student.remote(nn.Sequential, *copy.deepcopy(net))
+        with device_hints():
+            history = student.train_gpu(remote_net, train_data, test_data, epochs, rate, device)
+        states.append(remote_net.state_dict())
+    return states[0], states[1], history
+
+
+def expect_trained_state(final: dict, init: dict, train_data, test_data, num_epochs, lr,
+                         atol: float = 2e-5) -> dict:
+    """Compare train_gpu's trained parameters with the reference's steps from `init`."""
+    net = make_net(0)
+    net.load_state_dict({k: v.cpu() for k, v in init.items()})
+    expected, facts = reference_training(net, train_data, test_data, num_epochs, lr)
+    for key, want in expected.items():
+        got = final[key].detach().cpu()
+        if torch.equal(got, init[key].cpu()) and not torch.equal(want, init[key].cpu()):
+            raise AssertionError(
+                f"the parameter {key!r} did not change during training: call "
+                "optimizer.zero_grad() before loss.backward(), then optimizer.step(), on every "
+                "batch (§3.6.5).")
+        tol = atol * (1 + float(want.abs().max()))
+        if not bool(torch.isclose(got.double(), want.double(), rtol=0, atol=tol).all()):
+            for message, kw in TRAIN_MISTAKES.items():
+                wrong = reference_training(net, train_data, test_data, num_epochs, lr, **kw)[0]
+                if bool(torch.isclose(got.double(), wrong[key].double(), rtol=0,
+                                      atol=tol).all()):
+                    raise AssertionError(f"the parameters after training: {message}")
+        assert_close(got, want, f"parameter {key!r} after train_gpu's steps", atol=tol)
+    return facts
+
+
+@st.composite
+def training_setups(draw):
+    return {"train_sizes": draw(st.sampled_from([(8, 8, 5), (6, 10), (7,), (4, 4, 4, 3)])),
+            "test_sizes": draw(st.sampled_from([(6, 4), (9,), (5, 5, 2)])),
+            "num_epochs": draw(st.integers(1, 3)), "lr": draw(st.sampled_from([0.1, 0.5, 1.0])),
+            "seed": draw(st.integers(0, 2**16))}
+
+
+@pytest.mark.points(4)
+@given(setup=training_setups())
+@settings(max_examples=5)
+def test_train_gpu_takes_the_sgd_steps(student, setup):
+    """After its Xavier initialisation, train_gpu(net, train_iter, test_iter, num_epochs, lr,
+    cpu) takes one torch.optim.SGD step with lr on the mean cross-entropy of each batch, in
+    the order train_iter yields them, gradients zeroed before each backward, for 1 to 3
+    epochs and batches of unequal size (§7.6.1)."""
+    net = make_net(setup["seed"])
+    train_data = batches(setup["train_sizes"], setup["seed"] + 1)
+    test_data = batches(setup["test_sizes"], setup["seed"] + 2)
+    init, final, history = train_twice(student, net, train_data, test_data,
+                                       setup["num_epochs"], setup["lr"])
+    expect_history(history, setup["num_epochs"])
+    expect_trained_state(final, init, train_data, test_data, setup["num_epochs"], setup["lr"])
+
+
+@pytest.mark.points(2)
+@given(setup=training_setups())
+@settings(max_examples=5)
+def test_train_gpu_history(student, setup):
+    """train_gpu's history holds, per epoch, the mean cross-entropy per training example, the
+    fraction of training examples classified correctly and the fraction of test examples
+    classified correctly after the epoch, as floats (§7.6.1)."""
+    net = make_net(setup["seed"])
+    train_data = batches(setup["train_sizes"], setup["seed"] + 1)
+    test_data = batches(setup["test_sizes"], setup["seed"] + 2)
+    init, final, history = train_twice(student, net, train_data, test_data,
+                                       setup["num_epochs"], setup["lr"])
+    got = expect_history(history, setup["num_epochs"])
+    facts = expect_trained_state(final, init, train_data, test_data, setup["num_epochs"],
+                                 setup["lr"])
+    for e in range(setup["num_epochs"]):
+        loss = got["train_loss"][e]
+        if not any(math.isclose(loss, facts[k][e], rel_tol=1e-4, abs_tol=1e-6)
+                   for k in ("loss", "loss_after")):
+            raise AssertionError(f"history['train_loss'][{e}] is {loss:.6g}, but the mean "
+                                 f"cross-entropy per training example in epoch {e} was "
+                                 f"{facts['loss'][e]:.6g} (weight each batch's mean loss by "
+                                 "its size).")
+        acc = got["train_acc"][e]
+        if not (abs(acc - facts["acc"][e]) <= 1e-6 + facts["acc_ambiguous"][e]
+                or abs(acc - facts["acc_after"][e]) <= 1e-6 + facts["train_ambiguous"][e]):
+            raise AssertionError(f"history['train_acc'][{e}] is {acc:.6g}, but "
+                                 f"{facts['acc'][e]:.6g} of the training examples were "
+                                 f"classified correctly in epoch {e}.")
+        acc = got["test_acc"][e]
+        if abs(acc - facts["test_acc"][e]) > 1e-6 + facts["test_ambiguous"][e]:
+            raise AssertionError(f"history['test_acc'][{e}] is {acc:.6g}, but after epoch {e} "
+                                 f"the net classifies {facts['test_acc'][e]:.6g} of the test "
+                                 "examples correctly.")
+
+
+@pytest.mark.points(2)
+def test_train_gpu_evaluates_in_eval_mode_without_graph(student):
+    """train_gpu trains in training mode and evaluates in evaluation mode without an autograd
+    graph (evaluate_accuracy_gpu), switching back to training mode for the next epoch; the
+    reported test accuracy is the trained net's, in evaluation mode (§7.6.1). Checked on a
+    net with Dropout and BatchNorm."""
+    num_epochs, train_sizes, test_sizes = 2, (16, 16, 10), (20, 20, 9)
+    net, remote_net, log = mode_probe_net(student, 41)
+    train_data, test_data = batches(train_sizes, 42), batches(test_sizes, 43)
+    with device_hints():
+        history = expect_history(student.train_gpu(remote_net, train_data, test_data,
+                                                   num_epochs, 0.1, CPU), num_epochs)
+    state = remote_net.state_dict()
+    steps = num_epochs * len(train_sizes)
+    tracked = int(state["2.num_batches_tracked"])
+    if tracked > steps:
+        raise AssertionError(f"the net ran {tracked} batches in training mode, but training has "
+                             f"only {steps}: the test set was evaluated in training mode "
+                             "(call net.eval() before evaluating) (§7.6.1).")
+    if tracked < steps:
+        raise AssertionError(f"only {tracked} of the {steps} training steps ran in training "
+                             "mode: call net.train() at the start of every epoch.")
+    with_grad, _ = logged_calls(log)
+    if with_grad > steps:
+        raise AssertionError(f"{with_grad - steps} forward passes outside training built an "
+                             "autograd graph: evaluate inside `with torch.no_grad():` (§5.6).")
+    net.load_state_dict(state)
+    net.eval()
+    right, unsure = count_correct(net, test_data)
+    n = sum(test_sizes)
+    if abs(history["test_acc"][-1] - right / n) > 1e-6 + unsure / n:
+        raise AssertionError(f"history['test_acc'][-1] is {history['test_acc'][-1]:.6g}, but "
+                             f"the trained net classifies {right / n:.6g} of the test set "
+                             "correctly in evaluation mode.")
+
+
+@pytest.mark.points(2)
+def test_train_gpu_uses_the_device_argument(student):
+    """train_gpu(..., device=cpu) trains on the CPU even where torch reports a GPU: the net and
+    every batch go to `device`, never to a hard-coded 'cuda:0' or try_gpu() (§5.6.2)."""
+    net = make_net(51)
+    data = batches((8, 8), 52)
+    remote_net = student.remote(nn.Sequential, *net)
+    with student.fake_cuda(1), device_hints():
+        history = student.train_gpu(remote_net, data, data, 1, 0.1, CPU)
+    expect_history(history, 1)
+    for key, value in remote_net.state_dict().items():
+        if value.device != CPU:
+            raise AssertionError(f"after train_gpu(..., device=cpu) the net's {key!r} is on "
+                                 f"{value.device}: {ON_GPU_BY_MISTAKE}")
+
+
+def mnist_loaders(student, batch_size: int, max_train: int = 8000):
+    """MNIST loaders built in the worker (torchdrill.data): the real images when the data
+    root has them, generated digits otherwise; at most `max_train` training images, so the
+    test takes the same time with the full 60,000-image training set."""
+    train_iter, test_iter, source = student.remote(torchdrill.data.load_mnist_or_synthetic,
+                                                   batch_size)
+    if len(train_iter.dataset) > max_train:
+        subset = student.remote(torch.utils.data.Subset, train_iter.dataset, range(max_train))
+        train_iter = student.remote(torch.utils.data.DataLoader, subset, batch_size,
+                                    shuffle=True)
+    return train_iter, test_iter, source
+
+
+@pytest.mark.points(2)
+def test_train_gpu_learns_mnist(student):
+    """An MLP (784-128-10) trained by train_gpu on the CPU for 2 epochs, batch size 64,
+    lr 0.3, reaches the test accuracy such a net reaches: above 85% on MNIST (above 60% on
+    generated digits where the MNIST files are missing) (§7.6)."""
+    train_iter, test_iter, source = mnist_loaders(student, 64)
+    net = student.remote(nn.Sequential, *make_net(61, (784, 128, 10)))
+    with device_hints():
+        history = expect_history(student.train_gpu(net, train_iter, test_iter, 2, 0.3, CPU), 2)
+    bar = 0.6 if source == "synthetic" else 0.85
+    what = "generated digits" if source == "synthetic" else "MNIST"
+    if not history["train_loss"][1] < history["train_loss"][0]:
+        raise AssertionError(f"the training loss went up from epoch 1 to 2 "
+                             f"({history['train_loss']}): check zero_grad, backward, step.")
+    if history["test_acc"][-1] < bar:
+        raise AssertionError(f"after 2 epochs on {what} the test accuracy is "
+                             f"{history['test_acc'][-1]:.3f}, below {bar}: a correct training "
+                             "loop gets far above it.")
+
+
+def hard_coded_devices(source: str, function: str) -> list[int]:
+    """Lines of `function` that name a GPU in a string ('cuda', 'cuda:0') used as a device,
+    or call `.cuda()`; comparisons such as `device.type == 'cuda'` are fine."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function),
+              None)
+    if fn is None:
+        return []
+    parents = {id(child): node for node in ast.walk(fn) for child in ast.iter_child_nodes(node)}
+
+    def used_as_device(node: ast.AST) -> bool:
+        parent = parents.get(id(node))
+        while isinstance(parent, ast.IfExp | ast.BoolOp):  # 'cuda' if ... else 'cpu'
+            node, parent = parent, parents.get(id(parent))
+        if isinstance(parent, ast.keyword):
+            return parent.arg == "device"
+        if isinstance(parent, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            return True  # device = "cuda:0"
+        if isinstance(parent, ast.Call) and node in parent.args:
+            func = parent.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            return name in ("device", "to")  # torch.device("cuda"), X.to("cuda:0")
+        return False
+
+    lines = []
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and node.value.split(":")[0] == "cuda" and used_as_device(node):
+            lines.append(node.lineno)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "cuda":
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+@pytest.mark.points(1)
+def test_no_hard_coded_gpu(student):
+    """evaluate_accuracy_gpu and train_gpu work on the device they are given (or the net's):
+    their code names no GPU itself ('cuda', 'cuda:0', .cuda()), so they run on machines
+    without one (§5.6)."""
+    data = batches((4,), 91)
+    with device_hints():  # both must run on the CPU first (an unwritten one fails here)
+        student.evaluate_accuracy_gpu(student.remote(nn.Sequential, *make_net(92)), data, CPU)
+        student.train_gpu(student.remote(nn.Sequential, *make_net(93)), data, data, 1, 0.1, CPU)
+    source = student.source() or ""
+    for function in ("evaluate_accuracy_gpu", "train_gpu"):
+        lines = hard_coded_devices(source, function)
+        if lines:
+            raise AssertionError(f"{function} names a GPU in its code (line {lines[0]}): a "
+                                 "hard-coded 'cuda:0' fails on a machine without a GPU. Use "
+                                 "the device argument (evaluate_accuracy_gpu: the net's "
+                                 "device, next(net.parameters()).device, when it is None).")
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_try_gpu_finds_the_gpus(student):
+    """On a machine with GPUs, try_gpu() is cuda:0 and try_all_gpus() lists every GPU
+    (§5.6.1)."""
+    count = torch.cuda.device_count()
+    expect_device(student.try_gpu(), torch.device("cuda:0"), "try_gpu()")
+    expect_device(student.try_gpu(count), CPU, f"try_gpu({count}) with {count} GPU(s)",
+                  try_gpu_mistakes(count, count))
+    expect_device_list(student.try_all_gpus(), [torch.device(f"cuda:{i}") for i in range(count)],
+                       "try_all_gpus()")
+
+
+@pytest.mark.gpu
+@pytest.mark.points(2)
+def test_gpu_evaluate_on_the_gpu(student):
+    """With the net on the GPU and the batches on the CPU, evaluate_accuracy_gpu moves each
+    batch to the net's device (device=None) or to `device`, computes the accuracy there, and
+    agrees with the CPU (§7.6.1)."""
+    net = make_net(71)
+    data = batches((16, 16, 5), 72)
+    remote_net = student.remote(nn.Sequential, *net)
+    remote_net.to(torch.device("cuda:0"))
+    right, unsure = count_correct(net, data)
+    n = sum(len(y) for _, y in data)
+    for device in (None, torch.device("cuda:0")):
+        with device_hints():
+            acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data, device),
+                               f"evaluate_accuracy_gpu(net on cuda:0, data, {device})")
+        if abs(acc - right / n) > 1e-6 + unsure / n:
+            raise AssertionError(f"on the GPU evaluate_accuracy_gpu returned {acc:.6g}, on the "
+                                 f"CPU the net classifies {right / n:.6g} correctly.")
+    for key, value in remote_net.state_dict().items():
+        if value.device.type != "cuda":
+            raise AssertionError(f"evaluate_accuracy_gpu moved the net's {key!r} to "
+                                 f"{value.device}: leave the net where it is.")
+
+
+@pytest.mark.gpu
+@pytest.mark.points(3)
+def test_gpu_train_on_the_gpu(student):
+    """train_gpu(..., device=cuda:0) moves the net and every batch to the GPU, leaves the net
+    there, and takes the same SGD steps as on the CPU (within float32 rounding) (§7.6.1)."""
+    gpu = torch.device("cuda:0")
+    net = make_net(81)
+    train_data, test_data = batches((8, 8, 5), 82), batches((6, 4), 83)
+    init, final, history = train_twice(student, net, train_data, test_data, 2, 0.5, gpu)
+    for key, value in final.items():
+        if value.device.type != "cuda":
+            raise AssertionError(f"after train_gpu(..., device=cuda:0) the net's {key!r} is on "
+                                 f"{value.device}: move the net with net.to(device) and leave "
+                                 "it there.")
+    expect_history(history, 2)
+    expect_trained_state(final, init, train_data, test_data, 2, 0.5, atol=1e-4)

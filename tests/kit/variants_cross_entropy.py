@@ -1,0 +1,286 @@
+"""Variants of solutions/cross_entropy.py: mistakes students make (each must lose points with
+a message that names it) and correct solutions written differently (each must get full
+marks)."""
+
+from tests.kit.variants import Variant
+
+T = "cross_entropy"
+
+MISTAKES = [
+    Variant(T, "cross_entropy_mean", '''
+def cross_entropy(y_hat, y):
+    return -torch.log(y_hat[range(len(y_hat)), y]).mean()
+''', expect="one loss per example"),
+    Variant(T, "cross_entropy_sum", '''
+def cross_entropy(y_hat, y):
+    return -torch.log(y_hat[range(len(y_hat)), y]).sum()
+''', expect="(the sum?)"),
+    Variant(T, "cross_entropy_columns", '''
+def cross_entropy(y_hat, y):
+    return -torch.log(y_hat[:, y])
+''', expect="(n, n) matrix"),
+    Variant(T, "cross_entropy_no_minus", '''
+def cross_entropy(y_hat, y):
+    return torch.log(y_hat[torch.arange(len(y)), y])
+''', expect="minus sign is missing"),
+    Variant(T, "cross_entropy_torch_nll", '''
+def cross_entropy(y_hat, y):
+    return torch.nn.functional.nll_loss(torch.log(y_hat), y, reduction="none")
+''', expect="F.nll_loss"),
+    Variant(T, "from_logits_log_softmax", '''
+def cross_entropy_from_logits(logits, y):
+    e = torch.exp(logits - logits.max(dim=1, keepdim=True).values)
+    probs = e / e.sum(dim=1, keepdim=True)
+    return -torch.log(probs[torch.arange(len(y)), y])
+''', expect="log(softmax(logits)) underflows"),
+    Variant(T, "from_logits_no_max", '''
+def cross_entropy_from_logits(logits, y):
+    lse = torch.log(torch.exp(logits).sum(dim=1))
+    return lse - logits[torch.arange(len(y)), y]
+''', expect="subtract each row's max"),
+    Variant(T, "from_logits_mean", '''
+def cross_entropy_from_logits(logits, y):
+    m = logits.max(dim=1, keepdim=True).values
+    lse = (m + torch.log(torch.exp(logits - m).sum(dim=1, keepdim=True))).squeeze(1)
+    return (lse - logits[torch.arange(len(y)), y]).mean()
+''', expect="one loss per example"),
+    Variant(T, "from_logits_max_not_added_back", '''
+def cross_entropy_from_logits(logits, y):
+    m = logits.max(dim=1, keepdim=True).values
+    lse = torch.log(torch.exp(logits - m).sum(dim=1))
+    return lse - logits[torch.arange(len(y)), y]
+''', expect="not added back"),
+    Variant(T, "from_logits_torch_logsumexp", '''
+def cross_entropy_from_logits(logits, y):
+    return torch.logsumexp(logits, 1) - logits[torch.arange(len(y)), y]
+''', expect="torch.logsumexp"),
+    Variant(T, "accuracy_fraction", '''
+def accuracy(y_hat, y):
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    return float((y_hat.type(y.dtype) == y).float().mean())
+''', expect="fraction of correct predictions"),
+    Variant(T, "accuracy_cast_before_argmax", '''
+def accuracy(y_hat, y):
+    y_hat = y_hat.type(y.dtype)
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    return float((y_hat == y).sum())
+''', expect="before the argmax"),
+    Variant(T, "accuracy_argmax_by_dtype", '''
+def accuracy(y_hat, y):
+    if y_hat.is_floating_point():
+        y_hat = y_hat.argmax(dim=1)
+    return float((y_hat.type(y.dtype) == y).sum())
+''', expect="decide by shape"),
+    Variant(T, "accuracy_max_values", '''
+def accuracy(y_hat, y):
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.max(dim=1).values
+    return float((y_hat.type(y.dtype) == y).sum())
+''', expect="y_hat.argmax(dim=1)"),
+    Variant(T, "accumulator_overwrites", '''
+class Accumulator:
+    def __init__(self, n):
+        self.data = [0.0] * n
+
+    def add(self, *args):
+        self.data = [float(b) for b in args]
+
+    def reset(self):
+        self.data = [0.0] * len(self.data)
+
+    def __getitem__(self, idx):
+        return self.data[idx]
+''', expect="replacing them"),
+    Variant(T, "accumulator_keeps_tensors", '''
+class Accumulator:
+    def __init__(self, n):
+        self.data = [0.0] * n
+
+    def add(self, *args):
+        self.data = [a + b for a, b in zip(self.data, args, strict=True)]
+
+    def reset(self):
+        self.data = [0.0] * len(self.data)
+
+    def __getitem__(self, idx):
+        return self.data[idx]
+''', expect="requires grad"),
+    Variant(T, "accumulator_reset_empties", '''
+class Accumulator:
+    def __init__(self, n):
+        self.data = [0.0] * n
+
+    def add(self, *args):
+        self.data = [a + float(b) for a, b in zip(self.data, args, strict=True)]
+
+    def reset(self):
+        self.data = []
+
+    def __getitem__(self, idx):
+        return self.data[idx]
+''', expect="keep the n sums"),
+    Variant(T, "evaluate_mean_of_batches", '''
+def evaluate_accuracy(net, data_iter):
+    if isinstance(net, torch.nn.Module):
+        was_training = net.training
+        net.eval()
+    accs = []
+    with torch.no_grad():
+        for X, y in data_iter:
+            accs.append(accuracy(net(X), y) / len(y))
+    if isinstance(net, torch.nn.Module):
+        net.train(was_training)
+    return sum(accs) / len(accs)
+''', expect="mean of the per-batch accuracies"),
+    Variant(T, "evaluate_train_mode", '''
+def evaluate_accuracy(net, data_iter):
+    metric = Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            metric.add(accuracy(net(X), y), y.numel())
+    return metric[0] / metric[1]
+''', expect="net.eval()"),
+    Variant(T, "evaluate_d2l_no_restore", '''
+def evaluate_accuracy(net, data_iter):
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    metric = Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            metric.add(accuracy(net(X), y), y.numel())
+    return metric[0] / metric[1]
+''', expect="left in evaluation mode"),
+    Variant(T, "evaluate_always_back_to_train", '''
+def evaluate_accuracy(net, data_iter):
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    metric = Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            metric.add(accuracy(net(X), y), y.numel())
+    if isinstance(net, torch.nn.Module):
+        net.train()
+    return metric[0] / metric[1]
+''', expect="not always training mode"),
+    Variant(T, "evaluate_with_graph", '''
+def evaluate_accuracy(net, data_iter):
+    if isinstance(net, torch.nn.Module):
+        was_training = net.training
+        net.eval()
+    metric = Accumulator(2)
+    for X, y in data_iter:
+        metric.add(accuracy(net(X), y), y.numel())
+    if isinstance(net, torch.nn.Module):
+        net.train(was_training)
+    return metric[0] / metric[1]
+''', expect="torch.no_grad()"),
+    Variant(T, "evaluate_count", '''
+def evaluate_accuracy(net, data_iter):
+    if isinstance(net, torch.nn.Module):
+        was_training = net.training
+        net.eval()
+    metric = Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            metric.add(accuracy(net(X), y), y.numel())
+    if isinstance(net, torch.nn.Module):
+        net.train(was_training)
+    return metric[0]
+''', expect="divide by the number of examples"),
+    Variant(T, "evaluate_module_only", '''
+def evaluate_accuracy(net, data_iter):
+    was_training = net.training
+    net.eval()
+    metric = Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            metric.add(accuracy(net(X), y), y.numel())
+    net.train(was_training)
+    return metric[0] / metric[1]
+''', expect="isinstance(net, torch.nn.Module)"),
+]
+
+CORRECT = [
+    Variant(T, "gather_and_sibling_log_softmax", '''
+from softmax import log_softmax
+
+
+def cross_entropy(y_hat, y):
+    return -torch.log(y_hat.gather(1, y.unsqueeze(1))).squeeze(1)
+
+
+def cross_entropy_from_logits(logits, y):
+    return -log_softmax(logits).gather(1, y.reshape(-1, 1)).reshape(-1)
+'''),
+    Variant(T, "one_hot_and_explicit_logsumexp", '''
+def cross_entropy(y_hat, y):
+    one_hot = (y[:, None] == torch.arange(y_hat.shape[1])).to(y_hat.dtype)
+    return -(one_hot * torch.log(y_hat)).sum(dim=1)
+
+
+def cross_entropy_from_logits(logits, y):
+    shifted = logits - logits.max(dim=1, keepdim=True).values
+    log_probs = shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
+    one_hot = (y[:, None] == torch.arange(logits.shape[1])).to(logits.dtype)
+    return -(one_hot * log_probs).sum(dim=1)
+'''),
+    Variant(T, "accuracy_eq_and_item", '''
+def accuracy(y_hat, y):
+    preds = y_hat.argmax(axis=1) if len(y_hat.shape) > 1 and y_hat.shape[1] > 1 else y_hat
+    return float(torch.eq(preds.to(y.dtype), y).sum().item())
+'''),
+    Variant(T, "accuracy_long_compare", '''
+def accuracy(y_hat, y):
+    if y_hat.ndim == 2 and y_hat.shape[1] > 1:
+        y_hat = y_hat.max(dim=1).indices
+    return (y_hat.long() == y.long()).sum().item() * 1.0
+'''),
+    Variant(T, "accumulator_numpy_style", '''
+class Accumulator:
+    def __init__(self, n):
+        self.n = n
+        self.sums = {i: 0.0 for i in range(n)}
+
+    def add(self, *args):
+        for i, value in enumerate(args):
+            self.sums[i] += float(value)
+
+    def reset(self):
+        self.sums = {i: 0.0 for i in range(self.n)}
+
+    def __getitem__(self, idx):
+        return self.sums[idx]
+'''),
+    Variant(T, "evaluate_counters_inference_mode", '''
+def evaluate_accuracy(net, data_iter):
+    module = net if isinstance(net, torch.nn.Module) else None
+    mode = module.training if module is not None else None
+    if module is not None:
+        module.eval()
+    correct, total = 0.0, 0
+    with torch.inference_mode():
+        for X, y in data_iter:
+            correct += accuracy(net(X), y)
+            total += len(y)
+    if module is not None:
+        module.train(mode)
+    return correct / total
+'''),
+    Variant(T, "evaluate_set_grad_enabled", '''
+def evaluate_accuracy(net, data_iter):
+    is_module = isinstance(net, torch.nn.Module)
+    if is_module:
+        was_training = net.training
+        net.train(False)
+    metric = Accumulator(2)
+    with torch.set_grad_enabled(False):
+        for batch in data_iter:
+            X, y = batch
+            metric.add(accuracy(net(X), y), y.shape[0])
+    if is_module and was_training:
+        net.train()
+    return metric[0] / metric[1]
+'''),
+]
