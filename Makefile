@@ -33,6 +33,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m grader.bench
+	$(PY) -m grader.bench_class
 
 release: $(STAMP)
 	$(PY) -m grader release --out release

@@ -16,8 +16,10 @@ fails leaves the previous release (or none), never half of one.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -311,3 +313,15 @@ python -m grader batch submitted --out grading/   # one report per student
 
 Use its reports as the grade of record, or to audit nbgrader's.
 """
+
+
+def run_nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`nbgrader ARGS` in a released course folder, as an instructor runs it: this Python's
+    bin on PATH (nbgrader's database step calls `alembic`), user-level Jupyter settings kept
+    out so the course's own config is the one that counts."""
+    jupyter = Path(course_dir) / ".jupyter"
+    env = {**os.environ,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "JUPYTER_CONFIG_DIR": str(jupyter), "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime")}
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env,
+                          capture_output=True, text=True)

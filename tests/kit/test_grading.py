@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from grader.course import load_course
+from grader.reports import to_markdown
 from tests.kit.variants import KIT_ROOT
 
 OUTCOMES = {"passed", "failed", "error", "timeout", "forbidden", "not_implemented"}
@@ -44,22 +46,38 @@ def test_solutions_score_every_point(solutions_report):
     assert not solutions_report["flags"]
 
 
+def not_counted(report: dict, topic: str | None = None) -> float:
+    """Points of the tests this machine skipped (GPU tests without CUDA)."""
+    return sum(t["points"] for t in report["not_counted"] if topic in (None, t["topic"]))
+
+
 def test_topic_maxima_match_course_toml(solutions_report):
     for topic in solutions_report["topics"]:
-        assert topic["max_score"] == COURSE.topic(topic["name"]).points, topic["name"]
+        assert (topic["max_score"] + not_counted(solutions_report, topic["name"])
+                == COURSE.topic(topic["name"]).points), topic["name"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the report without CUDA")
+def test_gpu_tests_are_reported_as_not_counted_without_cuda(solutions_report):
+    skipped = solutions_report["not_counted"]
+    assert skipped and {t["topic"] for t in skipped} == {"gpu_training"}
+    assert all("CUDA" in t["reason"] for t in skipped)
+    total = not_counted(solutions_report)
+    assert f"Not counted: {len(skipped)} tests ({total:g} points)" in to_markdown(solutions_report)
 
 
 def test_exercises_score_zero(exercises_report):
     assert exercises_report["score"] == 0
     outcomes = {t["outcome"] for topic in exercises_report["topics"] for t in topic["tests"]}
     assert outcomes == {"not_implemented"}
-    assert exercises_report["max_score"] == sum(COURSE.topic(t).points for t in TOPICS)
+    assert (exercises_report["max_score"] + not_counted(exercises_report)
+            == sum(COURSE.topic(t).points for t in TOPICS))
 
 
 def test_report_schema(solutions_report, exercises_report):
     for report in (solutions_report, exercises_report):
         assert set(report) == {"submission", "kit_version", "graded_at", "isolation", "score",
-                               "max_score", "topics", "flags"}
+                               "max_score", "topics", "flags", "not_counted"}
         for topic in report["topics"]:
             assert set(topic) == {"name", "title", "score", "max_score", "tests"}
             assert topic["score"] == sum(t["score"] for t in topic["tests"])

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import csv
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ import pytest
 
 from grader.course import load_course
 from grader.notebooks import HIDDEN_BEGIN, group_of, public_names
-from grader.release import release
+from grader.release import release, run_nbgrader
 from grader.sync import BEGIN, END, expected_stubs, strip_solutions
 from tests.kit.test_notebooks import nbgrader_meta, solution_cells, student_notebook
 from tests.kit.variants import KIT_ROOT
@@ -56,13 +55,8 @@ EXPLORING = ["%matplotlib inline", "X = arange_grid(2, 3)\nraise RuntimeError('j
 
 
 def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the nbgrader command in the course folder (its alembic step needs the venv's bin
-    on PATH; user-level Jupyter configuration is kept out)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "JUPYTER_CONFIG_DIR": str(course / ".jupyter"),
-           "JUPYTER_RUNTIME_DIR": str(course / ".jupyter" / "runtime")}
-    run = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                         capture_output=True, text=True)
+    """Run the nbgrader command in the course folder."""
+    run = run_nbgrader(course, *args)
     if check:
         assert run.returncode == 0, run.stderr[-4000:]
     return run
