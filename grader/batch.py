@@ -42,6 +42,7 @@ class Task:
     suite: str | None
     call_timeout: float | None
     fingerprint: str
+    keyword: str | None = None  # only the tests matching this pytest -k expression
 
 
 def entries(root: Path) -> list[tuple[str, Path]]:
@@ -134,7 +135,7 @@ def grade_task(task: Task) -> dict:
     with tempfile.TemporaryDirectory(prefix="torchdrill-") as scratch:
         sub = _submission(task, Path(scratch))
         report = grade(sub, list(task.topics) if task.topics else None, task.suite, None,
-                       template=_template_once(), course=course)
+                       template=_template_once(), course=course, keyword=task.keyword)
     out = Path(task.out)
     write_reports(report, out)
     write_atomic(out / FINGERPRINT, task.fingerprint + "\n")
@@ -145,15 +146,15 @@ def grade_task(task: Task) -> dict:
 
 
 def plan(root: Path, out: Path, topics: list[str] | None, suite: str | None,
-         call_timeout: float | None) -> list[Task]:
+         call_timeout: float | None, keyword: str | None = None) -> list[Task]:
     kit = kit_hash()
-    options = (tuple(topics or ()), suite, call_timeout)
+    options = (tuple(topics or ()), suite, call_timeout, keyword)
     return [Task(student, str(entry), str(out / student), tuple(topics) if topics else None,
-                 suite, call_timeout, fingerprint(entry, kit, options))
+                 suite, call_timeout, fingerprint(entry, kit, options), keyword)
             for student, entry in entries(root)]
 
 
-def _local(tasks: list[Task], jobs: int) -> Iterator[tuple[Task, dict | None, str | None]]:
+def grade_locally(tasks: list[Task], jobs: int) -> Iterator[tuple[Task, dict | None, str | None]]:
     """Run tasks on a process pool; a pool broken by a dying grader process is rebuilt and its
     unfinished tasks retried once."""
     attempts: dict[Task, int] = {}
@@ -194,7 +195,8 @@ def _dask(tasks: list[Task], scheduler: str) -> Iterator[tuple[Task, dict | None
 
 def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = None,
               suite: str | None = None, jobs: int | None = None, executor: str = "local",
-              scheduler: str | None = None, call_timeout: float | None = None) -> int:
+              scheduler: str | None = None, call_timeout: float | None = None, *,
+              keyword: str | None = None) -> int:
     """Grade every student of `root` into `out`; return the number that could not be graded."""
     from rich.progress import (
         BarColumn,
@@ -206,12 +208,12 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
     )
 
     out.mkdir(parents=True, exist_ok=True)
-    tasks = plan(root, out, topics, suite, call_timeout)
+    tasks = plan(root, out, topics, suite, call_timeout, keyword)
     todo = [t for t in tasks if not is_current(t)]
     print(f"{len(tasks)} students; {len(tasks) - len(todo)} unchanged since their report, "
           f"{len(todo)} to grade", file=sys.stderr)
     failures = []
-    runner = _dask(todo, scheduler) if executor == "dask" else _local(
+    runner = _dask(todo, scheduler) if executor == "dask" else grade_locally(
         todo, jobs or os.cpu_count() or 1)
     columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"),

@@ -35,8 +35,9 @@ def test_files(topics: list[str], suite: str) -> list[Path]:
 def grade(path: str | Path | Submission, topics: list[str] | None = None, suite: str | None = None,
           out_dir: str | Path | None = None, in_process: bool = False,
           template: Template | None = None, course: Course | None = None,
-          verbose: bool = False) -> dict:
-    """Grade one submission; write its reports to `out_dir` (if given) and return the report."""
+          verbose: bool = False, keyword: str | None = None) -> dict:
+    """Grade one submission; write its reports to `out_dir` (if given) and return the report.
+    `keyword`: only the tests whose names match this pytest `-k` expression."""
     course = course or load_course()
     topics = topics or course.names
     suite = suite or default_suite()
@@ -47,8 +48,9 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
         quiet = ["-p", "no:terminal"]  # the report's table replaces pytest's output
         loud = ["-q", "--no-header", "--tb=no", "-rN"]
         args = [*map(str, files), f"--rootdir={KIT_ROOT}", "-c", str(KIT_ROOT / "pyproject.toml"),
-                "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-                *(loud if verbose else quiet)]
+                "-p", "no:cacheprovider", "-p", "no:unraisableexception",
+                "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                *(loud if verbose else quiet), *(["-k", keyword] if keyword else [])]
         code = pytest.main(args, plugins=[grading])
         if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
                 code == pytest.ExitCode.INTERRUPTED):
@@ -82,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     for q in (g, b):
         q.add_argument("--call-timeout", type=float,
                        help="seconds one call into student code may take (default: course.toml)")
+        q.add_argument("-k", dest="keyword", metavar="EXPR",
+                       help="only tests whose names match EXPR, as pytest -k (e.g. logsumexp)")
     b.add_argument("--topics", help="comma-separated topics (default: all)")
     b.add_argument("--suite", choices=SUITES)
     b.add_argument("--jobs", type=int, help="submissions graded at once (default: all cores)")
@@ -122,13 +126,14 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         failed = run_batch(Path(args.dir), Path(args.out), course, topics, args.suite,
-                           args.jobs, args.executor, args.scheduler, args.call_timeout)
+                           args.jobs, args.executor, args.scheduler, args.call_timeout,
+                           keyword=args.keyword)
         return 1 if failed else 0
     path = Path(args.path)
     out = Path(args.out) if args.out else Path("grading") / path.resolve().name
     suite = args.suite or default_suite()
     report = grade(path, topics, suite, out, args.in_process, course=course,
-                   verbose=args.verbose)
+                   verbose=args.verbose, keyword=args.keyword)
     render_table(report)
     print(f"reports written to {out}/ (report.json, report.md, report.html, results.json)")
     if suite == "public":

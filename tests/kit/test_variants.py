@@ -1,17 +1,21 @@
 """Every known mistake loses points with a message that names it; every correct solution
 written differently from the reference gets full marks. Variants live in variants_<topic>.py;
-each topic's are graded in one batch run (one worker template)."""
+all are graded on one process pool (one worker template per process)."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
-import subprocess
-import sys
+import os
+import textwrap
 
 import pytest
 
+from grader.batch import Task, grade_locally
 from tests.kit.variants import KIT_ROOT, Variant, build_submission
+
+JOBS = os.cpu_count() or 1
 
 TOPICS = sorted(p.stem.removeprefix("variants_")
                 for p in (KIT_ROOT / "tests" / "kit").glob("variants_*.py"))
@@ -26,22 +30,26 @@ ALL = [(kind, v) for t in TOPICS for kind, vs in zip(("mistake", "correct"), var
                                                      strict=True) for v in vs]
 
 
+def keyword_for(variant: Variant) -> str | None:
+    """A mistake is graded on the tests of the functions it rewrites (pytest -k), which are the
+    tests that must name it; a correct variant on its whole topic, to show nothing is lost."""
+    tree = ast.parse(textwrap.dedent(variant.source))
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    return " or ".join(names) if variant.expect and names else None
+
+
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory) -> dict[str, dict]:
-    """variant id -> report, grading each topic's variants in one batch run."""
-    reports = {}
-    for topic in TOPICS:
-        mistakes, correct = variants_of(topic)
-        root = tmp_path_factory.mktemp(f"variants-{topic}")
-        for v in mistakes + correct:
-            build_submission(v, root / "in")
-        out = root / "out"
-        subprocess.run([sys.executable, "-m", "grader", "batch", str(root / "in"), "--out",
-                        str(out), "--topics", topic, "--suite", "all"], check=True,
-                       cwd=KIT_ROOT, capture_output=True, text=True)
-        for v in mistakes + correct:
-            reports[v.id] = json.loads((out / v.id / "report.json").read_text())
-    return reports
+    """variant id -> report; all variants graded on one process pool, as a class is."""
+    root = tmp_path_factory.mktemp("variants")
+    tasks = []
+    for _, variant in ALL:
+        entry = build_submission(variant, root / "in")
+        tasks.append(Task(variant.id, str(entry), str(root / "out" / variant.id),
+                          (variant.topic,), "all", None, "", keyword_for(variant)))
+    errors = {task.student: error for task, _, error in grade_locally(tasks, JOBS) if error}
+    assert not errors, errors
+    return {v.id: json.loads((root / "out" / v.id / "report.json").read_text()) for _, v in ALL}
 
 
 def lost(report: dict) -> list[dict]:
