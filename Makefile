@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 grade: $(STAMP)
-	$(PY) -m grader grade $(SUBMISSION) $(if $(TOPICS),--topics $(TOPICS),)
+	$(PY) -m grader grade $(SUBMISSION) $(if $(TOPICS),--topics $(TOPICS),) $(if $(K),-k "$(K)",)
 
 grade-class: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-class SUBMISSIONS=DIR [OUT=DIR]"; exit 2; }

@@ -7,8 +7,9 @@ submission cannot influence how a verdict is reached.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -185,3 +186,29 @@ def assert_unchanged(before: torch.Tensor, after: torch.Tensor, what: str) -> No
             f"{what} was modified by your function: compute into a new tensor instead of "
             "changing the argument in place (avoid `X -= ...`, `X.exp_()`, `X[...] = ...`)."
         )
+
+
+@contextlib.contextmanager
+def hints_on_error(hints: Mapping[str, str]) -> Iterator[None]:
+    """Turn an error the student's code raised, whose message contains a key of `hints`, into
+    a failure that adds the likely cause (its value): `torch`'s own words rarely say which
+    line of the exercise is wrong."""
+    from grader.handle import StudentRaised
+
+    try:
+        yield
+    except StudentRaised as e:
+        for pattern, hint in hints.items():
+            if pattern in str(e):
+                raise AssertionError(f"{e}\nLikely cause: {hint}") from None
+        raise
+
+
+def in_dtype(mistakes: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Known wrong answers in the student's dtype (so they are compared at its precision)."""
+    return {message: wrong.to(dtype) for message, wrong in mistakes.items()}
+
+
+def max_abs(X: torch.Tensor) -> float:
+    """The largest |entry| of X (0 for an empty tensor): the scale rounding grows with."""
+    return float(X.abs().max()) if X.numel() else 0.0

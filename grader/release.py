@@ -159,7 +159,8 @@ $(STAMP): pyproject.toml
 \t@touch $@
 
 grade: $(STAMP)
-\t$(PY) -m grader grade $(SUBMISSION) --suite public $(if $(TOPICS),--topics $(TOPICS),)
+\t$(PY) -m grader grade $(SUBMISSION) --suite public $(if $(TOPICS),--topics $(TOPICS),) \\
+\t\t$(if $(K),-k "$(K)",)
 
 data: $(STAMP)
 \t$(PY) datasets/fetch.py all
@@ -180,6 +181,7 @@ you what went wrong. Python 3.11 and `make` are all you need.
 ```
 make grade                  # grade everything in exercises/ (the first run installs torch)
 make grade TOPICS=softmax   # one topic (or several: TOPICS=softmax,mlp)
+make grade TOPICS=softmax K=logsumexp   # only the tests whose names contain logsumexp
 ```
 
 ## How to work

@@ -8,7 +8,6 @@ smaller, plain-function nets, and nets built in the worker (`student.remote`) th
 differently in train mode (BatchNorm), so that evaluating in the wrong mode is visible.
 """
 
-import contextlib
 import functools
 import math
 import operator
@@ -21,8 +20,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from grader import strategies as tds
-from grader.checks import assert_close, assert_unchanged, expect_float, expect_tensor
-from grader.handle import StudentRaised
+from grader.checks import (
+    assert_close,
+    assert_unchanged,
+    expect_float,
+    expect_tensor,
+    hints_on_error,
+    in_dtype,
+)
 
 PER_EXAMPLE = ("one number was returned for the whole batch (the mean?): return one loss per "
                "example, shape (n,); training takes the mean later (§3.4.6).")
@@ -38,20 +43,8 @@ OVERFLOW_NAN = ("this is log(exp(o_y) / sum(exp(o))): exp overflows for large lo
                 "- o_y, subtracting each row's max before exp (§3.7.2).")
 
 
-@contextlib.contextmanager
-def hint_on_error(pattern: str, hint: str):
-    """Add `hint` to an error the student's code raised whose message contains `pattern`."""
-    try:
-        yield
-    except StudentRaised as e:
-        if pattern in str(e):
-            raise AssertionError(f"{e}\nLikely cause: {hint}") from None
-        raise
 
 
-def in_dtype(mistakes: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Known wrong answers in the student's dtype (so they are compared at its precision)."""
-    return {message: wrong.to(dtype) for message, wrong in mistakes.items()}
 
 
 def pick64(P: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -262,7 +255,7 @@ def check_accuracy(student, y_hat: torch.Tensor, y: torch.Tensor, what: str) -> 
     Y0, y0 = y_hat.clone(), y.clone()
     pred = y_hat.argmax(1) if y_hat.dim() > 1 and y_hat.shape[1] > 1 else y_hat
     count = float((pred.double() == y.double()).sum())
-    with hint_on_error("Dimension out of range", BY_SHAPE):
+    with hints_on_error({"Dimension out of range": BY_SHAPE}):
         out = expect_float(student.accuracy(y_hat, y), what)
     assert_unchanged(Y0, y_hat, "y_hat")
     assert_unchanged(y0, y, "y")
@@ -394,8 +387,8 @@ def test_accumulator_reset(student):
     acc.add(1, 2, 3)
     acc.add(1, 2, 3)
     acc.reset()
-    with hint_on_error("IndexError", "reset() must keep the n sums, each set back to 0.0 "
-                       "(self.data = [0.0] * len(self.data)), not empty the list."):
+    with hints_on_error({"IndexError": "reset() must keep the n sums, each set back to 0.0 "
+                       "(self.data = [0.0] * len(self.data)), not empty the list."}):
         after = read(acc, 3, "after reset()")
     check_sums(after, [0.0, 0.0, 0.0], "after reset()")
     acc.add(5, 0.5, torch.tensor(7.0))
@@ -606,8 +599,8 @@ def test_evaluate_accuracy_plain_function(student, data):
     flat = [(X.reshape(len(X), -1), y) for X, y in data_iter]
     net = functools.partial(F.linear, weight=W, bias=b)
     right, wrong = expected_fraction(lambda X: F.linear(X, W, b), flat)
-    with hint_on_error("has no attribute", "net may be a plain function: call net.eval() and "
-                       "net.train() only when isinstance(net, torch.nn.Module)."):
+    with hints_on_error({"has no attribute": "net may be a plain function: call net.eval() and "
+                       "net.train() only when isinstance(net, torch.nn.Module)."}):
         out = student.evaluate_accuracy(net, flat)
     check_fraction(out, right, wrong, "evaluate_accuracy with a plain-function net")
 

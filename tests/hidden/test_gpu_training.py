@@ -23,7 +23,6 @@ the CPU within float32 tolerance.
 from __future__ import annotations
 
 import ast
-import contextlib
 import copy
 import functools
 import io
@@ -37,8 +36,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import torchdrill.data
-from grader.checks import assert_close, expect_float
-from grader.handle import StudentRaised
+from grader.checks import assert_close, expect_float, hints_on_error
 
 CPU = torch.device("cpu")
 ON_GPU_BY_MISTAKE = (
@@ -51,20 +49,12 @@ MIXED_DEVICES = (
     "with X.to(device), y.to(device) before using them (§5.6.2).")
 
 
-@contextlib.contextmanager
-def device_hints():
-    """Name the likely mistake behind an error raised by moving data to a missing GPU or by
-    mixing devices."""
-    try:
-        yield
-    except StudentRaised as e:
-        text = str(e)
-        if any(s in text for s in ("NVIDIA driver", "not compiled with CUDA", "CUDA driver",
-                                   "no CUDA GPUs", "cuda runtime error", "CUDA error")):
-            raise AssertionError(f"{text}\nLikely cause: {ON_GPU_BY_MISTAKE}") from None
-        if "same device" in text or "Expected all tensors" in text:
-            raise AssertionError(f"{text}\nLikely cause: {MIXED_DEVICES}") from None
-        raise
+# errors of moving data to a missing GPU, or of mixing devices, and the likely mistake
+DEVICE_HINTS = {
+    **dict.fromkeys(("NVIDIA driver", "not compiled with CUDA", "CUDA driver", "no CUDA GPUs",
+                     "cuda runtime error", "CUDA error"), ON_GPU_BY_MISTAKE),
+    **dict.fromkeys(("same device", "Expected all tensors"), MIXED_DEVICES),
+}
 
 
 def expect_device(value, expected: torch.device, what: str, mistakes: dict | None = None):
@@ -249,7 +239,7 @@ def test_evaluate_accuracy_gpu_counts_correct_predictions(student, setup):
     net = make_net(seed)
     data = batches(sizes, seed + 1)
     remote_net = student.remote(nn.Sequential, *net)
-    with device_hints():
+    with hints_on_error(DEVICE_HINTS):
         if pass_device:
             result = student.evaluate_accuracy_gpu(remote_net, data, CPU)
         else:
@@ -281,7 +271,7 @@ def test_evaluate_accuracy_gpu_eval_mode_no_grad(student):
     evaluation mode (§5.6, §7.6.1)."""
     net, remote_net, log = mode_probe_net(student, 5)
     data = batches((20, 20, 13), 6)
-    with device_hints():
+    with hints_on_error(DEVICE_HINTS):
         acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data, CPU),
                            "evaluate_accuracy_gpu(net, data_iter, cpu)")
     if int(remote_net.state_dict()["2.num_batches_tracked"]) > 0:
@@ -304,7 +294,7 @@ def test_evaluate_accuracy_gpu_eval_mode_no_grad(student):
                              "in evaluation mode after it: remember net.training before "
                              "net.eval() and restore it with net.train(was_training).")
     remote_net.eval()
-    with device_hints():
+    with hints_on_error(DEVICE_HINTS):
         student.evaluate_accuracy_gpu(remote_net, data, CPU)
     if remote_net.training or remote_net[4].training:
         raise AssertionError("the net was in evaluation mode before evaluate_accuracy_gpu and "
@@ -319,7 +309,7 @@ def test_evaluate_accuracy_gpu_default_device_is_the_nets(student):
     net = make_net(9)
     data = batches((6, 6), 10)
     remote_net = student.remote(nn.Sequential, *net)
-    with student.fake_cuda(1), device_hints():
+    with student.fake_cuda(1), hints_on_error(DEVICE_HINTS):
         acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data),
                            "evaluate_accuracy_gpu(net, data_iter)")
     right, unsure = count_correct(net, data)
@@ -384,7 +374,7 @@ def test_train_gpu_xavier_initialisation(student):
     before = net.state_dict()
     remote_net = student.remote(nn.Sequential, *net)
     data = batches((6,), 32, shape=(4, 6, 6), classes=10)
-    with device_hints():
+    with hints_on_error(DEVICE_HINTS):
         student.train_gpu(remote_net, data, data, 1, 0.0, CPU)
     state = remote_net.state_dict()
     for key, name, fan_in, fan_out in XAVIER_LAYERS:
@@ -400,7 +390,7 @@ def test_train_gpu_initialises_each_call(student):
     finals = []
     for _ in range(2):
         remote_net = student.remote(nn.Sequential, *make_net(3))
-        with device_hints():
+        with hints_on_error(DEVICE_HINTS):
             student.train_gpu(remote_net, batches((4,), 4), batches((4,), 5), 1, 0.0, CPU)
         finals.append(remote_net.state_dict()["1.weight"])
     if torch.equal(finals[0], finals[1]):
@@ -488,7 +478,7 @@ def train_twice(student, net, train_data, test_data, num_epochs, lr, device=CPU,
     for rate, epochs in ((0.0, 1), (lr, num_epochs)):
         student.remote(torch.random.manual_seed, seed)
         remote_net = student.remote(nn.Sequential, *copy.deepcopy(net))
-        with device_hints():
+        with hints_on_error(DEVICE_HINTS):
             history = student.train_gpu(remote_net, train_data, test_data, epochs, rate, device)
         states.append(remote_net.state_dict())
     return states[0], states[1], history
@@ -588,7 +578,7 @@ def test_train_gpu_evaluates_in_eval_mode_without_graph(student):
     num_epochs, train_sizes, test_sizes = 2, (16, 16, 10), (20, 20, 9)
     net, remote_net, log = mode_probe_net(student, 41)
     train_data, test_data = batches(train_sizes, 42), batches(test_sizes, 43)
-    with device_hints():
+    with hints_on_error(DEVICE_HINTS):
         history = expect_history(student.train_gpu(remote_net, train_data, test_data,
                                                    num_epochs, 0.1, CPU), num_epochs)
     state = remote_net.state_dict()
@@ -622,7 +612,7 @@ def test_train_gpu_uses_the_device_argument(student):
     net = make_net(51)
     data = batches((8, 8), 52)
     remote_net = student.remote(nn.Sequential, *net)
-    with student.fake_cuda(1), device_hints():
+    with student.fake_cuda(1), hints_on_error(DEVICE_HINTS):
         history = student.train_gpu(remote_net, data, data, 1, 0.1, CPU)
     expect_history(history, 1)
     for key, value in remote_net.state_dict().items():
@@ -651,7 +641,7 @@ def test_train_gpu_learns_mnist(student):
     generated digits where the MNIST files are missing) (§7.6)."""
     train_iter, test_iter, source = mnist_loaders(student, 64)
     net = student.remote(nn.Sequential, *make_net(61, (784, 128, 10)))
-    with device_hints():
+    with hints_on_error(DEVICE_HINTS):
         history = expect_history(student.train_gpu(net, train_iter, test_iter, 2, 0.3, CPU), 2)
     bar = 0.6 if source == "synthetic" else 0.85
     what = "generated digits" if source == "synthetic" else "MNIST"
@@ -708,7 +698,8 @@ def test_no_hard_coded_gpu(student):
     their code names no GPU itself ('cuda', 'cuda:0', .cuda()), so they run on machines
     without one (§5.6)."""
     data = batches((4,), 91)
-    with device_hints():  # both must run on the CPU first (an unwritten one fails here)
+    # both must run on the CPU first (an unwritten one fails here)
+    with hints_on_error(DEVICE_HINTS):
         student.evaluate_accuracy_gpu(student.remote(nn.Sequential, *make_net(92)), data, CPU)
         student.train_gpu(student.remote(nn.Sequential, *make_net(93)), data, data, 1, 0.1, CPU)
     source = student.source() or ""
@@ -750,7 +741,7 @@ def test_gpu_evaluate_on_the_gpu(student):
     right, unsure = count_correct(net, data)
     n = sum(len(y) for _, y in data)
     for device in (None, torch.device("cuda:0")):
-        with device_hints():
+        with hints_on_error(DEVICE_HINTS):
             acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data, device),
                                f"evaluate_accuracy_gpu(net on cuda:0, data, {device})")
         if abs(acc - right / n) > 1e-6 + unsure / n:

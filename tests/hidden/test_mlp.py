@@ -20,7 +20,6 @@ digits otherwise) and must reach the accuracy such a net reaches in two epochs.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import importlib
@@ -44,8 +43,9 @@ from grader.checks import (
     describe,
     expect_float,
     expect_tensor,
+    hints_on_error,
+    max_abs,
 )
-from grader.handle import StudentRaised
 
 RELU_ON_OUTPUT = ("ReLU was applied to the output logits too: the output layer has no "
                   "activation (logits may be negative; softmax comes later, in the loss) (§4.2.2)")
@@ -53,21 +53,8 @@ NO_HIDDEN_RELU = ("the hidden layer has no nonlinearity: without relu(X W1 + b1)
                   "collapse into one linear model (§4.1.1.3)")
 
 
-def max_abs(X: torch.Tensor) -> float:
-    return float(X.abs().max()) if X.numel() else 0.0
 
 
-@contextlib.contextmanager
-def hint_on_error(hints: dict[str, str]):
-    """Turn an error of the student's code whose message contains a key of `hints` into a
-    failure that adds the likely cause."""
-    try:
-        yield
-    except StudentRaised as e:
-        for pattern, hint in hints.items():
-            if pattern in str(e):
-                raise AssertionError(f"{e}\nLikely cause: {hint}") from None
-        raise
 
 
 FLATTEN_HINTS = {
@@ -337,7 +324,7 @@ def test_mlp_forward_matches_model(student, inputs):
     (n, num_inputs) (also non-contiguous X: use reshape), float32 and float64; ReLU on the
     hidden layer only (§4.2.2)."""
     X, params = inputs
-    with hint_on_error(FLATTEN_HINTS):
+    with hints_on_error(FLATTEN_HINTS):
         out = student.mlp_forward(X, params)
     expected = oracle_mlp(X, params)
     expect_tensor(out, "mlp_forward(X, params)")
@@ -445,14 +432,14 @@ def test_build_mlp_shapes(student):
     build_mlp(12, 7, 5) maps (n, 12) to (n, 5) (§4.3)."""
     g = torch.Generator().manual_seed(0)
     net = student.build_mlp()
-    with hint_on_error({"cannot be multiplied": "images (n, 1, 28, 28) must be flattened "
+    with hints_on_error({"cannot be multiplied": "images (n, 1, 28, 28) must be flattened "
                         "first: start the net with nn.Flatten() (§4.3)."}):
         out = net(torch.rand(4, 1, 28, 28, generator=g))
     expect_tensor(out, "build_mlp()(X) for images X (4, 1, 28, 28)", shape=(4, 10))
     expect_tensor(net(torch.rand(3, 784, generator=g)), "build_mlp()(X) for rows X (3, 784)",
                   shape=(3, 10))
     small = student.build_mlp(12, 7, 5)
-    with hint_on_error({"cannot be multiplied": "build_mlp(12, 7, 5) must build its layers "
+    with hints_on_error({"cannot be multiplied": "build_mlp(12, 7, 5) must build its layers "
                         "from its arguments (Linear(num_inputs, num_hiddens), ...), not from "
                         "784, 256 and 10."}):
         out = small(torch.rand(6, 12, generator=g))

@@ -14,7 +14,6 @@ rounding grows with:
 - norms, row_normalize, pick: the result's own magnitude.
 """
 
-import contextlib
 
 import pytest
 import torch
@@ -22,31 +21,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grader import strategies as tds
-from grader.checks import assert_close, assert_unchanged, expect_tensor
-from grader.handle import StudentRaised
+from grader.checks import (
+    assert_close,
+    assert_unchanged,
+    expect_tensor,
+    hints_on_error,
+    in_dtype,
+    max_abs,
+)
 
+BROADCAST = "must match the size of tensor"  # torch's broadcasting error
 KEEPDIM = ("divide by A.sum(dim=1, keepdim=True): without keepdim the (n,) row sums broadcast "
            "against the columns, so entry (i, j) is divided by row j's sum (§2.3.7)")
 
 
-@contextlib.contextmanager
-def hint_on_broadcast_error(hint: str):
-    """Add `hint` to a student's broadcasting error ("The size of tensor a (3) must match...")."""
-    try:
-        yield
-    except StudentRaised as e:
-        if "must match the size of tensor" in str(e):
-            raise AssertionError(f"{e}\nLikely cause: {hint}") from None
-        raise
 
 
-def in_dtype(mistakes: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Known wrong answers in the student's dtype (so they are compared at its precision)."""
-    return {message: wrong.to(dtype) for message, wrong in mistakes.items()}
 
 
-def max_abs(X: torch.Tensor) -> float:
-    return float(X.abs().max()) if X.numel() else 0.0
 
 
 # --------------------------------------------------------------------------- arange_grid
@@ -106,7 +98,7 @@ def test_row_normalize_matches(student, A):
     (§2.3.7)."""
     before = A.clone()
     expected = (A.double() / A.double().sum(1, keepdim=True)).to(A.dtype)
-    with hint_on_broadcast_error(KEEPDIM):
+    with hints_on_error({BROADCAST: KEEPDIM}):
         out = student.row_normalize(A)
     assert_unchanged(before, A, "A")
     assert_close(out, expected, f"row_normalize(A) for A {tuple(A.shape)}", scale=1.0,
@@ -129,7 +121,7 @@ def test_row_normalize_non_square(student, shape):
     """Non-square matrices (more columns than rows and more rows than columns): every row of
     the result sums to 1 (§2.3.7)."""
     A = tds.random_tensor(shape, seed=sum(shape), distribution="positive") * 3
-    with hint_on_broadcast_error(KEEPDIM):
+    with hints_on_error({BROADCAST: KEEPDIM}):
         out = student.row_normalize(A)
     assert_close(out, A / A.sum(1, keepdim=True), f"row_normalize of a {shape} matrix",
                  mistakes=row_normalize_mistakes(A))
@@ -327,8 +319,8 @@ def check_matmul(student, A: torch.Tensor, B: torch.Tensor) -> None:
                  "A[i, t] * B[t, j] over t (§2.3.10)."] = A64 * B64
     mistakes = in_dtype(mistakes, A.dtype)
     scale = A.shape[1] * max_abs(A) * max_abs(B)
-    with hint_on_broadcast_error("A[:, :, None] is (n, k, 1) and B[None, :, :] is (1, k, m): "
-                                 "multiply them, then sum over dim=1 (§2.3.10)."):
+    with hints_on_error({BROADCAST: "A[:, :, None] is (n, k, 1) and B[None, :, :] is (1, k, m): "
+                                 "multiply them, then sum over dim=1 (§2.3.10)."}):
         out = student.matmul(A, B)
     assert_close(out, expected, f"matmul(A, B) for A {tuple(A.shape)} and B {tuple(B.shape)}",
                  scale=scale, mistakes=mistakes)
