@@ -80,6 +80,7 @@ def _send(sock: socket.socket, **fields) -> None:
 
 def main(fd: int) -> None:
     control = socket.socket(fileno=fd)
+    control.setblocking(True)  # an fd made under socket.setdefaulttimeout() arrives non-blocking
     sandbox.die_with_parent()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control.sendall(b"R")
@@ -91,6 +92,7 @@ def main(fd: int) -> None:
         if not msg:
             return
         worker_sock = socket.socket(fileno=fds[0])
+        worker_sock.setblocking(True)
         pid = os.fork()
         if pid == 0:
             code = 0

@@ -39,6 +39,7 @@ class Template:
     def _start(self) -> None:
         threads = self.threads
         parent, child = socket.socketpair()
+        child.setblocking(True)  # not the non-blocking default of socket.setdefaulttimeout()
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "PYTHONDONTWRITEBYTECODE": "1"}
         self.proc = subprocess.Popen(
@@ -54,6 +55,7 @@ class Template:
     def fork(self, config: dict, max_reply_bytes: int) -> WorkerConnection:
         """A new sandboxed worker; a template that died is started again once."""
         ours, theirs = socket.socketpair()
+        theirs.setblocking(True)
         try:
             outer_pid = self._fork(theirs)
         except (OSError, RuntimeError):
