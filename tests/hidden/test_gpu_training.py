@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import functools
-import io
 import math
 
 import pytest
@@ -37,6 +35,7 @@ from torch import nn
 
 import torchdrill.data
 from grader.checks import assert_close, expect_float, hints_on_error
+from grader.probes import forward_log, logged_calls
 
 CPU = torch.device("cpu")
 ON_GPU_BY_MISTAKE = (
@@ -193,21 +192,6 @@ def count_correct(net, data) -> tuple[float, int]:
             top = y_hat.topk(2, dim=1).values
             ambiguous += int(((top[:, 0] - top[:, 1]) < 1e-4).sum())
     return correct, ambiguous
-
-
-def forward_log(student, module):
-    """Log every call of the worker-side `module`: a forward pre-hook prints its input into a
-    StringIO in the worker. Returns that StringIO (read it with .getvalue())."""
-    log = student.remote(io.StringIO)
-    module.register_forward_pre_hook(functools.partial(print, "<call>", file=log))
-    return log
-
-
-def logged_calls(log) -> tuple[int, int]:
-    """(calls whose input was built with autograd on, calls without)."""
-    records = log.getvalue().split("<call>")[1:]
-    with_grad = sum("grad_fn=" in r for r in records)
-    return with_grad, len(records) - with_grad
 
 
 def mode_probe_net(student, seed: int):

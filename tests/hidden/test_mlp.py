@@ -21,9 +21,7 @@ digits otherwise) and must reach the accuracy such a net reaches in two epochs.
 from __future__ import annotations
 
 import copy
-import functools
 import importlib
-import io
 import itertools
 import math
 import operator
@@ -46,6 +44,7 @@ from grader.checks import (
     hints_on_error,
     max_abs,
 )
+from grader.probes import forward_log, logged_calls
 
 RELU_ON_OUTPUT = ("ReLU was applied to the output logits too: the output layer has no "
                   "activation (logits may be negative; softmax comes later, in the loss) (§4.2.2)")
@@ -721,21 +720,6 @@ def test_train_mlp_history_of_testing(student, setup):
                                  f"the net classifies {want:.6g} of the test examples "
                                  "correctly: count correct predictions over all test batches "
                                  "and divide by the number of test examples.")
-
-
-def forward_log(student, module):
-    """Log every call of the worker-side `module`: a forward pre-hook prints its input into a
-    StringIO in the worker. Returns that StringIO (read it with .getvalue())."""
-    log = student.remote(io.StringIO)
-    module.register_forward_pre_hook(functools.partial(print, "<call>", file=log))
-    return log
-
-
-def logged_calls(log) -> tuple[int, int]:
-    """(calls whose input was built with autograd on, calls without)."""
-    records = log.getvalue().split("<call>")[1:]
-    with_grad = sum("grad_fn=" in r for r in records)
-    return with_grad, len(records) - with_grad
 
 
 def mode_probe_net(student, seed: int):
