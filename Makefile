@@ -26,7 +26,7 @@ grade-class: $(STAMP)
 test: $(STAMP)
 	$(PY) -m grader sync --check
 	$(PY) -m ruff check .
-	$(PY) -m pytest tests/kit -q -n 2 --dist loadfile
+	$(PY) -m pytest tests/kit -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -19,6 +19,8 @@ import pytest
 
 from tests.kit.variants import KIT_ROOT
 
+pytestmark = pytest.mark.heavy(100)  # rough seconds; see tests/kit/conftest.py
+
 SOLUTION = (KIT_ROOT / "solutions" / "softmax.py").read_text()
 
 MISBEHAVING = {

@@ -14,6 +14,8 @@ from grader.course import load_course
 from grader.forbidden import resolve
 from tests.kit.variants import KIT_ROOT
 
+pytestmark = pytest.mark.heavy(15)  # rough seconds; see tests/kit/conftest.py
+
 COURSE = load_course()
 
 

@@ -14,6 +14,8 @@ from grader.course import load_course
 from grader.reports import to_markdown
 from tests.kit.variants import KIT_ROOT
 
+pytestmark = pytest.mark.heavy(120)  # rough seconds; see tests/kit/conftest.py
+
 OUTCOMES = {"passed", "failed", "error", "timeout", "forbidden", "not_implemented"}
 COURSE = load_course()
 TOPICS = [t.name for t in COURSE.topics if (KIT_ROOT / "solutions" / f"{t.name}.py").exists()]

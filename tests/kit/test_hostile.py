@@ -16,6 +16,8 @@ import pytest
 
 from tests.kit.variants import KIT_ROOT
 
+pytestmark = pytest.mark.heavy(70)  # rough seconds; see tests/kit/conftest.py
+
 ZEROS = '''
 def softmax(X):
     return torch.zeros_like(X)

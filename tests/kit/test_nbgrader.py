@@ -1,12 +1,13 @@
 """The nbgrader course, with the real nbgrader, Jupyter kernel and all.
 
 `generate_assignment` works for every topic and strips all solution code and hidden tests. A
-class of students then submits softmax and tensor_ops notebooks: the reference (every point),
-the released stubs (none), a contract mistake (some lost), a notebook that prints to stderr
-and warns (every point), one with a cell that does not parse (only that function's points
-lost), and a resubmission that kills the kernel after an autograde that gave every point (no
-point kept). nbgrader's scores, cell by cell, are the grader's on the same notebooks, and the
-feedback shows what failed without the hidden tests.
+class of students then submits tensor_ops notebooks: the reference (every point), the released
+stubs (none), a contract mistake (some lost), a notebook that prints to stderr and warns (every
+point), one with a cell that does not parse (only that function's points lost), and a
+resubmission that kills the kernel after an autograde that gave every point (no point kept).
+nbgrader's scores, cell by cell, are the grader's on the same notebooks, and the feedback shows
+what failed without the hidden tests. (`make bench` autogrades a class of softmax notebooks
+the same way and checks every score against the grader's.)
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from tests.kit.test_notebooks import nbgrader_meta, solution_cells, student_note
 from tests.kit.variants import KIT_ROOT
 from tests.kit.variants_tensor_ops import MISTAKES as TENSOR_OPS_MISTAKES
 
-ROUND_TRIP = ["softmax", "tensor_ops"]
+pytestmark = pytest.mark.heavy(150)  # rough seconds; see tests/kit/conftest.py
+
+ROUND_TRIP = ["tensor_ops"]
 COURSE_ID = load_course().name
 NO_KEEPDIM = next(v for v in TENSOR_OPS_MISTAKES if v.name == "row_normalize_no_keepdim")
 BROKEN_PICK = "def pick(Y_hat, y):\n    return Y_hat[range(len(y)), y\n"

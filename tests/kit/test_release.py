@@ -21,6 +21,8 @@ from grader.course import load_course
 from grader.sync import BEGIN, END
 from tests.kit.variants import KIT_ROOT
 
+pytestmark = pytest.mark.heavy(25)  # rough seconds; see tests/kit/conftest.py
+
 COURSE = load_course()
 TOPICS = [t.name for t in COURSE.topics if (KIT_ROOT / "solutions" / f"{t.name}.py").exists()]
 PY = sys.executable

@@ -15,6 +15,8 @@ import pytest
 from grader.batch import Task, grade_locally
 from tests.kit.variants import KIT_ROOT, Variant, build_submission
 
+pytestmark = pytest.mark.heavy(180)  # rough seconds; see tests/kit/conftest.py
+
 JOBS = os.cpu_count() or 1
 
 TOPICS = sorted(p.stem.removeprefix("variants_")
