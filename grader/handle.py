@@ -80,6 +80,7 @@ def _failure_from_error(function: str, error: dict) -> Exception:
 
 
 MAX_TIMEOUTS = 2  # a function that hangs twice is not called again in this submission
+RETRY_FRACTION = 0.25  # of the call time limit, for a function that ran out of time once
 
 
 class Session:
@@ -141,6 +142,8 @@ class Session:
             raise StudentTimedOut(f"the submission used up its {self.budget_s:.0f} s of "
                                   "grading time; the remaining tests were not run")
         limit = min(topic.call_timeout_s, left)
+        if self.timeouts.get(function):  # an infinite loop loops on every input
+            limit = min(limit, topic.call_timeout_s * RETRY_FRACTION)
         request = {**request, "arg_grads": [t.grad if t.is_leaf else None for t in args_tensors]}
         worker = self._worker()
         before = worker.busy_s
@@ -149,7 +152,7 @@ class Session:
         except WorkerTimeout:
             self.timeouts[function] = self.timeouts.get(function, 0) + 1
             self.broken = StudentTimedOut(
-                f"{function} did not finish within {limit:.0f} s (an infinite loop, or far "
+                f"{function} did not finish within {limit:.3g} s (an infinite loop, or far "
                 "too slow: vectorise instead of looping over elements)")
             raise self.broken from None
         except WorkerDied as e:

@@ -9,6 +9,7 @@ the worker share one in the grader. Every message is length-prefixed and size-ca
 
 from __future__ import annotations
 
+import copyreg
 import io
 import json
 import pickle
@@ -93,8 +94,29 @@ def recv_message(sock: socket.socket, max_bytes: int) -> tuple[bytes, bytes]:
 # --------------------------------------------------------------------------- grader -> worker
 
 
+def _tensor_from_bytes(data: bytes, dtype: torch.dtype, size: tuple, stride: tuple,
+                       offset: int, requires_grad: bool) -> torch.Tensor:
+    storage = (torch.frombuffer(bytearray(data), dtype=torch.uint8).untyped_storage() if data
+               else torch.UntypedStorage(0))
+    t = torch.empty(0, dtype=dtype).set_(storage, offset, size, stride)
+    return t.requires_grad_() if requires_grad else t
+
+
+def _reduce_tensor(t: torch.Tensor):
+    """A plain CPU tensor as its storage's bytes and its view: ~10x cheaper both ways than
+    torch's own pickling (a `torch.save` per storage), which other tensors still use."""
+    if (t.device.type != "cpu" or t.layout != torch.strided or not t.is_leaf or t.is_conj()
+            or t.is_neg() or t.is_quantized or t.__dict__ or t._backward_hooks):
+        return t.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    data = torch.empty(0, dtype=torch.uint8).set_(t.untyped_storage()).numpy().tobytes()
+    return _tensor_from_bytes, (data, t.dtype, tuple(t.shape), t.stride(), t.storage_offset(),
+                                t.requires_grad)
+
+
 class _GraderPickler(pickle.Pickler):
     """Pickles grader objects; remote proxies travel as their worker-side id."""
+
+    dispatch_table = {**copyreg.dispatch_table, torch.Tensor: _reduce_tensor}
 
     def persistent_id(self, obj):
         ref_id = getattr(obj, "_remote_ref_id", None)

@@ -3,6 +3,7 @@ views, gradients, remote objects, fake CUDA devices, and failures that become ou
 
 from __future__ import annotations
 
+import importlib
 import textwrap
 
 import pytest
@@ -18,6 +19,7 @@ from grader.handle import (
     StudentTimedOut,
 )
 from grader.plugin import Grading
+from grader.template import LAZY_TORCH_MODULES
 
 SOURCE = '''
 import os
@@ -60,6 +62,10 @@ def devices():
 def hang():
     while True:
         pass
+
+def spin(n):
+    while True:
+        n += 1
 
 def crash():
     os._exit(1)
@@ -172,6 +178,20 @@ def test_hang_and_crash_fail_only_that_call(student):
     assert torch.equal(student.square(torch.tensor([2.0])), torch.tensor([4.0]))
 
 
+def test_a_function_that_hung_gets_a_quarter_of_the_time_then_no_more_calls(student):
+    """An infinite loop costs 2 s + 0.5 s here (20 s + 5 s under course.toml), not 2 x 2 s."""
+    if student._session.template is None:
+        pytest.skip("no time limits in-process")
+    with pytest.raises(StudentTimedOut, match="within 2 s"):
+        student.spin(0)
+    student._session.begin_test("second")
+    with pytest.raises(StudentTimedOut, match="within 0.5 s"):
+        student.spin(1)
+    student._session.begin_test("third")
+    with pytest.raises(StudentTimedOut, match="not run again"):
+        student.spin(2)
+
+
 def test_a_dead_template_is_restarted(student):
     session = student._session
     if session.template is None:
@@ -181,3 +201,9 @@ def test_a_dead_template_is_restarted(student):
     session.close()
     session.begin_test("after-template-died")
     assert torch.equal(student.square(torch.tensor([5.0])), torch.tensor([25.0]))
+
+
+def test_the_template_preloads_what_torch_imports_lazily():
+    """Else every worker pays for them (~1.3 s) on its first backward or optimizer step."""
+    for name in LAZY_TORCH_MODULES:
+        importlib.import_module(name)  # a torch upgrade that moves one fails here, not silently

@@ -69,6 +69,35 @@ def test_result_that_views_an_argument_views_the_callers_tensor():
     assert caller[0, 0] == 7.0
 
 
+def request_roundtrip(value):
+    return wire.load_request(wire.dump_request(value), lambda ref_id: None)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: torch.arange(60.0).reshape(5, 12)[1:4, ::3].T,  # offset, strided, transposed
+    lambda: torch.randn(3, 2, dtype=torch.float64, requires_grad=True),
+    lambda: torch.randn(2).expand(3, 2),  # stride 0
+    lambda: torch.zeros(0, 3),
+    lambda: torch.tensor(True),
+    lambda: torch.randn(2, 2, dtype=torch.complex64).conj(),  # the conj bit: torch's pickling
+    lambda: torch.nn.Parameter(torch.randn(2, 3)),  # a subclass: torch's pickling
+], ids=["view", "requires-grad", "expanded", "empty", "bool-scalar", "conj", "parameter"])
+def test_request_tensors_keep_dtype_view_and_requires_grad(make):
+    X = make()
+    out = request_roundtrip(X)
+    assert type(out) is type(X) and out.dtype == X.dtype and out.shape == X.shape
+    assert out.stride() == X.stride() and out.storage_offset() == X.storage_offset()
+    assert out.requires_grad == X.requires_grad and torch.equal(out.detach(), X.detach())
+    assert out.is_conj() == X.is_conj()
+
+
+def test_request_tensor_is_a_writable_copy():
+    X = torch.arange(6.0).reshape(2, 3)
+    out = request_roundtrip(X.T)
+    out.add_(1)  # the worker's student code may write in place
+    assert torch.equal(X, torch.arange(6.0).reshape(2, 3)) and out[0, 1] == 4.0
+
+
 def test_numpy_devices_dtypes_and_refs():
     out = roundtrip([np.arange(6, dtype=np.int32).reshape(2, 3), np.float32(1.5),
                      torch.device("cpu"), torch.float64, object()])
