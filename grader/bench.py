@@ -1,9 +1,10 @@
 """`make bench`: what grading costs.
 
 For each topic, the reference is graded with the full suite twice per round: through the
-sandboxed worker (as students are graded) and with the same calls made directly in this process
-(`--in-process`). Their difference is the grading overhead per submission; the sandboxed time
-is the hidden suite's cost per submission. Worker startup is amortised as in a batch (one
+sandboxed worker (as students are graded) and with the same requests served in this process
+(`--in-process`: the same copies in and out, no second process, sandbox or socket). Their
+difference is what the sandboxed worker costs per submission; the sandboxed time is the hidden
+suite's cost per submission. Worker startup is amortised as in a batch (one
 template per run); for scale, the cost of importing torch in a fresh process is shown too.
 """
 
@@ -48,14 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         t for t in course.names if test_files([t], suite)]
     template = Template()
     print(f"grading {Path(args.submission).name} with the {suite} suite")
-    print(f"{'topic':<14}{'sandboxed s':>12}{'direct s':>10}{'difference ms':>15}  score")
+    print(f"{'topic':<14}{'sandboxed s':>12}{'in-process s':>13}{'difference ms':>15}  score")
     try:
         grade(args.submission, topics[:1], suite, template=template, course=course)  # warm-up
         for topic in topics:
             report, s = _timed(grade, args.submission, [topic], suite, template=template,
                                course=course)
             _, d = _timed(grade, args.submission, [topic], suite, in_process=True, course=course)
-            print(f"{topic:<14}{s:>12.2f}{d:>10.2f}{(s - d) * 1000:>15.0f}  "
+            print(f"{topic:<14}{s:>12.2f}{d:>13.2f}{(s - d) * 1000:>15.0f}  "
                   f"{report['score']:g}/{report['max_score']:g}")
         sandboxed, direct = [], []
         for _ in range(args.rounds):
@@ -68,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     s, d = statistics.median(sandboxed), statistics.median(direct)
     overhead_ms = (s - d) * 1000
     print(f"\nwhole submission ({len(topics)} topics), median of {args.rounds} rounds:")
-    print(f"  sandboxed {s:.2f} s, same calls made directly {d:.2f} s")
+    print(f"  sandboxed {s:.2f} s, same requests in-process {d:.2f} s")
     print(f"  suite time per submission: {s:.1f} s (target under {SUITE_TARGET_S:.0f} s)")
-    print(f"  grading overhead per submission: {overhead_ms:.0f} ms "
+    print(f"  sandboxed worker's overhead per submission: {overhead_ms:.0f} ms "
           f"(target under {OVERHEAD_TARGET_MS:.0f} ms)")
     print(f"for scale, importing torch in a fresh process: {torch_import_s():.2f} s")
     return 0

@@ -1,7 +1,8 @@
 """The `student` handle the tests use: `student.softmax(X)` runs the submission's function in
 the worker and returns its result as data; `student.gradient(...)` differentiates through it;
-objects that cannot travel come back as `RemoteRef`s. With `--in-process` the same handle
-calls the module directly (for a student's debugger, never for grading others).
+objects that cannot travel come back as `RemoteRef`s. With `--in-process` the same requests
+are served in this process (`workers.LocalWorker`: for a student's debugger, never for grading
+others).
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from typing import Any
 
 import torch
 
-from grader import execute
 from grader.course import Course, Topic
-from grader.forbidden import ForbiddenCallError
 from grader.source_scan import python_loops
 from grader.submission import Submission
 from grader.wire import tensors_in
-from grader.workers import KIT_ROOT, Template, WorkerConnection, WorkerDied, WorkerTimeout
+from grader.workers import (
+    KIT_ROOT,
+    LocalWorker,
+    Template,
+    WorkerConnection,
+    WorkerDied,
+    WorkerTimeout,
+)
 
 
 class StudentFailure(Exception):
@@ -93,7 +99,7 @@ class Session:
         self.budget_s = float(self.limits["submission_timeout_s"])
         self.flags: list[dict] = []
         self.isolation: list[str] = ["in-process"] if template is None else []
-        self.worker: WorkerConnection | None = None
+        self.worker: WorkerConnection | LocalWorker | None = None
         self.generation = 0
         self.used_s = 0.0
         self.test_hits: list[dict] = []
@@ -106,8 +112,6 @@ class Session:
             "limits": self.limits, "hidden_paths": list(hidden_paths), "threads": threads,
             "address_space_limit": not torch.cuda.is_available(),
         }
-        self.modules = execute.SubmissionModules(submission.sources, submission.problems) \
-            if template is None else None
 
     def begin_test(self, test_id: str) -> None:
         """A new test starts: forget the last test's forbidden hits and hang or crash, and
@@ -117,7 +121,10 @@ class Session:
 
     # -- the worker -------------------------------------------------------------------------
 
-    def _worker(self) -> WorkerConnection:
+    def _worker(self) -> WorkerConnection | LocalWorker:
+        if self.template is None:
+            self.worker = self.worker or LocalWorker(self.config)
+            return self.worker
         if self.worker is None or not self.worker.alive:
             self.worker = self.template.fork(self.config, int(self.limits.get(
                 "max_reply_mb", 256)) << 20)
@@ -130,8 +137,6 @@ class Session:
         args_tensors = tensors_in([request.get("args", ()), request.get("kwargs", {})])
         if self.pending_seed is not None:
             request, self.pending_seed = {**request, "seed": self.pending_seed}, None
-        if self.template is None:
-            return self._in_process(topic, request, function)
         if self.broken is not None:  # one hang or crash per test is enough (hypothesis retries)
             raise type(self.broken)(str(self.broken))
         if self.timeouts.get(function, 0) >= MAX_TIMEOUTS:
@@ -167,26 +172,6 @@ class Session:
         if not reply.get("ok"):
             raise _failure_from_error(function, reply.get("error") or {})
         return reply.get("result")
-
-    def _in_process(self, topic: Topic, request: dict, function: str) -> Any:
-        hits: list[str] = []
-        try:
-            return execute.run(request, self.modules, hits)
-        except ForbiddenCallError as e:
-            raise ForbiddenCall(str(e)) from e
-        except NotImplementedError as e:
-            raise NotImplementedByStudent(f"{function} is not written yet.") from e
-        except execute.MissingFunction as e:
-            raise NotImplementedByStudent(str(e)) from e
-        except execute.SubmissionImportError as e:
-            raise StudentRaised(str(e)) from e
-        except execute.NotConnected as e:
-            raise NotDifferentiable(f"{function}: {e}") from e
-        except Exception as e:
-            raise StudentRaised(f"{function} raised {type(e).__name__}: {e}"
-                                f"{execute.student_line(e)}") from e
-        finally:
-            self._record(topic, function, hits)
 
     def _record(self, topic: Topic, function: str, hits: list[str]) -> None:
         for call in hits:

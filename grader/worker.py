@@ -113,6 +113,7 @@ class Worker:
         self.modules = SubmissionModules(config["sources"], config.get("problems", {}))
         self.refs = RefTable()
         self.output_cap = int(config["limits"]["max_output_kb"]) * 1024
+        self.capture_output = config.get("capture_output", True)
 
     def serve(self) -> None:
         while True:
@@ -139,7 +140,8 @@ class Worker:
         out, err = CappedText(self.output_cap), CappedText(self.output_cap)
         hits: list[str] = []
         saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = out, err
+        if self.capture_output:
+            sys.stdout, sys.stderr = out, err
         result, error = None, None
         try:
             result = self._run(request, hits)

@@ -88,6 +88,47 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return buf
 
 
+def decode_reply(reply: bytes, nonce: str, arg_tensors: list, make_remote) -> dict[str, Any]:
+    """A worker's reply as the head dict, with its result and writeback decoded as data."""
+    dec = wire.DataDecoder(reply, make_remote, arg_tensors)
+    tree = dec.tree
+    if not isinstance(tree, dict) or set(tree) != {"head", "result", "writeback"}:
+        raise wire.WireError("malformed reply")
+    head = dec.decode(tree["head"])
+    if not isinstance(head, dict) or head.get("nonce") != nonce:
+        raise wire.WireError("reply does not answer this request")
+    head["result"] = dec.decode(tree["result"])
+    head["writeback"] = dec.decode(tree["writeback"])
+    return head
+
+
+class LocalWorker:
+    """`--in-process`: the worker's request loop run in the grader's own process, for a
+    student's debugger. No sandbox and no time limit, but the same round trip through the wire
+    as a sandboxed worker (arguments copied in, results copied out, in-place changes written
+    back, worker-side objects behind RemoteRefs), so a test sees what it sees in grading.
+    Output is not captured: prints and breakpoints reach the terminal."""
+
+    isolation = ["in-process"]
+    alive = True
+    busy_s = 0.0
+
+    def __init__(self, config: dict):
+        from grader.worker import Worker
+
+        self.worker = Worker(None, {**config, "capture_output": False})
+
+    def request(self, request: dict[str, Any], timeout_s: float, arg_tensors: list,
+                make_remote) -> dict[str, Any]:
+        nonce = secrets.token_hex(8)
+        payload = wire.dump_request({**request, "nonce": nonce})
+        reply = self.worker.handle(wire.load_request(payload, self.worker.refs.get))
+        return decode_reply(reply, nonce, arg_tensors, make_remote)
+
+    def close(self) -> None:
+        self.worker.refs.objects.clear()
+
+
 class WorkerConnection:
     """One sandboxed worker; every request has a deadline, and any breach kills it."""
 
@@ -122,16 +163,7 @@ class WorkerConnection:
             kind, reply = wire.recv_message(self.sock, self.max_reply_bytes)
             if kind != wire.DATA:
                 raise wire.WireError("the worker sent a message that is not data")
-            dec = wire.DataDecoder(reply, make_remote, arg_tensors)
-            tree = dec.tree
-            if not isinstance(tree, dict) or set(tree) != {"head", "result", "writeback"}:
-                raise wire.WireError("malformed reply")
-            head = dec.decode(tree["head"])
-            if not isinstance(head, dict) or head.get("nonce") != nonce:
-                raise wire.WireError("reply does not answer this request")
-            head["result"] = dec.decode(tree["result"])
-            head["writeback"] = dec.decode(tree["writeback"])
-            return head
+            return decode_reply(reply, nonce, arg_tensors, make_remote)
         except TimeoutError:
             self.kill()
             raise WorkerTimeout(f"no answer within {timeout_s:.0f} s") from None
