@@ -38,8 +38,9 @@ LAZY_TORCH_MODULES = ("torch.fx.experimental.symbolic_shapes",
 
 
 def preload() -> None:
+    """A speed-up only: a module that fails to import is left for torch to try lazily."""
     for name in LAZY_TORCH_MODULES:
-        with contextlib.suppress(ImportError):
+        with contextlib.suppress(Exception):
             importlib.import_module(name)
 
 
