@@ -287,10 +287,24 @@ def test_a_notebook_that_does_not_parse_costs_its_topic_only(tmp_path):
     write_notebook(tmp_path / "softmax.ipynb", source_notebook("softmax"))
     (tmp_path / "tensor_ops.ipynb").write_text('{"cells": [')
     (tmp_path / "autograd.ipynb").write_bytes(b"\xff\xfe not utf-8")
+    (tmp_path / "sgd.ipynb").write_text("[]")
+    (tmp_path / "mlp.ipynb").write_text('{"nbformat": 4, "nbformat_minor": 5, "cells": [1]}')
     sub = load_submission(tmp_path)
     assert list(sub.sources) == ["softmax"]
     assert "not a notebook" in sub.problems["tensor_ops"]
     assert "not UTF-8" in sub.problems["autograd"]
+    assert "has no list of cells" in sub.problems["sgd"]
+    assert "not a JSON object" in sub.problems["mlp"]
+
+
+def test_an_old_format_notebook_is_converted(tmp_path):
+    import nbformat.v3 as v3
+
+    cell = v3.new_code_cell(input="def relu(X):\n    return X.clamp(min=0)\n")
+    (tmp_path / "mlp.ipynb").write_text(v3.writes_json(
+        v3.new_notebook(worksheets=[v3.new_worksheet(cells=[cell])])))
+    sub = load_submission(tmp_path)
+    assert not sub.problems and "def relu(X):" in sub.source("mlp")
 
 
 def test_the_grader_grades_notebooks(tmp_path):
