@@ -105,9 +105,9 @@ def main(fd: int) -> None:
         try:
             msg, fds, _, _ = socket.recv_fds(control, 1, 1)
         except OSError:
-            return
-        if not msg:
-            return
+            msg = b""
+        if not msg:  # the grader is done: exit now, not after a second of interpreter teardown
+            os._exit(0)
         worker_sock = socket.socket(fileno=fds[0])
         worker_sock.setblocking(True)
         pid = os.fork()
