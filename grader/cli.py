@@ -55,7 +55,7 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
         if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
                 code == pytest.ExitCode.INTERRUPTED):
             raise RuntimeError(f"the test run did not complete (pytest exit code {code})\n"
-                               + "\n".join(grading.collection_errors))
+                               + "\n".join([grading.session.fatal, *grading.collection_errors]))
         report = build_report(grading.records, course, topics, grading.submission,
                               grading.session.isolation, grading.session.flags,
                               grading.not_counted)
@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, template: Template | None = None) -> int:
+    """The command line; `template`: a worker template already started, for `grade`."""
     args = _parser().parse_args(argv)
     if args.command == "sync":
         drift = sync(check=args.check)
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.path)
     out = Path(args.out) if args.out else Path("grading") / path.resolve().name
     suite = args.suite or default_suite()
-    report = grade(path, topics, suite, out, args.in_process, course=course,
+    report = grade(path, topics, suite, out, args.in_process, template=template, course=course,
                    verbose=args.verbose, keyword=args.keyword)
     render_table(report)
     print(f"reports written to {out}/ (report.json, report.md, report.html, results.json)")

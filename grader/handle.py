@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from grader.course import Course, Topic
@@ -24,6 +25,7 @@ from grader.workers import (
     KIT_ROOT,
     LocalWorker,
     Template,
+    TemplateFailed,
     WorkerConnection,
     WorkerDied,
     WorkerTimeout,
@@ -107,6 +109,7 @@ class Session:
         self.broken: StudentFailure | None = None
         self.pending_seed: int | None = None
         self.timeouts: dict[str, int] = {}
+        self.fatal = ""  # why grading had to stop, when it did
         self.config = {
             "sources": submission.sources, "problems": submission.problems,
             "limits": self.limits, "hidden_paths": list(hidden_paths), "threads": threads,
@@ -126,8 +129,12 @@ class Session:
             self.worker = self.worker or LocalWorker(self.config)
             return self.worker
         if self.worker is None or not self.worker.alive:
-            self.worker = self.template.fork(self.config, int(self.limits.get(
-                "max_reply_mb", 256)) << 20)
+            try:
+                self.worker = self.template.fork(self.config, int(self.limits.get(
+                    "max_reply_mb", 256)) << 20)
+            except TemplateFailed as e:  # stop grading: no test may fail for this
+                self.fatal = f"cannot grade: {e}"
+                pytest.exit(self.fatal, returncode=pytest.ExitCode.INTERRUPTED)
             self.generation += 1
             self.isolation = self.worker.isolation
         return self.worker

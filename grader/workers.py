@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader import wire
+# grader.wire (which imports torch) is imported in the functions that use it, so that
+# `python -m grader` can start the template before this process imports torch.
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 120.0
@@ -29,8 +30,14 @@ class WorkerTimeout(Exception):
     """A request ran past its wall-clock limit; the worker was killed."""
 
 
+class TemplateFailed(RuntimeError):
+    """The template process could not start or serve: the grader's fault, not the student's."""
+
+
 class Template:
-    """The pre-loaded template process (`grader.template`), started once per grading run."""
+    """The pre-loaded template process (`grader.template`), started once per grading run. It
+    starts importing torch at once; the first fork waits until it is ready, so the grader's own
+    start-up (imports, test collection) overlaps the template's."""
 
     def __init__(self, threads: int = 1):
         self.threads = threads
@@ -46,14 +53,25 @@ class Template:
             [sys.executable, "-m", "grader.template", str(child.fileno())],
             pass_fds=[child.fileno()], cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL)
         child.close()
-        self.control = parent
+        self.control, self.ready = parent, False
+
+    def _wait_ready(self) -> None:
+        if self.ready:
+            return
         self.control.settimeout(STARTUP_TIMEOUT_S)
-        if self.control.recv(1) != b"R":
-            raise RuntimeError("the worker template failed to start (see the output above)")
+        try:
+            ready = self.control.recv(1) == b"R"
+        except OSError:
+            ready = False
+        if not ready:
+            raise TemplateFailed("the worker template failed to start (see the output above)")
         self.control.settimeout(None)
+        self.ready = True
 
     def fork(self, config: dict, max_reply_bytes: int) -> WorkerConnection:
         """A new sandboxed worker; a template that died is started again once."""
+        from grader import wire
+
         ours, theirs = socket.socketpair()
         theirs.setblocking(True)
         try:
@@ -67,6 +85,7 @@ class Template:
         return WorkerConnection(ours, outer_pid, max_reply_bytes)
 
     def _fork(self, theirs: socket.socket) -> int:
+        self._wait_ready()
         socket.send_fds(self.control, [b"F"], [theirs.fileno()])
         return struct.unpack(">q", _recv_exact(self.control, 8))[0]
 
@@ -83,13 +102,15 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
         if not chunk:
-            raise RuntimeError("the worker template exited")
+            raise TemplateFailed("the worker template exited")
         buf += chunk
     return buf
 
 
 def decode_reply(reply: bytes, nonce: str, arg_tensors: list, make_remote) -> dict[str, Any]:
     """A worker's reply as the head dict, with its result and writeback decoded as data."""
+    from grader import wire
+
     dec = wire.DataDecoder(reply, make_remote, arg_tensors)
     tree = dec.tree
     if not isinstance(tree, dict) or set(tree) != {"head", "result", "writeback"}:
@@ -120,6 +141,8 @@ class LocalWorker:
 
     def request(self, request: dict[str, Any], timeout_s: float, arg_tensors: list,
                 make_remote) -> dict[str, Any]:
+        from grader import wire
+
         nonce = secrets.token_hex(8)
         payload = wire.dump_request({**request, "nonce": nonce})
         reply = self.worker.handle(wire.load_request(payload, self.worker.refs.get))
@@ -145,6 +168,8 @@ class WorkerConnection:
         self.busy_s = 0.0
 
     def _startup_field(self, name: str):
+        from grader import wire
+
         _, payload = wire.recv_message(self.sock, 1 << 16)
         dec = wire.DataDecoder(payload, lambda h: None)
         return dec.decode(dec.tree[name])
@@ -152,6 +177,8 @@ class WorkerConnection:
     def request(self, request: dict[str, Any], timeout_s: float, arg_tensors: list,
                 make_remote) -> dict[str, Any]:
         """Send one request and decode the reply as data; kill the worker on any breach."""
+        from grader import wire
+
         if not self.alive:
             raise WorkerDied("the worker is no longer running")
         nonce = secrets.token_hex(8)
@@ -190,6 +217,8 @@ class WorkerConnection:
 
     def close(self) -> None:
         """Ask the worker to exit, then make sure it has."""
+        from grader import wire
+
         if self.alive:
             try:
                 self.sock.settimeout(1.0)

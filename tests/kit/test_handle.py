@@ -4,6 +4,8 @@ views, gradients, remote objects, fake CUDA devices, and failures that become ou
 from __future__ import annotations
 
 import importlib
+import shutil
+import sys
 import textwrap
 
 import pytest
@@ -207,3 +209,14 @@ def test_the_template_preloads_what_torch_imports_lazily():
     """Else every worker pays for them (~1.3 s) on its first backward or optimizer step."""
     for name in LAZY_TORCH_MODULES:
         importlib.import_module(name)  # a torch upgrade that moves one fails here, not silently
+
+
+def test_a_template_that_cannot_start_stops_grading_and_fails_no_test(tmp_path, monkeypatch):
+    """The grader's own failure must not cost the student points: no report, a clear error."""
+    from grader.cli import grade
+
+    (tmp_path / "softmax.py").write_text(textwrap.dedent(SOURCE))
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))
+    with pytest.raises(RuntimeError, match="worker template failed to start"):
+        grade(tmp_path, ["softmax"], "public", tmp_path / "out")
+    assert not (tmp_path / "out" / "report.json").exists()
