@@ -95,15 +95,16 @@ _template = None
 
 
 def _template_once():
-    """One worker template per grader process (pool worker or Dask worker)."""
+    """One worker template per grader process (pool worker or Dask worker). A local pool
+    starts it as each process starts, before the process imports torch for its first task."""
     global _template
     if _template is None:
-        import torch
-
         from grader.workers import Template
 
-        torch.set_num_threads(1)
         _template = Template()
+        import torch
+
+        torch.set_num_threads(1)
     return _template
 
 
@@ -161,7 +162,8 @@ def grade_locally(tasks: list[Task], jobs: int) -> Iterator[tuple[Task, dict | N
     todo = list(tasks)
     while todo:
         retry = []
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                                 initializer=_template_once) as pool:
             futures = {pool.submit(grade_task, t): t for t in todo}
             for fut in as_completed(futures):
                 task, exc = futures[fut], fut.exception()
