@@ -58,15 +58,15 @@ def main(argv: list[str] | None = None) -> int:
             _, d = _timed(grade, args.submission, [topic], suite, in_process=True, course=course)
             print(f"{topic:<14}{s:>12.2f}{d:>13.2f}{(s - d) * 1000:>15.0f}  "
                   f"{report['score']:g}/{report['max_score']:g}")
-        sandboxed, direct = [], []
+        sandboxed, in_process = [], []
         for _ in range(args.rounds):
             sandboxed.append(_timed(grade, args.submission, topics, suite, template=template,
                                     course=course)[1])
-            direct.append(_timed(grade, args.submission, topics, suite, in_process=True,
+            in_process.append(_timed(grade, args.submission, topics, suite, in_process=True,
                                  course=course)[1])
     finally:
         template.close()
-    s, d = statistics.median(sandboxed), statistics.median(direct)
+    s, d = statistics.median(sandboxed), statistics.median(in_process)
     overhead_ms = (s - d) * 1000
     print(f"\nwhole submission ({len(topics)} topics), median of {args.rounds} rounds:")
     print(f"  sandboxed {s:.2f} s, same requests in-process {d:.2f} s")

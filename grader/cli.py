@@ -55,7 +55,8 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
         if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
                 code == pytest.ExitCode.INTERRUPTED):
             raise RuntimeError(f"the test run did not complete (pytest exit code {code})\n"
-                               + "\n".join([grading.session.fatal, *grading.collection_errors]))
+                               + "\n".join(filter(None, [grading.session.fatal,
+                                                       *grading.collection_errors])))
         report = build_report(grading.records, course, topics, grading.submission,
                               grading.session.isolation, grading.session.flags,
                               grading.not_counted)
