@@ -20,6 +20,15 @@ from grader.workers import Template
 
 SUITES = ("public", "hidden", "all")
 
+# A grading run loads only the plugins it needs: a score must not depend on which pytest
+# plugins are installed where it runs (pytest-randomly would reorder and reseed), and each
+# plugin left out saves time in every one of a class's test sessions.
+PYTEST_PLUGINS = ["--disable-plugin-autoload", "-p", "_hypothesis_pytestplugin"] + [
+    arg for name in ("cacheprovider", "unraisableexception", "logging", "junitxml", "doctest",
+                     "pastebin", "stepwise", "legacypath", "tmpdir", "monkeypatch",
+                     "setuponly", "setupplan", "recwarn")
+    for arg in ("-p", f"no:{name}")]
+
 
 def default_suite() -> str:
     return "all" if (KIT_ROOT / "tests" / "hidden").is_dir() else "public"
@@ -48,8 +57,7 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
         quiet = ["-p", "no:terminal"]  # the report's table replaces pytest's output
         loud = ["-q", "--no-header", "--tb=no", "-rN"]
         args = [*map(str, files), f"--rootdir={KIT_ROOT}", "-c", str(KIT_ROOT / "pyproject.toml"),
-                "-p", "no:cacheprovider", "-p", "no:unraisableexception",
-                "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                *PYTEST_PLUGINS, "-W", "ignore::pytest.PytestAssertRewriteWarning",
                 *(loud if verbose else quiet), *(["-k", keyword] if keyword else [])]
         code = pytest.main(args, plugins=[grading])
         if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (

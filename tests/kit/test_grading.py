@@ -4,6 +4,7 @@ reports follow the schema, and the same tests run through plain pytest and --in-
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -133,3 +134,24 @@ def test_in_process_gives_the_same_scores(tmp_path, solutions_report):
     assert [(t["name"], t["score"]) for t in report["topics"]] == [
         (t["name"], t["score"]) for t in solutions_report["topics"]]
     assert report["isolation"] == ["in-process"]
+
+
+def test_installed_pytest_plugins_do_not_change_scores(tmp_path):
+    """A pytest plugin installed where the grader runs (here one that deselects every test,
+    as a randomising or filtering plugin could) is not loaded into a grading run."""
+    site = tmp_path / "site"
+    (site / "sabotage-1.0.dist-info").mkdir(parents=True)
+    (site / "sabotage-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: sabotage\nVersion: 1.0\n")
+    (site / "sabotage-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pytest11]\nsabotage = sabotage_plugin\n")
+    (site / "sabotage_plugin.py").write_text(
+        "def pytest_collection_modifyitems(config, items):\n    items.clear()\n")
+    run = subprocess.run([sys.executable, "-m", "grader", "grade", "solutions", "--out",
+                          str(tmp_path / "out"), "--topics", "tensor_ops"], cwd=KIT_ROOT,
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(site)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["topics"][0]["tests"], "the installed plugin deselected the tests"
+    assert report["score"] == report["max_score"]
