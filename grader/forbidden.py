@@ -98,36 +98,52 @@ def _hook_class(cls: type) -> None:
     _hooked.add(cls)
 
 
+@functools.cache
+def _mode_class() -> type:
+    """The TorchFunctionMode that checks each torch call against a Guard's functions; made
+    once, since a Guard is entered for every call into student code."""
+    from torch.overrides import TorchFunctionMode
+
+    class _ForbiddenMode(TorchFunctionMode):
+        def __init__(self, funcs: dict[Any, str], function: str):
+            super().__init__()
+            self.funcs, self.function = funcs, function
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = self.funcs.get(func)
+            if name is not None:
+                _record(name, self.function)
+            return func(*args, **(kwargs or {}))
+
+    return _ForbiddenMode
+
+
+@functools.cache
+def _targets(names: tuple[str, ...]) -> tuple[dict[Any, str], dict[Any, str]]:
+    """(every forbidden object -> reported name, the same for the functions alone); classes
+    get their `__init__` hooked."""
+    targets: dict[Any, str] = {}
+    for name in names:
+        for reported, obj in resolve(name):
+            if inspect.isclass(obj):
+                _hook_class(obj)
+            targets[obj] = reported
+    return targets, {k: v for k, v in targets.items() if not inspect.isclass(k)}
+
+
 class Guard:
     """Context manager: forbid `names` while `function` runs; collect what was hit."""
 
     def __init__(self, names: Iterable[str], function: str):
         self.function = function
-        self.targets: dict[Any, str] = {}
-        for name in names:
-            for reported, obj in resolve(name):
-                if inspect.isclass(obj):
-                    _hook_class(obj)
-                self.targets[obj] = reported
+        self.targets, self.funcs = _targets(tuple(names))
         self.hits: list[str] = []
         self._mode = None
 
     def __enter__(self) -> Guard:
-        from torch.overrides import TorchFunctionMode
-
         _State.active, _State.hits, _State.function = self.targets, self.hits, self.function
-        funcs = {k: v for k, v in self.targets.items() if not inspect.isclass(k)}
-        if funcs:
-            guard = self
-
-            class _Mode(TorchFunctionMode):
-                def __torch_function__(self, func, types, args=(), kwargs=None):
-                    name = funcs.get(func)
-                    if name is not None:
-                        _record(name, guard.function)
-                    return func(*args, **(kwargs or {}))
-
-            self._mode = _Mode()
+        if self.funcs:
+            self._mode = _mode_class()(self.funcs, self.function)
             self._mode.__enter__()
         return self
 

@@ -20,7 +20,7 @@ import torch
 from grader.course import Course, Topic
 from grader.source_scan import python_loops
 from grader.submission import Submission
-from grader.wire import tensors_in
+from grader.wire import remote_ref, tensors_in
 from grader.workers import (
     KIT_ROOT,
     LocalWorker,
@@ -224,9 +224,8 @@ class RemoteRef:
     def __init__(self, session: Session, ref_id: int, type_name: str, text: str, gen: int):
         object.__setattr__(self, "_remote", (session, ref_id, type_name, text, gen))
 
-    @property
-    def _remote_ref_id(self) -> int:
-        return self._remote[1]
+    def __reduce__(self):
+        return remote_ref, (self._remote[1],)  # in a request: the worker's object itself
 
     def _do(self, action: str, *args, name: str | None = None, **kwargs) -> Any:
         session, ref_id, type_name, _, gen = self._remote

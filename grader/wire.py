@@ -113,16 +113,16 @@ def _reduce_tensor(t: torch.Tensor):
                                 t.requires_grad)
 
 
+def remote_ref(ref_id: int) -> Any:
+    """A worker-side object inside a request (a `RemoteRef` pickles as a call to this): the
+    worker's unpickler resolves the id in its table of objects."""
+    raise pickle.UnpicklingError("remote references resolve only in a worker")
+
+
 class _GraderPickler(pickle.Pickler):
-    """Pickles grader objects; remote proxies travel as their worker-side id."""
+    """Pickles grader objects; plain CPU tensors as their bytes."""
 
     dispatch_table = {**copyreg.dispatch_table, torch.Tensor: _reduce_tensor}
-
-    def persistent_id(self, obj):
-        ref_id = getattr(obj, "_remote_ref_id", None)
-        if ref_id is not None and type(obj).__name__ == "RemoteRef":
-            return ("ref", ref_id)
-        return None
 
 
 class _WorkerUnpickler(pickle.Unpickler):
@@ -130,11 +130,10 @@ class _WorkerUnpickler(pickle.Unpickler):
         super().__init__(file)
         self._resolve_ref = resolve_ref
 
-    def persistent_load(self, pid):
-        tag, ref_id = pid
-        if tag != "ref":
-            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-        return self._resolve_ref(ref_id)
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == (__name__, remote_ref.__name__):
+            return self._resolve_ref
+        return super().find_class(module, name)
 
 
 def dump_request(obj: Any) -> bytes:
