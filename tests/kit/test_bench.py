@@ -1,0 +1,25 @@
+"""`make bench` runs and prints every figure it promises (the figures themselves are not
+asserted: speed targets live in the bench, not in timed tests)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.kit.variants import KIT_ROOT
+
+
+def test_bench_prints_suite_time_and_grading_costs():
+    run = subprocess.run([sys.executable, "-m", "grader.bench", "--rounds", "1", "--topics",
+                          "tensor_ops"], cwd=KIT_ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert re.search(r"^tensor_ops +[\d.]+ +[\d.]+ +-?\d+ +66/66$", out, re.M), out
+    fixed = re.search(r"once per submission: (\d+) ms \(test session (\d+) ms, worker start "
+                      r"(\d+) ms, reports (\d+) ms\)", out)
+    assert fixed, out
+    parts = [int(x) for x in fixed.groups()]
+    assert parts[1] > 0 and parts[2] > 0 and abs(parts[0] - sum(parts[1:])) <= 2, out
+    trip = re.search(r"every call into student code: ([\d.]+) ms.*\n.*\(([\d.]+) ms of it", out)
+    assert trip and 0 < float(trip.group(2)) and 0 < float(trip.group(1)), out
