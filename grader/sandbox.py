@@ -2,10 +2,14 @@
 
 Each step is tried and reported by name (the report's `isolation` list), so a grade always
 says which protections it had:
+- `own-uid` (a uid no other running worker has: `grader.uids`), `cgroup-memory`,
+  `cgroup-pids`, `cgroup-cpu` (limits for the whole process tree: `grader.cgroups`),
 - `pid-namespace`, `network-namespace`, `mount-namespace` (unshare; a user namespace first
   when the grader is not root),
-- `hidden-paths` (tmpfs over solutions/, tests/, the output and other submissions),
-- `unprivileged` (root drops to nobody; otherwise every capability is dropped),
+- `allow-list-root` and `private-tmp` (`grader.fsroot`), or where the kernel refuses that,
+  `hidden-paths` (tmpfs over solutions/, tests/, the output and other submissions),
+- `private-proc`, `unprivileged` (root drops to the worker's uid; otherwise every
+  capability is dropped),
 - `rlimits` (CPU seconds, address space, processes, file size, open files, no core dumps).
 """
 
@@ -137,12 +141,14 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
-def drop_privileges() -> None:
-    """Root becomes nobody; anyone else keeps its uid but loses every capability."""
+def drop_privileges(uid: int | None = None) -> None:
+    """Root becomes `uid` (nobody by default); anyone else keeps its uid but loses every
+    capability."""
     if os.getuid() == 0 and not _in_user_namespace():
+        uid = NOBODY if uid is None else uid
         os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
+        os.setgid(uid)
+        os.setuid(uid)
     else:
         for cap in range(64):
             _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
@@ -151,6 +157,28 @@ def drop_privileges() -> None:
         _check(_libc.capset(ctypes.byref(header), data), "capset")
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def capture_raw_output() -> int:
+    """Point file descriptors 1 and 2 at an anonymous in-memory file: output written below
+    Python's sys.stdout (os.write, C code, child processes) is kept for the report, capped,
+    and never reaches the grader's terminal. Returns the file's descriptor."""
+    fd = os.memfd_create("worker-output", os.MFD_CLOEXEC)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    return fd
+
+
+def take_raw_output(fd: int, cap: int) -> str:
+    """What was written to fds 1 and 2 since the last call (at most `cap` bytes), then empty
+    the file so a flood never accumulates."""
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, min(size, cap), 0) if size else b""
+    if size:
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+    text = data.decode("utf-8", "replace")
+    return text + (f"\n[... {size - cap} more bytes not kept]" if size > cap else "")
 
 
 def _in_user_namespace() -> bool:
@@ -198,15 +226,18 @@ def set_limits(limits: dict, nproc_base: int, address_space: bool = True) -> Non
         lim(resource.RLIMIT_AS, _vm_size_bytes() + (int(limits["memory_mb"]) << 20))
 
 
-def isolate_worker_process(limits: dict, address_space: bool) -> list[str]:
-    """Steps run by the worker itself (pid 1 of its namespace, if it has one)."""
+def isolate_worker_process(limits: dict, address_space: bool,
+                           uid: int | None = None) -> list[str]:
+    """Steps run by the worker itself (pid 1 of its namespace, if it has one); `uid`: the
+    worker's own unprivileged uid when the grader is root."""
     done = []
-    will_drop_to = NOBODY if os.getuid() == 0 and not _in_user_namespace() else os.getuid()
+    root = os.getuid() == 0 and not _in_user_namespace()
+    will_drop_to = (NOBODY if uid is None else uid) if root else os.getuid()
     nproc_base = threads_of_uid(will_drop_to)
     if os.getpid() == 1 and mount_proc():
         done.append("private-proc")
     try:
-        drop_privileges()
+        drop_privileges(uid)
         done.append("unprivileged")
     except OSError as e:
         if e.errno not in (errno.EPERM, errno.EINVAL):

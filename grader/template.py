@@ -26,13 +26,14 @@ import torch.optim  # noqa: F401
 import torch.utils.data  # noqa: F401
 
 import torchdrill  # noqa: F401
-from grader import sandbox, wire
+from grader import cgroups, fsroot, sandbox, uids, wire
 from grader.worker import Worker
 
 # Modules torch imports on first use, not at `import torch`: the first backward with a
 # grad_output (torch.fx's symbolic shapes, with sympy: ~0.4 s) and the first optimizer step
 # (torch._dynamo: ~0.9 s). The template imports them once (no thread starts), after saying it
 # is ready, while the grader collects its tests, so that no worker pays for them.
+TASKS_OF_A_WORKER = 16  # the worker's own threads, beyond max_processes for student code
 LAZY_TORCH_MODULES = ("torch.fx.experimental.symbolic_shapes",
                       "torch.nested._internal.nested_tensor", "torch._dynamo")
 
@@ -51,14 +52,19 @@ def _child(sock: socket.socket) -> None:
     sandbox.die_with_parent()
     _, payload = wire.recv_message(sock, 1 << 32)
     config = pickle.loads(payload)
+    limits = config["limits"]
     isolation: list[str] = []
+    uid = None
+    if os.getuid() == 0 and not sandbox._in_user_namespace():
+        uid, _lock = uids.claim_uid()  # held, inherited, until the last worker process exits
+        isolation.append("own-uid")
+        with contextlib.suppress(OSError):
+            isolation += cgroups.join(str(os.getpid()), int(limits["memory_mb"]) << 20,
+                                      int(limits["max_processes"]) + TASKS_OF_A_WORKER)
     if config.get("namespaces", True):
-        isolation = sandbox.enter_namespaces()
+        isolation += sandbox.enter_namespaces()
     if "mount-namespace" in isolation:
-        sandbox.hide_paths(config["hidden_paths"])
-        isolation.append("hidden-paths")
-        if os.getuid() == 0:
-            sandbox.reveal_for_nobody([sys.base_prefix, sys.prefix, *sys.path])
+        isolation += _filesystem(config, uid)
     sent_r, sent_w = os.pipe()  # the pid message goes first: pid 1 waits for this pipe to close
     pid = os.fork() if "pid-namespace" in isolation else 0
     if pid:
@@ -78,13 +84,33 @@ def _child(sock: socket.socket) -> None:
     else:
         _send(sock, pid=os.getpid())
     os.close(sent_r)
-    isolation += sandbox.isolate_worker_process(config["limits"],
-                                                config.get("address_space_limit", True))
-    os.chdir("/")
-    os.environ.update(HOME="/tmp", MPLCONFIGDIR=f"/tmp/torchdrill-mpl-{os.getpid()}")
+    isolation += sandbox.isolate_worker_process(limits, config.get("address_space_limit", True),
+                                                uid)
+    home = fsroot.HOME if "private-tmp" in isolation else "/tmp"
+    os.chdir(home)
+    os.environ.update(HOME=home, USER="student", LOGNAME="student", TMPDIR="/tmp",
+                      MPLCONFIGDIR=f"{home}/.matplotlib")
     torch.set_num_threads(int(config.get("threads", 1)))
+    raw_output = sandbox.capture_raw_output()  # fds 1 and 2 never reach the grader's terminal
     _send(sock, isolation=isolation)
-    Worker(sock, config).serve()
+    Worker(sock, config, raw_output).serve()
+
+
+def _filesystem(config: dict, uid: int | None) -> list[str]:
+    """The allow-list root; where the kernel refuses it, the deny-list of earlier versions
+    (tmpfs over the hidden paths), so grading still runs and the report says which it was."""
+    data_dirs = [os.environ.get("TORCHDRILL_DATA", ""), str(fsroot.KIT_ROOT / "datasets")]
+    owner = uid if uid is not None else os.getuid()
+    try:
+        return fsroot.enter_allow_list_root(data_dirs, config["hidden_paths"],
+                                            int(config["limits"].get("max_file_mb", 64)), owner)
+    except OSError as e:
+        print(f"torchdrill: the worker's allow-list root failed ({e}); hiding paths instead",
+              file=sys.stderr)
+    sandbox.hide_paths(config["hidden_paths"])
+    if os.getuid() == 0:
+        sandbox.reveal_for_nobody([sys.base_prefix, sys.prefix, *sys.path])
+    return ["hidden-paths"]
 
 
 def _send(sock: socket.socket, **fields) -> None:

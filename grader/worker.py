@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from grader import wire
+from grader import sandbox, wire
 from grader.execute import (
     MissingFunction,
     NotConnected,
@@ -108,8 +108,9 @@ def _error(e: BaseException) -> dict:
 
 
 class Worker:
-    def __init__(self, sock: socket.socket, config: dict):
+    def __init__(self, sock: socket.socket, config: dict, raw_output: int | None = None):
         self.sock, self.config = sock, config
+        self.raw_output = raw_output  # the memfd behind fds 1 and 2, in a sandboxed worker
         self.modules = SubmissionModules(config["sources"], config.get("problems", {}))
         self.refs = RefTable()
         self.output_cap = int(config["limits"]["max_output_kb"]) * 1024
@@ -149,8 +150,11 @@ class Worker:
             error = _error(e)
         finally:
             sys.stdout, sys.stderr = saved
+        err_text = err.text()
+        if self.raw_output is not None:
+            err_text += sandbox.take_raw_output(self.raw_output, self.output_cap)
         return self._reply(request, result, hits, self._safe_writeback(before, tensors),
-                           error, out.text(), err.text(), tensors)
+                           error, out.text(), err_text, tensors)
 
     def _run(self, request: dict, hits: list[str]) -> Any:
         if request["op"] != "ref":

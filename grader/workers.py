@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from grader import cgroups
+
 # grader.wire (which imports torch) is imported in the functions that use it, so that
 # `python -m grader` can start the template before this process imports torch.
 
@@ -41,6 +43,8 @@ class Template:
 
     def __init__(self, threads: int = 1):
         self.threads = threads
+        if os.getuid() == 0:
+            cgroups.sweep()  # workers' cgroups a killed grader left behind
         self._start()
 
     def _start(self) -> None:
@@ -214,6 +218,7 @@ class WorkerConnection:
         except (ProcessLookupError, PermissionError):
             pass
         self.sock.close()
+        cgroups.remove(str(self.outer_pid))
 
     def close(self) -> None:
         """Ask the worker to exit, then make sure it has."""
