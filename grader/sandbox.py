@@ -144,7 +144,7 @@ class _CapData(ctypes.Structure):
 def drop_privileges(uid: int | None = None) -> None:
     """Root becomes `uid` (nobody by default); anyone else keeps its uid but loses every
     capability."""
-    if os.getuid() == 0 and not _in_user_namespace():
+    if os.getuid() == 0 and not in_user_namespace():
         uid = NOBODY if uid is None else uid
         os.setgroups([])
         os.setgid(uid)
@@ -181,7 +181,7 @@ def take_raw_output(fd: int, cap: int) -> str:
     return text + (f"\n[... {size - cap} more bytes not kept]" if size > cap else "")
 
 
-def _in_user_namespace() -> bool:
+def in_user_namespace() -> bool:
     try:
         return Path("/proc/self/uid_map").read_text().split()[1] != "0"
     except (OSError, IndexError):
@@ -231,7 +231,7 @@ def isolate_worker_process(limits: dict, address_space: bool,
     """Steps run by the worker itself (pid 1 of its namespace, if it has one); `uid`: the
     worker's own unprivileged uid when the grader is root."""
     done = []
-    root = os.getuid() == 0 and not _in_user_namespace()
+    root = os.getuid() == 0 and not in_user_namespace()
     will_drop_to = (NOBODY if uid is None else uid) if root else os.getuid()
     nproc_base = threads_of_uid(will_drop_to)
     if os.getpid() == 1 and mount_proc():

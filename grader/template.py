@@ -54,9 +54,9 @@ def _child(sock: socket.socket) -> None:
     config = pickle.loads(payload)
     limits = config["limits"]
     isolation: list[str] = []
-    uid = None
-    if os.getuid() == 0 and not sandbox._in_user_namespace():
-        uid, _lock = uids.claim_uid()  # held, inherited, until the last worker process exits
+    uid, uid_lock = None, None
+    if os.getuid() == 0 and not sandbox.in_user_namespace():
+        uid, uid_lock = uids.claim_uid()  # held by this process until it dies
         isolation.append("own-uid")
         with contextlib.suppress(OSError):
             isolation += cgroups.join(str(os.getpid()), int(limits["memory_mb"]) << 20,
@@ -80,6 +80,8 @@ def _child(sock: socket.socket) -> None:
     sandbox.die_with_parent()
     os.close(sent_w)
     if "pid-namespace" in isolation:
+        if uid_lock is not None:  # student code must not be able to release it (LOCK_UN)
+            os.close(uid_lock)
         os.read(sent_r, 1)  # EOF once the parent has sent the pid
     else:
         _send(sock, pid=os.getpid())
