@@ -82,6 +82,13 @@ def _import_message(module: str, e: BaseException) -> str:
     if isinstance(e, SystemExit):
         return f"{module}.py called sys.exit() while being imported; remove that call."
     where = student_line(e)
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        text = f"{module}.py imports {e.name}{where}, which is not installed where grading runs."
+        if "." not in e.name:  # perhaps a helper module of the student's own
+            text += (f" If {e.name}.py is a file of yours: only the course's topic files (like "
+                     f"{module}.py) are graded and reach the grader, so copy the code you need "
+                     f"from {e.name}.py into {module}.py.")
+        return text
     return f"importing {module}.py raised {type(e).__name__}: {e}{where}"
 
 

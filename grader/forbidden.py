@@ -64,15 +64,19 @@ def _import_owner(dotted: str) -> Any:
         return getattr(importlib.import_module(parent), attr)
 
 
+MAX_HITS = 50  # distinct names kept per call: a loop of a million forbidden calls keeps one
+
+
 class _State:
-    """What is forbidden right now (obj -> reported name), and what was hit."""
+    """What is forbidden right now (obj -> reported name), and what was hit (an ordered set)."""
 
     active: dict[Any, str] = {}
-    hits: list[str] = []
+    hits: dict[str, None] = {}
 
 
 def _record(name: str, function: str) -> None:
-    _State.hits.append(name)
+    if name not in _State.hits and len(_State.hits) < MAX_HITS:
+        _State.hits[name] = None
     raise ForbiddenCallError(
         f"{name} is not allowed in {function}: it would do the exercise for you. "
         "Build it from the basic operations the section uses."
@@ -137,7 +141,7 @@ class Guard:
     def __init__(self, names: Iterable[str], function: str):
         self.function = function
         self.targets, self.funcs = _targets(tuple(names))
-        self.hits: list[str] = []
+        self.hits: dict[str, None] = {}  # the names hit, each once, in order
         self._mode = None
 
     def __enter__(self) -> Guard:
@@ -151,7 +155,7 @@ class Guard:
         if self._mode is not None:
             self._mode.__exit__(*exc)
             self._mode = None
-        _State.active, _State.hits = {}, []
+        _State.active, _State.hits = {}, {}
 
 
 _State.function = ""

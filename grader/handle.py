@@ -20,6 +20,7 @@ import torch
 from grader.course import Course, Topic
 from grader.source_scan import python_loops
 from grader.submission import Submission
+from grader.text import clean_text
 from grader.wire import remote_ref, tensors_in
 from grader.workers import (
     KIT_ROOT,
@@ -62,9 +63,27 @@ class NotDifferentiable(AssertionError):
     """The function's output does not depend on its input through autograd."""
 
 
-def _failure_from_error(function: str, error: dict) -> Exception:
-    kind, message = error.get("kind"), str(error.get("message", ""))
-    where = str(error.get("where", ""))
+# Bounds on what the grader keeps from a worker (never trusting the worker's own caps)
+MAX_TEXT = 4000  # characters of an error message
+MAX_WHERE = 200  # characters of " (line N of file.py)"
+MAX_NAME = 100  # characters of a type name
+MAX_HITS = 50  # distinct forbidden calls read from one reply, and kept for one test
+MAX_FLAGS_PER_FUNCTION = 20
+MAX_FLAGS = 200
+
+
+def _field(error: dict, key: str, cap: int, default: str = "") -> str:
+    """A text field of a worker's error, at most `cap` characters (`default` if not text)."""
+    value = error.get(key, default)
+    return value[:cap] if isinstance(value, str) else default
+
+
+def _failure_from_error(function: str, error: object) -> Exception:
+    """The StudentFailure for a worker's error description. The worker is the student's
+    process, so the description is read as untrusted: any shape, texts cut to a bound."""
+    error = error if isinstance(error, dict) else {}
+    kind, message = error.get("kind"), _field(error, "message", MAX_TEXT)
+    where = _field(error, "where", MAX_WHERE)
     if kind == "not_implemented":
         return NotImplementedByStudent(f"{function} is not written yet (it raises "
                                        "NotImplementedError).")
@@ -81,7 +100,7 @@ def _failure_from_error(function: str, error: dict) -> Exception:
         return AttributeError(message)
     if error.get("type") == "TypeError" and kind == "raised" and function.endswith(".len"):
         return TypeError(message)  # no len(): list(remote_generator) falls back to iterating
-    text = f"{function} raised {error.get('type', 'an exception')}: {message}{where}"
+    text = f"{function} raised {_field(error, 'type', MAX_NAME, 'an exception')}: {message}{where}"
     if "allocate" in message or error.get("type") == "MemoryError":
         text += " (it ran out of the memory a submission may use)"
     return StudentRaised(text)
@@ -105,13 +124,18 @@ class Session:
         self.generation = 0
         self.used_s = 0.0
         self.test_hits: list[dict] = []
+        self._seen_hits: set[tuple[str, str, str]] = set()  # (topic, function, call) this test
+        self._flag_keys: set[tuple[str, str, str]] = set()
+        self._flags_per_function: dict[tuple[str, str], int] = {}
         self.current_topic: Topic | None = None
         self.broken: StudentFailure | None = None
         self.pending_seed: int | None = None
         self.timeouts: dict[str, int] = {}
         self.fatal = ""  # why grading had to stop, when it did
+        topics = set(course.names)  # a topic's module may import another; nothing else goes
         self.config = {
-            "sources": submission.sources, "problems": submission.problems,
+            "sources": {m: s for m, s in submission.sources.items() if m in topics},
+            "problems": {m: p for m, p in submission.problems.items() if m in topics},
             "limits": self.limits, "hidden_paths": list(hidden_paths), "threads": threads,
             "address_space_limit": not torch.cuda.is_available(),
         }
@@ -120,6 +144,7 @@ class Session:
         """A new test starts: forget the last test's forbidden hits and hang or crash, and
         seed the worker's random generators from the test's name on its first call."""
         self.test_hits, self.broken = [], None
+        self._seen_hits = set()
         self.pending_seed = zlib.crc32(test_id.encode())
 
     # -- the worker -------------------------------------------------------------------------
@@ -180,16 +205,35 @@ class Session:
             raise _failure_from_error(function, reply.get("error") or {})
         return reply.get("result")
 
-    def _record(self, topic: Topic, function: str, hits: list[str]) -> None:
-        for call in hits:
-            flag = {"topic": topic.name, "function": function, "call": str(call),
+    def _record(self, topic: Topic, function: str, hits: object) -> None:
+        """Keep the forbidden calls a reply reports: each once per test (any one fails the
+        test) and once per submission as a flag. A worker can report anything, so only the
+        first MAX_HITS strings of a reply are read, and the flags are capped per function and
+        in all; the cost is constant per reply however many hits it claims."""
+        if not isinstance(hits, list):
+            return
+        for call in hits[:MAX_HITS]:
+            if not isinstance(call, str):
+                continue
+            flag = {"topic": topic.name, "function": function, "call": call[:MAX_NAME],
                     "how": "runtime"}
-            if flag not in self.flags:
-                self.flags.append(flag)
-            self.test_hits.append(flag)
+            key = (topic.name, function, flag["call"])
+            if key not in self._seen_hits and len(self.test_hits) < MAX_HITS:
+                self._seen_hits.add(key)
+                self.test_hits.append(flag)
+            count = self._flags_per_function.get(key[:2], 0)
+            if key in self._flag_keys or count >= MAX_FLAGS_PER_FUNCTION or (
+                    len(self.flags) >= MAX_FLAGS):
+                continue
+            self._flag_keys.add(key)
+            self._flags_per_function[key[:2]] = count + 1
+            self.flags.append(flag)
 
     def _make_remote(self, handle) -> RemoteRef:
-        return RemoteRef(self, handle.ref_id, handle.type_name, handle.text, self.generation)
+        """A RemoteRef for a worker-side object; its type name and repr are the student's
+        text, shown in messages, so they are cleaned and cut here."""
+        return RemoteRef(self, handle.ref_id, clean_text(str(handle.type_name))[:MAX_NAME],
+                         clean_text(str(handle.text))[:MAX_TEXT], self.generation)
 
     def close(self) -> None:
         if self.worker is not None:

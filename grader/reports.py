@@ -105,6 +105,11 @@ def flag_text(flag: dict) -> str:
     return f"{flag['call']} in {flag['function']} ({flag['topic']}): {how}"
 
 
+def not_graded_texts(report: dict) -> list[str]:
+    """A sentence per file of the submission that was not graded, each naming its file."""
+    return [f["reason"] for f in report.get("files_not_graded") or []]
+
+
 def isolation_text(report: dict) -> str:
     steps = report.get("isolation") or []
     return "Isolation: " + (", ".join(steps) if steps else "none (no sandbox recorded)")
@@ -162,6 +167,8 @@ def to_markdown(report: dict) -> str:
     ]
     if report.get("flags"):
         parts.append(_md_flags(report))
+    if not_graded_texts(report):
+        parts.append(_md_not_graded(report))
     parts += [_md_topic(t) for t in report["topics"]]
     parts += ["---", *filter(None, [_md(not_counted_text(report))]), _md(isolation_text(report))]
     return "\n\n".join(parts) + "\n"
@@ -178,6 +185,11 @@ def _md_flags(report: dict) -> str:
     lines = ["## Forbidden calls", ""]
     lines += [f"- {_md(flag_text(f))}" for f in merged_flags(report)]
     return "\n".join([*lines, "", _md(FLAGS_ADVICE)])
+
+
+def _md_not_graded(report: dict) -> str:
+    lines = [f"- {_md(t)}" for t in not_graded_texts(report)]
+    return "\n".join(["## Files not graded", "", *lines])
 
 
 def _md_topic(topic: dict) -> str:
@@ -234,7 +246,7 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f3f3f0; paddi
   border-radius: 4px; font-size: .85rem; }
 .hint { color: #444; font-size: .9rem; margin: .25rem 0; }
 .todo { background: #eef4fb; border-radius: 6px; padding: .5rem .75rem; margin: .75rem 0; }
-.flags { border: 2px solid #d35400; }
+.flags { border: 2px solid #d35400; } .not-graded { border: 2px solid #e6a100; }
 details summary { cursor: pointer; color: #444; }
 """
 
@@ -248,6 +260,8 @@ def to_html(report: dict) -> str:
     body = [_html_header(report)]
     if report.get("flags"):
         body.append(_html_flags(report))
+    if not_graded_texts(report):
+        body.append(_html_not_graded(report))
     body += [_html_topic(t) for t in report["topics"]]
     if not_counted_text(report):
         body.append(f'<p class="isolation">{_e(not_counted_text(report))}</p>')
@@ -288,6 +302,11 @@ def _html_flags(report: dict) -> str:
     items = "".join(f"<li>{_e(flag_text(f))}</li>" for f in merged_flags(report))
     return (f'<section class="flags"><h2>Forbidden calls</h2><ul>{items}</ul>'
             f"<p>{_e(FLAGS_ADVICE)}</p></section>")
+
+
+def _html_not_graded(report: dict) -> str:
+    items = "".join(f"<li>{_e(t)}</li>" for t in not_graded_texts(report))
+    return f'<section class="not-graded"><h2>Files not graded</h2><ul>{items}</ul></section>'
 
 
 def _html_topic(topic: dict) -> str:
@@ -368,6 +387,7 @@ def _gradescope_summary(report: dict) -> str:
     if waiting:
         lines.append(f"{waiting} tests wait for functions you have not written yet.")
     lines += [f"Forbidden: {flag_text(f)}" for f in merged_flags(report)]
+    lines += [f"Not graded: {t}" for t in not_graded_texts(report)]
     return "\n".join(filter(None, [*lines, not_counted_text(report), isolation_text(report)]))
 
 

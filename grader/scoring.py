@@ -1,13 +1,21 @@
-"""From per-test records to the report (the schema in DEVELOPERS.md)."""
+"""From per-test records to the report (the schema in DEVELOPERS.md).
+
+Every text in the report passes through `grader.text.clean_text` here, where the report is
+built, so the table, Markdown, HTML and Gradescope's json all show a submission's text (its
+messages, file names, printed output) without the control characters and escape codes it
+may carry.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+from typing import Any
 
 from grader.course import Course
-from grader.source_scan import forbidden_in_source, function_names
+from grader.source_scan import SourceTooLarge, forbidden_in_source, function_names
 from grader.submission import Submission
+from grader.text import clean_text
 
 
 def kit_version() -> str:
@@ -19,24 +27,33 @@ def kit_version() -> str:
         return __version__
 
 
+MAX_SOURCE_FLAGS = 200  # a module of thousands of functions does not make a report of them
+
+
 def source_flags(submission: Submission, course: Course, topics: list[str]) -> list[dict]:
-    """Forbidden calls named in each function's source (reported; the runtime check scores)."""
+    """Forbidden calls named in each function's source (reported; the runtime check scores),
+    at most MAX_SOURCE_FLAGS."""
     flags = []
     for name in topics:
         topic, source = course.topic(name), submission.source(name)
         if not source:
             continue
-        for function in function_names(source):
+        try:
+            functions = function_names(source)
+        except SourceTooLarge:  # not scanned; `load_submission` refuses such a file anyway
+            continue
+        for function in functions:
             for call in forbidden_in_source(source, function, list(topic.forbidden_for(function))):
                 flags.append({"topic": name, "function": function, "call": call,
                               "how": "source"})
-    return flags
+    return flags[:MAX_SOURCE_FLAGS]
 
 
 def build_report(records: list[dict], course: Course, topics: list[str],
                  submission: Submission, isolation: list[str],
                  runtime_flags: list[dict], not_counted: list[dict] = ()) -> dict:
-    """The report for one submission: topics in course order, totals, flags."""
+    """The report for one submission: topics in course order, totals, flags, the files that
+    were not graded; every text cleaned of control characters."""
     report_topics = []
     for name in topics:
         tests = [{k: v for k, v in r.items() if k != "topic"} for r in records
@@ -49,7 +66,7 @@ def build_report(records: list[dict], course: Course, topics: list[str],
             "max_score": round(sum(t["max_score"] for t in tests), 4),
             "tests": tests,
         })
-    return {
+    return _clean({
         "submission": submission.name,
         "kit_version": kit_version(),
         "graded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -59,4 +76,16 @@ def build_report(records: list[dict], course: Course, topics: list[str],
         "topics": report_topics,
         "flags": runtime_flags + source_flags(submission, course, topics),
         "not_counted": list(not_counted),
-    }
+        "files_not_graded": submission.not_graded,
+    })
+
+
+def _clean(value: Any) -> Any:
+    """`value` with `clean_text` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value

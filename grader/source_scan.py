@@ -3,49 +3,137 @@ function's body, and Python loops where the exercise asks for vectorised code.
 
 A function is scanned together with the module-level helpers it calls, so moving
 `torch.cdist` into `_helper()` is still seen.
+
+The grader's work is bounded whatever the source: a source over `MAX_SOURCE_CHARS` is not
+scanned at all (`SourceTooLarge`; `grader.submission` refuses such a file before it is
+graded), and a module is parsed and walked once (`_scan`, cached by its text) into tables of
+its top-level definitions. Queries then walk the call graph between definitions, visiting each
+at most once: a forbidden name is traced back from its users once for the whole module, loops
+forward from one function. A module of thousands of functions that all call each other costs
+one parse and a few linear walks, not a parse and a walk per function.
 """
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from grader.forbidden import canonical
 
-
-def _module_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> dotted origin, from the module's imports (`F` -> `torch.nn.functional`)."""
-    aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if a.asname:
-                    aliases[a.asname] = a.name
-                else:
-                    aliases[a.name.split(".")[0]] = a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for a in node.names:
-                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-    return aliases
+MAX_SOURCE_CHARS = 1_000_000  # a solution is a few kB; past this the source is not read
+LOOP_NODES = {ast.For: "a for loop", ast.While: "a while loop", ast.ListComp: "a comprehension",
+              ast.GeneratorExp: "a generator expression", ast.SetComp: "a comprehension",
+              ast.DictComp: "a comprehension", ast.AsyncFor: "a for loop"}
+LOOP_CALLS = ("map", "reduce", "starmap")
+DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def _functions(tree: ast.Module) -> dict[str, ast.AST]:
-    return {n.name: n for n in tree.body
-            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+class SourceTooLarge(ValueError):
+    """A module too large to scan (the grader's work on one submission is bounded)."""
+
+    def __init__(self, chars: int):
+        super().__init__(f"the module is {chars / 1e6:.1f} MB of text; the grader reads "
+                         f"modules up to {MAX_SOURCE_CHARS / 1e6:g} MB (a solution is a few kB)")
 
 
-def _reachable(tree: ast.Module, function: str) -> list[ast.AST]:
-    """The function's node plus every module-level function or class it reaches by name."""
-    defs = _functions(tree)
-    seen, todo = [], [function]
+class _Span(NamedTuple):
+    """Where a definition sits in the source (what `ast.get_source_segment` reads)."""
+
+    lineno: int
+    col_offset: int
+    end_lineno: int
+    end_col_offset: int
+
+
+@dataclass
+class _Definition:
+    """What one top-level def or class uses, gathered in one walk of its body."""
+
+    span: _Span
+    is_function: bool
+    calls: set[str] = field(default_factory=set)  # other top-level definitions it names
+    matmul: bool = False  # uses the @ operator
+    loops: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class _Module:
+    """A parsed module: its definitions, who reads which dotted name, who calls whom, and the
+    forbidden names worked out so far."""
+
+    definitions: dict[str, _Definition]
+    users: dict[str, set[str]]  # dotted name (import aliases resolved) -> definitions reading it
+    callers: dict[str, set[str]]  # definition -> the definitions that name it
+    _reaching: dict[str, set[str]] = field(default_factory=dict)
+
+    def reachable(self, function: str) -> list[_Definition]:
+        """The function's definition plus every top-level definition it reaches by name."""
+        seen: set[str] = set()
+        todo = deque([function])
+        found = []
+        while todo:
+            name = todo.popleft()
+            if name in seen or name not in self.definitions:
+                continue
+            seen.add(name)
+            found.append(self.definitions[name])
+            todo.extend(self.definitions[name].calls - seen)
+        return found
+
+    def reaching(self, forbidden: str) -> set[str]:
+        """The definitions that use `forbidden` (a course.toml name or pattern, or `@`) or
+        reach one that does: its users, then a walk back along the calls, once per name for
+        the whole module rather than once per function."""
+        if forbidden not in self._reaching:
+            pattern = canonical(forbidden)
+            if pattern == "@":
+                todo = [d for d, definition in self.definitions.items() if definition.matmul]
+            else:
+                match = re.compile(fnmatch.translate(pattern)).match
+                todo = [d for name, users in self.users.items() if match(name) for d in users]
+            seen = set(todo)
+            while todo:
+                fresh = self.callers[todo.pop()] - seen
+                seen |= fresh
+                todo.extend(fresh)
+            self._reaching[forbidden] = seen
+        return self._reaching[forbidden]
+
+
+def _nodes(root: ast.AST) -> Iterator[ast.AST]:
+    """Every node under `root` (itself included), like `ast.walk` without the Load/Store
+    markers, and faster: after parsing, this walk is most of a scan's cost."""
+    todo: list[object] = [root]
     while todo:
-        name = todo.pop()
-        node = defs.get(name)
-        if node is None or node in seen:
-            continue
-        seen.append(node)
-        todo.extend(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in defs)
-    return seen
+        node = todo.pop()
+        if not isinstance(node, ast.AST) or isinstance(node, ast.expr_context):
+            continue  # a name in a list (`global x`), a missing default, a Load marker
+        yield node
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                todo.extend(value)
+            elif isinstance(value, ast.AST):
+                todo.append(value)
+
+
+def _add_aliases(node: ast.Import | ast.ImportFrom, aliases: dict[str, str]) -> None:
+    """Local name -> dotted origin, from one import (`F` -> `torch.nn.functional`)."""
+    if isinstance(node, ast.Import):
+        for a in node.names:
+            if a.asname:
+                aliases[a.asname] = a.name
+            else:
+                aliases[a.name.split(".")[0]] = a.name.split(".")[0]
+    elif node.module and node.level == 0:
+        for a in node.names:
+            aliases[a.asname or a.name] = f"{node.module}.{a.name}"
 
 
 def _dotted(node: ast.AST) -> list[str] | None:
@@ -60,82 +148,95 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return None
 
 
-def forbidden_in_source(source: str, function: str, names: list[str]) -> list[str]:
-    """The course.toml names whose use appears in `function` (or helpers it calls)."""
+def _full_name(chain: tuple[str, ...], aliases: dict[str, str]) -> str | None:
+    """The dotted name a reference stands for (`F.softmax` -> `torch.nn.functional.softmax`);
+    a method on a tensor-valued expression counts as `torch.Tensor.<method>`."""
+    if chain[0] in aliases:
+        return ".".join([aliases[chain[0]], *chain[1:]])
+    if len(chain) >= 2:
+        return "torch.Tensor." + chain[-1]
+    return None
+
+
+def _walk_definition(node: ast.AST, top_level: set[str], aliases: dict[str, str]
+                     ) -> tuple[_Definition, set[tuple[str, ...]]]:
+    """One walk of a definition: what it uses, with its references as raw chains (`F`,
+    `softmax`) to resolve once every import of the module is known."""
+    found = _Definition(_Span(node.lineno, node.col_offset, node.end_lineno,
+                              node.end_col_offset),
+                        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
+    chains: set[tuple[str, ...]] = set()
+    for inner in _nodes(node):
+        kind = type(inner)
+        if kind is ast.Name:
+            chains.add((inner.id,))
+            if inner.id in top_level:
+                found.calls.add(inner.id)
+        elif kind is ast.Attribute:
+            chains.add(tuple(_dotted(inner)))
+        elif kind in (ast.BinOp, ast.AugAssign) and type(inner.op) is ast.MatMult:
+            found.matmul = True
+        elif kind in LOOP_NODES:
+            found.loops.append((LOOP_NODES[kind], inner.lineno))
+        elif kind is ast.Call and (call := _dotted(inner.func)) and call[-1] in LOOP_CALLS:
+            found.loops.append((f"{call[-1]}()", inner.lineno))
+        elif kind in (ast.Import, ast.ImportFrom):
+            _add_aliases(inner, aliases)
+    return found, chains
+
+
+@functools.lru_cache(maxsize=8)
+def _scan(source: str) -> _Module:
+    """The module's definitions, parsed and walked once per source text; a module that does
+    not parse has none (its tests report the syntax error)."""
+    if len(source) > MAX_SOURCE_CHARS:
+        raise SourceTooLarge(len(source))
     try:
         tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    aliases = _module_aliases(tree)
-    patterns = [(n, canonical(n)) for n in names]
-    found: list[str] = []
-
-    def hit(name: str) -> None:
-        if name not in found:
-            found.append(name)
-
-    for fn in _reachable(tree, function):
-        for node in ast.walk(fn):
-            if isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.MatMult):
-                if "@" in names:
-                    hit("@")
-            if not isinstance(node, ast.Attribute | ast.Name):
-                continue
-            chain = _dotted(node)
-            if not chain:
-                continue
-            root = chain[0]
-            if root in aliases:
-                full = ".".join([aliases[root], *chain[1:]])
-            elif len(chain) >= 2:
-                full = "torch.Tensor." + chain[-1]  # a method on a tensor-valued expression
-            else:
-                continue
-            for reported, pattern in patterns:
-                if pattern != "@" and fnmatch.fnmatchcase(full, pattern):
-                    hit(reported)
-    return found
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return _Module({}, {}, {})
+    top_level = {n.name for n in tree.body if isinstance(n, DEFINITIONS)}
+    aliases: dict[str, str] = {}  # from every import in the module, wherever it is
+    walked: dict[str, tuple[_Definition, set[tuple[str, ...]]]] = {}
+    for node in tree.body:
+        if isinstance(node, DEFINITIONS):
+            walked[node.name] = _walk_definition(node, top_level, aliases)
+        else:
+            for inner in _nodes(node):
+                if isinstance(inner, ast.Import | ast.ImportFrom):
+                    _add_aliases(inner, aliases)
+    users: dict[str, set[str]] = {}
+    callers: dict[str, set[str]] = {name: set() for name in walked}
+    for name, (definition, chains) in walked.items():
+        for chain in chains:
+            if (full := _full_name(chain, aliases)) is not None:
+                users.setdefault(full, set()).add(name)
+        for callee in definition.calls:
+            callers[callee].add(name)
+    return _Module({name: definition for name, (definition, _) in walked.items()}, users,
+                   callers)
 
 
-LOOP_NODES = {ast.For: "a for loop", ast.While: "a while loop", ast.ListComp: "a comprehension",
-              ast.GeneratorExp: "a generator expression", ast.SetComp: "a comprehension",
-              ast.DictComp: "a comprehension", ast.AsyncFor: "a for loop"}
+def forbidden_in_source(source: str, function: str, names: Iterable[str]) -> list[str]:
+    """The course.toml names (in their order) whose use appears in `function` or in the
+    helpers it calls. Raises SourceTooLarge for a source over MAX_SOURCE_CHARS."""
+    module = _scan(source)
+    return [n for n in dict.fromkeys(names) if function in module.reaching(n)]
 
 
 def python_loops(source: str, function: str) -> list[tuple[str, int]]:
     """(kind, line) of each Python-level loop in `function` and the helpers it calls;
-    `map`/`functools.reduce` over data count too."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    loops = []
-    for fn in _reachable(tree, function):
-        for node in ast.walk(fn):
-            kind = LOOP_NODES.get(type(node))
-            if kind is None and isinstance(node, ast.Call):
-                chain = _dotted(node.func) or []
-                if chain and chain[-1] in ("map", "reduce", "starmap"):
-                    kind = f"{chain[-1]}()"
-            if kind:
-                loops.append((kind, node.lineno))
+    `map`/`functools.reduce` over data count too. Raises SourceTooLarge as above."""
+    loops = [loop for d in _scan(source).reachable(function) for loop in d.loops]
     return sorted(loops, key=lambda k: k[1])
 
 
 def function_source(source: str, function: str) -> str | None:
     """The text of a top-level function, or None when the module does not define it."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    node = _functions(tree).get(function)
-    return ast.get_source_segment(source, node) if node is not None else None
+    definition = _scan(source).definitions.get(function)
+    return ast.get_source_segment(source, definition.span) if definition else None
 
 
 def function_names(source: str) -> list[str]:
     """Names of the module's top-level functions."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    return [name for name, d in _scan(source).definitions.items() if d.is_function]

@@ -18,6 +18,7 @@ from grader.reports import (
     label,
     merged_flags,
     not_counted_text,
+    not_graded_texts,
     not_written,
     score_of,
     summary_line,
@@ -41,7 +42,8 @@ def default_console() -> Console:
 
 
 def render_table(report: dict, console: Console | None = None) -> None:
-    """Print the report: topics, tests to fix, functions not written yet, flags, total."""
+    """Print the report: topics, tests to fix, functions not written yet, flags, files not
+    graded, total."""
     console = console or default_console()
     console.print(_topics_table(report, console))
     if any(to_fix(t) for t in report["topics"]):
@@ -50,6 +52,8 @@ def render_table(report: dict, console: Console | None = None) -> None:
         console.print(todo, end="")
     if report.get("flags"):
         console.print(_flags_text(report))
+    if not_graded_texts(report):
+        console.print(_not_graded_text(report))
     console.print(Text(f"Total {score_of(report)}", style="bold"))
     if not_counted_text(report):
         console.print(Text(not_counted_text(report), style="dim"))
@@ -113,4 +117,11 @@ def _flags_text(report: dict) -> Text:
     for flag in merged_flags(report):
         text.append(f"  {flag_text(flag)}\n")
     text.append(FLAGS_ADVICE, style="dim")
+    return text
+
+
+def _not_graded_text(report: dict) -> Text:
+    text = Text("Files not graded", style="bold yellow")
+    for line in not_graded_texts(report):
+        text.append(f"\n  {line}")
     return text

@@ -80,7 +80,9 @@ def test_exercises_score_zero(exercises_report):
 def test_report_schema(solutions_report, exercises_report):
     for report in (solutions_report, exercises_report):
         assert set(report) == {"submission", "kit_version", "graded_at", "isolation", "score",
-                               "max_score", "topics", "flags", "not_counted"}
+                               "max_score", "topics", "flags", "not_counted",
+                               "files_not_graded"}
+        assert report["files_not_graded"] == []  # every file of solutions/ is a topic
         for topic in report["topics"]:
             assert set(topic) == {"name", "title", "score", "max_score", "tests"}
             assert topic["score"] == sum(t["score"] for t in topic["tests"])

@@ -379,3 +379,29 @@ def test_table_falls_back_to_ascii_bars_on_a_narrow_encoding(report):
 
 def test_summary_line(report):
     assert summary_line(report) == "softmax 2.5/5 · mlp 0/2 · tensor_ops 0/0 · total 2.5/7"
+
+
+# -- files not graded ------------------------------------------------------------------------
+
+NOT_GRADED = [{"file": "softmax.py", "reason": "softmax.py is a symbolic link: submit the file "
+               "itself, not a link to it"},
+              {"file": "helpers.py", "reason": f"helpers.py is not graded {HOSTILE} {MARKUP}"}]
+
+
+def test_every_format_lists_the_files_not_graded(report):
+    report["files_not_graded"] = NOT_GRADED
+    page, text = to_html(report), to_markdown(report)
+    output, table = to_gradescope(report)["output"], _recorded(report)
+    for shown in (page, text, output, table):
+        assert "softmax.py is a symbolic link: submit the file itself" in shown
+    assert "<li>helpers.py is not graded &lt;script&gt;" in page
+    assert "- helpers.py is not graded \\<script\\>" in text
+    assert f"Not graded: helpers.py is not graded {HOSTILE}" in output
+    assert f"helpers.py is not graded {HOSTILE} {MARKUP}" in table
+
+
+def test_no_files_not_graded_no_section(report):
+    report["files_not_graded"] = []
+    for shown in (to_html(report), to_markdown(report), to_gradescope(report)["output"],
+                  _recorded(report)):
+        assert "not graded" not in shown.lower()
