@@ -22,7 +22,8 @@ import torch
 
 def numerical_derivative(f, x: float, h: float = 1e-5) -> float:
     """The derivative of a function of one float `f` at the float `x`, by the central difference
-    (f(x + h) - f(x - h)) / (2h) (§2.4.1). Returns a Python float.
+    (f(x + h) - f(x - h)) / (2h) (§2.4.1). Returns a Python float, never a 0-d tensor (convert
+    with `float(...)`, as D2L does).
 
     Hint: the forward difference (f(x + h) - f(x)) / h is less accurate: its error grows like
     h * f''(x) / 2, the central one's like h**2 * f'''(x) / 6.
@@ -35,6 +36,10 @@ def numerical_gradient(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """The gradient of a scalar function `f` at the float64 tensor `x` (any shape), by central
     differences: entry i is (f(x + eps e_i) - f(x - eps e_i)) / (2 eps), with e_i the tensor
     that is 1 at entry i and 0 elsewhere. Returns a tensor shaped like `x`, `x`'s dtype.
+
+    `x` may be non-contiguous (a transposed matrix, a slice of a larger tensor): flatten a copy
+    with `reshape` or `clone`, never `view` on `x`. The result only needs `x`'s shape and dtype,
+    not its memory layout.
 
     `x` must be exactly unchanged afterwards (bit for bit). Work on a copy
     (`x.detach().clone()`); if you perturb entries in place, restore the saved value
@@ -82,6 +87,9 @@ def detached_product_gradient(x: torch.Tensor) -> torch.Tensor:
 def control_flow_f(a: torch.Tensor) -> torch.Tensor:
     """The function of §2.5.4: b = 2a; double b while b.norm() < 1000; return b if b.sum() > 0,
     otherwise 100 * b. `a` is a nonzero tensor (a scalar or any shape); the result has its shape.
+    As D2L's code on a vector or matrix (§2.5 exercises): `b.norm()` is the Euclidean norm of
+    all entries and `b.sum()` the sum of all entries. The comparisons are strict: at
+    b.norm() == 1000 the loop has stopped, and b.sum() == 0 gives 100 * b.
 
     Autograd must be able to differentiate through it: use tensor operations on `a` (no
     `.item()` of intermediate values you return, no `torch.tensor(...)` copies, no
@@ -95,9 +103,11 @@ def control_flow_f(a: torch.Tensor) -> torch.Tensor:
 def gradient_check(f, x: torch.Tensor, eps: float = 1e-6) -> float:
     """How far autograd's gradient of the scalar `f` at the float64 tensor `x` is from the
     numerical one: the largest elementwise relative error
-    max_i |g_auto[i] - g_num[i]| / max(|g_auto[i]|, |g_num[i]|, 1e-12), as a Python float.
+    max_i |g_auto[i] - g_num[i]| / max(|g_auto[i]|, |g_num[i]|, 1e-12), as a Python float
+    (`float(...)`, not a 0-d tensor).
 
-    Use your `autograd_gradient` and `numerical_gradient` (with `eps`). A tiny result (say
+    Use your `autograd_gradient` and `numerical_gradient` (with the `eps` you are given: a
+    larger eps gives a larger error, and the result must show it). A tiny result (say
     below 1e-6) means the two agree; an `f` with a wrong backward gives a large one. Leave the
     caller's `x` alone.
     """

@@ -23,7 +23,9 @@ import torch
 
 def cross_entropy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-example cross-entropy `-log y_hat[i, y[i]]` for probabilities `y_hat (n, q)` and
-    int64 labels `y (n,)`; returns `(n,)` (no mean: one loss per example).
+    int64 labels `y (n,)`; returns `(n,)` (no mean: one loss per example). Other classes may
+    have probability exactly 0; the loss stays finite, since only the true class's probability
+    enters it (a one-hot mask times `log(y_hat)` gives 0 * -inf = nan there).
 
     Hint (§3.4.6): pick each example's probability of its true class with
     `y_hat[torch.arange(n), y]`, then take `-log`.
@@ -44,7 +46,8 @@ def cross_entropy_from_logits(logits: torch.Tensor, y: torch.Tensor) -> torch.Te
 
 
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
-    """The NUMBER of correct predictions, as a Python float (not the fraction).
+    """The NUMBER of correct predictions, as a Python float (not the fraction, and never a 0-d
+    tensor: convert with `float(...)`, as D2L does).
 
     `y_hat` is either scores `(n, q)` (the prediction is the argmax of each row) or predicted
     labels `(n,)`. Compare predictions and labels in the same dtype (§3.6.5: convert the
@@ -56,7 +59,7 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
 
 class Accumulator:
     """Sums over `n` variables (§3.6.5): `add(a, b, ...)` adds one value to each, `reset()` sets
-    them all back to 0.0, and `acc[i]` reads the i-th sum as a float.
+    them all back to 0.0, and `acc[i]` reads the i-th sum as a Python float (never a tensor).
 
     Example: `acc = Accumulator(2); acc.add(3, 10); acc.add(1.0, torch.tensor(5.)); acc[0]`
     is 4.0. Store plain floats (convert with `float(...)`), not tensors.
@@ -77,7 +80,7 @@ class Accumulator:
         raise NotImplementedError()
 
     def __getitem__(self, idx: int) -> float:
-        """The i-th sum."""
+        """The i-th sum, a Python float."""
         # YOUR CODE HERE
         raise NotImplementedError()
 

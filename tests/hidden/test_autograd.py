@@ -17,7 +17,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from grader import strategies as tds
-from grader.checks import assert_close, expect_float
+from grader.checks import assert_close, describe, expect_float
 from torchdrill import callables as cf
 
 EPS64 = torch.finfo(torch.float64).eps
@@ -28,6 +28,19 @@ BACKWARD_DIFF = ("this is the backward difference (f(x) - f(x - h)) / h; use the
                  "difference (f(x + h) - f(x - h)) / (2h) (§2.4.1).")
 NO_HALF = ("this is twice the derivative: divide f(x + h) - f(x - h) by 2h, the distance "
            "between the two points, not by h.")
+
+
+def expect_python_float(value, what: str) -> float:
+    """The contract's `-> float` is a Python float (D2L's `float(...)`), never a tensor."""
+    if isinstance(value, torch.Tensor):
+        raise AssertionError(
+            f"{what} is {describe(value)}, but the function returns a Python float: convert "
+            "the result with float(...) (a 0-d tensor is not a float; it also keeps its "
+            "autograd graph alive if it has one).")
+    if isinstance(value, bool) or not isinstance(value, float):
+        raise AssertionError(f"{what} should be a Python float, but it is {describe(value)}: "
+                             "convert the result with float(...).")
+    return value
 
 
 def _number_close(got: float, want: float, tol: float) -> bool:
@@ -116,6 +129,20 @@ def test_numerical_derivative_default_h(student):
     got = student.numerical_derivative(cf.exp, 1.0)
     check_number(got, math.e, 1e-8, "numerical_derivative(exp, 1.0)",
                  derivative_mistakes(math.exp, 1.0, 1e-5))
+
+
+@pytest.mark.points(1)
+@given(point=scalar_points(names=("exp", "sine", "d2l_quadratic"), hs=(None, 1e-4)))
+def test_numerical_derivative_returns_a_float(student, point):
+    """numerical_derivative returns a Python float (as D2L's float(...)), not a 0-d tensor,
+    also when f accepts tensors (exp, sin, 3x**2 - 4x) (§2.4.1)."""
+    name, x, h = point
+    f, fprime, _, _ = SCALAR_FUNCTIONS[name]
+    h_used = 1e-5 if h is None else h
+    got = student.numerical_derivative(f, x, **({} if h is None else {"h": h}))
+    what = f"numerical_derivative({name}, {x!r}{'' if h is None else ', h=' + repr(h)})"
+    check_number(expect_python_float(got, what), fprime(x), derivative_tolerance(name, x, h_used),
+                 what, derivative_mistakes(f, x, h_used))
 
 
 # --------------------------------------------------------------------------- numerical_gradient
@@ -468,7 +495,7 @@ def control_flow_expected(a: torch.Tensor) -> tuple[torch.Tensor, float, dict]:
 
 
 control_flow_inputs = tds.tensors(
-    st.sampled_from([(), (1,), (3,), (2, 3), (5,)]), magnitude=st.sampled_from(
+    st.sampled_from([(), (1,), (3,), (2, 3), (5,), (2, 1, 3)]), magnitude=st.sampled_from(
         [1e-3, 0.1, 1.0, 30.0, 700.0, 1e4]))
 
 
@@ -502,6 +529,64 @@ def test_control_flow_f_leaves_a_alone(student, a):
     before = a.clone()
     student.control_flow_f(a)
     check_x_unchanged(before, a, "control_flow_f")
+
+
+NORM_BOUNDARY = ("b.norm() lands exactly on 1000 here, and the loop doubles b only while "
+                 "b.norm() < 1000: at 1000 it stops. A `<=` in the while condition doubles once "
+                 "too often (§2.5.4).")
+SUM_BOUNDARY = ("b.sum() is exactly 0 here, and the function returns b only if b.sum() > 0, "
+                "otherwise 100 * b. A `>=` in the if returns b when the sum is 0 (§2.5.4).")
+
+# Inputs whose b = 2**m * a has a norm of exactly 1000 for some m >= 1 (every norm and sum is
+# exact in float32 and float64, whichever way the norm is computed), and inputs whose sum is
+# exactly 0: where `<` and `<=`, `>` and `>=` give different answers.
+NORM_BOUNDARY_INPUTS = (500.0, [500.0], 250.0, -125.0, 500.0 / 1024, [300.0, 400.0],
+                        [150.0, -200.0], [[37.5, 50.0], [0.0, 0.0]],
+                        [[1.171875], [1.5625], [-0.0]])
+SUM_BOUNDARY_INPUTS = ([1.0, -1.0], [[3.0, -1.0], [-2.0, 0.0]], [0.5, -0.25, -0.25],
+                       [[[40.0, -40.0]]], [-100.0, 300.0, -200.0])
+
+
+def exact_control_flow_factor(a: torch.Tensor) -> float:
+    """k with control_flow_f(a) = k * a, for inputs whose norms and sums are exact."""
+    b = a.double() * 2
+    k = 2.0
+    while float(b.norm()) < 1000:
+        b, k = b * 2, k * 2
+    return k if float(b.sum()) > 0 else 100 * k
+
+
+def check_control_flow_at(student, value, wrong: float, message: str) -> None:
+    """control_flow_f and its gradient at one boundary input, float32 and float64; `wrong` is
+    the factor the mistake `message` names gives instead of the right one."""
+    for dtype in (torch.float32, torch.float64):
+        a = torch.tensor(value, dtype=dtype)
+        k = exact_control_flow_factor(a)
+        what = f"control_flow_f({value!r}) in {str(dtype).removeprefix('torch.')}"
+        assert_close(student.control_flow_f(a), a.double().mul(k).to(dtype), what,
+                     mistakes={message: a.double().mul(k * wrong).to(dtype)})
+        v = torch.ones_like(a)
+        assert_close(student.gradient("control_flow_f", a, grad_output=v),
+                     v.double().mul(k).to(dtype), f"the gradient of {what}",
+                     mistakes={message: v.double().mul(k * wrong).to(dtype)})
+
+
+@pytest.mark.points(2)
+def test_control_flow_f_norm_boundary(student):
+    """Where b.norm() lands exactly on 1000 (a = 500, 250, -125, [300, 400], a matrix whose
+    norm is 62.5, ...), the loop has stopped: it doubles only while b.norm() < 1000, strictly.
+    Values and gradients, float32 and float64 (§2.5.4)."""
+    for value in NORM_BOUNDARY_INPUTS:
+        check_control_flow_at(student, value, 2.0, NORM_BOUNDARY)
+
+
+@pytest.mark.points(2)
+def test_control_flow_f_sum_boundary(student):
+    """Where b.sum() is exactly 0 (a = [1, -1], a matrix whose entries cancel, ...), the
+    result is 100 * b: b is returned only if b.sum() > 0, strictly. Values and gradients,
+    float32 and float64 (§2.5.4)."""
+    for value in SUM_BOUNDARY_INPUTS:
+        check_control_flow_at(student, value, 0.01, SUM_BOUNDARY)
 
 
 # --------------------------------------------------------------------------- gradient_check
@@ -567,6 +652,42 @@ def test_gradient_check_reports_the_largest_error(student, x):
                              "(an absolute difference is not a relative error).")
 
 
+def contract_relative_error(f, x: torch.Tensor, eps: float) -> float:
+    """The contract's largest relative error, with the oracle's own central differences."""
+    g_auto = autograd_oracle(f, x)
+    g_num = central_difference(f, x, eps)
+    denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)
+    return float(((g_auto - g_num).abs() / denom).max())
+
+
+@pytest.mark.points(2)
+@given(inputs=check_inputs(names=("sum_of_cubes", "sum_of_exps")),
+       eps=st.sampled_from([1e-2, 3e-2, 1e-1]))
+def test_gradient_check_uses_eps(student, inputs, eps):
+    """gradient_check(f, x, eps) computes the numerical gradient with the eps it is given: for
+    sum(x**3) and sum(exp(x)) with eps from 0.01 to 0.1, central differences are off by about
+    eps**2 times the third derivative / 6, and the reported relative error is that large
+    (§2.4.1)."""
+    name, x = inputs
+    f = TENSOR_FUNCTIONS[name][0]
+    expected = contract_relative_error(f, x, eps)
+    default = contract_relative_error(f, x, 1e-6)
+    got = expect_float(student.gradient_check(f, x, eps=eps),
+                       f"gradient_check({name}, x, eps={eps!r})")
+    # 0.4: a denominator |g_auto| + |g_num| (about twice the contract's) is still accepted
+    if 0.4 * expected <= got <= 1.1 * expected:
+        return
+    if got <= max(100 * default, 1e-3 * expected):
+        raise AssertionError(
+            f"gradient_check({name}, x, eps={eps!r}) is {got:.3g}, but with eps = {eps!r} the "
+            f"central differences are off by a relative {expected:.3g}: gradient_check ignores "
+            "its eps. Pass it on: numerical_gradient(f, x, eps).")
+    raise AssertionError(
+        f"gradient_check({name}, x, eps={eps!r}) is {got:.3g}, expected {expected:.3g}: the "
+        "largest |g_auto - g_num| / max(|g_auto|, |g_num|), with g_num the central differences "
+        "of step eps.")
+
+
 @pytest.mark.points(1)
 @given(inputs=check_inputs())
 def test_gradient_check_leaves_x_alone(student, inputs):
@@ -581,10 +702,11 @@ def test_gradient_check_leaves_x_alone(student, inputs):
 
 @pytest.mark.points(1)
 def test_gradient_check_returns_float(student):
-    """gradient_check returns a number (a Python float), not a tensor of errors."""
+    """gradient_check returns a Python float (float(errors.max())), not a tensor of errors nor
+    a 0-d tensor."""
     x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     got = student.gradient_check(cf.sum_of_squares, x)
     if isinstance(got, torch.Tensor) and got.numel() > 1:
         raise AssertionError("gradient_check returned a tensor of errors: return the largest "
                              "one as a float (float(errors.max())).")
-    expect_float(got, "gradient_check(sum(x**2), x)")
+    expect_python_float(got, "gradient_check(sum(x**2), x)")

@@ -23,6 +23,7 @@ from grader import strategies as tds
 from grader.checks import (
     assert_close,
     assert_unchanged,
+    describe,
     expect_float,
     expect_tensor,
     hints_on_error,
@@ -41,6 +42,19 @@ OVERFLOW = ("exp(logits) overflows to inf for large logits: subtract each row's 
 OVERFLOW_NAN = ("this is log(exp(o_y) / sum(exp(o))): exp overflows for large logits (inf / inf "
                 "= nan) and tiny probabilities round to 0 (-log(0) = inf). Compute logsumexp(o) "
                 "- o_y, subtracting each row's max before exp (§3.7.2).")
+ONE_HOT_NAN = ("the loss is nan where another class has probability exactly 0: a one-hot mask "
+               "times log(y_hat) gives 0 * log(0) = 0 * -inf = nan. Pick each example's "
+               "probability of its true class first, y_hat[torch.arange(n), y], then take "
+               "-log of it (§3.4.6).")
+PYTHON_FLOAT = "the contract says a Python float (as D2L's float(...)), never a 0-d tensor"
+
+
+def expect_python_float(value, what: str, fix: str = "convert the result with float(...)"
+                        ) -> float:
+    """A `-> float` of the contract: a Python float, not a tensor (nor an int or a bool)."""
+    if isinstance(value, bool) or not isinstance(value, float):
+        raise AssertionError(f"{what} is {describe(value)}: {PYTHON_FLOAT}; {fix}.")
+    return value
 
 
 
@@ -68,7 +82,9 @@ def probabilities_and_labels(draw):
 
 def cross_entropy_mistakes(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     true = -torch.log(pick64(y_hat, y))
+    one_hot = F.one_hot(y, y_hat.shape[1]).double()
     return in_dtype({
+        ONE_HOT_NAN: -(one_hot * torch.log(y_hat.double())).sum(1),
         PER_EXAMPLE: true.mean(),
         PER_EXAMPLE_SUM: true.sum(),
         "the minus sign is missing: the loss is -log y_hat[i, y[i]], which is >= 0.": -true,
@@ -94,6 +110,47 @@ def test_cross_entropy_matches(student, Py):
     assert_unchanged(y0, y, "y")
     assert_close(out, expected, f"cross_entropy for y_hat {tuple(y_hat.shape)}",
                  mistakes=cross_entropy_mistakes(before, y0))
+
+
+@st.composite
+def probabilities_with_zeros(draw):
+    """Rows of probabilities in which some classes other than the true one have probability
+    exactly 0 (as a confident model's outputs, or one-hot targets), in any layout."""
+    n, q = draw(st.integers(1, 9)), draw(st.integers(2, 9))
+    dtype = draw(tds.dtypes())
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    y = torch.randint(0, q, (n,), generator=g)
+    weights = torch.rand(n, q, generator=g, dtype=torch.float64) + 0.05
+    zero = torch.rand(n, q, generator=g) < draw(st.sampled_from([0.3, 0.6, 1.0]))
+    zero[torch.arange(n), y] = False
+    zero[0, (int(y[0]) + 1) % q] = True  # at least one exact zero
+    weights = weights.masked_fill(zero, 0.0)
+    probs = (weights / weights.sum(1, keepdim=True)).to(dtype)
+    return tds.with_layout(probs, draw(tds.layouts())), y
+
+
+@pytest.mark.points(2)
+@given(Py=probabilities_with_zeros())
+def test_cross_entropy_zero_probabilities(student, Py):
+    """Where classes other than the true one have probability exactly 0 (a confident model, a
+    one-hot row), the loss is still the finite -log y_hat[i, y[i]]: only the true class's
+    probability enters the loss, never log(0) of another class (§3.4.6)."""
+    y_hat, y = Py
+    expected = (-torch.log(pick64(y_hat, y))).to(y_hat.dtype)
+    assert_close(student.cross_entropy(y_hat, y), expected,
+                 f"cross_entropy for y_hat {tuple(y_hat.shape)} with zero probabilities",
+                 mistakes=cross_entropy_mistakes(y_hat, y))
+
+
+@pytest.mark.points(1)
+def test_cross_entropy_one_hot_rows(student):
+    """A row that is exactly one-hot at the true class costs 0, and a 50/50 row with a third
+    class at probability 0 costs log 2 (§3.4.6)."""
+    y_hat = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.25, 0.75, 0.0]])
+    y = torch.tensor([1, 0, 1])
+    assert_close(student.cross_entropy(y_hat, y), (-torch.log(pick64(y_hat, y))).float(),
+                 "cross_entropy for rows with probabilities 0 and 1",
+                 mistakes=cross_entropy_mistakes(y_hat, y))
 
 
 @pytest.mark.points(2)
@@ -317,6 +374,25 @@ def test_accuracy_of_predicted_labels(student, n, seed, pred_dtype, label_dtype)
                    f"{label_dtype}")
 
 
+@pytest.mark.points(1)
+@given(Sy=scores_and_labels(label_dtypes=(torch.int64, torch.int32)))
+def test_accuracy_returns_a_float(student, Sy):
+    """accuracy returns its count as a Python float (D2L: float(cmp.type(y.dtype).sum())),
+    not a 0-d tensor, for scores and for labels of any integer dtype (§3.6.5)."""
+    y_hat, y = Sy
+    count = float((y_hat.argmax(1) == y.long()).sum())
+    what = f"accuracy for y_hat {tuple(y_hat.shape)} and labels of dtype {y.dtype}"
+    got = expect_python_float(student.accuracy(y_hat, y), what,
+                              "return float(cmp.type(y.dtype).sum())")
+    if got == count:
+        return
+    for message, wrong in accuracy_mistakes(y_hat, y).items():
+        if got == wrong:
+            raise AssertionError(f"{what} is {got:g} but should be {count:g}: {message}")
+    raise AssertionError(f"{what} is {got:g} but should be {count:g}, the number of examples "
+                         "whose predicted class equals its label.")
+
+
 @pytest.mark.points(2)
 def test_accuracy_is_a_count(student):
     """3 of 4 predictions right gives 3.0: accuracy counts, evaluate_accuracy divides
@@ -368,6 +444,24 @@ def test_accumulator_adds(student, n, rows, as_tensor):
             raise AssertionError("acc holds the values of the last add() only: add them to "
                                  "the running sums instead of replacing them (§3.6.5).")
     check_sums(got, total, f"after {len(rows)} add() calls")
+
+
+@pytest.mark.points(1)
+@given(values=st.lists(st.sampled_from([0, 1, 2.5, -1.25, "tensor", "int tensor"]), min_size=3,
+                       max_size=3))
+def test_accumulator_items_are_floats(student, values):
+    """acc[i] is a Python float (as D2L's float(...)), whatever was added: ints, floats, 0-d
+    float or int tensors (a loss, a count of correct predictions) (§3.6.5)."""
+    args = [torch.tensor(1.5) if v == "tensor" else torch.tensor(3) if v == "int tensor" else v
+            for v in values]
+    acc = student.Accumulator(3)
+    acc.add(*args)
+    acc.add(*args)
+    for i in range(3):
+        expect_python_float(acc[i], f"acc[{i}] after add({', '.join(map(repr, args))}) twice",
+                            "store plain sums in add(), self.data = [a + float(b) for a, b in "
+                            "zip(self.data, args)], and return self.data[i]")
+    check_sums([acc[i] for i in range(3)], [2 * float(a) for a in args], "after two add() calls")
 
 
 @pytest.mark.points(1)

@@ -8,16 +8,47 @@ error that any correct formula makes.
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from grader import strategies as tds
 from grader.checks import assert_close, assert_unchanged, expect_tensor, tolerance
 
 SECTION_37 = "(§3.7: subtract each row's max before exp)"
+HARDMAX = ("your softmax puts all the probability on the largest logit (a hardmax, one-hot at "
+           "the argmax): every class gets exp(x_j - m) / sum_k exp(x_k - m), with m the row's "
+           "max. Take exp of each shifted logit, then divide by the row's sum (§3.4.1).")
+LOGSUMEXP_MAX = ("logsumexp(X) is only the row's max m: that is the first term of "
+                 "m + log(sum(exp(X - m))); the second, between 0 and log(q), is missing "
+                 "(§3.7).")
+LOG_SOFTMAX_MINUS_MAX = ("log_softmax(X) is X - m, the logits minus the row's max: subtract "
+                         "logsumexp(X) = m + log(sum(exp(X - m))) instead, so that the "
+                         "probabilities exp(log_softmax(X)) of each row sum to 1 (§3.7.2).")
 
 logits = tds.matrices(rows=(1, 9), cols=(1, 9), magnitude=tds.magnitudes())
-huge_logits = tds.matrices(rows=(1, 7), cols=(2, 7), magnitude=st.sampled_from([1e3, 1e4]))
+# Moderate logits with no ties, where every probability is far from 0 and 1 (a hardmax, or a
+# max in place of a logsumexp, is wrong by 0.2 or more here); hypothesis always tries it.
+MODERATE = torch.tensor([[0.5, -1.0, 1.5, 0.0, 1.0], [2.0, 1.0, -0.5, 0.25, 1.75],
+                         [-3.0, -2.5, -2.0, -3.5, -1.0]])
+
+
+@st.composite
+def huge_logits(draw, rows=(1, 7), cols=(2, 7)):
+    """Logits of 1e3 to 1e4 in magnitude: the even rows are a huge offset plus moderate
+    differences (entries within 1 of each other, so no probability is near 0 or 1 and a hardmax
+    is far off), the odd rows uniform in +-magnitude (most probabilities underflow to 0). No entry
+    exceeds the magnitude, so the tolerance (which grows with it) stays below what a hardmax is
+    off by."""
+    n, q = draw(st.integers(*rows)), draw(st.integers(*cols))
+    dtype, layout = draw(tds.dtypes()), draw(tds.layouts())
+    magnitude = draw(st.sampled_from([1e3, 1e4]))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    spread = (torch.rand(n, q, generator=g, dtype=torch.float64) * 2 - 1) * magnitude
+    sign = torch.where(torch.rand(n, 1, generator=g) < 0.5, -1.0, 1.0).double()
+    offset = sign * magnitude * (0.5 + 0.5 * torch.rand(n, 1, generator=g, dtype=torch.float64))
+    near = offset + torch.rand(n, q, generator=g, dtype=torch.float64) - 0.5
+    even = (torch.arange(n) % 2 == 0).unsqueeze(1)
+    return tds.with_layout(torch.where(even, near, spread).to(dtype), layout)
 
 
 def scale_of(X: torch.Tensor) -> float:
@@ -28,11 +59,17 @@ def oracle_softmax(X: torch.Tensor) -> torch.Tensor:
     return torch.softmax(X.double(), dim=1).to(X.dtype)
 
 
+def hardmax(X: torch.Tensor) -> torch.Tensor:
+    """One-hot rows at each row's argmax: what a "softmax" that keeps only the max returns."""
+    return torch.zeros_like(X).scatter(1, X.argmax(1, keepdim=True), 1.0) if X.numel() else X
+
+
 def softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
     """What the usual wrong softmaxes return on X, each with the message that names it."""
     exp = torch.exp(X)
     shifted = torch.exp(X - X.max())
     mistakes = {
+        HARDMAX: hardmax(X),
         "nan or inf for large logits: exp overflows; " + SECTION_37: exp / exp.sum(1,
                                                                                  keepdim=True),
         "the max was taken over the whole tensor; take it per row "
@@ -54,6 +91,7 @@ def softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
 
 @pytest.mark.points(4)
 @given(X=logits)
+@example(X=MODERATE)
 def test_softmax_matches_torch(student, X):
     """softmax(X) equals torch.softmax(X, dim=1) for logits up to 1e4, float32 and float64,
     square and non-square, contiguous or not (§3.4.1, §3.7)."""
@@ -62,9 +100,11 @@ def test_softmax_matches_torch(student, X):
 
 
 @pytest.mark.points(3)
-@given(X=huge_logits)
+@given(X=huge_logits())
 def test_softmax_finite_for_huge_logits(student, X):
-    """Logits of 1e3 to 1e4 give finite probabilities that sum to 1 per row (§3.7)."""
+    """Logits of 1e3 to 1e4 give finite probabilities, equal to torch.softmax's, also in rows
+    whose logits are huge but within 1 of each other, where every class has a sizeable
+    probability (§3.7)."""
     out = expect_tensor(student.softmax(X), "softmax(X)", shape=X.shape)
     if not bool(torch.isfinite(out).all()):
         raise AssertionError(f"softmax(X) has nan or inf for logits near "
@@ -94,9 +134,11 @@ def test_softmax_square_input(student):
 
 @pytest.mark.points(2)
 @given(X=logits)
+@example(X=MODERATE)
 def test_softmax_rows_sum_to_one(student, X):
-    """Every row of softmax(X) is a probability distribution: entries in [0, 1] that sum to 1
-    (§3.4.1)."""
+    """Every row of softmax(X) is a probability distribution: entries in [0, 1] that sum to 1,
+    and they are softmax's probabilities (for moderate logits every class gets a share, not
+    only the largest) (§3.4.1)."""
     out = expect_tensor(student.softmax(X), "softmax(X)", shape=X.shape)
     tol = tolerance(X.dtype, scale_of(X))
     sums = out.double().sum(1)
@@ -109,6 +151,8 @@ def test_softmax_rows_sum_to_one(student, X):
                              " divide each row by its own sum (dim=1, keepdim=True).")
     if bool((out < -tol).any()) or bool((out > 1 + tol).any()):
         raise AssertionError("softmax(X) has entries outside [0, 1].")
+    assert_close(out, oracle_softmax(X), "softmax(X)", scale=scale_of(X),
+                 mistakes=softmax_mistakes(X))
 
 
 @pytest.mark.points(2)
@@ -124,8 +168,10 @@ def test_softmax_shift_invariant(student, X, shift):
 
 @pytest.mark.points(1)
 @given(X=logits)
+@example(X=MODERATE)
 def test_softmax_preserves_argmax(student, X):
-    """The most likely class is the largest logit: softmax is monotone within a row (§3.4)."""
+    """The most likely class is the largest logit: softmax is monotone within a row, and the
+    other classes keep their share of the probability (§3.4)."""
     out = expect_tensor(student.softmax(X), "softmax(X)", shape=X.shape)
     picked = X.gather(1, out.argmax(1, keepdim=True)).squeeze(1)
     slack = tolerance(X.dtype, scale_of(X)) * 4
@@ -134,6 +180,8 @@ def test_softmax_preserves_argmax(student, X):
         row = int(bad.nonzero()[0])
         raise AssertionError(f"in row {row} your softmax's largest entry is not at the largest "
                              "logit: apply exp to each entry and divide by its row's sum.")
+    assert_close(out, oracle_softmax(X), "softmax(X)", scale=scale_of(X),
+                 mistakes=softmax_mistakes(X))
 
 
 @pytest.mark.points(2)
@@ -145,7 +193,7 @@ def test_softmax_each_row_alone(student, X):
     i = X.shape[0] // 2
     alone = student.softmax(X[i:i + 1].clone())
     assert_close(alone, oracle_softmax(X[i:i + 1]), f"softmax of row {i} alone",
-                 scale=scale_of(X))
+                 scale=scale_of(X), mistakes=softmax_mistakes(X[i:i + 1]))
     assert_close(out[i:i + 1], alone, f"row {i} of softmax(X) vs softmax of that row alone",
                  scale=scale_of(X))
 
@@ -169,7 +217,8 @@ def test_softmax_keeps_float64(student):
     X = torch.randn(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     out = expect_tensor(student.softmax(X), "softmax(X) for float64 X", shape=(3, 5),
                         dtype=torch.float64)
-    assert_close(out, oracle_softmax(X), "softmax(X) for float64 X")
+    assert_close(out, oracle_softmax(X), "softmax(X) for float64 X",
+                 mistakes=softmax_mistakes(X))
 
 
 @pytest.mark.points(3)
@@ -191,6 +240,7 @@ def test_softmax_gradient(student, X, seed):
 def logsumexp_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
     m = X.max(1, keepdim=True).values
     return {
+        LOGSUMEXP_MAX: m.squeeze(1),
         "overflow to inf (or nan) for large logits: compute m + log(sum(exp(X - m))) with m "
         "each row's max (§3.7).": torch.log(torch.exp(X).sum(1)),
         "logsumexp should have shape (n,): one number per row, not (n, 1). Squeeze the kept "
@@ -202,6 +252,7 @@ def logsumexp_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
 
 @pytest.mark.points(3)
 @given(X=logits)
+@example(X=MODERATE)
 def test_logsumexp_matches_torch(student, X):
     """logsumexp(X) equals torch.logsumexp(X, dim=1), shape (n,), for logits up to 1e4
     (§3.7)."""
@@ -211,9 +262,11 @@ def test_logsumexp_matches_torch(student, X):
 
 
 @pytest.mark.points(2)
-@given(X=huge_logits)
+@given(X=huge_logits())
 def test_logsumexp_finite_for_huge_logits(student, X):
-    """logsumexp of logits of 1e3 to 1e4 is finite (about the row's max) (§3.7)."""
+    """logsumexp of logits of 1e3 to 1e4 is finite and accurate: about the row's max where the
+    others are far below it, and up to log(q) above it where the logits are within 1 of each
+    other (§3.7)."""
     expected = torch.logsumexp(X.double(), 1).to(X.dtype)
     assert_close(student.logsumexp(X), expected, "logsumexp(X) for huge logits",
                  scale=scale_of(X) + 10, mistakes=logsumexp_mistakes(X))
@@ -225,7 +278,9 @@ def test_logsumexp_gradient_is_softmax(student, X):
     """The gradient of sum_i logsumexp(X)_i is softmax(X): your logsumexp must be
     differentiable by autograd."""
     assert_close(student.gradient("logsumexp", X), oracle_softmax(X),
-                 "the gradient of your logsumexp", scale=scale_of(X))
+                 "the gradient of your logsumexp", scale=scale_of(X),
+                 mistakes={"it is one-hot at each row's max, the gradient of max: "
+                           + LOGSUMEXP_MAX: hardmax(X)})
 
 
 @pytest.mark.points(1)
@@ -244,6 +299,7 @@ def test_logsumexp_leaves_input_unchanged(student, X):
 
 def log_softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
     return {
+        LOG_SOFTMAX_MINUS_MAX: X - X.max(1, keepdim=True).values,
         "log(softmax(X)) underflows: tiny probabilities round to 0 and log(0) = -inf. "
         "Use log_softmax(X) = X - logsumexp(X) (§3.7.2).":
             torch.log(oracle_softmax(X)),
@@ -254,6 +310,7 @@ def log_softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
 
 @pytest.mark.points(3)
 @given(X=logits)
+@example(X=MODERATE)
 def test_log_softmax_matches_torch(student, X):
     """log_softmax(X) equals torch.log_softmax(X, dim=1) for logits up to 1e4 (§3.7.2)."""
     expected = torch.log_softmax(X.double(), 1).to(X.dtype)
@@ -262,10 +319,11 @@ def test_log_softmax_matches_torch(student, X):
 
 
 @pytest.mark.points(2)
-@given(X=tds.matrices(rows=(2, 6), cols=(2, 6), magnitude=st.sampled_from([1e3, 1e4])))
+@given(X=huge_logits(rows=(2, 6), cols=(2, 6)))
 def test_log_softmax_no_underflow(student, X):
-    """Entries far below their row's max have large negative but finite log-probabilities,
-    never -inf (§3.7.2: log_softmax = X - logsumexp(X), not log(softmax(X)))."""
+    """Logits of 1e3 to 1e4: entries far below their row's max have large negative but finite
+    log-probabilities, never -inf, and rows of huge logits within 1 of each other get accurate
+    ones (§3.7.2: log_softmax = X - logsumexp(X), not log(softmax(X)))."""
     out = expect_tensor(student.log_softmax(X), "log_softmax(X)", shape=X.shape)
     if bool(torch.isinf(out).any()):
         raise AssertionError("log_softmax(X) has -inf for logits far below the row's max: "
@@ -283,8 +341,11 @@ def test_log_softmax_gradient(student, X, seed):
     v = tds.random_tensor(X.shape, seed, X.dtype)
     Xg = X.detach().to(torch.float64, copy=True).requires_grad_(True)
     (expected,) = torch.autograd.grad(torch.log_softmax(Xg, 1), Xg, v.double())
+    minus_max = v - hardmax(X) * v.sum(1, keepdim=True)  # the gradient of X - max
     assert_close(student.gradient("log_softmax", X, grad_output=v), expected.to(X.dtype),
-                 "the gradient of your log_softmax", scale=scale_of(X) * scale_of(v))
+                 "the gradient of your log_softmax", scale=scale_of(X) * scale_of(v),
+                 mistakes={"it is the gradient of X - max: " + LOG_SOFTMAX_MINUS_MAX:
+                           minus_max})
 
 
 @pytest.mark.points(1)
@@ -331,6 +392,7 @@ def test_softmax_regression_matches_model(student, inputs):
     no_bias = torch.softmax(Xf @ W.double(), 1).to(X.dtype)
     mistakes = {"the bias b was not added: softmax(X @ W + b).": no_bias} if float(
         b.abs().max()) > 1e-3 else {}
+    mistakes[HARDMAX] = hardmax(Xf @ W.double() + b.double()).to(X.dtype)
     assert_close(student.softmax_regression(X, W, b), oracle_regression(X, W, b),
                  f"softmax_regression for X {tuple(X.shape)}, W {tuple(W.shape)}", scale=scale,
                  mistakes=mistakes)

@@ -134,6 +134,43 @@ def gradient_check(f, x, eps=1e-6):
     g_num = numerical_gradient(f, x, eps)
     return float((g_auto - g_num).abs().max())
 ''', expect="absolute difference is not a relative error"),
+    Variant("autograd", "control_flow_le", '''
+def control_flow_f(a):
+    b = a * 2
+    while b.norm() <= 1000:
+        b = b * 2
+    if b.sum() > 0:
+        return b
+    return 100 * b
+''', expect="doubles once too often"),
+    Variant("autograd", "control_flow_ge", '''
+def control_flow_f(a):
+    b = a * 2
+    while b.norm() < 1000:
+        b = b * 2
+    if b.sum() >= 0:
+        return b
+    return 100 * b
+''', expect="returns b when the sum is 0"),
+    Variant("autograd", "check_ignores_eps", '''
+def gradient_check(f, x, eps=1e-6):
+    g_auto = autograd_gradient(f, x)
+    g_num = numerical_gradient(f, x)
+    denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)
+    return float(((g_auto - g_num).abs() / denom).max())
+''', expect="ignores its eps"),
+    Variant("autograd", "check_returns_0d_tensor", '''
+def gradient_check(f, x, eps=1e-6):
+    g_auto = autograd_gradient(f, x)
+    g_num = numerical_gradient(f, x, eps)
+    denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)
+    return ((g_auto - g_num).abs() / denom).max()
+''', expect="returns a Python float"),
+    Variant("autograd", "derivative_returns_0d_tensor", '''
+def numerical_derivative(f, x, h=1e-5):
+    x = torch.tensor(x, dtype=torch.float64)
+    return (f(x + h) - f(x - h)) / (2 * h)
+''', expect="returns a Python float"),
 ]
 
 CORRECT = [

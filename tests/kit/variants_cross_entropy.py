@@ -200,6 +200,32 @@ def evaluate_accuracy(net, data_iter):
     net.train(was_training)
     return metric[0] / metric[1]
 ''', expect="isinstance(net, torch.nn.Module)"),
+    Variant(T, "cross_entropy_one_hot_times_log", '''
+def cross_entropy(y_hat, y):
+    one_hot = (y[:, None] == torch.arange(y_hat.shape[1])).to(y_hat.dtype)
+    return -(one_hot * torch.log(y_hat)).sum(dim=1)
+''', expect="0 * log(0) = 0 * -inf = nan"),
+    Variant(T, "accuracy_returns_0d_tensor", '''
+def accuracy(y_hat, y):
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    cmp = y_hat.type(y.dtype) == y
+    return cmp.type(y.dtype).sum()
+''', expect="never a 0-d tensor"),
+    Variant(T, "accumulator_tensor_sums", '''
+class Accumulator:
+    def __init__(self, n):
+        self.data = torch.zeros(n, dtype=torch.float64)
+
+    def add(self, *args):
+        self.data = self.data + torch.tensor([float(a) for a in args], dtype=torch.float64)
+
+    def reset(self):
+        self.data = torch.zeros_like(self.data)
+
+    def __getitem__(self, idx):
+        return self.data[idx]
+''', expect="never a 0-d tensor"),
 ]
 
 CORRECT = [
@@ -214,10 +240,10 @@ def cross_entropy(y_hat, y):
 def cross_entropy_from_logits(logits, y):
     return -log_softmax(logits).gather(1, y.reshape(-1, 1)).reshape(-1)
 '''),
-    Variant(T, "one_hot_and_explicit_logsumexp", '''
+    Variant(T, "one_hot_mask_before_log_and_explicit_logsumexp", '''
 def cross_entropy(y_hat, y):
     one_hot = (y[:, None] == torch.arange(y_hat.shape[1])).to(y_hat.dtype)
-    return -(one_hot * torch.log(y_hat)).sum(dim=1)
+    return -torch.log((one_hot * y_hat).sum(dim=1))
 
 
 def cross_entropy_from_logits(logits, y):
@@ -225,6 +251,11 @@ def cross_entropy_from_logits(logits, y):
     log_probs = shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
     one_hot = (y[:, None] == torch.arange(logits.shape[1])).to(logits.dtype)
     return -(one_hot * log_probs).sum(dim=1)
+'''),
+    Variant(T, "one_hot_where_log", '''
+def cross_entropy(y_hat, y):
+    mask = y.unsqueeze(1) == torch.arange(y_hat.shape[1]).unsqueeze(0)
+    return -torch.where(mask, y_hat, torch.ones_like(y_hat)).log().sum(dim=1)
 '''),
     Variant(T, "accuracy_eq_and_item", '''
 def accuracy(y_hat, y):

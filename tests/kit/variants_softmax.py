@@ -74,6 +74,23 @@ def softmax(X):
     X_exp = torch.exp(X - X.max(dim=1, keepdim=True).values)
     return X_exp / X_exp.sum(1, keepdim=True)
 ''', expect="not connected"),
+    Variant("softmax", "hardmax", '''
+def softmax(X):
+    return (X == X.max(dim=1, keepdim=True).values).to(X.dtype)
+''', expect="all the probability on the largest logit"),
+    Variant("softmax", "hardmax_argmax_one_hot", '''
+def softmax(X):
+    out = torch.zeros_like(X)
+    return out.scatter(1, X.argmax(dim=1, keepdim=True), 1.0) + 0 * X
+''', expect="all the probability on the largest logit"),
+    Variant("softmax", "logsumexp_is_max", '''
+def logsumexp(X):
+    return X.max(dim=1).values
+''', expect="only the row's max"),
+    Variant("softmax", "log_softmax_minus_max", '''
+def log_softmax(X):
+    return X - X.max(dim=1, keepdim=True).values
+''', expect="log(sum(exp(X - m)))"),
 ]
 
 CORRECT = [
