@@ -4,8 +4,10 @@ it is done. A student whose files, the tests and the kit are unchanged since the
 skipped, so a run killed midway resumes where it stopped. At the end, the gradebook and the
 class page are written from every report.
 
-Local runs use a process pool (one worker template per grader process); `--executor dask`
-sends the same tasks to a Dask cluster.
+Each student's reports go to `OUT/students/<student>/`, so no student's name can collide with
+the class's own files in `OUT/`. Local runs use grader processes the batch owns
+(`grader.pool`: one worker template each, none outliving the batch, each student within a
+wall-clock budget); `--executor dask` sends the same tasks to a Dask cluster.
 """
 
 from __future__ import annotations
@@ -15,18 +17,21 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.archive import extract_submission
 from grader.atomic import write_atomic
-from grader.class_report import write_class_report
+from grader.class_report import STUDENTS, write_class_report
 from grader.course import KIT_ROOT, Course, load_course
+from grader.pool import run_tasks
 from grader.reports import summary_line, write_reports
-from grader.submission import load_submission
+from grader.submission import Submission, load_submission
+from grader.text import clean_text
+
+if TYPE_CHECKING:
+    from grader.stopped import TestPlan
 
 FINGERPRINT = ".fingerprint"
 
@@ -59,10 +64,23 @@ def entries(root: Path) -> list[tuple[str, Path]]:
 
 
 def _hash_files(h, files: Iterator[Path], base: Path) -> None:
+    """Each regular file's path and bytes. A symlink counts by where it points, never
+    followed (a link in a submission must not make the coordinator read a device or a huge
+    file), and a file that cannot be read by its error."""
     for f in sorted(files):
-        if f.is_file() and "__pycache__" not in f.parts:
-            h.update(str(f.relative_to(base)).encode() + b"\0")
-            h.update(f.read_bytes() + b"\0")
+        if "__pycache__" in f.parts:
+            continue
+        if f.is_symlink():
+            data = b"link to " + os.fsencode(os.readlink(f))
+        elif f.is_file():
+            try:
+                data = f.read_bytes()
+            except OSError as e:
+                data = f"unreadable: {e.strerror}".encode()
+        else:
+            continue
+        h.update(str(f.relative_to(base)).encode() + b"\0")
+        h.update(data + b"\0")
 
 
 def kit_hash() -> str:
@@ -89,14 +107,26 @@ def is_current(task: Task) -> bool:
         stamp.read_text().strip() == task.fingerprint
 
 
+def student_dir(out: Path, student: str) -> Path:
+    """Where a student's reports go: `OUT/students/<student>/`."""
+    return out / STUDENTS / student
+
+
+def write_student(task: Task, report: dict) -> None:
+    """The student's reports, then the fingerprint that lets a rerun skip them."""
+    out = Path(task.out)
+    write_reports(report, out)
+    write_atomic(out / FINGERPRINT, task.fingerprint + "\n")
+
+
 # -- in a grader process -----------------------------------------------------------------------
 
 _template = None
 
 
-def _template_once():
-    """One worker template per grader process (pool worker or Dask worker). A local pool
-    starts it as each process starts, before the process imports torch for its first task."""
+def template_once():
+    """One worker template per grader process (local or Dask). A local grader process starts
+    it as the process starts, before the process imports torch for its first task."""
     global _template
     if _template is None:
         from grader.workers import Template
@@ -108,26 +138,34 @@ def _template_once():
     return _template
 
 
-def _submission(task: Task, scratch: Path):
+def _submission(task: Task, scratch: Path) -> Submission:
+    """The student's submission; whatever was wrong with it (a bad archive, no code, a file
+    that could not be read) becomes a problem of every topic, so the student still gets a
+    report that says so."""
     entry = Path(task.entry)
-    problem = None
-    if entry.is_file():
-        problem = extract_submission(entry, scratch)
-        entry = scratch
-    sub = load_submission(entry)
+    try:
+        problem = None
+        if entry.is_file():
+            problem = extract_submission(entry, scratch)
+            entry = scratch
+        sub = load_submission(entry)
+        if problem is None and not sub.sources and not sub.problems:
+            names = sorted(p.name for p in entry.rglob("*") if p.is_file())[:8]
+            problem = ("the submission has no .py or .ipynb files" +
+                       (f" (found: {', '.join(names)})" if names else ": it is empty"))
+    except Exception as e:
+        sub = Submission(task.student, entry)
+        problem = f"the submission could not be read ({type(e).__name__}: {e})"
     sub.name = task.student
-    if problem is None and not sub.sources and not sub.problems:
-        names = sorted(p.name for p in entry.rglob("*") if p.is_file())[:8]
-        problem = ("the submission has no .py or .ipynb files" +
-                   (f" (found: {', '.join(names)})" if names else ": it is empty"))
     if problem:
         for topic in load_course().names:
             sub.problems.setdefault(topic, problem)
     return sub
 
 
-def grade_task(task: Task) -> dict:
-    """Grade one student and write their reports; returns the report."""
+def grade_task(task: Task, plan: TestPlan | None = None) -> dict:
+    """Grade one student and write their reports; returns the report. `plan` hears which
+    tests the run collected (a batch's coordinator needs them if it has to stop the run)."""
     from grader.cli import grade
 
     course = load_course()
@@ -136,10 +174,9 @@ def grade_task(task: Task) -> dict:
     with tempfile.TemporaryDirectory(prefix="torchdrill-") as scratch:
         sub = _submission(task, Path(scratch))
         report = grade(sub, list(task.topics) if task.topics else None, task.suite, None,
-                       template=_template_once(), course=course, keyword=task.keyword)
-    out = Path(task.out)
-    write_reports(report, out)
-    write_atomic(out / FINGERPRINT, task.fingerprint + "\n")
+                       template=template_once(), course=course, keyword=task.keyword,
+                       plan=plan)
+    write_student(task, report)
     return report
 
 
@@ -147,37 +184,41 @@ def grade_task(task: Task) -> dict:
 
 
 def plan(root: Path, out: Path, topics: list[str] | None, suite: str | None,
-         call_timeout: float | None, keyword: str | None = None) -> list[Task]:
+         call_timeout: float | None, keyword: str | None = None,
+         student_timeout: float | None = None) -> list[Task]:
+    """One task per student of `root`, reporting to `OUT/students/<student>/`."""
     kit = kit_hash()
-    options = (tuple(topics or ()), suite, call_timeout, keyword)
-    return [Task(student, str(entry), str(out / student), tuple(topics) if topics else None,
-                 suite, call_timeout, fingerprint(entry, kit, options), keyword)
+    options = (tuple(topics or ()), suite, call_timeout, keyword, student_timeout)
+    return [Task(student, str(entry), str(student_dir(out, student)),
+                 tuple(topics) if topics else None, suite, call_timeout,
+                 fingerprint(entry, kit, options), keyword)
             for student, entry in entries(root)]
 
 
-def grade_locally(tasks: list[Task], jobs: int) -> Iterator[tuple[Task, dict | None, str | None]]:
-    """Run tasks on a process pool; a pool broken by a dying grader process is rebuilt and its
-    unfinished tasks retried once."""
-    attempts: dict[Task, int] = {}
-    todo = list(tasks)
-    while todo:
-        retry = []
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                                 initializer=_template_once) as pool:
-            futures = {pool.submit(grade_task, t): t for t in todo}
-            for fut in as_completed(futures):
-                task, exc = futures[fut], fut.exception()
-                if isinstance(exc, BrokenProcessPool):
-                    attempts[task] = attempts.get(task, 0) + 1
-                    if attempts[task] < 2:
-                        retry.append(task)
-                        continue
-                    yield task, None, "its grader process died twice"
-                elif exc is not None:
-                    yield task, None, f"{type(exc).__name__}: {exc}"
-                else:
-                    yield task, fut.result(), None
-        todo = retry
+def grading_budget(course: Course, student_timeout: float | None = None) -> float:
+    """Seconds of wall clock grading one student may take in all (course.toml's
+    `grading_timeout_s` unless given)."""
+    return student_timeout or float(course.limits["grading_timeout_s"])
+
+
+def grade_locally(tasks: list[Task], jobs: int, budget_s: float | None = None
+                  ) -> Iterator[tuple[Task, dict | None, str | None]]:
+    """Grade tasks on `jobs` grader processes of our own (`grader.pool`), each student within
+    `budget_s` (default: course.toml's); yield (task, report, error) as each finishes. A
+    student stopped past the budget gets a report that says so."""
+    course = load_course()
+    budget_s = budget_s or grading_budget(course)
+    for outcome in run_tasks(tasks, jobs, budget_s):
+        task = outcome.task
+        if outcome.stopped:
+            from grader.stopped import stopped_report
+
+            report = stopped_report(course, list(task.topics or course.names), task.student,
+                                    budget_s, outcome.planned, outcome.not_counted)
+            write_student(task, report)
+            yield task, report, None
+        else:
+            yield task, outcome.report, outcome.error
 
 
 def _dask(tasks: list[Task], scheduler: str) -> Iterator[tuple[Task, dict | None, str | None]]:
@@ -198,8 +239,10 @@ def _dask(tasks: list[Task], scheduler: str) -> Iterator[tuple[Task, dict | None
 def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = None,
               suite: str | None = None, jobs: int | None = None, executor: str = "local",
               scheduler: str | None = None, call_timeout: float | None = None, *,
-              keyword: str | None = None) -> int:
-    """Grade every student of `root` into `out`; return the number that could not be graded."""
+              keyword: str | None = None, student_timeout: float | None = None) -> int:
+    """Grade every student of `root` into `out`; return the number that could not be graded.
+    Locally each student has `student_timeout` seconds in all (default: course.toml's
+    `grading_timeout_s`)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -210,13 +253,13 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
     )
 
     out.mkdir(parents=True, exist_ok=True)
-    tasks = plan(root, out, topics, suite, call_timeout, keyword)
+    tasks = plan(root, out, topics, suite, call_timeout, keyword, student_timeout)
     todo = [t for t in tasks if not is_current(t)]
     print(f"{len(tasks)} students; {len(tasks) - len(todo)} unchanged since their report, "
           f"{len(todo)} to grade", file=sys.stderr)
     failures = []
     runner = _dask(todo, scheduler) if executor == "dask" else grade_locally(
-        todo, jobs or os.cpu_count() or 1)
+        todo, jobs or os.cpu_count() or 1, grading_budget(course, student_timeout))
     columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"),
                TimeRemainingColumn()]
@@ -227,15 +270,22 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
             progress.update(bar, advance=1, rate=f"{n / elapsed * 60:.1f}/min")
             if error:
                 failures.append(task.student)
-                progress.console.print(f"[red]{task.student}: could not be graded: {error}")
+                _say(progress.console, f"{task.student}: could not be graded: {error}", "red")
             else:
-                progress.console.print(f"{task.student}: {summary_line(report)}",
-                                       markup=False, highlight=False)
-    reports = [_load(Path(t.out) / "report.json") for t in tasks]
-    write_class_report([r for r in reports if r], out, f"{course.title}: {root.name}")
-    print(f"gradebook: {out / 'gradebook.csv'}; class page: {out / 'index.html'}",
-          file=sys.stderr)
+                _say(progress.console, f"{task.student}: {summary_line(report)}")
+    reports = {t.student: _load(Path(t.out) / "report.json") for t in tasks}
+    write_class_report({s: r for s, r in reports.items() if r}, out,
+                       f"{course.title}: {root.name}")
+    print(f"gradebook: {out / 'gradebook.csv'}; class page: {out / 'index.html'}; "
+          f"students' reports: {out / STUDENTS}/", file=sys.stderr)
     return len(failures)
+
+
+def _say(console, text: str, style: str | None = None) -> None:
+    """One line on the console, shown as written: no markup (a student named `[red]` stays
+    that), no control characters, no line breaks (nothing that could fake a line)."""
+    console.print(" ".join(clean_text(text).split()), style=style, markup=False,
+                  highlight=False)
 
 
 def _load(path: Path) -> dict | None:

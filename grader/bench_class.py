@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 
+from grader.batch import student_dir
 from grader.course import KIT_ROOT, load_course
 from grader.release import release, run_nbgrader
 
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ours_s = _run([sys.executable, "-m", "grader", "batch", str(work / "class"), "--out",
                    str(work / "ours"), "--topics", TOPIC, "--jobs", str(args.jobs)], KIT_ROOT)
-    ours = {s: json.loads((work / "ours" / s / "report.json").read_text())["score"]
+    ours = {s: json.loads((student_dir(work / "ours", s) / "report.json").read_text())["score"]
             for s in sources}
     print(f"grader batch --jobs {args.jobs}: {ours_s:.1f} s "
           f"({ours_s / len(sources):.2f} s per student)")

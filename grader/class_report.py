@@ -1,6 +1,8 @@
 """The class at a glance, from every student's report: `gradebook.csv` (one row per student)
 and `index.html` (score histograms per topic, the most-failed tests with their messages,
-forbidden-call flags, timeouts and crashes), with matplotlib figures embedded in the page."""
+forbidden-call flags, timeouts and crashes, and each student's score linked to their report
+in `students/<student>/`), with matplotlib figures embedded in the page. Everything from a
+report is escaped on the page: a student's name is text, never markup."""
 
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ import io
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import quote
 
 from grader.atomic import write_atomic
 
 BAR_COLOR = "#3b6ea8"
+STUDENTS = "students"  # the folder beside the class page that holds each student's reports
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
@@ -106,11 +111,24 @@ def histograms(reports: list[dict]) -> str:
     return png
 
 
+class Link(NamedTuple):
+    """A table cell that links to a page beside the class page."""
+
+    text: str
+    href: str
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, Link):
+        return f'<a href="{html.escape(quote(value.href))}">{html.escape(value.text)}</a>'
+    return html.escape(str(value))
+
+
 def _table(headers: list[str], rows: list[list], empty: str) -> str:
     if not rows:
         return f"<p class=empty>{html.escape(empty)}</p>"
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -121,7 +139,9 @@ text-align:left;vertical-align:top;font-size:14px}th{background:#f0f3f7}
 .empty{color:#666}img{max-width:100%}.stats span{margin-right:2em}"""
 
 
-def class_page(reports: list[dict], title: str) -> str:
+def class_page(students: dict[str, dict], title: str) -> str:
+    """The page for these reports, by student folder (each score links to the report in it)."""
+    reports = list(students.values())
     totals = [r["score"] for r in reports]
     top = max((r["max_score"] for r in reports), default=0)
     troubles = [[r["submission"], topic, t["name"], t["outcome"], t["message"][:300]]
@@ -132,8 +152,9 @@ def class_page(reports: list[dict], title: str) -> str:
              for r in sorted(reports, key=lambda r: r["submission"]) for f in r["flags"]]
     failed = [[f["topic"], f["test"], f["students"], f["message"][:400]]
               for f in most_failed(reports)]
-    students = [[r["submission"], f"{r['score']:g} / {r['max_score']:g}"]
-                for r in sorted(reports, key=lambda r: r["submission"])]
+    scores = [[r["submission"], Link(f"{r['score']:g} / {r['max_score']:g}",
+                                     f"{STUDENTS}/{folder}/report.html")]
+              for folder, r in sorted(students.items(), key=lambda kv: kv[1]["submission"])]
     figure = (f'<img alt="score histograms per topic" src="data:image/png;base64,'
               f'{histograms(reports)}">' if reports else "")
     stats = (f"<p class=stats><span>{len(reports)} students</span>"
@@ -151,12 +172,13 @@ def class_page(reports: list[dict], title: str) -> str:
                                 "No forbidden calls.")}
 <h2>Timeouts and crashes</h2>{_table(["student", "topic", "test", "outcome", "message"],
                                      troubles, "No timeouts or crashes.")}
-<h2>Students</h2>{_table(["student", "score"], students, "No students.")}
+<h2>Students</h2>{_table(["student", "score"], scores, "No students.")}
 </body></html>
 """
 
 
-def write_class_report(reports: list[dict], out: Path, title: str) -> None:
-    """Write `gradebook.csv` and `index.html` for these reports (atomically)."""
-    write_atomic(out / "gradebook.csv", gradebook_csv(reports))
-    write_atomic(out / "index.html", class_page(reports, title))
+def write_class_report(students: dict[str, dict], out: Path, title: str) -> None:
+    """Write `gradebook.csv` and `index.html` for these reports, keyed by the folder under
+    `OUT/students/` that holds each (atomically)."""
+    write_atomic(out / "gradebook.csv", gradebook_csv(list(students.values())))
+    write_atomic(out / "index.html", class_page(students, title))

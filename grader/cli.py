@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import run_batch
+from grader.batch import grading_budget, run_batch
 from grader.course import KIT_ROOT, Course, load_course
 from grader.plugin import Grading
 from grader.reports import write_reports
 from grader.scoring import build_report
+from grader.stopped import TestPlan, Watchdog, stopped_report
 from grader.submission import Submission
 from grader.sync import sync
 from grader.table import render_table
@@ -44,30 +45,40 @@ def test_files(topics: list[str], suite: str) -> list[Path]:
 def grade(path: str | Path | Submission, topics: list[str] | None = None, suite: str | None = None,
           out_dir: str | Path | None = None, in_process: bool = False,
           template: Template | None = None, course: Course | None = None,
-          verbose: bool = False, keyword: str | None = None) -> dict:
+          verbose: bool = False, keyword: str | None = None, plan: TestPlan | None = None,
+          timeout_s: float | None = None) -> dict:
     """Grade one submission; write its reports to `out_dir` (if given) and return the report.
-    `keyword`: only the tests whose names match this pytest `-k` expression."""
+    `keyword`: only the tests whose names match this pytest `-k` expression. `plan` notes the
+    tests collected. `timeout_s`: wall clock for all of it (main thread only); past it the
+    run stops and the report says that grading was stopped."""
     course = course or load_course()
     topics = topics or course.names
     suite = suite or default_suite()
     files = test_files(topics, suite)
     grading = Grading(path, course, template, in_process,
                       str(Path(out_dir).resolve()) if out_dir else None)
+    plan = plan or TestPlan()
+    report = None
     try:
         quiet = ["-p", "no:terminal"]  # the report's table replaces pytest's output
         loud = ["-q", "--no-header", "--tb=no", "-rN"]
         args = [*map(str, files), f"--rootdir={KIT_ROOT}", "-c", str(KIT_ROOT / "pyproject.toml"),
                 *PYTEST_PLUGINS, "-W", "ignore::pytest.PytestAssertRewriteWarning",
                 *(loud if verbose else quiet), *(["-k", keyword] if keyword else [])]
-        code = pytest.main(args, plugins=[grading])
-        if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
-                code == pytest.ExitCode.INTERRUPTED):
-            raise RuntimeError(f"the test run did not complete (pytest exit code {code})\n"
-                               + "\n".join(filter(None, [grading.session.fatal,
-                                                       *grading.collection_errors])))
-        report = build_report(grading.records, course, topics, grading.submission,
-                              grading.session.isolation, grading.session.flags,
-                              grading.not_counted)
+        with Watchdog(timeout_s) as watchdog:
+            code = pytest.main(args, plugins=[grading, plan])
+            if not watchdog.fired:
+                if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
+                        code == pytest.ExitCode.INTERRUPTED):
+                    raise RuntimeError(f"the test run did not complete (pytest exit code "
+                                       f"{code})\n" + "\n".join(filter(None, [
+                                           grading.session.fatal, *grading.collection_errors])))
+                report = build_report(grading.records, course, topics, grading.submission,
+                                      grading.session.isolation, grading.session.flags,
+                                      grading.not_counted)
+        if report is None:  # the watchdog stopped it
+            report = stopped_report(course, topics, grading.submission.name, timeout_s,
+                                    plan.records, plan.not_counted)
     finally:
         grading.close()
     if out_dir is not None:
@@ -89,10 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's progress")
     b = sub.add_parser("batch", help="grade every student in DIR (a sub-folder or .zip each)")
     b.add_argument("dir")
-    b.add_argument("--out", required=True, help="reports go to OUT/<student>/")
+    b.add_argument("--out", required=True, help="each student's reports go to "
+                   "OUT/students/<student>/, the gradebook and class page to OUT/")
     for q in (g, b):
         q.add_argument("--call-timeout", type=float,
                        help="seconds one call into student code may take (default: course.toml)")
+        q.add_argument("--student-timeout", type=float, metavar="SECONDS",
+                       help="seconds grading one submission may take in all; past them it is "
+                       "stopped and the report says so (default: course.toml "
+                       "grading_timeout_s; grade --in-process: none)")
         q.add_argument("-k", dest="keyword", metavar="EXPR",
                        help="only tests whose names match EXPR, as pytest -k (e.g. logsumexp)")
     b.add_argument("--topics", help="comma-separated topics (default: all)")
@@ -137,13 +153,14 @@ def main(argv: list[str] | None = None, template: Template | None = None) -> int
             return 2
         failed = run_batch(Path(args.dir), Path(args.out), course, topics, args.suite,
                            args.jobs, args.executor, args.scheduler, args.call_timeout,
-                           keyword=args.keyword)
+                           keyword=args.keyword, student_timeout=args.student_timeout)
         return 1 if failed else 0
     path = Path(args.path)
     out = Path(args.out) if args.out else Path("grading") / path.resolve().name
     suite = args.suite or default_suite()
+    timeout = None if args.in_process else grading_budget(course, args.student_timeout)
     report = grade(path, topics, suite, out, args.in_process, template=template, course=course,
-                   verbose=args.verbose, keyword=args.keyword)
+                   verbose=args.verbose, keyword=args.keyword, timeout_s=timeout)
     render_table(report)
     print(f"reports written to {out}/ (report.json, report.md, report.html, results.json)")
     if suite == "public":

@@ -88,6 +88,7 @@ def _child(sock: socket.socket) -> None:
     os.close(sent_r)
     isolation += sandbox.isolate_worker_process(limits, config.get("address_space_limit", True),
                                                 uid)
+    sandbox.die_with_parent()  # a change of uid clears the parent-death signal
     home = fsroot.HOME if "private-tmp" in isolation else "/tmp"
     os.chdir(home)
     os.environ.update(HOME=home, USER="student", LOGNAME="student", TMPDIR="/tmp",

@@ -77,7 +77,7 @@ def graded_class(tmp_path_factory):
 
 
 def report(out: Path, student: str) -> dict:
-    return json.loads((out / student / "report.json").read_text())
+    return json.loads((out / "students" / student / "report.json").read_text())
 
 
 STUDENTS = ["binary", "buggy", "correct", "correct_too", "corrupt", "crashes", "empty",
@@ -88,7 +88,7 @@ def test_every_student_gets_all_reports(graded_class):
     root, run = graded_class
     assert run.returncode == 0, run.stderr[-3000:]
     for student in STUDENTS:
-        files = {p.name for p in (root / "out" / student).iterdir()}
+        files = {p.name for p in (root / "out" / "students" / student).iterdir()}
         assert {"report.json", "report.md", "report.html", "results.json"} <= files, student
     names = {t["name"] for t in report(root / "out", "correct")["topics"][0]["tests"]}
     assert names and all(n.startswith(("test_softmax_", "test_logsumexp_")) for n in names), (
@@ -134,7 +134,8 @@ def test_class_page(graded_class):
     root, _ = graded_class
     page = (root / "out" / "index.html").read_text()
     assert page.count("data:image/png;base64,") == 1
-    for text in ("Most-failed tests", "Timeouts and crashes", "hangs", "crashes"):
+    for text in ("Most-failed tests", "Timeouts and crashes", "hangs", "crashes",
+                 'href="students/correct/report.html"'):
         assert text in page
 
 
@@ -173,18 +174,18 @@ def test_killed_batch_resumes_without_regrading(tmp_path, graded_class):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and len(list(out.glob("*/report.json"))) < 2:
+    while time.time() < deadline and len(list(out.glob("students/*/report.json"))) < 2:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = {p.parent.name: (p.stat().st_mtime_ns, p.read_text())
-                   for p in out.glob("*/report.json")}
+                   for p in out.glob("students/*/report.json")}
     assert 2 <= len(done_before) < 5, "the kill came too late to test resuming"
     run = batch(root, out, "--jobs", "1")
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"{len(done_before)} unchanged since their report" in run.stderr
     for student, (mtime, text) in done_before.items():
-        path = out / student / "report.json"
+        path = out / "students" / student / "report.json"
         assert path.stat().st_mtime_ns == mtime and path.read_text() == text, student
     for student in ("correct", "correct_too", "stub", "buggy", "zipped"):
         ours, theirs = report(out, student), report(reference_root / "out", student)

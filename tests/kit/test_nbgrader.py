@@ -140,7 +140,8 @@ def graded(course, tmp_path_factory) -> dict:
     _, err = batch.communicate()
     assert batch.returncode == 0, err[-3000:]
     return {"first": first_scores, "cells": scores(course), "csv": exported(course),
-            "ours": {p.parent.name: json.loads(p.read_text()) for p in ours.glob("*/report.json")}}
+            "ours": {p.parent.name: json.loads(p.read_text())
+                     for p in ours.glob("students/*/report.json")}}
 
 
 def scores(course: Path) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
