@@ -13,6 +13,7 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from grader import dispatch_guard
 from grader.forbidden import Guard
 
 
@@ -187,9 +188,11 @@ def run(request: dict, modules: SubmissionModules, hits: list[str]) -> Any:
         fn, name = request["fn"], getattr(request["fn"], "__name__", "callable")
     else:
         fn, name = modules.function(request["module"], request["function"]), request["function"]
-    guard = Guard(request.get("forbidden", ()), name)
+    forbidden = tuple(request.get("forbidden", ()))
+    guard = Guard(forbidden, name)
     try:
-        with fake_cuda(request.get("cuda_devices")), guard:
+        with fake_cuda(request.get("cuda_devices")), guard, \
+                dispatch_guard.armed(forbidden, guard.hits, name):
             if kind == "gradient":
                 return gradient(fn, request["args"], request["kwargs"],
                                 request.get("grad_output"), request.get("wrt", 0))

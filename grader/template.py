@@ -26,7 +26,7 @@ import torch.optim  # noqa: F401
 import torch.utils.data  # noqa: F401
 
 import torchdrill  # noqa: F401
-from grader import cgroups, fsroot, sandbox, uids, wire
+from grader import cgroups, dispatch_guard, fsroot, sandbox, uids, wire
 from grader.worker import Worker
 
 # Modules torch imports on first use, not at `import torch`: the first backward with a
@@ -39,10 +39,15 @@ LAZY_TORCH_MODULES = ("torch.fx.experimental.symbolic_shapes",
 
 
 def preload() -> None:
-    """A speed-up only: a module that fails to import is left for torch to try lazily."""
+    """A speed-up only: a module that fails to import is left for torch to try lazily, and
+    forbidden lists that fail to resolve are resolved (and fail) in the worker instead."""
     for name in LAZY_TORCH_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    with contextlib.suppress(Exception):
+        from grader.course import load_course
+
+        dispatch_guard.preload(load_course())
 
 
 def _child(sock: socket.socket) -> None:
@@ -94,6 +99,7 @@ def _child(sock: socket.socket) -> None:
     os.environ.update(HOME=home, USER="student", LOGNAME="student", TMPDIR="/tmp",
                       MPLCONFIGDIR=f"{home}/.matplotlib")
     torch.set_num_threads(int(config.get("threads", 1)))
+    dispatch_guard.keep_armed_between_calls()
     raw_output = sandbox.capture_raw_output()  # fds 1 and 2 never reach the grader's terminal
     _send(sock, isolation=isolation)
     Worker(sock, config, raw_output).serve()
