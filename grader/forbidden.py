@@ -98,6 +98,7 @@ def _hook_class(cls: type) -> None:
             _record(name, _State.function)
         original(self, *args, **kwargs)
 
+    del __init__.__wrapped__  # the original stays in the closure, not one attribute away
     cls.__init__ = __init__
     _hooked.add(cls)
 

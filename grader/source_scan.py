@@ -237,6 +237,11 @@ def function_source(source: str, function: str) -> str | None:
     return ast.get_source_segment(source, definition.span) if definition else None
 
 
+def callers(source: str) -> dict[str, set[str]]:
+    """Top-level definition -> the top-level definitions that name it."""
+    return _scan(source).callers
+
+
 def function_names(source: str) -> list[str]:
     """Names of the module's top-level functions."""
     return [name for name, d in _scan(source).definitions.items() if d.is_function]

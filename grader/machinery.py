@@ -1,0 +1,164 @@
+"""Machinery in a submission's source: what the grader cannot check at run time, so it costs the
+points of the functions that use it unless course.toml allows it.
+
+The dispatcher guard (`grader.dispatch_guard`) catches every forbidden operator however it is
+reached, from inside the worker's interpreter. Code that reaches *around* that interpreter or
+into the grader could undo or escape it: torch's private and compiler APIs (`torch._C`,
+`torch.library`, `torch.ops`, `torch.jit`, `torch.compile`, `torch._refs`...), threads and
+processes (`threading`, `multiprocessing`, `subprocess`, `os.system`: a new interpreter has no
+guard), `ctypes`, `gc`, `importlib`, `exec`/`eval`/`compile`/`__import__`, `getattr` with a
+computed or private name, the attributes that open a function's closure or globals, and any
+import of `grader`. None of it is needed for an exercise of this course.
+
+Used in a function (or a helper it calls), it costs that function; used at module level (an
+import, a thread started at import), every function of the module.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Iterable
+
+from grader.source_scan import MAX_SOURCE_CHARS, SourceTooLarge, callers, function_names
+
+MODULES = {  # top-level modules no exercise needs: name -> what it is, for the message
+    "ctypes": "ctypes", "gc": "gc", "importlib": "importlib", "threading": "threading",
+    "_thread": "threading", "multiprocessing": "multiprocessing", "concurrent": "threads",
+    "subprocess": "subprocess", "signal": "signal", "builtins": "builtins",
+    "marshal": "marshal", "pty": "pty", "grader": "the grader's modules", "sys.modules": "",
+}
+TORCH_MACHINERY = ("torch.jit", "torch.library", "torch.ops", "torch.compile", "torch.fx",
+                   "torch.export", "torch.utils.cpp_extension", "torch.overrides",
+                   "torch.utils._python_dispatch")
+OS_ESCAPES = ("os.system", "os.popen", "os.exec", "os.spawn", "os.posix_spawn")
+CALLS = {"exec", "eval", "compile", "__import__", "breakpoint"}
+ATTRIBUTE_CALLS = {"getattr", "setattr", "delattr", "hasattr"}
+DUNDERS = {"__dict__", "__globals__", "__closure__", "__code__", "__wrapped__",
+           "__subclasses__", "__builtins__", "__getattribute__", "__loader__", "__spec__",
+           "__import__", "__kwdefaults__", "__defaults__", "__self__", "__func__"}
+
+
+def _reason(full: str) -> str | None:
+    """Why a dotted name (import aliases resolved) is machinery, or None."""
+    top = full.split(".")[0]
+    if full == "sys.modules" or full.startswith("sys.modules."):
+        return "sys.modules"
+    if top in MODULES:
+        return MODULES[top]
+    if full.startswith(OS_ESCAPES):
+        return full.split("(")[0]
+    if full.startswith(TORCH_MACHINERY):
+        return next(m for m in TORCH_MACHINERY if full.startswith(m))
+    parts = full.split(".")
+    if parts[0] == "torch" and any(p.startswith("_") and not p.startswith("__")
+                                   for p in parts[1:]):
+        return "torch's private API (" + ".".join(
+            parts[:next(i for i, p in enumerate(parts) if p.startswith("_")) + 1]) + ")"
+    return None
+
+
+def _dotted(node: ast.AST) -> list[str] | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return [node.id, *reversed(parts)] if isinstance(node, ast.Name) else None
+
+
+def _aliases(tree: ast.Module) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                found[a.asname or a.name.split(".")[0]] = a.name if a.asname else \
+                    a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                found[a.asname or a.name] = f"{node.module}.{a.name}"
+    return found
+
+
+def _uses(node: ast.AST, aliases: dict[str, str]) -> set[str]:
+    """The machinery one statement or definition uses."""
+    found: set[str] = set()
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Import):
+            found |= {r for a in inner.names if (r := _reason(a.name))}
+        elif isinstance(inner, ast.ImportFrom) and inner.module:
+            found |= {r for a in inner.names if (r := _reason(f"{inner.module}.{a.name}"))}
+        elif isinstance(inner, ast.Attribute):
+            if inner.attr in DUNDERS:
+                found.add(f"the {inner.attr} attribute")
+            chain = _dotted(inner)
+            if chain and chain[0] in aliases:
+                full = ".".join([aliases[chain[0]], *chain[1:]])
+                if (r := _reason(full)) is not None:
+                    found.add(r)
+        elif isinstance(inner, ast.Name) and inner.id in aliases:
+            if (r := _reason(aliases[inner.id])) is not None:
+                found.add(r)
+        elif isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name):
+            name = inner.func.id
+            if name in CALLS:
+                found.add(f"{name}()")
+            elif name in ATTRIBUTE_CALLS and len(inner.args) >= 2:
+                attr = inner.args[1]
+                if not (isinstance(attr, ast.Constant) and isinstance(attr.value, str)):
+                    found.add(f"{name}() with a computed name")
+                elif attr.value.startswith("_"):
+                    found.add(f"{name}() of a private name")
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def machinery(source: str) -> dict[str, tuple[str, ...]]:
+    """Top-level function -> the machinery it uses, itself or through the helpers it calls,
+    or through module-level code. Raises SourceTooLarge past MAX_SOURCE_CHARS."""
+    if len(source) > MAX_SOURCE_CHARS:
+        raise SourceTooLarge(len(source))
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    aliases = _aliases(tree)
+    module_level: set[str] = set()
+    own: dict[str, set[str]] = {}
+    for node in tree.body:
+        uses = _uses(node, aliases)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            own[node.name] = uses
+        else:
+            module_level |= uses
+    reached = {name: set(module_level) for name in own}
+    graph = callers(source)
+    for reason in set().union(*own.values()) if own else ():  # few reasons: one walk each
+        todo = [name for name, uses in own.items() if reason in uses]
+        seen = set(todo)
+        while todo:
+            name = todo.pop()
+            reached[name].add(reason)
+            fresh = graph.get(name, set()) - seen
+            seen |= fresh
+            todo.extend(fresh)
+    functions = set(function_names(source))
+    return {f: tuple(sorted(r)) for f, r in reached.items() if r and f in functions}
+
+
+def costing(source: str, allowed: Iterable[str] = ()) -> dict[str, tuple[str, ...]]:
+    """`machinery(source)` less what course.toml allows (by the names it reports)."""
+    allow = set(allowed)
+    result = {}
+    for function, uses in machinery(source).items():
+        kept = tuple(u for u in uses if not any(a in u for a in allow))
+        if kept:
+            result[function] = kept
+    return result
+
+
+def message(function: str, uses: Iterable[str]) -> str:
+    """What a student reads on each lost test of `function`."""
+    return (f"{function} uses {', '.join(uses)}: machinery the grader cannot check (it could "
+            "reach around the rules of the exercise), so the tests of this function earn "
+            "nothing. Nothing in this course needs it: remove it and use torch's public "
+            "operations.")
