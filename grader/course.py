@@ -1,8 +1,10 @@
-"""The course definition (`course.toml`): topics in order, titles, points, time limits and the
-calls each function may not use."""
+"""The course definition (`course.toml`): topics in order, titles, points, time limits, the
+calls each function may not use and the arguments it updates in place."""
 
 from __future__ import annotations
 
+import ast
+import functools
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,11 +21,18 @@ class Topic:
     call_timeout_s: float
     forbidden: tuple[str, ...] = ()
     functions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    in_place: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def forbidden_for(self, function: str) -> tuple[str, ...]:
         """Topic-wide forbidden calls plus those listed for `function`."""
         return self.forbidden + tuple(n for n in self.functions.get(function, ())
                                       if n not in self.forbidden)
+
+    def parameters(self, function: str) -> tuple[str, ...]:
+        """`function`'s parameter names as the reference spells them (empty when the reference
+        has no such function). A test passes arguments by the contract's positions and names,
+        so these, never the student's, say which argument a tensor is."""
+        return reference_parameters(self.name).get(function, ())
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,23 @@ def load_course(path: Path = COURSE_FILE) -> Course:
               call_timeout_s=float(t.get("call_timeout_s", limits["call_timeout_s"])),
               forbidden=tuple(t.get("forbidden", ())),
               functions={f: tuple(spec.get("forbidden", ()))
-                         for f, spec in t.get("functions", {}).items()})
+                         for f, spec in t.get("functions", {}).items()},
+              in_place={f: tuple(spec["in_place"])
+                        for f, spec in t.get("functions", {}).items() if "in_place" in spec})
         for t in data["topics"])
     return Course(name=data["course"]["name"], title=data["course"]["title"], limits=limits,
                   topics=topics)
+
+
+@functools.cache
+def reference_parameters(topic: str) -> dict[str, tuple[str, ...]]:
+    """Positional parameter names of each top-level function of the topic's reference, read
+    from its source (never run): `solutions/<topic>.py`, or in a kit shipped without the
+    reference, the stub generated from it in `exercises/`."""
+    for folder in ("solutions", "exercises"):
+        path = KIT_ROOT / folder / f"{topic}.py"
+        if path.is_file():
+            tree = ast.parse(path.read_text(), str(path))
+            return {node.name: tuple(a.arg for a in (*node.args.posonlyargs, *node.args.args))
+                    for node in tree.body if isinstance(node, ast.FunctionDef)}
+    return {}

@@ -63,6 +63,10 @@ class NotDifferentiable(AssertionError):
     """The function's output does not depend on its input through autograd."""
 
 
+class ArgumentChanged(AssertionError):
+    """Student code changed an argument the contract says it leaves alone (a failed test)."""
+
+
 # Bounds on what the grader keeps from a worker (never trusting the worker's own caps)
 MAX_TEXT = 4000  # characters of an error message
 MAX_WHERE = 200  # characters of " (line N of file.py)"
@@ -181,7 +185,10 @@ class Session:
         limit = min(topic.call_timeout_s, left)
         if self.timeouts.get(function):  # an infinite loop loops on every input
             limit = min(limit, topic.call_timeout_s * RETRY_FRACTION)
-        request = {**request, "arg_grads": [t.grad if t.is_leaf else None for t in args_tensors]}
+        arguments = request.get("arguments") or describe_arguments(request.get("args", ()),
+                                                                    request.get("kwargs", {}))
+        request = {**request, "arguments": arguments,
+                   "arg_grads": [t.grad if t.is_leaf else None for t in args_tensors]}
         worker = self._worker()
         before = worker.busy_s
         try:
@@ -200,7 +207,11 @@ class Session:
         finally:
             self.used_s += worker.busy_s - before
         self._record(topic, function, reply.get("flags") or [])
-        _apply_writeback(args_tensors, reply.get("writeback") or [])
+        in_place = {i for i, (_, allowed) in enumerate(arguments) if allowed}
+        _apply_writeback(args_tensors, reply.get("writeback") or [], in_place)
+        changed = _changed_arguments(function, reply.get("changed"), reply.get("changed_later"))
+        if changed is not None:
+            raise changed
         if not reply.get("ok"):
             raise _failure_from_error(function, reply.get("error") or {})
         return reply.get("result")
@@ -241,14 +252,32 @@ class Session:
             self.worker = None
 
 
-def _apply_writeback(tensors: list[torch.Tensor], changes: list) -> None:
-    """Mirror the worker's in-place changes to argument tensors into the caller's tensors."""
+def describe_arguments(args: tuple, kwargs: dict, names: tuple[str, ...] = (),
+                       in_place: tuple[str, ...] = ()) -> list[list]:
+    """[name, may change] for each tensor of a request's arguments, in `tensors_in` order: a
+    positional argument named by `names` (the reference's parameters: a student who renames
+    one changes nothing here) or by its position, a tensor inside a list by its index there;
+    those of the arguments named in `in_place` (the contract's) may change."""
+    described = []
+    for key, value in [*enumerate(args), *kwargs.items()]:
+        name = key if isinstance(key, str) else names[key] if key < len(names) else f"#{key + 1}"
+        tensors = tensors_in(value)
+        described += [[name if isinstance(value, torch.Tensor) else f"{name}[{j}]",
+                       name in in_place] for j in range(len(tensors))]
+    return described
+
+
+def _apply_writeback(tensors: list[torch.Tensor], changes: list, in_place: set[int]) -> None:
+    """Mirror the worker's in-place changes to the arguments the contract lets change (indices
+    `in_place`) into the caller's tensors; nothing the worker sends reaches any other."""
     for change in changes:
         try:
             i, data, requires_grad, grad_changed, grad = change
-            t = tensors[i]
-        except (ValueError, TypeError, IndexError):
+        except (ValueError, TypeError):
             continue
+        if not isinstance(i, int) or i not in in_place:
+            continue
+        t = tensors[i]
         with torch.no_grad():
             if isinstance(data, torch.Tensor):
                 if data.shape == t.shape and data.dtype == t.dtype:
@@ -260,6 +289,78 @@ def _apply_writeback(tensors: list[torch.Tensor], changes: list) -> None:
         if grad_changed and t.is_leaf:
             ok = isinstance(grad, torch.Tensor) and grad.shape == t.shape
             t.grad = grad.to(t.device, t.dtype) if ok else None
+
+
+WHAT_CHANGED = {"values": "its values", "shape": "its shape", "dtype": "its dtype",
+                "strides": "its strides", "requires_grad": "whether it requires grad",
+                "grad": "its .grad"}
+MAX_CHANGED = 5  # arguments named in one message
+
+
+def _changed_arguments(function: str, changed: object, later: object) -> ArgumentChanged | None:
+    """The failure for arguments a call changed (`changed`: [name, changes] from the worker), or
+    that the object a call left in the worker changed later (`later`: the function that made
+    it, whether it is iterated, and [name, changes]); None when nothing changed. The worker
+    is the student's process: anything malformed is read as no change, names are cut."""
+    messages = _argument_messages(function, changed, None)
+    if isinstance(later, dict):
+        messages += _argument_messages(clean_text(str(later.get("function")))[:MAX_NAME],
+                                       later.get("arguments"), later.get("iterated") is True)
+    return ArgumentChanged(" ".join(messages)[:MAX_TEXT]) if messages else None
+
+
+def _argument_messages(function: str, changed: object, iterated: bool | None) -> list[str]:
+    """One teaching sentence per changed argument (at most MAX_CHANGED); `iterated` None for
+    the call itself, else whether the object the call returned was being iterated."""
+    if not isinstance(changed, list):
+        return []
+    when = "" if iterated is None else " while it was iterated" if iterated else (
+        " after it returned, through the object it returned")
+    messages = []
+    for entry in changed[:MAX_CHANGED]:
+        try:
+            name, changes = entry
+            changes = [c for c in changes if isinstance(c, list) and c and c[0] in WHAT_CHANGED]
+        except (TypeError, ValueError):
+            continue
+        if changes:
+            name = clean_text(str(name))[:MAX_NAME]
+            whats = ", ".join(WHAT_CHANGED[c[0]] for c in changes)
+            messages.append(f"{function} changed its argument {name} in place{when} ({whats}): "
+                            f"{_advice(name, {c[0]: c[1:] for c in changes}, iterated)}")
+    return messages
+
+
+def _advice(name: str, changes: dict[str, list], iterated: bool | None) -> str:
+    """What the change means and how to avoid it, for the change that matters most."""
+    values = changes.get("values") or [None, False]
+    largest = f" (largest change {values[0]:.3g})" if isinstance(values[0], float) else ""
+    modified = f"{name} was modified by your function, which left {name}"
+    copy = f"work on a copy ({name}.detach().clone())"
+    if "values" in changes and values[1] is True:
+        return (f"{modified} changed by rounding{largest}: adding eps and subtracting it again "
+                f"does not give back the same float. Save the old value and put it back "
+                f"({name}[i] = old), or {copy}.")
+    if "values" in changes and iterated:
+        return (f"{modified} perturbed{largest}. Read {name} without writing into it: shuffle "
+                f"a list of indices instead (random.shuffle(indices)) and take "
+                f"{name}[batch_indices].")
+    if "values" in changes:
+        return (f"{modified} perturbed{largest}. Compute a new tensor instead of writing into "
+                f"{name} (no `{name} -= ...`, `{name}.exp_()`, `{name}[...] = ...`), or {copy}.")
+    if changes.keys() & {"shape", "dtype", "strides"}:
+        return (f"{name} was modified by your function: `{name}.t_()`, `{name}.resize_()` and "
+                f"`{name}.data = ...` change the caller's tensor. Make a new one instead "
+                f"(`{name}.t()`, `{name}.reshape(...)`, `{name}.to(...)`).")
+    fresh = f"{name}.detach().clone().requires_grad_(True)"
+    if changes.get("grad") == [True]:
+        return (f"backward() accumulates into the caller's {name}.grad. Differentiate with "
+                f"respect to a fresh leaf, {fresh}, or use torch.autograd.grad.")
+    if "grad" in changes:
+        return (f"the caller's {name}.grad was cleared. Leave it alone: differentiate with "
+                f"respect to a fresh leaf, {fresh}.")
+    turned = "on" if changes.get("requires_grad") == [True] else "off"
+    return f"requires_grad of the caller's {name} was turned {turned}. Use a copy, {fresh}."
 
 
 class RemoteRef:
@@ -330,9 +431,12 @@ class Student:
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
 
     def _request(self, kind: str, function: str, args, kwargs, **extra) -> Any:
+        contract = () if kind == "remote" else (self._topic.parameters(function),
+                                                 self._topic.in_place.get(function, ()))
         request = {"op": kind, "kind": kind, "module": self._topic.name, "function": function,
                    "args": args, "kwargs": kwargs, "cuda_devices": self._cuda_devices,
-                   "forbidden": self._topic.forbidden_for(function), **extra}
+                   "forbidden": self._topic.forbidden_for(function),
+                   "arguments": describe_arguments(args, kwargs, *contract), **extra}
         self._session.current_topic = self._topic
         return self._session.request(self._topic, request, function)
 

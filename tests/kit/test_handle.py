@@ -1,5 +1,6 @@
-"""The student handle behaves as if the submission ran in the test's process: in-place updates,
-views, gradients, remote objects, fake CUDA devices, and failures that become outcomes."""
+"""The student handle behaves as if the submission ran in the test's process: in-place updates
+the contract allows, views, gradients, remote objects, fake CUDA devices, and failures that
+become outcomes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 
 from grader.course import load_course
 from grader.handle import (
+    ArgumentChanged,
     NotDifferentiable,
     NotImplementedByStudent,
     RemoteRef,
@@ -87,18 +89,19 @@ def todo():
 @pytest.fixture(scope="module", params=["worker", "in-process"])
 def student(request, tmp_path_factory):
     sub = tmp_path_factory.mktemp("sub")
-    (sub / "softmax.py").write_text(textwrap.dedent(SOURCE))
+    (sub / "sgd.py").write_text(textwrap.dedent(SOURCE))
     course = load_course().with_call_timeout(2)
     grading = Grading(sub, course, in_process=request.param == "in-process")
     from grader.handle import Student
 
-    s = Student(grading.session, course.topic("softmax"))
+    s = Student(grading.session, course.topic("sgd"))  # course.toml: sgd's params in place
     grading.session.begin_test("t")
     yield s
     grading.close()
+    sys.modules.pop("sgd", None)  # in-process, the next file's sgd.py must not find this one
 
 
-def test_in_place_updates_reach_the_caller(student):
+def test_in_place_updates_the_contract_allows_reach_the_caller(student):
     w = torch.ones(3, requires_grad=True)
     w.grad = torch.full((3,), 2.0)
     student.sgd([w], 0.5, 2)
@@ -106,10 +109,12 @@ def test_in_place_updates_reach_the_caller(student):
     assert torch.equal(w.grad, torch.zeros(3))
 
 
-def test_requires_grad_change_reaches_the_caller(student):
+def test_any_other_change_fails_and_stays_in_the_worker(student):
     x = torch.ones(2)
-    student.mark(x)
-    assert x.requires_grad
+    with pytest.raises(ArgumentChanged, match=r"mark changed its argument #1 in place "
+                       r"\(whether it requires grad\)"):
+        student.mark(x)
+    assert not x.requires_grad
 
 
 def test_view_of_an_argument_shares_the_callers_storage(student):

@@ -84,6 +84,14 @@ def data_iter(batch_size, features, labels):
     for i in starts:
         yield features[i:i + batch_size], labels[i:i + batch_size]
 ''', expect="only the order of the batches"),
+    Variant("sgd", "data_iter_shuffles_in_place", '''
+def data_iter(batch_size, features, labels):
+    perm = torch.randperm(len(features))
+    features[:] = features[perm]
+    labels[:] = labels[perm]
+    for i in range(0, len(features), batch_size):
+        yield features[i:i + batch_size], labels[i:i + batch_size]
+''', expect="data_iter changed its argument features in place while it was iterated"),
     Variant("sgd", "squared_loss_no_reshape", '''
 def squared_loss(y_hat, y):
     return (y_hat - y) ** 2 / 2
