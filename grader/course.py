@@ -22,6 +22,7 @@ class Topic:
     forbidden: tuple[str, ...] = ()
     functions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     in_place: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    allow: tuple[str, ...] = ()  # machinery (grader.machinery) this topic's code may use
 
     def forbidden_for(self, function: str) -> tuple[str, ...]:
         """Topic-wide forbidden calls plus those listed for `function`."""
@@ -72,7 +73,8 @@ def load_course(path: Path = COURSE_FILE) -> Course:
               functions={f: tuple(spec.get("forbidden", ()))
                          for f, spec in t.get("functions", {}).items()},
               in_place={f: tuple(spec["in_place"])
-                        for f, spec in t.get("functions", {}).items() if "in_place" in spec})
+                        for f, spec in t.get("functions", {}).items() if "in_place" in spec},
+              allow=tuple(t.get("allow", ())))
         for t in data["topics"])
     return Course(name=data["course"]["name"], title=data["course"]["title"], limits=limits,
                   topics=topics)

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import torch
 
+from grader import machinery
 from grader.course import Course, Topic
-from grader.source_scan import python_loops
+from grader.source_scan import SourceTooLarge, python_loops
 from grader.submission import Submission
 from grader.text import clean_text
 from grader.wire import remote_ref, tensors_in
@@ -136,6 +137,7 @@ class Session:
         self.pending_seed: int | None = None
         self.timeouts: dict[str, int] = {}
         self.fatal = ""  # why grading had to stop, when it did
+        self._machinery: dict[str, dict[str, tuple[str, ...]]] = {}  # topic -> function -> uses
         topics = set(course.names)  # a topic's module may import another; nothing else goes
         self.config = {
             "sources": {m: s for m, s in submission.sources.items() if m in topics},
@@ -168,6 +170,19 @@ class Session:
             self.isolation = self.worker.isolation
         return self.worker
 
+    def machinery(self, topic: Topic) -> dict[str, tuple[str, ...]]:
+        """The topic's functions whose source uses machinery course.toml does not allow (each
+        flagged once); their tests fail without running them."""
+        if topic.name not in self._machinery:
+            try:
+                found = machinery.costing(self.submission.source(topic.name) or "", topic.allow)
+            except SourceTooLarge:  # such a file is refused when the submission is read
+                found = {}
+            self._machinery[topic.name] = found
+            self.flags += [{"topic": topic.name, "function": function, "call": use,
+                            "how": "source"} for function, uses in found.items() for use in uses]
+        return self._machinery[topic.name]
+
     def request(self, topic: Topic, request: dict, function: str) -> Any:
         """Run a request for `topic`; map every failure to a StudentFailure."""
         args_tensors = tensors_in([request.get("args", ()), request.get("kwargs", {})])
@@ -175,6 +190,9 @@ class Session:
             request, self.pending_seed = {**request, "seed": self.pending_seed}, None
         if self.broken is not None:  # one hang or crash per test is enough (hypothesis retries)
             raise type(self.broken)(str(self.broken))
+        if request.get("op") in ("call", "gradient") and (
+                uses := self.machinery(topic).get(function)):
+            raise ForbiddenCall(machinery.message(function, uses))
         if self.timeouts.get(function, 0) >= MAX_TIMEOUTS:
             raise StudentTimedOut(f"{function} ran out of time {MAX_TIMEOUTS} times already, so "
                                   "it is not run again: look for an infinite loop")
