@@ -119,3 +119,14 @@ def softmax(X):
                if name.startswith("test_logsumexp")), tests
     assert {"topic": "softmax", "function": "softmax", "call": "ctypes",
             "how": "source"} in report["flags"]
+
+
+def test_a_notebooks_cell_wrapper_is_read_not_flagged():
+    """grader.notebooks runs a statement cell as exec(compile("<cell>", ...)): the wrapper is
+    ours, the cell's code is the student's and is read like the rest of the module."""
+    from grader.notebooks import _guarded_statements
+
+    quiet = CLEAN + _guarded_statements("print('hello')\n", 1, "cell 3") + "\n"
+    assert machinery(quiet) == {}
+    loud = CLEAN + _guarded_statements("import ctypes\n", 1, "cell 4") + "\n"
+    assert machinery(loud) == {"softmax": ("ctypes",)}
