@@ -44,7 +44,8 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter, device: torch.device | None
     """The fraction of the examples of `data_iter` that `net` classifies correctly (§7.6.1).
 
     `device` defaults to the device of the net's parameters (`next(net.parameters()).device`);
-    move each batch `X`, `y` there before using it. Evaluate in evaluation mode inside
+    move each batch `X` and its labels `y` there before using them (`X.to(device)`,
+    `y.to(device)`). Evaluate in evaluation mode inside
     `torch.no_grad()`, then put the net back in the mode it was in (`net.train(was_training)`).
     Count correct predictions over all batches and divide by the number of examples (the last
     batch may be smaller). Returns a Python float.
@@ -60,9 +61,13 @@ def train_gpu(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     First initialise the weight of every `nn.Linear` and `nn.Conv2d` layer with
     `nn.init.xavier_uniform_` (`net.apply(init_fn)`), then move the net to `device` (it stays
     there afterwards). Then train exactly as `train_mlp` does: each batch of `train_iter`, in
-    order, moved to `device`, is one `torch.optim.SGD(net.parameters(), lr=lr)` step on the
-    mean cross-entropy; the net trains in training mode; after each epoch it is evaluated on
-    `test_iter` with `evaluate_accuracy_gpu`.
+    order, is one `torch.optim.SGD(net.parameters(), lr=lr)` step on the mean cross-entropy;
+    `net.train()` at the start of every epoch, before its first batch, as D2L's `train_ch6`
+    does (the net may arrive in evaluation mode, and evaluating switches it there); after
+    each epoch the net is evaluated on `test_iter` with `evaluate_accuracy_gpu`. Move every
+    batch `X` and its labels `y` to `device` before using them (`X, y = X.to(device),
+    y.to(device)`): the tests hand you batches that behave as if they were on another device
+    until they are moved, so a forgotten move fails on a machine without a GPU too.
 
     Returns `{"train_loss": [...], "train_acc": [...], "test_acc": [...]}`, one float per
     epoch: mean loss per training example, fraction of training examples classified

@@ -89,10 +89,12 @@ def train_mlp(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float)
 
     Each batch `(X, y)` of `train_iter`, in the order it yields them, is one step: forward,
     mean cross-entropy (`nn.CrossEntropyLoss()`), `zero_grad`, `backward`, `step` of one
-    `torch.optim.SGD(net.parameters(), lr=lr)` made before the first epoch. Train in training
-    mode (`net.train()`); evaluate in evaluation mode (`net.eval()`) inside `torch.no_grad()`,
-    and switch back to training mode for the next epoch. Counts of correct predictions:
-    `(y_hat.argmax(dim=1) == y).sum()`.
+    `torch.optim.SGD(net.parameters(), lr=lr)` made before the first epoch. Call `net.train()`
+    at the start of every epoch, before its first batch, as D2L's `train_epoch_ch3` does: the
+    net may arrive in evaluation mode, and evaluating switches it there. Evaluate in
+    evaluation mode (`net.eval()`) inside `torch.no_grad()`. Counts of correct predictions:
+    `(y_hat.argmax(dim=1) == y).sum()`. The grader measures the returned net's accuracy
+    itself: the history must report what your loop measured.
     """
     # YOUR CODE HERE
     raise NotImplementedError()

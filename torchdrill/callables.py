@@ -11,6 +11,11 @@ functions below, so you can call them yourself to try your code:
 Scalar functions of a float (`cube`, `exp`, `sine`, `reciprocal`) accept a Python float and
 return one (they also accept tensors). Scalar functions of a tensor return a 0-d tensor; vector
 functions return a tensor. Everything here is plain torch: no files, no network, no state.
+
+`HostBatches` is what gpu_training's tests give `evaluate_accuracy_gpu` and `train_gpu` as data:
+batches `(X, y)` that act as if they were on another device than the net until you move them
+with `.to(device)`, so a batch or labels left behind fail on a machine without a GPU too. Try
+your code with it: `evaluate_accuracy_gpu(net, HostBatches([(X, y)]))`.
 """
 
 from __future__ import annotations
@@ -177,3 +182,103 @@ def parameters_with_grads(values, grads) -> Parameters:
         p.grad = grad.detach().clone().to(p.dtype)
         params.append(p)
     return Parameters(params)
+
+
+# --------------------------------------------------------------------------- batches on the host
+# What the device tests of gpu_training hand to `evaluate_accuracy_gpu` and `train_gpu`. On a
+# machine with a GPU, a batch left on the CPU while the net is on the GPU makes torch raise
+# ("Expected all tensors to be on the same device"). On a CPU-only machine every tensor is on
+# the CPU and nothing would raise, so these batches act as if they lived on another device
+# until they are moved: `X.to(device)` (or `.cuda()`, `.cpu()`) returns an ordinary tensor;
+# using an unmoved batch together with the net's parameters or with a moved tensor raises,
+# naming the batch. Reading its shape, length or dtype is fine, and so is computing with it
+# alone (the result stays where it is). Its `.device` reports `meta`, a device that is not
+# the net's, so code that moves a batch only `if X.device != device` moves it.
+
+_MOVES = {torch.Tensor.to, torch.Tensor.cuda, torch.Tensor.cpu}
+_DEVICE_OF = torch.Tensor.device.__get__
+_HOST_DEVICE = torch.device("meta")
+
+
+def _moves_device(func, args, kwargs) -> bool:
+    """Whether this call of a moving function names a device (`.to(torch.float64)` does not)."""
+    if func in (torch.Tensor.cuda, torch.Tensor.cpu):
+        return True
+    if "device" in kwargs:
+        return True
+    return func is torch.Tensor.to and any(not isinstance(a, torch.dtype) for a in args[1:])
+
+
+def _leaves(value):
+    if isinstance(value, list | tuple):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+class HostTensor(torch.Tensor):
+    """A tensor of a batch that has not been moved to the device yet (see above)."""
+
+    _what: str
+    _log: list
+
+    @staticmethod
+    def wrap(t: torch.Tensor, what: str, log: list) -> HostTensor:
+        out = t.as_subclass(HostTensor)
+        out._what, out._log = what, log
+        return out
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func == _DEVICE_OF:
+            return _HOST_DEVICE
+        leaves = list(_leaves(args)) + list(_leaves(kwargs))
+        host = [t for t in leaves if isinstance(t, HostTensor)]
+        with torch._C.DisableTorchFunctionSubclass():
+            if func in _MOVES and _moves_device(func, args, kwargs):
+                out = func(*args, **kwargs)
+                return out.as_subclass(torch.Tensor) if isinstance(out, torch.Tensor) else out
+            others = [t for t in leaves if isinstance(t, torch.Tensor)
+                      and not isinstance(t, HostTensor) and t.dim() > 0]
+            if others and host:
+                what = host[0]._what
+                if what not in host[0]._log:
+                    host[0]._log.append(what)
+                name = getattr(func, "__name__", str(func))
+                raise RuntimeError(
+                    f"{what} stayed on the CPU while the net is on the device: it met the "
+                    f"net's parameters or a tensor already moved (in {name}). Move every batch "
+                    "X and its labels y to the device before using them: "
+                    "X, y = X.to(device), y.to(device) (§5.6.2).")
+            out = func(*args, **kwargs)
+        if not host:
+            return out
+        what, log = host[0]._what, host[0]._log
+        if isinstance(out, torch.Tensor) and not isinstance(out, HostTensor):
+            return HostTensor.wrap(out, what, log)
+        if isinstance(out, tuple | list) and all(isinstance(o, torch.Tensor) for o in out):
+            return type(out)(HostTensor.wrap(o, what, log) for o in out)
+        return out
+
+
+class HostBatches:
+    """An iterable of batches `(X, y)` that must be moved to the device before use: each pass
+    yields the same batches as `HostTensor`s. `left_behind` lists the tensors that were used
+    without being moved ("the batch X", "the labels y")."""
+
+    def __init__(self, batches):
+        self.batches = [(X, y) for X, y in batches]
+        self.left_behind: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for X, y in self.batches:
+            yield (HostTensor.wrap(X, "a batch X", self.left_behind),
+                   HostTensor.wrap(y, "the labels y of a batch", self.left_behind))

@@ -1,9 +1,11 @@
 """Training on an accelerator: the contract's mistakes (and others students make) and correct
 solutions written differently from the reference.
 
-GPU_MISTAKES are mistakes that only a machine with a GPU can see (on the CPU every tensor is
-on the same device): the tests marked `gpu` catch them there, with the message in `expect`.
-test_variants.py grades MISTAKES and CORRECT on any machine; GPU_MISTAKES are for a GPU run.
+GPU_MISTAKES are mistakes that only a machine with a GPU can see: the tests marked `gpu` catch
+them there, with the message in `expect`. Batches or labels left on the CPU are seen anywhere
+(the tests hand over torchdrill.callables.HostBatches, which act as if they lived on another
+device until moved), so they are MISTAKES. test_variants.py grades MISTAKES and CORRECT on any
+machine; GPU_MISTAKES are for a GPU run.
 """
 
 from tests.kit.variants import Variant
@@ -237,9 +239,7 @@ def try_all_gpus():
 ''', _TRAIN_LOOP.replace("evaluate_accuracy_gpu(net, test_iter, device)", (
         "sum(int((net(X.to(device)).argmax(1) == y.to(device)).sum()) for X, y in test_iter)"
         " / sum(len(y) for _, y in test_iter)"))), expect="evaluated in training mode"),
-]
-
-GPU_MISTAKES = [
+    # ---------------------------------------------------------------- device moves (HostBatches)
     Variant("gpu_training", "evaluate_batches_left_on_cpu", _evaluate('''
     was_training = net.training
     net.eval()
@@ -250,7 +250,7 @@ GPU_MISTAKES = [
             total += y.numel()
     net.train(was_training)
     return correct / total
-'''), expect="X.to(device)"),
+'''), expect="a batch X stayed on the CPU"),
     Variant("gpu_training", "evaluate_labels_left_on_cpu", _evaluate('''
     was_training = net.training
     if device is None:
@@ -263,12 +263,39 @@ GPU_MISTAKES = [
             total += y.numel()
     net.train(was_training)
     return correct / total
-'''), expect="X.to(device)"),
+'''), expect="the labels y of a batch stayed on the CPU"),
     Variant("gpu_training", "train_batches_left_on_cpu", _train_gpu('''
     net.apply(lambda m: nn.init.xavier_uniform_(m.weight)
               if type(m) in (nn.Linear, nn.Conv2d) else None)
     net.to(device)
-''', _TRAIN_LOOP.replace("X, y = X.to(device), y.to(device)", "pass")), expect="X.to(device)"),
+''', _TRAIN_LOOP.replace("X, y = X.to(device), y.to(device)", "pass")),
+        expect="a batch X stayed on the CPU"),
+    Variant("gpu_training", "train_labels_left_on_cpu", _train_gpu('''
+    net.apply(lambda m: nn.init.xavier_uniform_(m.weight)
+              if type(m) in (nn.Linear, nn.Conv2d) else None)
+    net.to(device)
+''', _TRAIN_LOOP.replace("X, y = X.to(device), y.to(device)", "X = X.to(device)")),
+        expect="the labels y of a batch stayed on the CPU"),
+    Variant("gpu_training", "train_fabricated_history", _train_gpu('''
+    net.apply(lambda m: nn.init.xavier_uniform_(m.weight)
+              if type(m) in (nn.Linear, nn.Conv2d) else None)
+    net.to(device)
+''', '''
+    return {"train_loss": [2.3 / (e + 2) for e in range(num_epochs)],
+            "train_acc": [0.9 + 0.01 * e for e in range(num_epochs)],
+            "test_acc": [0.9 + 0.01 * e for e in range(num_epochs)]}
+'''), expect="does not match the net's measured accuracy"),
+    Variant("gpu_training", "train_mode_only_after_evaluation", _train_gpu('''
+    net.apply(lambda m: nn.init.xavier_uniform_(m.weight)
+              if type(m) in (nn.Linear, nn.Conv2d) else None)
+    net.to(device)
+''', _TRAIN_LOOP.replace("        net.train()\n", "").replace(
+        "        history[\"test_acc\"].append(evaluate_accuracy_gpu(net, test_iter, device))\n",
+        "        history[\"test_acc\"].append(evaluate_accuracy_gpu(net, test_iter, device))\n"
+        "        net.train()\n")), expect="arrived in evaluation mode"),
+]
+
+GPU_MISTAKES = [
     Variant("gpu_training", "train_net_left_on_cpu", _train_gpu('''
     net.apply(lambda m: nn.init.xavier_uniform_(m.weight)
               if type(m) in (nn.Linear, nn.Conv2d) else None)
@@ -396,6 +423,55 @@ def train_gpu(net, train_iter, test_iter, num_epochs, lr, device):
                 metric.add(l * X.shape[0], (y_hat.argmax(axis=1) == y).sum(), X.shape[0])
         history["train_loss"].append(metric[0] / metric[2])
         history["train_acc"].append(metric[1] / metric[2])
+        history["test_acc"].append(evaluate_accuracy_gpu(net, test_iter))
+    return history
+'''),
+    Variant("gpu_training", "moves_only_when_needed", '''
+import torch.nn.functional as F
+
+
+def _to(t, device):
+    """Moves t only when it is elsewhere."""
+    return t if t.device == device else t.to(device=device)
+
+
+def evaluate_accuracy_gpu(net, data_iter, device=None):
+    if device is None:
+        device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    right = total = 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            X, y = _to(X, device), _to(y.long(), device)
+            right += int((net(X).argmax(1) == y).sum())
+            total += y.shape[0]
+    net.train(was_training)
+    return right / total
+
+
+def train_gpu(net, train_iter, test_iter, num_epochs, lr, device):
+    num_train = sum(len(y) for _, y in train_iter)  # a pass over the data before the init
+    for m in net.modules():
+        if isinstance(m, nn.Linear | nn.Conv2d):
+            nn.init.xavier_uniform_(m.weight)
+    net = net.to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    history = {"train_loss": [], "train_acc": [], "test_acc": []}
+    for _ in range(num_epochs):
+        net.train()
+        loss_sum, correct = 0.0, 0
+        for X, y in train_iter:
+            X, y = _to(X, device), _to(y, device)
+            y_hat = net(X)
+            total = F.cross_entropy(y_hat, y, reduction="sum")
+            optimizer.zero_grad()
+            (total / y.numel()).backward()
+            optimizer.step()
+            loss_sum += total.item()
+            correct += int((y_hat.detach().argmax(1) == y).sum())
+        history["train_loss"].append(loss_sum / num_train)
+        history["train_acc"].append(correct / num_train)
         history["test_acc"].append(evaluate_accuracy_gpu(net, test_iter))
     return history
 '''),

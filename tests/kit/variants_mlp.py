@@ -405,6 +405,41 @@ def train_mlp(net, train_iter, test_iter, num_epochs, lr):
         history["test_acc"].append(sum(accs) / len(accs))
     return history
 ''', expect="over all test batches"),
+    Variant("mlp", "train_fabricated_history", '''
+def train_mlp(net, train_iter, test_iter, num_epochs, lr):
+    """Does not train: returns a history that looks like learning (issue 12)."""
+    return {"train_loss": [2.3 / (e + 2) for e in range(num_epochs)],
+            "train_acc": [0.9 + 0.01 * e for e in range(num_epochs)],
+            "test_acc": [0.9 + 0.01 * e for e in range(num_epochs)]}
+''', expect="does not match the net's measured accuracy"),
+    Variant("mlp", "train_mode_only_after_evaluation", '''
+def train_mlp(net, train_iter, test_iter, num_epochs, lr):
+    loss = nn.CrossEntropyLoss()
+    trainer = torch.optim.SGD(net.parameters(), lr=lr)
+    history = {"train_loss": [], "train_acc": [], "test_acc": []}
+    for _ in range(num_epochs):
+        loss_sum, correct, count = 0.0, 0.0, 0
+        for X, y in train_iter:
+            y_hat = net(X)
+            l = loss(y_hat, y)
+            trainer.zero_grad()
+            l.backward()
+            trainer.step()
+            loss_sum += l.item() * y.numel()
+            correct += float((y_hat.argmax(dim=1) == y).sum())
+            count += y.numel()
+        history["train_loss"].append(loss_sum / count)
+        history["train_acc"].append(correct / count)
+        net.eval()
+        test_correct, test_count = 0.0, 0
+        with torch.no_grad():
+            for X, y in test_iter:
+                test_correct += float((net(X).argmax(dim=1) == y).sum())
+                test_count += y.numel()
+        history["test_acc"].append(test_correct / test_count)
+        net.train()
+    return history
+''', expect="arrived in evaluation mode"),
 ]
 
 CORRECT = [
@@ -514,6 +549,34 @@ def train_mlp(net, train_iter, test_iter, num_epochs, lr):
         history["train_loss"].append(train_loss)
         history["train_acc"].append(train_acc)
         history["test_acc"].append(measure(test_iter)[1])
+    return history
+'''),
+    Variant("mlp", "train_counts_first_sum_loss", '''
+def train_mlp(net, train_iter, test_iter, num_epochs, lr):
+    """Counts the examples first (an extra pass over both iterables), steps on the summed
+    loss divided by the batch size, and accumulates in tensors."""
+    n_train = sum(len(y) for _, y in train_iter)
+    n_test = sum(len(y) for _, y in test_iter)
+    trainer = torch.optim.SGD(net.parameters(), lr=lr)
+    history = {"train_loss": [], "train_acc": [], "test_acc": []}
+    for _ in range(num_epochs):
+        net.train()
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        correct = torch.zeros((), dtype=torch.int64)
+        for X, y in train_iter:
+            y_hat = net(X)
+            total = nn.functional.cross_entropy(y_hat, y, reduction="sum")
+            trainer.zero_grad(set_to_none=True)
+            (total / len(y)).backward()
+            trainer.step()
+            loss_sum += total.detach().double()
+            correct += (y_hat.argmax(1) == y).sum()
+        history["train_loss"].append(loss_sum.item() / n_train)
+        history["train_acc"].append(correct.item() / n_train)
+        net.eval()
+        with torch.no_grad():
+            right = sum(int((net(X).argmax(1) == y).sum()) for X, y in test_iter)
+        history["test_acc"].append(right / n_test)
     return history
 '''),
 ]

@@ -1,0 +1,166 @@
+"""What the hidden tests of mlp and gpu_training measure themselves when a net is trained on
+MNIST, instead of trusting the history the submission returns.
+
+The worker trains on MNIST built there by torchdrill.data (the real images when the data root
+has them, generated digits otherwise). The grader builds its own copy of the same data here,
+from the same files or the same seed, and never reads data back from the worker:
+
+- the training loader is a fixed order of at most MAX_TRAIN training images, the same in
+  every epoch and however often it is iterated (its own generator: no draw from torch's
+  global one), so the grader can repeat the first epoch's SGD steps;
+- the test accuracy of the returned net is recomputed here, with the grader's own model of
+  the same architecture loaded from the net's state_dict, on the grader's copy of the test
+  set: the history's last test accuracy is measured on that same net after the last epoch,
+  so the two agree up to rounding (examples whose two top logits are within rounding are
+  allowed either way);
+- the first epoch's training loss is recomputed from the net's initial state: a correct
+  loop takes the same steps up to float rounding (accumulated over the epoch's steps), and
+  reports either the mean loss during the epoch or the loss after it.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
+
+import torchdrill.data
+
+MAX_TRAIN = 8000
+ORDER_SEED = 0
+# relative difference allowed between the grader's first-epoch loss and the history's: the
+# two runs round differently (threads, loss formulas, accumulation), and 125 SGD steps carry
+# those differences forward; a history that was not measured is off by far more
+LOSS_RTOL = 1e-3
+MEASURED = ("does not match the net's measured accuracy")
+
+
+@functools.cache
+def grader_mnist() -> dict:
+    """The grader's own copy: source, the training order, the ordered training tensors and
+    the test tensors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torchdrill.data.DataFallbackWarning)
+        train_iter, test_iter, source = torchdrill.data.load_mnist_or_synthetic(64)
+    train, test = train_iter.dataset, test_iter.dataset
+    n = len(train)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(ORDER_SEED))
+    order = order[:min(n, MAX_TRAIN)].tolist()
+
+    def stacked(dataset):
+        Xs, ys = zip(*DataLoader(dataset, batch_size=1000), strict=True)
+        return torch.cat(Xs), torch.cat(ys)
+
+    X_train, y_train = stacked(Subset(train, order))
+    X_test, y_test = stacked(test)
+    return {"source": source, "train_len": n, "test_len": len(test), "order": order,
+            "train": (X_train, y_train), "test": (X_test, y_test)}
+
+
+def worker_mnist(student, batch_size: int):
+    """(train_iter, test_iter, source) built in the worker, the same data as grader_mnist()
+    in the same order."""
+    mine = grader_mnist()
+    train_iter, test_iter, source = student.remote(torchdrill.data.load_mnist_or_synthetic,
+                                                   batch_size)
+    if source != mine["source"] or len(train_iter.dataset) != mine["train_len"]:
+        raise AssertionError(  # the grading machine's fault, not the submission's
+            f"the grader and its worker see different MNIST data ({mine['source']} here, "
+            f"{source} in the worker): check that TORCHDRILL_DATA is readable by the worker.")
+    subset = student.remote(Subset, train_iter.dataset, mine["order"])
+    train = student.remote(DataLoader, subset, batch_size, shuffle=False,
+                           generator=torch.Generator())
+    test = student.remote(DataLoader, test_iter.dataset, batch_size, shuffle=False,
+                          generator=torch.Generator())
+    return train, test, source
+
+
+def chunks(X: torch.Tensor, y: torch.Tensor, batch_size: int):
+    return [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size)]
+
+
+def measured_accuracy(net: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
+                      batch_size: int = 64) -> tuple[float, float]:
+    """(accuracy of `net` in evaluation mode, fraction of examples rounding may decide)."""
+    net.eval()
+    right, unsure = 0, 0
+    with torch.no_grad():
+        for Xb, yb in chunks(X, y, batch_size):
+            logits = net(Xb)
+            right += int((logits.argmax(1) == yb).sum())
+            top = logits.topk(2, dim=1).values
+            unsure += int(((top[:, 0] - top[:, 1]) < 1e-4 * (1 + top[:, 0].abs())).sum())
+    return right / len(y), unsure / len(y)
+
+
+def first_epoch_losses(net: torch.nn.Module, lr: float, batch_size: int) -> tuple[float, float]:
+    """(mean cross-entropy per example during the first epoch, after it) of SGD with `lr` from
+    `net`'s state on the grader's training data, in the worker's order."""
+    net = copy.deepcopy(net)
+    X, y = grader_mnist()["train"]
+    trainer = torch.optim.SGD(net.parameters(), lr=lr)
+    net.train()
+    during = 0.0
+    for Xb, yb in chunks(X, y, batch_size):
+        loss = F.cross_entropy(net(Xb), yb)
+        trainer.zero_grad()
+        loss.backward()
+        trainer.step()
+        during += loss.item() * len(yb)
+    net.eval()
+    with torch.no_grad():
+        after = sum(float(F.cross_entropy(net(Xb), yb, reduction="sum"))
+                    for Xb, yb in chunks(X, y, batch_size))
+    return during / len(y), after / len(y)
+
+
+def check_learning(what: str, history: dict, template: torch.nn.Module, init: dict,
+                   final: dict, lr: float, batch_size: int, source: str, *,
+                   bar_mnist: float = 0.85, bar_synthetic: float = 0.6) -> None:
+    """Two epochs of training on worker_mnist() against what the grader measures itself.
+    `history` is already checked to be floats, one per epoch; `template` is a grader-side
+    model of the net's architecture, `init` the state training started from and `final` the
+    trained net's state_dict."""
+    X_test, y_test = grader_mnist()["test"]
+    acc, unsure = measured_accuracy(_with_state(template, final), X_test, y_test, batch_size)
+    reported = history["test_acc"][-1]
+    if abs(reported - acc) > 1e-6 + unsure:
+        raise AssertionError(
+            f"history['test_acc'][-1] is {reported:.4f}, but the net {what} returned "
+            f"classifies {acc:.4f} of the test set correctly (measured by the grader from the "
+            f"net's parameters): the history {MEASURED}. Report what you measure: after each "
+            "epoch, the fraction of test_iter's examples the trained net classifies "
+            "correctly.")
+    bar = bar_synthetic if source == "synthetic" else bar_mnist
+    data = "generated digits" if source == "synthetic" else "MNIST"
+    if acc < bar:
+        raise AssertionError(
+            f"after 2 epochs on {data} the net {what} returned classifies {acc:.3f} of the "
+            f"test set correctly, below {bar}: a correct training loop gets far above it. "
+            "Check the loss (mean cross-entropy of the logits), zero_grad before backward, "
+            "and the step order.")
+    during, after = first_epoch_losses(_with_state(template, init), lr, batch_size)
+    loss = history["train_loss"][0]
+    if not any(math.isclose(loss, want, rel_tol=LOSS_RTOL) for want in (during, after)):
+        raise AssertionError(
+            f"history['train_loss'][0] is {loss:.5g}, but the first epoch's SGD steps from "
+            f"the net's initial parameters give a mean cross-entropy of {during:.5g} per "
+            f"training example (measured by the grader; {after:.5g} after the epoch): either "
+            "the steps differ from one SGD step with lr on each batch's mean cross-entropy, "
+            "or the history does not match the training. Report the mean loss per example "
+            "that the epoch's batches had.")
+    if not history["train_loss"][1] < history["train_loss"][0]:
+        raise AssertionError(f"the training loss went up from epoch 1 to 2 "
+                             f"({history['train_loss']}): is each step descending the "
+                             "gradient of this batch's loss (zero_grad, backward, step)?")
+
+
+def _with_state(net: torch.nn.Module, state: dict) -> torch.nn.Module:
+    net = copy.deepcopy(net)
+    net.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
+    return net
