@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from grader.archive import extract_submission
 from grader.atomic import write_atomic
 from grader.class_report import STUDENTS, write_class_report
-from grader.course import KIT_ROOT, Course, load_course
+from grader.course import COURSE_FILE, KIT_ROOT, Course, load_course
 from grader.pool import run_tasks
 from grader.reports import summary_line, write_reports
 from grader.submission import Submission, load_submission
@@ -88,7 +88,8 @@ def kit_hash() -> str:
     h = hashlib.sha256()
     for sub in ("grader", "torchdrill", "tests/public", "tests/hidden"):
         _hash_files(h, (KIT_ROOT / sub).rglob("*.py"), KIT_ROOT)
-    _hash_files(h, iter([KIT_ROOT / "course.toml", KIT_ROOT / "pyproject.toml"]), KIT_ROOT)
+    _hash_files(h, iter([KIT_ROOT / "pyproject.toml"]), KIT_ROOT)
+    h.update(COURSE_FILE.read_bytes())  # the kit's course.toml, or the one TORCHDRILL_COURSE names
     return h.hexdigest()
 
 

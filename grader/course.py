@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
-COURSE_FILE = KIT_ROOT / "course.toml"
+# Another course file (a shorter time limit, a topic that allows some machinery) can be named
+# by whoever runs the grader; student code never sees or sets the grader's environment.
+COURSE_FILE = Path(os.environ.get("TORCHDRILL_COURSE") or KIT_ROOT / "course.toml")
 
 
 @dataclass(frozen=True)

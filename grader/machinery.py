@@ -17,6 +17,7 @@ import, a thread started at import), every function of the module.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import functools
 from collections.abc import Iterable
 
@@ -186,11 +187,13 @@ def machinery(source: str) -> dict[str, tuple[str, ...]]:
 
 
 def costing(source: str, allowed: Iterable[str] = ()) -> dict[str, tuple[str, ...]]:
-    """`machinery(source)` less what course.toml allows (by the names it reports)."""
+    """`machinery(source)` less what course.toml allows (by the names it reports, or an
+    fnmatch pattern: `*` allows everything)."""
     allow = set(allowed)
     result = {}
     for function, uses in machinery(source).items():
-        kept = tuple(u for u in uses if not any(a in u for a in allow))
+        kept = tuple(u for u in uses
+                     if not any(a in u or fnmatch.fnmatchcase(u, a) for a in allow))
         if kept:
             result[function] = kept
     return result

@@ -31,8 +31,8 @@ pytestmark = pytest.mark.heavy(90)  # rough seconds; see tests/kit/conftest.py
 
 SOLUTION = (KIT_ROOT / "solutions" / "softmax.py").read_text()
 # Every function sleeps before it returns: a student whose grading never ends.
-SLEEPER = SOLUTION.replace(") -> torch.Tensor:\n", ") -> torch.Tensor:\n"
-                           "    __import__('time').sleep(3600)\n")
+SLEEPER = "import time\n" + SOLUTION.replace(") -> torch.Tensor:\n", ") -> torch.Tensor:\n"
+                                             "    time.sleep(3600)\n")
 ONE_TEST = ["--topics", "softmax", "-k", "test_softmax_small_example"]
 MARK = "TORCHDRILL_TEST_MARK"
 

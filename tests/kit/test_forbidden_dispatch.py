@@ -1,7 +1,9 @@
 """Forbidden calls are caught at the dispatcher however student code reaches them: private
 aliases, `torch.ops`, equivalents, threads, TorchScript, a disabled Python mode, a patched
 grader. Each softmax.py below computes softmax with a forbidden operator by one such route;
-graded on the softmax function's tests, each earns nothing."""
+graded on the softmax function's tests, each earns nothing. The course they are graded against
+allows all machinery, so that the code runs and the dispatcher alone is tested (the source
+scan would stop most of them first: test_machinery.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import sys
 
 import pytest
 
+from tests.kit.permissive import permissive_env
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(40)
@@ -115,7 +118,7 @@ def graded(tmp_path_factory):
         (subs / name / "softmax.py").write_text(source)
     run = subprocess.run([sys.executable, "-m", "grader", "batch", str(subs), "--out", str(out),
                           "--topics", "softmax", "-k", "test_softmax_ and not regression",
-                          "--call-timeout", "20"],
+                          "--call-timeout", "20"], env=permissive_env(root),
                          cwd=KIT_ROOT, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     return {p.parent.name: json.loads(p.read_text()) for p in out.rglob("report.json")}

@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from tests.kit.permissive import permissive_env
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(70)  # rough seconds; see tests/kit/conftest.py
@@ -180,6 +181,7 @@ def graded(tmp_path_factory):
     before = kit_fingerprint()
     run = subprocess.run([sys.executable, "-m", "grader", "batch", str(subs), "--out", str(out),
                           "--topics", "softmax", "--call-timeout", "3"], cwd=KIT_ROOT,
+                         env=permissive_env(root),  # the attacks run: the sandbox is tested
                          capture_output=True, text=True, timeout=900)
     reports = {p.name: json.loads((p / "report.json").read_text())
                for p in (out / "students").iterdir() if (p / "report.json").exists()}

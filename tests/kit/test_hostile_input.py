@@ -26,6 +26,7 @@ from grader.source_scan import (
 )
 from grader.submission import Submission, load_submission
 from grader.text import clean_text
+from tests.kit.permissive import permissive_env
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(45)  # rough seconds; see tests/kit/conftest.py
@@ -40,12 +41,13 @@ HOSTILE_FILES_TESTS = ("test_softmax_small_example or test_relu_small_example or
                        "test_cross_entropy_small or test_arange_grid_small")
 
 
-def grade(folder, out, topics: str, keyword: str, timeout: float = 180) -> tuple[dict, str]:
+def grade(folder, out, topics: str, keyword: str, timeout: float = 180,
+          env: dict[str, str] | None = None) -> tuple[dict, str]:
     """Grade `folder` in a subprocess that must finish within `timeout` seconds: the report
     and what the grader printed."""
     run = subprocess.run([sys.executable, "-m", "grader", "grade", str(folder), "--topics",
                           topics, "--suite", "public", "--out", str(out), "-k", keyword],
-                         cwd=KIT_ROOT, capture_output=True, text=True, timeout=timeout)
+                         cwd=KIT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads((out / "report.json").read_text(encoding="utf-8")), run.stdout
 
@@ -169,7 +171,8 @@ def test_a_flood_of_forbidden_hits_grades_in_seconds(tmp_path):
     (tmp_path / "flood" / "softmax.py").write_text(FLOOD)
     start = time.monotonic()
     report, _ = grade(tmp_path / "flood", tmp_path / "out", "softmax",
-                      "test_softmax_small_example", timeout=120)
+                      "test_softmax_small_example", timeout=120,
+                      env=permissive_env(tmp_path))  # it imports grader: let it run
     assert time.monotonic() - start < 60
     (test,) = topic_tests(report, "softmax")
     assert test["outcome"] == "forbidden" and test["score"] == 0

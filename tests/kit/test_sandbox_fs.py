@@ -4,7 +4,8 @@ process tree, and output that never reaches the grader's terminal.
 
 Each probe below is student code returning what it found; the grader is root on CI, where
 every step is in force (a machine that refuses one reports so, and the test says why it
-skips)."""
+skips). The probes use machinery a course would forbid (subprocess, exec), so they are graded
+against a course that allows it."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import uuid
 
 import pytest
 
-from grader.course import load_course
 from grader.handle import Student, StudentCrashed
 from grader.plugin import Grading
+from tests.kit.permissive import permissive_course, permissive_env
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(20)
@@ -129,7 +130,7 @@ def student(tmp_path_factory, marks):
     sub = tmp_path_factory.mktemp("probe")
     (sub / "softmax.py").write_text(textwrap.dedent(PROBES).replace(
         "MARK_DIRS", repr(str(host_dir))))
-    course = load_course().with_call_timeout(30)
+    course = permissive_course(tmp_path_factory.mktemp("course")).with_call_timeout(30)
     grading = Grading(sub, course)
     s = Student(grading.session, course.topic("softmax"))
     grading.session.begin_test("probe")
@@ -196,7 +197,7 @@ def test_memory_is_limited_for_the_whole_process_tree(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("cgroups need the grader to run as root")
     (tmp_path / "softmax.py").write_text(textwrap.dedent(PROBES).replace("MARK_DIRS", "'/'"))
-    course = load_course().with_call_timeout(60)
+    course = permissive_course(tmp_path).with_call_timeout(60)
     course.limits["memory_mb"] = 400
     grading = Grading(tmp_path, course)
     try:
@@ -255,7 +256,8 @@ def test_a_student_cannot_read_a_classmates_files_or_reports(tmp_path):
         THIEF.replace("CLASS", repr(str(cls))).replace("OUT", repr(str(out))))
     run = subprocess.run([sys.executable, "-m", "grader", "batch", str(cls), "--out", str(out),
                           "--topics", "softmax", "--jobs", "1", "-k", "test_softmax"],
-                         cwd=KIT_ROOT, capture_output=True, text=True, timeout=600)
+                         env=permissive_env(tmp_path), cwd=KIT_ROOT, capture_output=True,
+                         text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     reports = {p.parent.name: p.read_text() for p in out.rglob("report.json")}
     import json

@@ -1,0 +1,30 @@
+"""A course that allows all machinery, for kit tests that attack another layer (the sandbox,
+the dispatcher guard, the grader's caps) with code the source scan would otherwise stop before
+it runs (`grader.machinery`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from grader.course import Course, load_course
+from tests.kit.variants import KIT_ROOT
+
+
+def permissive_course_file(folder: Path) -> Path:
+    """A copy of course.toml in `folder` whose every topic says `allow = ["*"]`."""
+    text = (KIT_ROOT / "course.toml").read_text()
+    text = re.sub(r'(\[\[topics\]\]\nname = "[^"]+"\n)', r'\1allow = ["*"]\n', text)
+    path = folder / "permissive-course.toml"
+    path.write_text(text)
+    return path
+
+
+def permissive_course(folder: Path) -> Course:
+    return load_course(permissive_course_file(folder))
+
+
+def permissive_env(folder: Path) -> dict[str, str]:
+    """The environment for a grader subprocess that grades against that course."""
+    return {**os.environ, "TORCHDRILL_COURSE": str(permissive_course_file(folder))}
