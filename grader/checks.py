@@ -79,6 +79,21 @@ def expect_float(value: Any, what: str) -> float:
     raise AssertionError(f"{what} should be a number (a float), but it is {describe(value)}.")
 
 
+def expect_python_float(value: Any, what: str,
+                        fix: str = "convert the result with float(...)") -> float:
+    """A contract's `-> float` (D2L's `float(...)`): a Python number, never a tensor, whose
+    0-d form would keep its device and its autograd graph alive. An int is accepted (it is a
+    float's value in every use); a bool is not a number here."""
+    if isinstance(value, torch.Tensor):
+        raise AssertionError(
+            f"{what} is {describe(value)}, but the contract says a Python float (as D2L's "
+            f"float(...)), never a 0-d tensor, which also keeps its graph alive: {fix}.")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AssertionError(f"{what} should be a Python float, but it is {describe(value)}: "
+                             f"{fix}.")
+    return float(value)
+
+
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
 

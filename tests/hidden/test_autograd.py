@@ -17,7 +17,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from grader import strategies as tds
-from grader.checks import assert_close, describe, expect_float
+from grader.checks import assert_close, expect_float, expect_python_float
 from torchdrill import callables as cf
 
 EPS64 = torch.finfo(torch.float64).eps
@@ -28,19 +28,6 @@ BACKWARD_DIFF = ("this is the backward difference (f(x) - f(x - h)) / h; use the
                  "difference (f(x + h) - f(x - h)) / (2h) (§2.4.1).")
 NO_HALF = ("this is twice the derivative: divide f(x + h) - f(x - h) by 2h, the distance "
            "between the two points, not by h.")
-
-
-def expect_python_float(value, what: str) -> float:
-    """The contract's `-> float` is a Python float (D2L's `float(...)`), never a tensor."""
-    if isinstance(value, torch.Tensor):
-        raise AssertionError(
-            f"{what} is {describe(value)}, but the function returns a Python float: convert "
-            "the result with float(...) (a 0-d tensor is not a float; it also keeps its "
-            "autograd graph alive if it has one).")
-    if isinstance(value, bool) or not isinstance(value, float):
-        raise AssertionError(f"{what} should be a Python float, but it is {describe(value)}: "
-                             "convert the result with float(...).")
-    return value
 
 
 def _number_close(got: float, want: float, tol: float) -> bool:

@@ -23,8 +23,8 @@ from grader import strategies as tds
 from grader.checks import (
     assert_close,
     assert_unchanged,
-    describe,
     expect_float,
+    expect_python_float,
     expect_tensor,
     hints_on_error,
     in_dtype,
@@ -46,19 +46,6 @@ ONE_HOT_NAN = ("the loss is nan where another class has probability exactly 0: a
                "times log(y_hat) gives 0 * log(0) = 0 * -inf = nan. Pick each example's "
                "probability of its true class first, y_hat[torch.arange(n), y], then take "
                "-log of it (§3.4.6).")
-PYTHON_FLOAT = "the contract says a Python float (as D2L's float(...)), never a 0-d tensor"
-
-
-def expect_python_float(value, what: str, fix: str = "convert the result with float(...)"
-                        ) -> float:
-    """A `-> float` of the contract: a Python float, not a tensor (nor an int or a bool)."""
-    if isinstance(value, bool) or not isinstance(value, float):
-        raise AssertionError(f"{what} is {describe(value)}: {PYTHON_FLOAT}; {fix}.")
-    return value
-
-
-
-
 
 
 def pick64(P: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

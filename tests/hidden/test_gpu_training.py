@@ -40,7 +40,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from grader.checks import assert_close, expect_float, hints_on_error
+from grader.checks import assert_close, expect_float, expect_python_float, hints_on_error
 from grader.probes import forward_log, logged_calls
 from tests.hidden._training import check_learning, worker_mnist
 from torchdrill.callables import HostBatches
@@ -471,6 +471,10 @@ def reference_training(net, train_data, test_data, num_epochs, lr, *, zero_grad=
     return net.state_dict(), facts
 
 
+HISTORY_FLOAT = ("append float(...) of each epoch's metric to the history, not a tensor (a "
+                 "kept loss tensor holds its whole autograd graph)")
+
+
 def expect_history(history, num_epochs: int) -> dict[str, list[float]]:
     if not isinstance(history, dict):
         raise AssertionError("train_gpu should return a dict with keys 'train_loss', "
@@ -485,7 +489,8 @@ def expect_history(history, num_epochs: int) -> dict[str, list[float]]:
             n = len(values) if isinstance(values, list | tuple) else type(values).__name__
             raise AssertionError(f"history['{key}'] should be a list of {num_epochs} floats, "
                                  f"one per epoch, but it is {n}.")
-        out[key] = [expect_float(v, f"history['{key}'][{i}]") for i, v in enumerate(values)]
+        out[key] = [expect_python_float(v, f"history['{key}'][{i}]", HISTORY_FLOAT)
+                    for i, v in enumerate(values)]
         if key != "train_loss" and not all(0.0 <= v <= 1.0 for v in out[key]):
             raise AssertionError(f"history['{key}'] holds {out[key]}: accuracies are "
                                  "fractions in [0, 1].")

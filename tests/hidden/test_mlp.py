@@ -44,7 +44,7 @@ from grader.checks import (
     assert_close,
     assert_unchanged,
     describe,
-    expect_float,
+    expect_python_float,
     expect_tensor,
     hints_on_error,
     max_abs,
@@ -577,6 +577,10 @@ def reference_training(net, train_data, test_data, num_epochs, lr, *, zero_grad=
     return net.state_dict(), facts
 
 
+HISTORY_FLOAT = ("append float(...) of each epoch's metric to the history, not a tensor (a "
+                 "kept loss tensor holds its whole autograd graph)")
+
+
 def expect_history(history, num_epochs: int, what: str = "train_mlp") -> dict[str, list]:
     if not isinstance(history, dict):
         raise AssertionError(f"{what} should return a dict with keys 'train_loss', 'train_acc' "
@@ -592,7 +596,8 @@ def expect_history(history, num_epochs: int, what: str = "train_mlp") -> dict[st
             n = len(values) if isinstance(values, list | tuple) else type(values).__name__
             raise AssertionError(f"history['{key}'] should be a list of {num_epochs} floats, "
                                  f"one per epoch, but it is {n}.")
-        out[key] = [expect_float(v, f"history['{key}'][{i}]") for i, v in enumerate(values)]
+        out[key] = [expect_python_float(v, f"history['{key}'][{i}]", HISTORY_FLOAT)
+                    for i, v in enumerate(values)]
         if key != "train_loss":
             for i, v in enumerate(out[key]):
                 if not 0.0 <= v <= 1.0:

@@ -165,12 +165,12 @@ def gradient_check(f, x, eps=1e-6):
     g_num = numerical_gradient(f, x, eps)
     denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)
     return ((g_auto - g_num).abs() / denom).max()
-''', expect="returns a Python float"),
+''', expect="says a Python float"),
     Variant("autograd", "derivative_returns_0d_tensor", '''
 def numerical_derivative(f, x, h=1e-5):
     x = torch.tensor(x, dtype=torch.float64)
     return (f(x + h) - f(x - h)) / (2 * h)
-''', expect="returns a Python float"),
+''', expect="says a Python float"),
 ]
 
 CORRECT = [
