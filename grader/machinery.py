@@ -6,9 +6,10 @@ reached, from inside the worker's interpreter. Code that reaches *around* that i
 into the grader could undo or escape it: torch's private and compiler APIs (`torch._C`,
 `torch.library`, `torch.ops`, `torch.jit`, `torch.compile`, `torch._refs`...), threads and
 processes (`threading`, `multiprocessing`, `subprocess`, `os.system`: a new interpreter has no
-guard), `ctypes`, `gc`, `importlib`, `exec`/`eval`/`compile`/`__import__`, `getattr` with a
-computed or private name, the attributes that open a function's closure or globals, and any
-import of `grader`. None of it is needed for an exercise of this course.
+guard), `ctypes`, `gc`, `importlib`, `exec`/`eval`/`compile`/`__import__`, `vars`/`globals`,
+`getattr` with a computed or private name, another object's private attributes (`obj._x`; a
+class's own `self._x` is fine), the attributes that open a function's closure or globals, and
+any import of `grader`. None of it is needed for an exercise of this course.
 
 Used in a function (or a helper it calls), it costs that function; used at module level (an
 import, a thread started at import), every function of the module.
@@ -33,7 +34,7 @@ TORCH_MACHINERY = ("torch.jit", "torch.library", "torch.ops", "torch.compile", "
                    "torch.export", "torch.utils.cpp_extension", "torch.overrides",
                    "torch.utils._python_dispatch")
 OS_ESCAPES = ("os.system", "os.popen", "os.exec", "os.spawn", "os.posix_spawn")
-CALLS = {"exec", "eval", "compile", "__import__", "breakpoint"}
+CALLS = {"exec", "eval", "compile", "__import__", "breakpoint", "vars", "globals", "locals"}
 ATTRIBUTE_CALLS = {"getattr", "setattr", "delattr", "hasattr"}
 DUNDERS = {"__dict__", "__globals__", "__closure__", "__code__", "__wrapped__",
            "__subclasses__", "__builtins__", "__getattribute__", "__loader__", "__spec__",
@@ -103,7 +104,7 @@ def _embedded(tree: ast.AST) -> tuple[list[ast.Module], set[int]]:
     while todo:
         for node in ast.walk(todo.pop()):
             if _is_exec_of_constant(node):
-                skip |= {id(node), id(node.args[0])}
+                skip |= {id(node), *map(id, node.args)}  # exec, compile and globals()
                 try:
                     parsed = ast.parse(node.args[0].args[0].value)
                 except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -126,6 +127,9 @@ def _uses(node: ast.AST, aliases: dict[str, str], skip: set[int] = frozenset()) 
         elif isinstance(inner, ast.Attribute):
             if inner.attr in DUNDERS:
                 found.add(f"the {inner.attr} attribute")
+            elif inner.attr.startswith("_") and not inner.attr.startswith("__") and not (
+                    isinstance(inner.value, ast.Name) and inner.value.id in ("self", "cls")):
+                found.add(f"a private attribute (.{inner.attr})")
             chain = _dotted(inner)
             if chain and chain[0] in aliases:
                 full = ".".join([aliases[chain[0]], *chain[1:]])

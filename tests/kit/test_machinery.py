@@ -28,6 +28,7 @@ class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.w = nn.Parameter(torch.zeros(2))
+        self._steps = 0
 '''
 
 
@@ -51,6 +52,8 @@ class Net(nn.Module):
     ("import os\ndef f(X):\n    os.system('true')\n    return X\n", "os.system"),
     ("import sys\ndef f(X):\n    return sys.modules['torch']\n", "sys.modules"),
     ("def f(X):\n    return f.__globals__\n", "__globals__"),
+    ("import sys\ndef f(X):\n    return vars(sys)['modules']\n", "vars()"),
+    ("import sys\ndef f(X, m):\n    return m._Armed.library\n", "private attribute"),
 ])
 def test_machinery_is_found(snippet, reason):
     found = machinery(snippet)
