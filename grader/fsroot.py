@@ -141,16 +141,16 @@ def enter_allow_list_root(data_dirs: Iterable[str], hidden: Iterable[str], tmp_m
     root = _scratch_mountpoint()
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755,nr_inodes=4096")
     _devices(root)
+    for p in (*PRIVATE_TMP, HOME):  # first: a kit or venv under /tmp is bound inside them
+        _tmpfs(root + p, tmp_mb, "1777" if p != HOME else "0700")
+        if p == HOME:
+            os.chown(root + p, owner, owner)
     for path, fd, link, is_dir in clones:
         if link is not None:
             os.makedirs(os.path.dirname(root + path), mode=0o755, exist_ok=True)
             os.symlink(link, root + path)
         else:
             _attach(fd, _make_target(root, path, is_dir), device=path.startswith("/dev/"))
-    for p in (*PRIVATE_TMP, HOME):
-        _tmpfs(root + p, tmp_mb, "1777" if p != HOME else "0700")
-        if p == HOME:
-            os.chown(root + p, owner, owner)
     for p in hidden:  # defence in depth: never shown even when inside an allowed path
         real = os.path.realpath(p)
         if any(_under(real, q) for q in allowed) and os.path.lexists(root + real):
