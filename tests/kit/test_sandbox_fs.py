@@ -131,8 +131,20 @@ def student(tmp_path_factory, marks):
     (sub / "softmax.py").write_text(textwrap.dedent(PROBES).replace(
         "MARK_DIRS", repr(str(host_dir))))
     course = permissive_course(tmp_path_factory.mktemp("course")).with_call_timeout(30)
-    grading = Grading(sub, course)
+    data = tmp_path_factory.mktemp("data")  # under /tmp, as a kit cloned there would be
+    (data / "marker.txt").write_text("course data")
+    data.chmod(0o755)  # readable by others, as data and a cloned kit are
+    saved = os.environ.get("TORCHDRILL_DATA")
+    os.environ["TORCHDRILL_DATA"] = str(data)  # the template, started now, inherits it
+    try:
+        grading = Grading(sub, course)
+    finally:
+        if saved is None:
+            os.environ.pop("TORCHDRILL_DATA")
+        else:
+            os.environ["TORCHDRILL_DATA"] = saved
     s = Student(grading.session, course.topic("softmax"))
+    s._data = data
     grading.session.begin_test("probe")
     s.identity()  # start the worker
     if "allow-list-root" not in s.isolation:
@@ -154,6 +166,12 @@ def test_root_holds_only_what_running_a_submission_needs(student):
     assert set(student.listing("/etc")) <= {"passwd", "group", "nsswitch.conf", "hosts",
                                              "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
                                              "localtime"}
+
+
+def test_allowed_paths_under_tmp_stay_visible(student):
+    """The worker's private /tmp must not shadow an allowed path that lives under the host's
+    /tmp (the course data here; a kit or venv cloned there in CI)."""
+    assert student.read(str(student._data / "marker.txt")) == "course data"
 
 
 def test_solutions_tests_and_other_folders_are_not_there(student, marks, tmp_path):
