@@ -27,7 +27,8 @@ MISBEHAVING = {
     "hangs": SOLUTION.replace("    X_shifted = X - X.max", "    while True:\n        pass\n"
                               "    X_shifted = X - X.max"),
     "crashes": "import os\n" + SOLUTION.replace("    X_shifted = X - X.max",
-                                                "    os._exit(9)\n    X_shifted = X - X.max"),
+                                                "    os.abort()\n"
+                                                "    X_shifted = X - X.max"),
     "hogs_memory": SOLUTION.replace("    X_shifted = X - X.max",
                                     "    junk = [bytearray(1 << 30) for _ in range(64)]\n"
                                     "    X_shifted = X - X.max"),

@@ -72,7 +72,7 @@ def spin(n):
         n += 1
 
 def crash():
-    os._exit(1)
+    os.abort()
 
 def shout():
     print("x" * 10_000_000)
