@@ -405,6 +405,35 @@ def train_mlp(net, train_iter, test_iter, num_epochs, lr):
         history["test_acc"].append(sum(accs) / len(accs))
     return history
 ''', expect="over all test batches"),
+    Variant("mlp", "train_history_of_tensors", '''
+def train_mlp(net, train_iter, test_iter, num_epochs, lr):
+    """Sums the loss tensors themselves: the history holds 0-d tensors (with their graphs)."""
+    loss = nn.CrossEntropyLoss()
+    trainer = torch.optim.SGD(net.parameters(), lr=lr)
+    history = {"train_loss": [], "train_acc": [], "test_acc": []}
+    for _ in range(num_epochs):
+        net.train()
+        loss_sum, correct, count = 0.0, 0.0, 0
+        for X, y in train_iter:
+            y_hat = net(X)
+            l = loss(y_hat, y)
+            trainer.zero_grad()
+            l.backward()
+            trainer.step()
+            loss_sum = loss_sum + l * y.numel()
+            correct += float((y_hat.argmax(dim=1) == y).sum())
+            count += y.numel()
+        history["train_loss"].append(loss_sum / count)
+        history["train_acc"].append(correct / count)
+        net.eval()
+        test_correct, test_count = 0.0, 0
+        with torch.no_grad():
+            for X, y in test_iter:
+                test_correct += float((net(X).argmax(dim=1) == y).sum())
+                test_count += y.numel()
+        history["test_acc"].append(test_correct / test_count)
+    return history
+''', expect="never a 0-d tensor"),
     Variant("mlp", "train_fabricated_history", '''
 def train_mlp(net, train_iter, test_iter, num_epochs, lr):
     """Does not train: returns a history that looks like learning (issue 12)."""
