@@ -22,7 +22,7 @@ import fnmatch
 import functools
 from collections.abc import Iterable
 
-from grader.source_scan import MAX_SOURCE_CHARS, SourceTooLarge, callers, function_names
+from grader.source_scan import add_aliases, callers, dotted, function_names, parse
 
 MODULES = {  # top-level modules no exercise needs: name -> what it is, for the message
     "ctypes": "ctypes", "gc": "gc", "importlib": "importlib", "threading": "threading",
@@ -60,24 +60,11 @@ def _reason(full: str) -> str | None:
     return None
 
 
-def _dotted(node: ast.AST) -> list[str] | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    return [node.id, *reversed(parts)] if isinstance(node, ast.Name) else None
-
-
 def _aliases(tree: ast.Module) -> dict[str, str]:
     found: dict[str, str] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                found[a.asname or a.name.split(".")[0]] = a.name if a.asname else \
-                    a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for a in node.names:
-                found[a.asname or a.name] = f"{node.module}.{a.name}"
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            add_aliases(node, found)
     return found
 
 
@@ -130,7 +117,7 @@ def _uses(node: ast.AST, aliases: dict[str, str], skip: set[int] = frozenset()) 
             elif inner.attr.startswith("_") and not inner.attr.startswith("__") and not (
                     isinstance(inner.value, ast.Name) and inner.value.id in ("self", "cls")):
                 found.add(f"a private attribute (.{inner.attr})")
-            chain = _dotted(inner)
+            chain = dotted(inner)
             if chain and chain[0] in aliases:
                 full = ".".join([aliases[chain[0]], *chain[1:]])
                 if (r := _reason(full)) is not None:
@@ -155,11 +142,8 @@ def _uses(node: ast.AST, aliases: dict[str, str], skip: set[int] = frozenset()) 
 def machinery(source: str) -> dict[str, tuple[str, ...]]:
     """Top-level function -> the machinery it uses, itself or through the helpers it calls,
     or through module-level code. Raises SourceTooLarge past MAX_SOURCE_CHARS."""
-    if len(source) > MAX_SOURCE_CHARS:
-        raise SourceTooLarge(len(source))
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = parse(source)
+    if tree is None:
         return {}
     embedded, skip = _embedded(tree)
     aliases = _aliases(tree)

@@ -123,7 +123,7 @@ def _nodes(root: ast.AST) -> Iterator[ast.AST]:
                 todo.append(value)
 
 
-def _add_aliases(node: ast.Import | ast.ImportFrom, aliases: dict[str, str]) -> None:
+def add_aliases(node: ast.Import | ast.ImportFrom, aliases: dict[str, str]) -> None:
     """Local name -> dotted origin, from one import (`F` -> `torch.nn.functional`)."""
     if isinstance(node, ast.Import):
         for a in node.names:
@@ -136,7 +136,8 @@ def _add_aliases(node: ast.Import | ast.ImportFrom, aliases: dict[str, str]) -> 
             aliases[a.asname or a.name] = f"{node.module}.{a.name}"
 
 
-def _dotted(node: ast.AST) -> list[str] | None:
+def dotted(node: ast.AST) -> list[str] | None:
+    """`F.softmax` -> ['F', 'softmax']; a chain on an expression starts with '?'."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -173,27 +174,37 @@ def _walk_definition(node: ast.AST, top_level: set[str], aliases: dict[str, str]
             if inner.id in top_level:
                 found.calls.add(inner.id)
         elif kind is ast.Attribute:
-            chains.add(tuple(_dotted(inner)))
+            chains.add(tuple(dotted(inner)))
         elif kind in (ast.BinOp, ast.AugAssign) and type(inner.op) is ast.MatMult:
             found.matmul = True
         elif kind in LOOP_NODES:
             found.loops.append((LOOP_NODES[kind], inner.lineno))
-        elif kind is ast.Call and (call := _dotted(inner.func)) and call[-1] in LOOP_CALLS:
+        elif kind is ast.Call and (call := dotted(inner.func)) and call[-1] in LOOP_CALLS:
             found.loops.append((f"{call[-1]}()", inner.lineno))
         elif kind in (ast.Import, ast.ImportFrom):
-            _add_aliases(inner, aliases)
+            add_aliases(inner, aliases)
     return found, chains
 
 
 @functools.lru_cache(maxsize=8)
-def _scan(source: str) -> _Module:
-    """The module's definitions, parsed and walked once per source text; a module that does
-    not parse has none (its tests report the syntax error)."""
+def parse(source: str) -> ast.Module | None:
+    """The module's tree, parsed once per source text for every scan of it (this one and
+    `grader.machinery`); None when it does not parse (its tests report the syntax error).
+    Raises SourceTooLarge past MAX_SOURCE_CHARS. Callers only read the tree."""
     if len(source) > MAX_SOURCE_CHARS:
         raise SourceTooLarge(len(source))
     try:
-        tree = ast.parse(source)
+        return ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _scan(source: str) -> _Module:
+    """The module's definitions, walked once per source text; a module that does not parse
+    has none."""
+    tree = parse(source)
+    if tree is None:
         return _Module({}, {}, {})
     top_level = {n.name for n in tree.body if isinstance(n, DEFINITIONS)}
     aliases: dict[str, str] = {}  # from every import in the module, wherever it is
@@ -204,7 +215,7 @@ def _scan(source: str) -> _Module:
         else:
             for inner in _nodes(node):
                 if isinstance(inner, ast.Import | ast.ImportFrom):
-                    _add_aliases(inner, aliases)
+                    add_aliases(inner, aliases)
     users: dict[str, set[str]] = {}
     callers: dict[str, set[str]] = {name: set() for name in walked}
     for name, (definition, chains) in walked.items():
