@@ -10,13 +10,12 @@ of a user namespace) inside a fresh mount namespace, before the privilege drop.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import platform
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 
+from grader.course import KIT_ROOT
 from grader.sandbox import (
     MS_BIND,
     MS_NODEV,
@@ -28,9 +27,10 @@ from grader.sandbox import (
     _check,
     _libc,
     _mount,
+    attach_tree,
+    clone_tree,
 )
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
 KIT_PUBLIC = ("grader", "torchdrill", "course.toml")  # what the student kit ships anyway
 SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
 ETC = ("passwd", "group", "nsswitch.conf", "hosts", "ld.so.cache", "ld.so.conf",
@@ -40,8 +40,6 @@ PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 HOME = "/home/student"
 
 MS_REMOUNT, MNT_DETACH = 32, 2
-SYS_OPEN_TREE, SYS_MOVE_MOUNT = 428, 429
-OPEN_TREE_CLONE, MOVE_MOUNT_F_EMPTY_PATH, AT_FDCWD = 1, 0x4, -100
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217}
 
 
@@ -77,24 +75,9 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return kept
 
 
-def _syscall(number: int, *args) -> int:
-    ret = _libc.syscall(number, *args)
-    if ret < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"syscall {number}: {os.strerror(e)}")
-    return ret
-
-
-def _clone_tree(path: str) -> int:
-    """A detached bind mount of `path`, its submounts left out (taken before the new root
-    shadows anything)."""
-    return _syscall(SYS_OPEN_TREE, AT_FDCWD, path.encode(), OPEN_TREE_CLONE)
-
-
 def _attach(fd: int, target: str, device: bool) -> None:
     """Mount the detached tree `fd` at `target`, read-only (device nodes stay usable)."""
-    _syscall(SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, target.encode(), MOVE_MOUNT_F_EMPTY_PATH)
-    os.close(fd)
+    attach_tree(fd, target)
     flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | (0 if device else MS_NODEV)
     _mount("none", target, None, flags, None)
 
@@ -137,7 +120,7 @@ def enter_allow_list_root(data_dirs: Iterable[str], hidden: Iterable[str], tmp_m
         if os.path.islink(p):  # e.g. /lib -> usr/lib on merged-/usr systems: the same link
             clones.append((p, None, os.readlink(p), False))
         else:
-            clones.append((p, _clone_tree(p), None, os.path.isdir(p)))
+            clones.append((p, clone_tree(p, recursive=False), None, os.path.isdir(p)))
     root = _scratch_mountpoint()
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755,nr_inodes=4096")
     _devices(root)
@@ -185,6 +168,6 @@ def _pivot(root: str) -> None:
     if number is None:
         raise OSError(f"pivot_root: unknown architecture {platform.machine()}")
     os.chdir(root)
-    _syscall(number, b".", b".")  # the old root ends up stacked under the new one
+    _check(_libc.syscall(number, b".", b"."), "pivot_root")  # the old root, stacked under it
     _check(_libc.umount2(b".", MNT_DETACH), "umount old root")
     os.chdir("/")

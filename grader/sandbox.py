@@ -82,7 +82,27 @@ def hide_paths(paths: Iterable[str | Path]) -> bool:
 
 
 SYS_OPEN_TREE, SYS_MOVE_MOUNT = 428, 429
-OPEN_TREE_CLONE, AT_RECURSIVE, MOVE_MOUNT_F_EMPTY_PATH = 1, 0x8000, 0x4
+OPEN_TREE_CLONE, AT_RECURSIVE, MOVE_MOUNT_F_EMPTY_PATH, AT_FDCWD = 1, 0x8000, 0x4, -100
+
+
+def clone_tree(path: str, recursive: bool) -> int:
+    """A detached copy of the mount at `path` (open_tree), to attach elsewhere once `path`
+    itself may be covered; with `recursive`, its submounts too."""
+    flags = OPEN_TREE_CLONE | (AT_RECURSIVE if recursive else 0)
+    fd = _libc.syscall(SYS_OPEN_TREE, AT_FDCWD, path.encode(), flags)
+    if fd < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"open_tree {path}: {os.strerror(e)}")
+    return fd
+
+
+def attach_tree(fd: int, target: str) -> None:
+    """Mount the detached tree `fd` at `target` (move_mount) and close `fd`."""
+    try:
+        _check(_libc.syscall(SYS_MOVE_MOUNT, fd, b"", AT_FDCWD, target.encode(),
+                             MOVE_MOUNT_F_EMPTY_PATH), f"move_mount {target}")
+    finally:
+        os.close(fd)
 
 
 def _private_ancestor(path: str) -> str | None:
@@ -108,18 +128,11 @@ def reveal_for_nobody(paths: Iterable[str]) -> list[str]:
         if ancestor and not any(p.startswith(q + "/") for q in moves.get(ancestor, [])):
             moves.setdefault(ancestor, []).append(p)
     for ancestor, inner in moves.items():
-        fds = []
-        for p in inner:
-            fd = _libc.syscall(SYS_OPEN_TREE, -100, p.encode(), OPEN_TREE_CLONE | AT_RECURSIVE)
-            if fd < 0:
-                raise OSError(ctypes.get_errno(), f"open_tree {p}")
-            fds.append(fd)
+        fds = [clone_tree(p, recursive=True) for p in inner]
         _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
         for p, fd in zip(inner, fds, strict=True):
             os.makedirs(p, mode=0o755, exist_ok=True)
-            _check(_libc.syscall(SYS_MOVE_MOUNT, fd, b"", -100, p.encode(),
-                                 MOVE_MOUNT_F_EMPTY_PATH), f"move_mount {p}")
-            os.close(fd)
+            attach_tree(fd, p)
     return list(moves)
 
 

@@ -27,6 +27,7 @@ import torch.utils.data  # noqa: F401
 
 import torchdrill  # noqa: F401
 from grader import cgroups, dispatch_guard, fsroot, sandbox, uids, wire
+from grader.course import KIT_ROOT, load_course
 from grader.worker import Worker
 
 # Modules torch imports on first use, not at `import torch`: the first backward with a
@@ -45,8 +46,6 @@ def preload() -> None:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     with contextlib.suppress(Exception):
-        from grader.course import load_course
-
         dispatch_guard.preload(load_course())
 
 
@@ -108,7 +107,7 @@ def _child(sock: socket.socket) -> None:
 def _filesystem(config: dict, uid: int | None) -> list[str]:
     """The allow-list root; where the kernel refuses it, the deny-list of earlier versions
     (tmpfs over the hidden paths), so grading still runs and the report says which it was."""
-    data_dirs = [os.environ.get("TORCHDRILL_DATA", ""), str(fsroot.KIT_ROOT / "datasets")]
+    data_dirs = [os.environ.get("TORCHDRILL_DATA", ""), str(KIT_ROOT / "datasets")]
     owner = uid if uid is not None else os.getuid()
     try:
         return fsroot.enter_allow_list_root(data_dirs, config["hidden_paths"],
