@@ -22,7 +22,7 @@ import functools
 import warnings
 from collections.abc import Iterable, Iterator
 
-from grader.forbidden import ForbiddenCallError, canonical
+from grader.forbidden import canonical, forbidden_error, note_hit
 
 # (course names a family answers for, the ATen operators that compute it or an equivalent)
 FAMILIES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
@@ -161,15 +161,14 @@ def armed(names: Iterable[str], hits: dict[str, None], function: str) -> Iterato
 
 
 def _kernel(overload: str, reported: str, sink: list):
+    op = "aten::" + overload.partition(".")[0]
+
     def forbidden_kernel(*args, **kwargs):
         current = sink[0]
-        function = current[1] if current else "this function"
-        if current is not None and len(current[0]) < 50:
-            current[0].setdefault(f"{reported} (as aten::{overload.partition('.')[0]})")
-        raise ForbiddenCallError(
-            f"{reported} is not allowed in {function}, however it is reached (here as "
-            f"aten::{overload.partition('.')[0]}): it would do the exercise for you. Build it "
-            "from the basic operations the section uses.")
+        if current is not None:
+            note_hit(current[0], f"{reported} (as {op})")
+        raise forbidden_error(reported, current[1] if current else "this function",
+                              f", however it is reached (here as {op})")
     return forbidden_kernel
 
 

@@ -74,13 +74,22 @@ class _State:
     hits: dict[str, None] = {}
 
 
+def note_hit(hits: dict[str, None], name: str) -> None:
+    """Keep `name` among a call's hits: once, and at most MAX_HITS names."""
+    if name not in hits and len(hits) < MAX_HITS:
+        hits[name] = None
+
+
+def forbidden_error(name: str, function: str, reached: str = "") -> ForbiddenCallError:
+    """What student code gets for a forbidden call (`reached`: how the call was caught)."""
+    return ForbiddenCallError(
+        f"{name} is not allowed in {function}{reached}: it would do the exercise for you. "
+        "Build it from the basic operations the section uses.")
+
+
 def _record(name: str, function: str) -> None:
-    if name not in _State.hits and len(_State.hits) < MAX_HITS:
-        _State.hits[name] = None
-    raise ForbiddenCallError(
-        f"{name} is not allowed in {function}: it would do the exercise for you. "
-        "Build it from the basic operations the section uses."
-    )
+    note_hit(_State.hits, name)
+    raise forbidden_error(name, function)
 
 
 _hooked: set[type] = set()
