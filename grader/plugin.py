@@ -68,9 +68,7 @@ class Grading:
             if not report.skipped:
                 self.records.append(self._record(item, call, report))
             else:
-                self.not_counted.append({"topic": topic_of(item), "name": item.name,
-                                         "points": points_of(item),
-                                         "reason": _skip_reason(report)})
+                self.not_counted.append(not_counted_entry(item, _skip_reason(report)))
         return report
 
     def pytest_collectreport(self, report) -> None:
@@ -83,7 +81,7 @@ class Grading:
         points = points_of(item)
         return {
             "topic": topic_of(item), "name": item.name,
-            "visibility": "hidden" if "hidden" in Path(str(item.path)).parts else "public",
+            "visibility": visibility_of(item),
             "score": points if outcome == "passed" else 0.0, "max_score": points,
             "outcome": outcome, "message": message[:MAX_MESSAGE], "hint": hint_of(item),
             "duration_s": round(call.duration, 4),
@@ -92,6 +90,17 @@ class Grading:
 
 def topic_of(item) -> str:
     return Path(str(item.path)).stem.removeprefix("test_")
+
+
+def visibility_of(item) -> str:
+    """`hidden` for a test of tests/hidden/, else `public`."""
+    return "hidden" if "hidden" in Path(str(item.path)).parts else "public"
+
+
+def not_counted_entry(item, reason: str) -> dict:
+    """The report's `not_counted` entry of a test this machine skips."""
+    return {"topic": topic_of(item), "name": item.name, "points": points_of(item),
+            "reason": reason}
 
 
 def points_of(item) -> float:

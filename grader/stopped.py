@@ -72,12 +72,11 @@ class TestPlan:
             try:
                 plugin.pytest_runtest_setup(item)  # the plugin's own rule for skipping
             except pytest.skip.Exception as e:
-                self.not_counted.append({"topic": plugin.topic_of(item), "name": item.name,
-                                         "points": plugin.points_of(item), "reason": e.msg})
+                self.not_counted.append(plugin.not_counted_entry(item, e.msg))
                 continue
             self.records.append({
                 "topic": plugin.topic_of(item), "name": item.name,
-                "visibility": "hidden" if "hidden" in Path(str(item.path)).parts else "public",
+                "visibility": plugin.visibility_of(item),
                 "score": 0.0, "max_score": plugin.points_of(item), "outcome": "timeout",
                 "message": "", "hint": plugin.hint_of(item), "duration_s": 0.0})
         if self.on_collected:
