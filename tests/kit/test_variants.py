@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from grader.batch import Task, grade_locally
-from tests.kit.variants import KIT_ROOT, Variant, build_submission
+from tests.kit.variants import KIT_ROOT, Variant, build_submission, edited
 
 pytestmark = pytest.mark.heavy(180)  # rough seconds; see tests/kit/conftest.py
 
@@ -75,3 +75,15 @@ def test_variant(graded, kind, variant):
     messages = [t["message"] for t in lost(report)]
     assert any(variant.expect.lower() in m.lower() for m in messages), (
         f"no lost test names the mistake ({variant.expect!r}); messages: {messages}")
+
+
+def test_an_edit_names_one_place_of_the_reference():
+    """`edited` refuses an `old` text that is missing or ambiguous, or edits of two functions."""
+    with pytest.raises(ValueError, match="0 times"):
+        edited("softmax", "x", ("no such line", ""))
+    with pytest.raises(ValueError, match="times"):
+        edited("softmax", "x", ("return", "return"))
+    with pytest.raises(ValueError, match="one top-level function"):
+        edited("mlp", "x", ("def relu(", "def relu("), ("def train_mlp(", "def train_mlp("))
+    variant = edited("mlp", "x", ("def relu(", "def relu("))
+    assert variant.source.startswith("def relu(") and "def train_mlp" not in variant.source

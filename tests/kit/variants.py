@@ -25,6 +25,27 @@ class Variant:
         return f"{self.topic}-{self.name}"
 
 
+def edited(topic: str, name: str, *edits: tuple[str, str], expect: str | None = None
+           ) -> Variant:
+    """A variant that is the reference's function with `edits` made to it, each `(old, new)`
+    with `old` occurring exactly once in solutions/<topic>.py and inside one top-level
+    function: the one line a mistake changes, not a copy of the whole function."""
+    reference = (KIT_ROOT / "solutions" / f"{topic}.py").read_text()
+    tree = ast.parse(reference)
+    functions = {ast.get_source_segment(reference, n) for n in tree.body
+                 if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    text = None
+    for old, new in edits:
+        count = reference.count(old)
+        if count != 1:
+            raise ValueError(f"{topic} {name}: {old!r} occurs {count} times in the reference")
+        owner = next((f for f in functions if old in f), None)
+        if owner is None or (text is not None and old not in text):
+            raise ValueError(f"{topic} {name}: the edits must lie in one top-level function")
+        text = (text or owner).replace(old, new)
+    return Variant(topic, name, text or "", expect)
+
+
 def replace_definitions(module_source: str, replacement: str) -> str:
     """`module_source` with each top-level def/class in `replacement` put in place of the
     same-named one (or appended when new); other replacement statements go first."""

@@ -1,7 +1,7 @@
 """MLP: the contract's mistakes (and others students make) and correct solutions written
 differently from the reference."""
 
-from tests.kit.variants import Variant
+from tests.kit.variants import Variant, edited
 
 MISTAKES = [
     # ---------------------------------------------------------------- relu
@@ -405,35 +405,10 @@ def train_mlp(net, train_iter, test_iter, num_epochs, lr):
         history["test_acc"].append(sum(accs) / len(accs))
     return history
 ''', expect="over all test batches"),
-    Variant("mlp", "train_history_of_tensors", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    """Sums the loss tensors themselves: the history holds 0-d tensors (with their graphs)."""
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    for _ in range(num_epochs):
-        net.train()
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            loss_sum = loss_sum + l * y.numel()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct / count)
-        net.eval()
-        test_correct, test_count = 0.0, 0
-        with torch.no_grad():
-            for X, y in test_iter:
-                test_correct += float((net(X).argmax(dim=1) == y).sum())
-                test_count += y.numel()
-        history["test_acc"].append(test_correct / test_count)
-    return history
-''', expect="never a 0-d tensor"),
+    edited("mlp", "train_history_of_tensors",  # the loss tensors themselves, graphs and all
+           ("            loss_sum += l.item() * y.numel()\n",
+            "            loss_sum = loss_sum + l * y.numel()\n"),
+           expect="never a 0-d tensor"),
     Variant("mlp", "train_fabricated_history", '''
 def train_mlp(net, train_iter, test_iter, num_epochs, lr):
     """Does not train: returns a history that looks like learning (issue 12)."""
@@ -441,34 +416,13 @@ def train_mlp(net, train_iter, test_iter, num_epochs, lr):
             "train_acc": [0.9 + 0.01 * e for e in range(num_epochs)],
             "test_acc": [0.9 + 0.01 * e for e in range(num_epochs)]}
 ''', expect="does not match the net's measured accuracy"),
-    Variant("mlp", "train_mode_only_after_evaluation", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    for _ in range(num_epochs):
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            loss_sum += l.item() * y.numel()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct / count)
-        net.eval()
-        test_correct, test_count = 0.0, 0
-        with torch.no_grad():
-            for X, y in test_iter:
-                test_correct += float((net(X).argmax(dim=1) == y).sum())
-                test_count += y.numel()
-        history["test_acc"].append(test_correct / test_count)
-        net.train()
-    return history
-''', expect="arrived in evaluation mode"),
+    edited("mlp", "train_mode_only_after_evaluation",  # train() after evaluating, not before
+           ("    for _ in range(num_epochs):\n        net.train()\n",
+            "    for _ in range(num_epochs):\n"),
+           ("        history[\"test_acc\"].append(test_correct / test_count)\n",
+            "        history[\"test_acc\"].append(test_correct / test_count)\n"
+            "        net.train()\n"),
+           expect="arrived in evaluation mode"),
 ]
 
 CORRECT = [
