@@ -7,7 +7,9 @@ into the grader could undo or escape it: torch's private and compiler APIs (`tor
 `torch.library`, `torch.ops`, `torch.jit`, `torch.compile`, `torch._refs`...), threads and
 processes (`threading`, `multiprocessing`, `subprocess`, `os.system`: a new interpreter has no
 guard), `ctypes`, `gc`, `importlib`, `exec`/`eval`/`compile`/`__import__`, `vars`/`globals`,
-`getattr` with a computed or private name, another object's private attributes (`obj._x`; a
+`getattr` with a computed or private name (or passed around as a value, or
+`operator.attrgetter`), modules that fetch any object by a name in a string (`inspect`,
+`pkgutil`, `pickle`...), another object's private attributes (`obj._x`; a
 class's own `self._x` is fine), the attributes that open a function's closure or globals, and
 any import of `grader`. None of it is needed for an exercise of this course.
 
@@ -29,7 +31,12 @@ MODULES = {  # top-level modules no exercise needs: name -> what it is, for the 
     "_thread": "threading", "multiprocessing": "multiprocessing", "concurrent": "threads",
     "subprocess": "subprocess", "signal": "signal", "builtins": "builtins",
     "marshal": "marshal", "pty": "pty", "grader": "the grader's modules", "sys.modules": "",
+    # each reaches any module or object by a name in a string
+    "inspect": "inspect", "pkgutil": "pkgutil", "runpy": "runpy", "pickle": "pickle",
+    "_pickle": "pickle", "copyreg": "copyreg", "shelve": "shelve", "code": "code",
+    "codeop": "codeop", "imp": "imp", "zipimport": "zipimport",
 }
+COMPUTED_ACCESS = ("operator.attrgetter", "operator.methodcaller")
 TORCH_MACHINERY = ("torch.jit", "torch.library", "torch.ops", "torch.compile", "torch.fx",
                    "torch.export", "torch.utils.cpp_extension", "torch.overrides",
                    "torch.utils._python_dispatch")
@@ -48,6 +55,8 @@ def _reason(full: str) -> str | None:
         return "sys.modules"
     if top in MODULES:
         return MODULES[top]
+    if full.startswith(COMPUTED_ACCESS):
+        return "computed attribute access (operator.attrgetter)"
     if full.startswith(OS_ESCAPES):
         return full.split("(")[0]
     if full.startswith(TORCH_MACHINERY):
@@ -104,6 +113,7 @@ def _embedded(tree: ast.AST) -> tuple[list[ast.Module], set[int]]:
 def _uses(node: ast.AST, aliases: dict[str, str], skip: set[int] = frozenset()) -> set[str]:
     """The machinery one statement or definition uses (`skip`: calls that are not)."""
     found: set[str] = set()
+    called = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
     for inner in ast.walk(node):
         if id(inner) in skip:
             continue
@@ -125,6 +135,9 @@ def _uses(node: ast.AST, aliases: dict[str, str], skip: set[int] = frozenset()) 
         elif isinstance(inner, ast.Name) and inner.id in aliases:
             if (r := _reason(aliases[inner.id])) is not None:
                 found.add(r)
+        elif isinstance(inner, ast.Name) and inner.id in ATTRIBUTE_CALLS | CALLS and (
+                id(inner) not in called):
+            found.add(f"{inner.id} passed around as a value")
         elif isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name):
             name = inner.func.id
             if name in CALLS:

@@ -54,6 +54,14 @@ class Net(nn.Module):
     ("def f(X):\n    return f.__globals__\n", "__globals__"),
     ("import sys\ndef f(X):\n    return vars(sys)['modules']\n", "vars()"),
     ("import sys\ndef f(X, m):\n    return m._Armed.library\n", "private attribute"),
+    ("import operator, sys\ndef f(X):\n    return operator.attrgetter('modules')(sys)\n",
+     "computed attribute access"),
+    ("from operator import methodcaller\ndef f(X):\n    return methodcaller('exp')(X)\n",
+     "computed attribute access"),
+    ("import sys\ndef f(X, n):\n    g = getattr\n    return g(sys, n)\n", "as a value"),
+    ("import pkgutil\ndef f(X):\n    return pkgutil.resolve_name('torch')\n", "pkgutil"),
+    ("import inspect\ndef f(X):\n    return inspect.getmembers(X)\n", "inspect"),
+    ("import pickle\ndef f(X):\n    return pickle.loads(X)\n", "pickle"),
 ])
 def test_machinery_is_found(snippet, reason):
     found = machinery(snippet)
