@@ -122,16 +122,16 @@ def _uses(node: ast.AST, aliases: dict[str, str], skip: set[int] = frozenset()) 
         elif isinstance(inner, ast.ImportFrom) and inner.module:
             found |= {r for a in inner.names if (r := _reason(f"{inner.module}.{a.name}"))}
         elif isinstance(inner, ast.Attribute):
-            if inner.attr in DUNDERS:
+            chain = dotted(inner)
+            reason = _reason(".".join([aliases[chain[0]], *chain[1:]])) \
+                if chain and chain[0] in aliases else None
+            if reason is not None:  # a known name says best what it is (`torch._C`)
+                found.add(reason)
+            elif inner.attr in DUNDERS:
                 found.add(f"the {inner.attr} attribute")
             elif inner.attr.startswith("_") and not inner.attr.startswith("__") and not (
                     isinstance(inner.value, ast.Name) and inner.value.id in ("self", "cls")):
                 found.add(f"a private attribute (.{inner.attr})")
-            chain = dotted(inner)
-            if chain and chain[0] in aliases:
-                full = ".".join([aliases[chain[0]], *chain[1:]])
-                if (r := _reason(full)) is not None:
-                    found.add(r)
         elif isinstance(inner, ast.Name) and inner.id in aliases:
             if (r := _reason(aliases[inner.id])) is not None:
                 found.add(r)
