@@ -32,8 +32,8 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench: $(STAMP)
-	$(PY) -m grader.bench
-	$(PY) -m grader.bench_class
+	$(PY) -m grader.instructor.bench
+	$(PY) -m grader.instructor.bench_class
 
 release: $(STAMP)
 	$(PY) -m grader release --out release

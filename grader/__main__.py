@@ -4,7 +4,7 @@ torch here, so the two processes import it at the same time."""
 if __name__ == "__main__":  # not when multiprocessing's spawn re-imports this module
     import sys
 
-    from grader.workers import Template
+    from grader.sandbox.client import Template
 
     sandboxed_grade = sys.argv[1:2] == ["grade"] and "--in-process" not in sys.argv[2:]
     template = Template() if sandboxed_grade else None

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import grading_budget, run_batch
 from grader.course import KIT_ROOT, Course, load_course
+from grader.instructor.batch import grading_budget, run_batch
+from grader.instructor.sync import sync
 from grader.plugin import Grading
-from grader.reports import write_reports
-from grader.scoring import build_report
+from grader.report.formats import write_reports
+from grader.report.scoring import build_report
+from grader.report.table import render_table
+from grader.sandbox.client import Template
 from grader.stopped import TestPlan, Watchdog, stopped_report
 from grader.submission import Submission
-from grader.sync import sync
-from grader.table import render_table
-from grader.workers import Template
 
 SUITES = ("public", "hidden", "all")
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None, template: Template | None = None) -> int
               "regenerated: " + ", ".join(drift))
         return 0
     if args.command == "release":
-        from grader.release import release
+        from grader.instructor.release import release
 
         release(Path(args.out))
         return 0

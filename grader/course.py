@@ -25,7 +25,7 @@ class Topic:
     forbidden: tuple[str, ...] = ()
     functions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     in_place: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    allow: tuple[str, ...] = ()  # machinery (grader.machinery) this topic's code may use
+    allow: tuple[str, ...] = ()  # machinery (grader.scan.machinery) this topic's code may use
 
     def forbidden_for(self, function: str) -> tuple[str, ...]:
         """Topic-wide forbidden calls plus those listed for `function`."""

@@ -17,13 +17,8 @@ from typing import Any
 import pytest
 import torch
 
-from grader import machinery
 from grader.course import Course, Topic
-from grader.source_scan import SourceTooLarge, python_loops
-from grader.submission import Submission
-from grader.text import clean_text
-from grader.wire import remote_ref, tensors_in
-from grader.workers import (
+from grader.sandbox.client import (
     KIT_ROOT,
     LocalWorker,
     Template,
@@ -32,6 +27,11 @@ from grader.workers import (
     WorkerDied,
     WorkerTimeout,
 )
+from grader.sandbox.wire import remote_ref, tensors_in
+from grader.scan import machinery
+from grader.scan.source import SourceTooLarge, python_loops
+from grader.submission import Submission
+from grader.text import clean_text
 
 
 class StudentFailure(Exception):

@@ -2,7 +2,7 @@
 
 Solution module -> notebook: a topic's reference (`solutions/<topic>.py`) becomes an nbgrader
 source notebook: markdown cells from its docstrings, one solution cell per function (nbgrader
-strips the `### BEGIN SOLUTION` regions, as `grader.sync` does for `exercises/`), and after each
+strips the `### BEGIN SOLUTION` regions, as `grader.instructor.sync` does for `exercises/`), and after each
 function an autograded test cell worth the points of that function's tests. The cell calls
 `grader.nbcheck`, which grades the saved notebook with our sandboxed grader; the hidden part of
 the cell (between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`) adds the hidden tests.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from grader.course import Topic
-from grader.sync import BEGIN
+from grader.instructor.sync import BEGIN
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode

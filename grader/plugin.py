@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, Phase, settings
 
 from grader.course import Course, load_course
 from grader.handle import Session, Student, StudentFailure, hidden_paths
+from grader.sandbox.client import Template
 from grader.submission import Submission, load_submission
-from grader.workers import Template
 
 settings.register_profile(
     "grading", derandomize=True, deadline=None, database=None, print_blob=False,

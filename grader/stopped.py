@@ -4,7 +4,7 @@ every test is lost with outcome `timeout`.
 
 A submission can make the grader's own work slow (floods of data to check, a huge module to
 scan) as well as its calls; the per-call limits bound only the calls. `grader batch` kills the
-grader process of a student past the budget (`grader.pool`); `grader grade` stops its own test
+grader process of a student past the budget (`grader.instructor.pool`); `grader grade` stops its own test
 session with `Watchdog`. Either way the student gets a report saying grading was stopped.
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 from grader import plugin
 from grader.course import Course
-from grader.scoring import build_report
+from grader.report.scoring import build_report
 from grader.submission import Submission
 
 REFIRE_S = 10.0  # the alarm rings again if something swallowed its first stop

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.notebooks import NotebookError, module_source, read_notebook
-from grader.source_scan import MAX_SOURCE_CHARS, SourceTooLarge
+from grader.scan.source import MAX_SOURCE_CHARS, SourceTooLarge
 
 MAX_NOTEBOOK_BYTES = 32_000_000  # a notebook's outputs (plots) may be large; its code is not
 MAX_NOT_GRADED = 50  # files listed as not graded; a folder of thousands is summed up

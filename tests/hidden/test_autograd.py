@@ -16,8 +16,8 @@ import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from grader import strategies as tds
 from grader.checks import assert_close, expect_float, expect_python_float
+from tests.hidden import _strategies as tds
 from torchdrill import callables as cf
 
 EPS64 = torch.finfo(torch.float64).eps

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from grader import strategies as tds
 from grader.checks import (
     assert_close,
     assert_unchanged,
@@ -29,6 +28,7 @@ from grader.checks import (
     hints_on_error,
     in_dtype,
 )
+from tests.hidden import _strategies as tds
 
 PER_EXAMPLE = ("one number was returned for the whole batch (the mean?): return one loss per "
                "example, shape (n,); training takes the mean later (§3.4.6).")

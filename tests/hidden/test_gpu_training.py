@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from grader.checks import assert_close, expect_float, expect_python_float, hints_on_error
-from grader.probes import forward_log, logged_calls
+from tests.hidden._probes import forward_log, logged_calls
 from tests.hidden._training import check_learning, worker_mnist
 from torchdrill.callables import HostBatches
 

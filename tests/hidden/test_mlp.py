@@ -39,7 +39,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from grader import strategies as tds
 from grader.checks import (
     assert_close,
     assert_unchanged,
@@ -49,7 +48,8 @@ from grader.checks import (
     hints_on_error,
     max_abs,
 )
-from grader.probes import forward_log, logged_calls
+from tests.hidden import _strategies as tds
+from tests.hidden._probes import forward_log, logged_calls
 from tests.hidden._training import check_learning, worker_mnist
 
 RELU_ON_OUTPUT = ("ReLU was applied to the output logits too: the output layer has no "

@@ -18,8 +18,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader import strategies as tds
 from grader.checks import assert_close, expect_tensor
+from tests.hidden import _strategies as tds
 from torchdrill import callables as cf
 
 TRUE_W = torch.tensor([2.0, -3.4])

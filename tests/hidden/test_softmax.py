@@ -11,8 +11,8 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from grader import strategies as tds
 from grader.checks import assert_close, assert_unchanged, expect_tensor, tolerance
+from tests.hidden import _strategies as tds
 
 SECTION_37 = "(§3.7: subtract each row's max before exp)"
 HARDMAX = ("your softmax puts all the probability on the largest logit (a hardmax, one-hot at "

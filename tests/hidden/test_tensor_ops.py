@@ -20,7 +20,6 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grader import strategies as tds
 from grader.checks import (
     assert_close,
     assert_unchanged,
@@ -29,6 +28,7 @@ from grader.checks import (
     in_dtype,
     max_abs,
 )
+from tests.hidden import _strategies as tds
 
 BROADCAST = "must match the size of tensor"  # torch's broadcasting error
 KEEPDIM = ("divide by A.sum(dim=1, keepdim=True): without keepdim the (n,) row sums broadcast "

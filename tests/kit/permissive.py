@@ -1,6 +1,6 @@
 """A course that allows all machinery, for kit tests that attack another layer (the sandbox,
 the dispatcher guard, the grader's caps) with code the source scan would otherwise stop before
-it runs (`grader.machinery`)."""
+it runs (`grader.scan.machinery`)."""
 
 from __future__ import annotations
 

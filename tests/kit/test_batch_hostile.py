@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import pytest
 
-from grader.archive import extract_submission
+from grader.instructor.archive import extract_submission
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(90)  # rough seconds; see tests/kit/conftest.py

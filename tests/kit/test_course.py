@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from grader.course import load_course
-from grader.forbidden import resolve
+from grader.sandbox.forbidden import resolve
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(15)  # rough seconds; see tests/kit/conftest.py

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from grader.course import load_course
-from grader.reports import to_markdown
+from grader.report.formats import to_markdown
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(120)  # rough seconds; see tests/kit/conftest.py

@@ -23,7 +23,7 @@ from grader.handle import (
     StudentTimedOut,
 )
 from grader.plugin import Grading
-from grader.template import LAZY_TORCH_MODULES
+from grader.sandbox.forkserver import LAZY_TORCH_MODULES
 
 SOURCE = '''
 import os

@@ -17,8 +17,8 @@ import pytest
 
 from grader.course import load_course
 from grader.handle import MAX_FLAGS_PER_FUNCTION, MAX_HITS, Session
-from grader.scoring import MAX_SOURCE_FLAGS, build_report, source_flags
-from grader.source_scan import (
+from grader.report.scoring import MAX_SOURCE_FLAGS, build_report, source_flags
+from grader.scan.source import (
     MAX_SOURCE_CHARS,
     SourceTooLarge,
     forbidden_in_source,
@@ -143,7 +143,7 @@ def test_no_control_character_reaches_a_report_or_the_console(hostile_files):
 
 FLOOD = '''
 import torch
-import grader.forbidden
+import grader.sandbox.forbidden
 
 flooded = False
 
@@ -152,7 +152,7 @@ def softmax(X):
     global flooded
     if not flooded:  # once: the hits outlive the call in the grader's record of the test
         flooded = True
-        hits = grader.forbidden._State.hits
+        hits = grader.sandbox.forbidden._State.hits
         add = hits.append if isinstance(hits, list) else hits.setdefault
         for i in range(400_000):
             add(f"torch.fake_{i}")

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from grader.course import load_course
-from grader.machinery import costing, machinery
+from grader.scan.machinery import costing, machinery
 from tests.kit.variants import KIT_ROOT, replace_definitions
 
 CLEAN = '''
@@ -47,7 +47,7 @@ class Net(nn.Module):
     ("def f(X):\n    return exec('1')\n", "exec()"),
     ("import torch\ndef f(X, n):\n    return getattr(torch, n)(X)\n", "computed name"),
     ("import torch\ndef f(X):\n    return getattr(torch, '_softmax')(X, 1, False)\n", "private"),
-    ("import grader.forbidden\ndef f(X):\n    return X\n", "grader"),
+    ("import grader.sandbox.forbidden\ndef f(X):\n    return X\n", "grader"),
     ("import subprocess\ndef f(X):\n    return X\n", "subprocess"),
     ("import os\ndef f(X):\n    os.system('true')\n    return X\n", "os.system"),
     ("import sys\ndef f(X):\n    return sys.modules['torch']\n", "sys.modules"),

@@ -15,6 +15,8 @@ import pytest
 from grader import nbcheck
 from grader.cli import grade
 from grader.course import load_course
+from grader.instructor.release import collect_tests
+from grader.instructor.sync import BEGIN, END, expected_stubs, strip_solutions
 from grader.notebooks import (
     HIDDEN_BEGIN,
     HIDDEN_END,
@@ -26,10 +28,8 @@ from grader.notebooks import (
     public_names,
     solution_notebook,
 )
-from grader.release import collect_tests
-from grader.source_scan import function_names, function_source
+from grader.scan.source import function_names, function_source
 from grader.submission import load_submission
-from grader.sync import BEGIN, END, expected_stubs, strip_solutions
 from tests.kit.variants import KIT_ROOT
 
 COURSE = load_course()

@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import grader.release as release_module
+import grader.instructor.release as release_module
 from grader.course import load_course
-from grader.sync import BEGIN, END
+from grader.instructor.sync import BEGIN, END
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(25)  # rough seconds; see tests/kit/conftest.py

@@ -16,10 +16,11 @@ import sys
 import pytest
 from rich.console import Console
 
-from grader import atomic, reports
+from grader import atomic
 from grader.atomic import write_atomic, write_json_atomic
-from grader.reports import to_gradescope, to_html, to_markdown, write_reports
-from grader.table import default_console, render_table, summary_line
+from grader.report import formats as reports
+from grader.report.formats import to_gradescope, to_html, to_markdown, write_reports
+from grader.report.table import default_console, render_table, summary_line
 
 HOSTILE = "<script>alert(1)</script>"
 MARKUP = "[/] [bold]not bold[/bold] :thumbs_up:"

@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-from grader.sync import MarkerError, expected_stubs, strip_solutions, sync
+from grader.instructor.sync import MarkerError, expected_stubs, strip_solutions, sync
 from tests.kit.variants import KIT_ROOT
 
 SOLUTION = '''"""Module doc."""

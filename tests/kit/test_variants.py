@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from grader.batch import Task, grade_locally
+from grader.instructor.batch import Task, grade_locally
 from tests.kit.variants import KIT_ROOT, Variant, build_submission, edited
 
 pytestmark = pytest.mark.heavy(180)  # rough seconds; see tests/kit/conftest.py

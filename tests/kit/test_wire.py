@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader import wire
+from grader.sandbox import wire
 
 
 def roundtrip(value, arg_tensors=None, arg_storages=None):

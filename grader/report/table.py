@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.reports import (
+from grader.report.formats import (
     FLAGS_ADVICE,
     display_name,
     flag_text,

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterable
 
 from grader.course import KIT_ROOT
-from grader.sandbox import (
+from grader.sandbox.isolation import (
     MS_BIND,
     MS_NODEV,
     MS_NOEXEC,

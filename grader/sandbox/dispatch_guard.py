@@ -3,7 +3,7 @@ Python: every course.toml name that stands for a computation maps to the ATen op
 compute it (and their equivalents), and while a guarded function runs those operators have a
 kernel that records the call and raises.
 
-A name-level check (a TorchFunctionMode, `grader.forbidden`) sees `torch.softmax` but not
+A name-level check (a TorchFunctionMode, `grader.sandbox.forbidden`) sees `torch.softmax` but not
 `torch._softmax`, `torch.ops.aten._softmax`, `F.softmin(-X)`, a TorchScript function, a call
 from another thread or one made under `torch._C.DisableTorchFunction()`. All of those reach
 the dispatcher, whose kernel table is process-wide, so all of them are caught here. The kernels
@@ -22,7 +22,7 @@ import functools
 import warnings
 from collections.abc import Iterable, Iterator
 
-from grader.forbidden import canonical, forbidden_error, note_hit
+from grader.sandbox.forbidden import canonical, forbidden_error, note_hit
 
 # (course names a family answers for, the ATen operators that compute it or an equivalent)
 FAMILIES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (

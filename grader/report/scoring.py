@@ -13,7 +13,7 @@ import importlib.metadata
 from typing import Any
 
 from grader.course import Course
-from grader.source_scan import SourceTooLarge, forbidden_in_source, function_names
+from grader.scan.source import SourceTooLarge, forbidden_in_source, function_names
 from grader.submission import Submission
 from grader.text import clean_text
 

@@ -2,11 +2,11 @@
 
 Each step is tried and reported by name (the report's `isolation` list), so a grade always
 says which protections it had:
-- `own-uid` (a uid no other running worker has: `grader.uids`), `cgroup-memory`,
-  `cgroup-pids`, `cgroup-cpu` (limits for the whole process tree: `grader.cgroups`),
+- `own-uid` (a uid no other running worker has: `grader.sandbox.uids`), `cgroup-memory`,
+  `cgroup-pids`, `cgroup-cpu` (limits for the whole process tree: `grader.sandbox.cgroups`),
 - `pid-namespace`, `network-namespace`, `mount-namespace` (unshare; a user namespace first
   when the grader is not root),
-- `allow-list-root` and `private-tmp` (`grader.fsroot`), or where the kernel refuses that,
+- `allow-list-root` and `private-tmp` (`grader.sandbox.fsroot`), or where the kernel refuses that,
   `hidden-paths` (tmpfs over solutions/, tests/, the output and other submissions),
 - `private-proc`, `unprivileged` (root drops to the worker's uid; otherwise every
   capability is dropped),

@@ -6,7 +6,7 @@ is graded twice on this machine: by `python -m grader batch` (parallel, one torc
 run), and, as notebooks in nbgrader's `submitted/<student>/softmax/softmax.ipynb` layout, by
 `nbgrader autograde` on the released nbgrader course (one kernel per notebook, sequential).
 Both must give every student the same score; the times and their ratio are printed. The
-overhead of grading beyond the test compute itself is `python -m grader.bench`'s figure.
+overhead of grading beyond the test compute itself is `python -m grader.instructor.bench`'s figure.
 
 The mix comes from the kit's own variants (`tests/kit/variants_softmax.py`), so this runs in
 a checkout of the kit, not in a student release.
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import nbformat
 
-from grader.batch import student_dir
 from grader.course import KIT_ROOT, load_course
-from grader.release import release, run_nbgrader
+from grader.instructor.batch import student_dir
+from grader.instructor.release import release, run_nbgrader
 
 TOPIC = "softmax"
 RATIO_TARGET = 20.0
@@ -133,7 +133,7 @@ def nbgrader_scores(course: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.bench_class", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m grader.instructor.bench_class", description=__doc__)
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--keep", help="folder to keep the class and both gradings in")

@@ -25,9 +25,9 @@ import torch
 from grader.cli import default_suite, grade, test_files
 from grader.course import KIT_ROOT, Course, load_course
 from grader.handle import Session
-from grader.reports import write_reports
+from grader.report.formats import write_reports
+from grader.sandbox.client import LocalWorker, Template
 from grader.submission import load_submission
-from grader.workers import LocalWorker, Template
 
 OVERHEAD_TARGET_MS = 50.0
 SUITE_TARGET_S = 60.0
@@ -85,7 +85,7 @@ def torch_import_s() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m grader.instructor.bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--topics", help="comma-separated (default: every topic with tests)")
     parser.add_argument("--submission", default=str(KIT_ROOT / "solutions"))

@@ -1,7 +1,7 @@
 """Machinery in a submission's source: what the grader cannot check at run time, so it costs the
 points of the functions that use it unless course.toml allows it.
 
-The dispatcher guard (`grader.dispatch_guard`) catches every forbidden operator however it is
+The dispatcher guard (`grader.sandbox.dispatch_guard`) catches every forbidden operator however it is
 reached, from inside the worker's interpreter. Code that reaches *around* that interpreter or
 into the grader could undo or escape it: torch's private and compiler APIs (`torch._C`,
 `torch.library`, `torch.ops`, `torch.jit`, `torch.compile`, `torch._refs`...), threads and
@@ -24,7 +24,7 @@ import fnmatch
 import functools
 from collections.abc import Iterable
 
-from grader.source_scan import add_aliases, callers, dotted, function_names, parse
+from grader.scan.source import add_aliases, callers, dotted, function_names, parse
 
 MODULES = {  # top-level modules no exercise needs: name -> what it is, for the message
     "ctypes": "ctypes", "gc": "gc", "importlib": "importlib", "threading": "threading",

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader import cgroups
+from grader.sandbox import cgroups
 
-# grader.wire (which imports torch) is imported in the functions that use it, so that
+# grader.sandbox.wire (which imports torch) is imported in the functions that use it, so that
 # `python -m grader` can start the template before this process imports torch.
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ class TemplateFailed(RuntimeError):
 
 
 class Template:
-    """The pre-loaded template process (`grader.template`), started once per grading run. It
+    """The pre-loaded template process (`grader.sandbox.forkserver`), started once per grading run. It
     starts importing torch at once; the first fork waits until it is ready, so the grader's own
     start-up (imports, test collection) overlaps the template's."""
 
@@ -54,7 +54,7 @@ class Template:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "PYTHONDONTWRITEBYTECODE": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.template", str(child.fileno())],
+            [sys.executable, "-m", "grader.sandbox.forkserver", str(child.fileno())],
             pass_fds=[child.fileno()], cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL)
         child.close()
         self.control, self.ready = parent, False
@@ -74,7 +74,7 @@ class Template:
 
     def fork(self, config: dict, max_reply_bytes: int) -> WorkerConnection:
         """A new sandboxed worker; a template that died is started again once."""
-        from grader import wire
+        from grader.sandbox import wire
 
         ours, theirs = socket.socketpair()
         theirs.setblocking(True)
@@ -113,7 +113,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 def decode_reply(reply: bytes, nonce: str, arg_tensors: list, make_remote) -> dict[str, Any]:
     """A worker's reply as the head dict, with its result and writeback decoded as data."""
-    from grader import wire
+    from grader.sandbox import wire
 
     dec = wire.DataDecoder(reply, make_remote, arg_tensors)
     tree = dec.tree
@@ -139,13 +139,13 @@ class LocalWorker:
     busy_s = 0.0
 
     def __init__(self, config: dict):
-        from grader.worker import Worker
+        from grader.sandbox.server import Worker
 
         self.worker = Worker(None, {**config, "capture_output": False})
 
     def request(self, request: dict[str, Any], timeout_s: float, arg_tensors: list,
                 make_remote) -> dict[str, Any]:
-        from grader import wire
+        from grader.sandbox import wire
 
         nonce = secrets.token_hex(8)
         payload = wire.dump_request({**request, "nonce": nonce})
@@ -172,7 +172,7 @@ class WorkerConnection:
         self.busy_s = 0.0
 
     def _startup_field(self, name: str):
-        from grader import wire
+        from grader.sandbox import wire
 
         _, payload = wire.recv_message(self.sock, 1 << 16)
         dec = wire.DataDecoder(payload, lambda h: None)
@@ -181,7 +181,7 @@ class WorkerConnection:
     def request(self, request: dict[str, Any], timeout_s: float, arg_tensors: list,
                 make_remote) -> dict[str, Any]:
         """Send one request and decode the reply as data; kill the worker on any breach."""
-        from grader import wire
+        from grader.sandbox import wire
 
         if not self.alive:
             raise WorkerDied("the worker is no longer running")
@@ -222,7 +222,7 @@ class WorkerConnection:
 
     def close(self) -> None:
         """Ask the worker to exit, then make sure it has."""
-        from grader import wire
+        from grader.sandbox import wire
 
         if self.alive:
             try:

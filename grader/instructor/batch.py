@@ -6,7 +6,7 @@ class page are written from every report.
 
 Each student's reports go to `OUT/students/<student>/`, so no student's name can collide with
 the class's own files in `OUT/`. Local runs use grader processes the batch owns
-(`grader.pool`: one worker template each, none outliving the batch, each student within a
+(`grader.instructor.pool`: one worker template each, none outliving the batch, each student within a
 wall-clock budget); `--executor dask` sends the same tasks to a Dask cluster.
 """
 
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.archive import extract_submission
 from grader.atomic import write_atomic
-from grader.class_report import STUDENTS, write_class_report
 from grader.course import COURSE_FILE, KIT_ROOT, Course, load_course
-from grader.pool import run_tasks
-from grader.reports import summary_line, write_reports
+from grader.instructor.archive import extract_submission
+from grader.instructor.class_report import STUDENTS, write_class_report
+from grader.instructor.pool import run_tasks
+from grader.report.formats import summary_line, write_reports
 from grader.submission import Submission, load_submission
 from grader.text import clean_text
 
@@ -130,7 +130,7 @@ def template_once():
     it as the process starts, before the process imports torch for its first task."""
     global _template
     if _template is None:
-        from grader.workers import Template
+        from grader.sandbox.client import Template
 
         _template = Template()
         import torch
@@ -204,7 +204,7 @@ def grading_budget(course: Course, student_timeout: float | None = None) -> floa
 
 def grade_locally(tasks: list[Task], jobs: int, budget_s: float | None = None
                   ) -> Iterator[tuple[Task, dict | None, str | None]]:
-    """Grade tasks on `jobs` grader processes of our own (`grader.pool`), each student within
+    """Grade tasks on `jobs` grader processes of our own (`grader.instructor.pool`), each student within
     `budget_s` (default: course.toml's); yield (task, report, error) as each finishes. A
     student stopped past the budget gets a report that says so."""
     course = load_course()

@@ -29,10 +29,10 @@ import pytest
 
 from grader.cli import test_files
 from grader.course import KIT_ROOT, Course, Topic, load_course
+from grader.instructor.sync import expected_stubs
 from grader.nbcheck import GRADER_START_S
 from grader.notebooks import CourseTest, solution_notebook
 from grader.plugin import Grading, points_of, topic_of
-from grader.sync import expected_stubs
 
 STUDENT_TREES = ("grader", "torchdrill", "tests/public")
 STUDENT_FILES = ("course.toml", "pyproject.toml", "tests/__init__.py", "tests/conftest.py")
@@ -261,7 +261,7 @@ c.Execute.timeout = {timeout}
 # A kernel that dies fails the cells it did not finish (0 points for their checks) instead of
 # aborting the submission and leaving the scores of an earlier autograde in the gradebook.
 c.Autograde.autograde_preprocessors = [
-    "grader.nbexecute.ExecuteUntilKernelDies",
+    "grader.instructor.nbexecute.ExecuteUntilKernelDies",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

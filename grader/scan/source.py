@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from grader.forbidden import canonical
+from grader.sandbox.forbidden import canonical
 
 MAX_SOURCE_CHARS = 1_000_000  # a solution is a few kB; past this the source is not read
 LOOP_NODES = {ast.For: "a for loop", ast.While: "a while loop", ast.ListComp: "a comprehension",
@@ -189,7 +189,7 @@ def _walk_definition(node: ast.AST, top_level: set[str], aliases: dict[str, str]
 @functools.lru_cache(maxsize=8)
 def parse(source: str) -> ast.Module | None:
     """The module's tree, parsed once per source text for every scan of it (this one and
-    `grader.machinery`); None when it does not parse (its tests report the syntax error).
+    `grader.scan.machinery`); None when it does not parse (its tests report the syntax error).
     Raises SourceTooLarge past MAX_SOURCE_CHARS. Callers only read the tree."""
     if len(source) > MAX_SOURCE_CHARS:
         raise SourceTooLarge(len(source))

@@ -6,7 +6,7 @@ to kill it when the coordinator is gone (PR_SET_PDEATHSIG; then it checks that i
 still the coordinator, which may have died before the request). Its worker template dies with
 it in turn, and the template's workers with the template: a `kill -9` of the batch leaves no
 process behind. A process receives tasks over a socket pair, grades each with
-`grader.batch.grade_task` and answers with the report.
+`grader.instructor.batch.grade_task` and answers with the report.
 
 The coordinator keeps a wall-clock budget per task: a task past it has its grader process
 killed (its process group, the template with it) and comes back as stopped, with the tests its
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from grader.workers import KIT_ROOT, STARTUP_TIMEOUT_S
+from grader.sandbox.client import KIT_ROOT, STARTUP_TIMEOUT_S
 
 MAX_TRIES = 2  # a task whose grader process dies is tried once more
 MAX_FAILED_STARTS = 3  # grader processes that die before serving: the machine is at fault
@@ -54,12 +54,12 @@ class Outcome:
 
 
 class GraderProcess:
-    """One grader process (`python -m grader.pool`), in its own process group."""
+    """One grader process (`python -m grader.instructor.pool`), in its own process group."""
 
     def __init__(self):
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.pool", str(theirs.fileno()), str(os.getpid())],
+            [sys.executable, "-m", "grader.instructor.pool", str(theirs.fileno()), str(os.getpid())],
             pass_fds=[theirs.fileno()], cwd=str(KIT_ROOT), stdin=subprocess.DEVNULL,
             process_group=0)
         theirs.close()
@@ -179,13 +179,13 @@ def _receive(p: GraderProcess, message: tuple) -> Iterator[Outcome]:
 def serve(fd: int, coordinator: int) -> None:
     """A grader process: die with the coordinator, start the worker template, then grade
     tasks until the coordinator closes the connection."""
-    from grader.sandbox import die_with_parent
+    from grader.sandbox.isolation import die_with_parent
 
     die_with_parent()
     if os.getppid() != coordinator:  # it died before the request: nobody would kill us
         os._exit(0)
     conn = Connection(fd)
-    from grader.batch import grade_task, template_once
+    from grader.instructor.batch import grade_task, template_once
     from grader.stopped import TestPlan
 
     template = template_once()

@@ -1,7 +1,7 @@
 """The worker template: a process that has imported torch (and used it for nothing, since
 OpenMP is not fork-safe) and forks one sandboxed worker per request from the grader.
 
-Run as `python -m grader.template FD`. The grader sends, over socket FD, one byte with the new
+Run as `python -m grader.sandbox.forkserver FD`. The grader sends, over socket FD, one byte with the new
 worker's socket attached; the template forks, answers with the child's pid, and the child
 reads its configuration from its own socket, isolates itself and serves.
 """
@@ -26,9 +26,9 @@ import torch.optim  # noqa: F401
 import torch.utils.data  # noqa: F401
 
 import torchdrill  # noqa: F401
-from grader import cgroups, dispatch_guard, fsroot, sandbox, uids, wire
 from grader.course import KIT_ROOT, load_course
-from grader.worker import Worker
+from grader.sandbox import cgroups, dispatch_guard, fsroot, isolation, uids, wire
+from grader.sandbox.server import Worker
 
 # Modules torch imports on first use, not at `import torch`: the first backward with a
 # grad_output (torch.fx's symbolic shapes, with sympy: ~0.4 s) and the first optimizer step
@@ -53,24 +53,24 @@ def _child(sock: socket.socket) -> None:
     """Runs in the forked process: read the config, isolate, fork the namespace's pid 1."""
     os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    sandbox.die_with_parent()
+    isolation.die_with_parent()
     _, payload = wire.recv_message(sock, 1 << 32)
     config = pickle.loads(payload)
     limits = config["limits"]
-    isolation: list[str] = []
+    achieved: list[str] = []
     uid, uid_lock = None, None
-    if os.getuid() == 0 and not sandbox.in_user_namespace():
+    if os.getuid() == 0 and not isolation.in_user_namespace():
         uid, uid_lock = uids.claim_uid()  # held by this process until it dies
-        isolation.append("own-uid")
+        achieved.append("own-uid")
         with contextlib.suppress(OSError):
-            isolation += cgroups.join(str(os.getpid()), int(limits["memory_mb"]) << 20,
+            achieved += cgroups.join(str(os.getpid()), int(limits["memory_mb"]) << 20,
                                       int(limits["max_processes"]) + TASKS_OF_A_WORKER)
     if config.get("namespaces", True):
-        isolation += sandbox.enter_namespaces()
-    if "mount-namespace" in isolation:
-        isolation += _filesystem(config, uid)
+        achieved += isolation.enter_namespaces()
+    if "mount-namespace" in achieved:
+        achieved += _filesystem(config, uid)
     sent_r, sent_w = os.pipe()  # the pid message goes first: pid 1 waits for this pipe to close
-    pid = os.fork() if "pid-namespace" in isolation else 0
+    pid = os.fork() if "pid-namespace" in achieved else 0
     if pid:
         os.close(sent_r)
         _send(sock, pid=pid)
@@ -81,26 +81,26 @@ def _child(sock: socket.socket) -> None:
         except ChildProcessError:
             status = 0
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF if status else 0)
-    sandbox.die_with_parent()
+    isolation.die_with_parent()
     os.close(sent_w)
-    if "pid-namespace" in isolation:
+    if "pid-namespace" in achieved:
         if uid_lock is not None:  # student code must not be able to release it (LOCK_UN)
             os.close(uid_lock)
         os.read(sent_r, 1)  # EOF once the parent has sent the pid
     else:
         _send(sock, pid=os.getpid())
     os.close(sent_r)
-    isolation += sandbox.isolate_worker_process(limits, config.get("address_space_limit", True),
+    achieved += isolation.isolate_worker_process(limits, config.get("address_space_limit", True),
                                                 uid)
-    sandbox.die_with_parent()  # a change of uid clears the parent-death signal
-    home = fsroot.HOME if "private-tmp" in isolation else "/tmp"
+    isolation.die_with_parent()  # a change of uid clears the parent-death signal
+    home = fsroot.HOME if "private-tmp" in achieved else "/tmp"
     os.chdir(home)
     os.environ.update(HOME=home, USER="student", LOGNAME="student", TMPDIR="/tmp",
                       MPLCONFIGDIR=f"{home}/.matplotlib")
     torch.set_num_threads(int(config.get("threads", 1)))
     dispatch_guard.keep_armed_between_calls()
-    raw_output = sandbox.capture_raw_output()  # fds 1 and 2 never reach the grader's terminal
-    _send(sock, isolation=isolation)
+    raw_output = isolation.capture_raw_output()  # fds 1 and 2 never reach the grader's terminal
+    _send(sock, isolation=achieved)
     Worker(sock, config, raw_output).serve()
 
 
@@ -115,9 +115,9 @@ def _filesystem(config: dict, uid: int | None) -> list[str]:
     except OSError as e:
         print(f"torchdrill: the worker's allow-list root failed ({e}); hiding paths instead",
               file=sys.stderr)
-    sandbox.hide_paths(config["hidden_paths"])
+    isolation.hide_paths(config["hidden_paths"])
     if os.getuid() == 0:
-        sandbox.reveal_for_nobody([sys.base_prefix, sys.prefix, *sys.path])
+        isolation.reveal_for_nobody([sys.base_prefix, sys.prefix, *sys.path])
     return ["hidden-paths"]
 
 
@@ -131,7 +131,7 @@ def _send(sock: socket.socket, **fields) -> None:
 def main(fd: int) -> None:
     control = socket.socket(fileno=fd)
     control.setblocking(True)  # an fd made under socket.setdefaulttimeout() arrives non-blocking
-    sandbox.die_with_parent()
+    isolation.die_with_parent()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control.sendall(b"R")
     preload()

@@ -1,7 +1,7 @@
 """The worker: serves the grader's requests against one submission, inside the sandbox.
 
-It receives pickled requests (it trusts the grader), runs them with `grader.execute`, and
-answers with data only (`grader.wire`): the result, the final state of each tensor argument
+It receives pickled requests (it trusts the grader), runs them with `grader.sandbox.execute`, and
+answers with data only (`grader.sandbox.wire`): the result, the final state of each tensor argument
 the contract lets the function update in place (data, `.grad`, requires_grad) so those updates
 reach the caller, what changed in any other argument (which fails the test), captured output,
 the forbidden calls hit, or a description of the error. An object that stays here (a
@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from grader import sandbox, wire
-from grader.execute import (
+from grader.sandbox import isolation, wire
+from grader.sandbox.execute import (
     MissingFunction,
     NotConnected,
     SubmissionImportError,
@@ -32,8 +32,8 @@ from grader.execute import (
     run,
     student_line,
 )
-from grader.forbidden import ForbiddenCallError
-from grader.wire import tensors_in
+from grader.sandbox.forbidden import ForbiddenCallError
+from grader.sandbox.wire import tensors_in
 
 MAX_TEXT = 4000
 
@@ -272,7 +272,7 @@ class Worker:
             sys.stdout, sys.stderr = saved
         err_text = err.text()
         if self.raw_output is not None:
-            err_text += sandbox.take_raw_output(self.raw_output, self.output_cap)
+            err_text += isolation.take_raw_output(self.raw_output, self.output_cap)
         return self._reply(request, result, hits, error, out.text(), err_text, args)
 
     def _run(self, request: dict, hits: list[str]) -> Any:

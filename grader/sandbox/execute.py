@@ -13,8 +13,8 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from grader import dispatch_guard
-from grader.forbidden import Guard
+from grader.sandbox import dispatch_guard
+from grader.sandbox.forbidden import Guard
 
 
 class MissingFunction(Exception):
