@@ -1,14 +1,9 @@
-"""Notebooks for the nbgrader track, both ways.
+"""Notebooks, read as the grader reads them: the code cells of a submitted notebook become the
+module the worker imports, and the names that tie a notebook's cells of checks to a topic's
+functions (`METADATA_KEY`, `group_of`). The instructor's side, a topic's reference made into
+an nbgrader source notebook, is `grader.instructor.nbgrader_course`.
 
-Solution module -> notebook: a topic's reference (`solutions/<topic>.py`) becomes an nbgrader
-source notebook: markdown cells from its docstrings, one solution cell per function (nbgrader
-strips the `### BEGIN SOLUTION` regions, as `grader.instructor.sync` does for `exercises/`), and after each
-function an autograded test cell worth the points of that function's tests. The cell calls
-`grader.nbcheck`, which grades the saved notebook with our sandboxed grader; the hidden part of
-the cell (between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`) adds the hidden tests.
-
-Notebook -> module: the code cells of a submitted notebook become the module the worker
-imports. As in a kernel, one cell's failure does not stop the rest: a cell that does not parse
+As in a kernel, one cell's failure does not stop the rest: a cell that does not parse
 is dropped (the functions it defined raise an explanation when called), and statements other
 than imports and definitions are guarded so a cell that raises at import costs only what it
 would have defined. Definitions stay top-level text, so the source scans (forbidden calls,
@@ -20,32 +15,12 @@ from __future__ import annotations
 import ast
 import json
 import re
-import textwrap
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from grader.course import Topic
-from grader.instructor.sync import BEGIN
-
-if TYPE_CHECKING:
-    from nbformat import NotebookNode
-
-NBGRADER_SCHEMA = 3
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 WHOLE_TOPIC = None  # the group of tests that are about no single function
 METADATA_KEY = "torchdrill"  # notebook metadata: the topic and its functions, for grouping tests
 DEF_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-
-
-@dataclass(frozen=True)
-class CourseTest:
-    """One collected test: its name (`test_<function>_<what>[<case>]`), suite and points."""
-
-    name: str
-    visibility: str  # "public" | "hidden"
-    points: float
 
 
 # --------------------------------------------------------------------------- tests by function
@@ -64,164 +39,6 @@ def group_of(test_name: str, functions: Iterable[str]) -> str | None:
     rest = test_name.split("[", 1)[0].removeprefix("test_").lower()
     fits = [f for f in functions if rest == f.lower() or rest.startswith(f.lower() + "_")]
     return max(fits, key=len) if fits else WHOLE_TOPIC
-
-
-def group_tests(tests: Iterable[CourseTest], functions: list[str]) -> dict[str | None,
-                                                                              list[CourseTest]]:
-    """Tests by the function they are about, functions in module order, WHOLE_TOPIC last."""
-    groups: dict[str | None, list[CourseTest]] = {f: [] for f in functions}
-    groups[WHOLE_TOPIC] = []
-    for t in tests:
-        groups[group_of(t.name, functions)].append(t)
-    return {k: v for k, v in groups.items() if v}
-
-
-# --------------------------------------------------------------------------- module -> notebook
-
-
-def _nbgrader(grade_id: str, *, solution: bool = False, points: float | None = None) -> dict:
-    meta = {"grade": points is not None, "solution": solution, "locked": points is not None,
-            "task": False, "grade_id": grade_id, "schema_version": NBGRADER_SCHEMA}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
-
-def _points(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value
-
-
-def _n_points(value: float) -> str:
-    return f"{_points(value)} point{'' if value == 1 else 's'}"
-
-
-def _end(node: ast.stmt, lines: list[str]) -> int:
-    """The statement's last line, with the indented comments that follow it (such as a
-    function's closing `### END SOLUTION`)."""
-    end = node.end_lineno
-    while end < len(lines) and (not lines[end].strip() or lines[end][0].isspace()):
-        end += 1
-    while end > node.end_lineno and not lines[end - 1].strip():
-        end -= 1
-    return end
-
-
-def _cells_of_module(source: str) -> list[tuple[ast.stmt | None, str]]:
-    """The module split into chunks of text: each top-level def/class on its own (with the
-    comments above it), the statements between them together. The module docstring is left
-    out (it becomes the notebook's introduction)."""
-    tree = ast.parse(source)
-    lines = source.splitlines()
-    body = list(tree.body)
-    start = _end(body.pop(0), lines) if ast.get_docstring(tree) is not None else 0
-    chunks: list[tuple[ast.stmt | None, str]] = []
-    for node in body:
-        end = _end(node, lines)
-        text = "\n".join(lines[start:end])
-        start = end
-        if isinstance(node, DEF_NODES) or not chunks or chunks[-1][0] is not None:
-            chunks.append((node if isinstance(node, DEF_NODES) else None, text))
-        else:
-            chunks[-1] = (None, chunks[-1][1] + "\n" + text)
-    return [(node, text.strip("\n")) for node, text in chunks if text.strip()]
-
-
-def _signature(node: ast.stmt) -> str:
-    if isinstance(node, ast.ClassDef):
-        return f"class {node.name}"
-    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
-    return f"{node.name}({ast.unparse(node.args)}){returns}"
-
-
-def _markdown(*parts: str | None, forbidden: Iterable[str] = (), where: str = "here") -> str:
-    """Markdown from docstrings and the like, with the calls not allowed `where`."""
-    names = list(forbidden)
-    if names:
-        parts += (f"Not allowed {where} (the grader watches for them): "
-                  + ", ".join(f"`{n}`" for n in names) + ".",)
-    return "\n\n".join(p for p in parts if p)
-
-
-def _test_cell_source(topic: str, function: str | None, tests: list[CourseTest]) -> str:
-    public = sum(t.points for t in tests if t.visibility == "public")
-    total = sum(t.points for t in tests)
-    about = f"`{function}`" if function else "the topic as a whole"
-    run = (f"Here the public checks run ({_n_points(public)}); when your instructor grades,"
-           if public else "No public checks for it here: test it yourself. When your "
-           "instructor grades,")
-    lines = [f"# Checks for {about}, worth {_n_points(total)}. Save the notebook first: this",
-             "# grades the saved file with torchdrill's grader, which runs your code in a sandbox.",
-             *(f"# {line}" for line in textwrap.wrap(
-                 f"{run} hidden checks of the same code count too.", 90)),
-             "from grader import nbcheck", "",
-             f"nbcheck.check({topic!r}, {function!r})"]
-    if public < total:
-        lines += [HIDDEN_BEGIN,
-                  f"nbcheck.check({topic!r}, {function!r}, hidden=True, points={_points(total)})",
-                  HIDDEN_END]
-    return "\n".join(lines)
-
-
-INSTRUCTIONS = """\
-## How this notebook works
-
-Write your code where a cell says `# YOUR CODE HERE`, in place of `raise NotImplementedError()`.
-Keep the names and signatures of the functions: the grader calls them. You may add cells of
-your own to try things out; a cell of yours that fails does not cost you points, but a function
-that is not defined when the notebook runs from top to bottom earns nothing.
-
-After each function comes a cell of checks. It grades this notebook **as saved** (save it
-first), running your code in a sandbox, and prints what went wrong and why; its last line is
-the points it gave. When your instructor grades, hidden checks of the same functions count too,
-so passing the public ones is a start, not the finish: test your functions on inputs of your
-own (other shapes, float64, very large or very negative numbers).
-
-Before you submit: restart the kernel and run all cells, so you know the notebook works on its
-own."""
-
-
-def solution_notebook(topic: Topic, source: str, tests: list[CourseTest]) -> NotebookNode:
-    """The nbgrader source notebook for `topic`, from its solution module's text and its
-    collected tests."""
-    import nbformat
-
-    tree = ast.parse(source)
-    doc = (ast.get_docstring(tree) or topic.title).strip()
-    heading, _, intro = doc.partition("\n")
-    cells = [nbformat.v4.new_markdown_cell(_markdown(f"# {heading.rstrip('.')}", intro.strip())),
-             nbformat.v4.new_markdown_cell(_markdown(INSTRUCTIONS, forbidden=topic.forbidden,
-                                                     where="anywhere in this topic"))]
-    groups = group_tests(tests, public_names(source))
-    for node, text in _cells_of_module(source):
-        name = node.name if node is not None else f"cell{len(cells) + 1}"
-        meta = _nbgrader(f"{name}_code", solution=True) if BEGIN in text else {}
-        if node is None:
-            cells.append(nbformat.v4.new_code_cell(text, metadata=meta))
-            continue
-        forbidden = [f for f in topic.forbidden_for(name) if f not in topic.forbidden]
-        cells.append(nbformat.v4.new_markdown_cell(_markdown(
-            f"## `{_signature(node)}`", ast.get_docstring(node), forbidden=forbidden)))
-        cells.append(nbformat.v4.new_code_cell(text, metadata=meta))
-        if name in groups:
-            cells.append(_test_cell(topic.name, name, groups[name]))
-    if WHOLE_TOPIC in groups:
-        cells.append(nbformat.v4.new_markdown_cell(
-            "## Putting it together\n\nThese checks use several of your functions at once."))
-        cells.append(_test_cell(topic.name, WHOLE_TOPIC, groups[WHOLE_TOPIC]))
-    nb = nbformat.v4.new_notebook(cells=cells, metadata={
-        "kernelspec": KERNELSPEC, "language_info": {"name": "python"},
-        METADATA_KEY: {"topic": topic.name, "functions": public_names(source)}})
-    nbformat.validate(nb)
-    return nb
-
-
-def _test_cell(topic: str, function: str | None, tests: list[CourseTest]) -> NotebookNode:
-    import nbformat
-
-    grade_id = f"test_{function}" if function else "test__topic"
-    return nbformat.v4.new_code_cell(
-        _test_cell_source(topic, function, tests),
-        metadata=_nbgrader(grade_id, points=_points(sum(t.points for t in tests))))
 
 
 # --------------------------------------------------------------------------- notebook -> module

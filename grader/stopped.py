@@ -2,10 +2,10 @@
 process (`grade`), the tests the run had collected, and the report of a stopped run, in which
 every test is lost with outcome `timeout`.
 
-A submission can make the grader's own work slow (floods of data to check, a huge module to
-scan) as well as its calls; the per-call limits bound only the calls. `grader batch` kills the
-grader process of a student past the budget (`grader.instructor.pool`); `grader grade` stops its own test
-session with `Watchdog`. Either way the student gets a report saying grading was stopped.
+A submission can make the grader's own work slow (floods of data to check, a huge module to scan) as
+well as its calls; the per-call limits bound only the calls. `grader batch` kills the grader process
+of a student past the budget (`grader.instructor.pool`); `grader grade` stops its own test session
+with `Watchdog`. Either way the student gets a report saying grading was stopped.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ class page are written from every report.
 
 Each student's reports go to `OUT/students/<student>/`, so no student's name can collide with
 the class's own files in `OUT/`. Local runs use grader processes the batch owns
-(`grader.instructor.pool`: one worker template each, none outliving the batch, each student within a
-wall-clock budget); `--executor dask` sends the same tasks to a Dask cluster.
+(`grader.instructor.pool`: one worker template each, none outliving the batch, each student
+within a wall-clock budget); `--executor dask` sends the same tasks to a Dask cluster. What a
+grader process does for one student is `grader.instructor.tasks`.
 """
 
 from __future__ import annotations
@@ -15,39 +16,16 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from grader.atomic import write_atomic
 from grader.course import COURSE_FILE, KIT_ROOT, Course, load_course
-from grader.instructor.archive import extract_submission
+from grader.grade import grading_budget
 from grader.instructor.class_report import STUDENTS, write_class_report
 from grader.instructor.pool import run_tasks
-from grader.report.formats import summary_line, write_reports
-from grader.submission import Submission, load_submission
+from grader.instructor.tasks import FINGERPRINT, Task, grade_task, write_student
+from grader.report.formats import summary_line
 from grader.text import clean_text
-
-if TYPE_CHECKING:
-    from grader.stopped import TestPlan
-
-FINGERPRINT = ".fingerprint"
-
-
-@dataclass(frozen=True)
-class Task:
-    """One student to grade; everything a grader process needs, picklable."""
-
-    student: str
-    entry: str
-    out: str
-    topics: tuple[str, ...] | None
-    suite: str | None
-    call_timeout: float | None
-    fingerprint: str
-    keyword: str | None = None  # only the tests matching this pytest -k expression
 
 
 def entries(root: Path) -> list[tuple[str, Path]]:
@@ -113,74 +91,6 @@ def student_dir(out: Path, student: str) -> Path:
     return out / STUDENTS / student
 
 
-def write_student(task: Task, report: dict) -> None:
-    """The student's reports, then the fingerprint that lets a rerun skip them."""
-    out = Path(task.out)
-    write_reports(report, out)
-    write_atomic(out / FINGERPRINT, task.fingerprint + "\n")
-
-
-# -- in a grader process -----------------------------------------------------------------------
-
-_template = None
-
-
-def template_once():
-    """One worker template per grader process (local or Dask). A local grader process starts
-    it as the process starts, before the process imports torch for its first task."""
-    global _template
-    if _template is None:
-        from grader.sandbox.client import Template
-
-        _template = Template()
-        import torch
-
-        torch.set_num_threads(1)
-    return _template
-
-
-def _submission(task: Task, scratch: Path) -> Submission:
-    """The student's submission; whatever was wrong with it (a bad archive, no code, a file
-    that could not be read) becomes a problem of every topic, so the student still gets a
-    report that says so."""
-    entry = Path(task.entry)
-    try:
-        problem = None
-        if entry.is_file():
-            problem = extract_submission(entry, scratch)
-            entry = scratch
-        sub = load_submission(entry)
-        if problem is None and not sub.sources and not sub.problems:
-            names = sorted(p.name for p in entry.rglob("*") if p.is_file())[:8]
-            problem = ("the submission has no .py or .ipynb files" +
-                       (f" (found: {', '.join(names)})" if names else ": it is empty"))
-    except Exception as e:
-        sub = Submission(task.student, entry)
-        problem = f"the submission could not be read ({type(e).__name__}: {e})"
-    sub.name = task.student
-    if problem:
-        for topic in load_course().names:
-            sub.problems.setdefault(topic, problem)
-    return sub
-
-
-def grade_task(task: Task, plan: TestPlan | None = None) -> dict:
-    """Grade one student and write their reports; returns the report. `plan` hears which
-    tests the run collected (a batch's coordinator needs them if it has to stop the run)."""
-    from grader.cli import grade
-
-    course = load_course()
-    if task.call_timeout:
-        course = course.with_call_timeout(task.call_timeout)
-    with tempfile.TemporaryDirectory(prefix="torchdrill-") as scratch:
-        sub = _submission(task, Path(scratch))
-        report = grade(sub, list(task.topics) if task.topics else None, task.suite, None,
-                       template=template_once(), course=course, keyword=task.keyword,
-                       plan=plan)
-    write_student(task, report)
-    return report
-
-
 # -- the coordinator ---------------------------------------------------------------------------
 
 
@@ -196,17 +106,11 @@ def plan(root: Path, out: Path, topics: list[str] | None, suite: str | None,
             for student, entry in entries(root)]
 
 
-def grading_budget(course: Course, student_timeout: float | None = None) -> float:
-    """Seconds of wall clock grading one student may take in all (course.toml's
-    `grading_timeout_s` unless given)."""
-    return student_timeout or float(course.limits["grading_timeout_s"])
-
-
 def grade_locally(tasks: list[Task], jobs: int, budget_s: float | None = None
                   ) -> Iterator[tuple[Task, dict | None, str | None]]:
-    """Grade tasks on `jobs` grader processes of our own (`grader.instructor.pool`), each student within
-    `budget_s` (default: course.toml's); yield (task, report, error) as each finishes. A
-    student stopped past the budget gets a report that says so."""
+    """Grade tasks on `jobs` grader processes of our own (`grader.instructor.pool`), each
+    student within `budget_s` (default: course.toml's); yield (task, report, error) as each
+    finishes. A student stopped past the budget gets a report that says so."""
     course = load_course()
     budget_s = budget_s or grading_budget(course)
     for outcome in run_tasks(tasks, jobs, budget_s):

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from grader.cli import default_suite, grade, test_files
 from grader.course import KIT_ROOT, Course, load_course
+from grader.grade import default_suite, grade, test_files
 from grader.handle import Session
 from grader.report.formats import write_reports
 from grader.sandbox.client import LocalWorker, Template

@@ -30,7 +30,8 @@ import nbformat
 
 from grader.course import KIT_ROOT, load_course
 from grader.instructor.batch import student_dir
-from grader.instructor.release import release, run_nbgrader
+from grader.instructor.nbgrader_course import run_nbgrader
+from grader.instructor.release import release
 
 TOPIC = "softmax"
 RATIO_TARGET = 20.0
@@ -133,7 +134,8 @@ def nbgrader_scores(course: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.instructor.bench_class", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m grader.instructor.bench_class",
+                                     description=__doc__)
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--keep", help="folder to keep the class and both gradings in")

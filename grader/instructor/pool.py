@@ -59,7 +59,8 @@ class GraderProcess:
     def __init__(self):
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.instructor.pool", str(theirs.fileno()), str(os.getpid())],
+            [sys.executable, "-m", "grader.instructor.pool", str(theirs.fileno()),
+             str(os.getpid())],
             pass_fds=[theirs.fileno()], cwd=str(KIT_ROOT), stdin=subprocess.DEVNULL,
             process_group=0)
         theirs.close()
@@ -185,7 +186,7 @@ def serve(fd: int, coordinator: int) -> None:
     if os.getppid() != coordinator:  # it died before the request: nobody would kill us
         os._exit(0)
     conn = Connection(fd)
-    from grader.instructor.batch import grade_task, template_once
+    from grader.instructor.tasks import grade_task, template_once
     from grader.stopped import TestPlan
 
     template = template_once()

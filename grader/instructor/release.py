@@ -5,8 +5,8 @@
   data README and fetch step, `course.toml`, `pyproject.toml`, and a Makefile and README of its
   own. It is built from a list of what to include, never by copying the repository and
   deleting, so no reference code or hidden test can slip in.
-- `DIR/nbgrader/`: an nbgrader course directory: `nbgrader_config.py` and, per topic,
-  `source/<topic>/<topic>.ipynb` (`grader.notebooks.solution_notebook`), whose cells of checks
+- `DIR/nbgrader/`: an nbgrader course directory (`grader.instructor.nbgrader_course`):
+  `nbgrader_config.py` and, per topic, `source/<topic>/<topic>.ipynb`, whose cells of checks
   are worth the points of the tests they stand for, collected from the same test files the
   grader runs.
 
@@ -16,27 +16,42 @@ fails leaves the previous release (or none), never half of one.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from grader.cli import test_files
 from grader.course import KIT_ROOT, Course, Topic, load_course
+from grader.grade import test_files
+from grader.instructor.nbgrader_course import CourseTest, write_nbgrader_course
 from grader.instructor.sync import expected_stubs
-from grader.nbcheck import GRADER_START_S
-from grader.notebooks import CourseTest, solution_notebook
 from grader.plugin import Grading, points_of, topic_of
 
 STUDENT_TREES = ("grader", "torchdrill", "tests/public")
+# The instructor's code stays home: a student has no use for it, and it names how the class is
+# graded (the batch, the nbgrader course, the bench, which imports the kit's own tests).
+INSTRUCTOR_ONLY = ("grader/instructor", "grader/nbexecute.py")
 STUDENT_FILES = ("course.toml", "pyproject.toml", "tests/__init__.py", "tests/conftest.py")
-JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+
+
+def ships(path: Path) -> bool:
+    """Whether this file or folder of STUDENT_TREES goes into the kit: not junk (caches, dot
+    files), not the instructor's."""
+    rel = path.relative_to(KIT_ROOT)
+    junk = any(p == "__pycache__" or p.startswith(".") or p.endswith(".pyc") for p in rel.parts)
+    return not junk and not any(rel.is_relative_to(x) for x in INSTRUCTOR_ONLY)
+
+
+def student_files(tree: str) -> list[Path]:
+    """The files of one of STUDENT_TREES that the kit receives, as paths in the repository."""
+    return sorted(p for p in (KIT_ROOT / tree).rglob("*") if p.is_file() and ships(p))
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    return {n for n in names if not ships(Path(folder).resolve() / n)}
 
 
 class ReleaseError(RuntimeError):
@@ -123,7 +138,7 @@ def collect_tests(topics: list[str]) -> dict[str, list[CourseTest]]:
 def write_student_kit(kit: Path, course: Course, topics: list[Topic]) -> None:
     """The kit a student receives: an allow-list of the repository plus generated stubs."""
     for tree in STUDENT_TREES:
-        shutil.copytree(KIT_ROOT / tree, kit / tree, ignore=JUNK)
+        shutil.copytree(KIT_ROOT / tree, kit / tree, ignore=_ignore)
     for name in STUDENT_FILES:
         (kit / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(KIT_ROOT / name, kit / name)
@@ -223,107 +238,3 @@ The MNIST topics load data with `torchdrill.data`. `make data` downloads MNIST a
 Fashion-MNIST when you are online; offline, the loaders fall back as `datasets/README.md`
 explains, so the exercises and tests work either way.
 """
-
-
-# --------------------------------------------------------------------------- the nbgrader course
-
-
-def write_nbgrader_course(root: Path, course: Course, topics: list[Topic],
-                          tests: dict[str, list[CourseTest]]) -> None:
-    """nbgrader_config.py, a README, and `source/<topic>/<topic>.ipynb` for every topic."""
-    for topic in topics:
-        source = (KIT_ROOT / "solutions" / f"{topic.name}.py").read_text()
-        nb = solution_notebook(topic, source, tests.get(topic.name, []))
-        path = root / "source" / topic.name / f"{topic.name}.ipynb"
-        path.parent.mkdir(parents=True)
-        nbformat.write(nb, path)
-    timeout = int(float(course.limits["submission_timeout_s"]) + GRADER_START_S + 60)
-    (root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
-        course=course.name, timeout=timeout))
-    (root / "README.md").write_text(NBGRADER_README.format(
-        kit=KIT_ROOT, topics=", ".join(t.name for t in topics)))
-
-
-NBGRADER_CONFIG = '''\
-"""nbgrader configuration of the {course} course (written by `python -m grader release`)."""
-
-import os
-
-c = get_config()  # noqa: F821 (nbgrader provides it)
-
-c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
-c.CourseDirectory.course_id = "{course}"
-
-# The first cell of checks in a notebook grades all of it with torchdrill's grader, which may
-# take up to course.toml's submission_timeout_s, plus start-up.
-c.Execute.timeout = {timeout}
-
-# A kernel that dies fails the cells it did not finish (0 points for their checks) instead of
-# aborting the submission and leaving the scores of an earlier autograde in the gradebook.
-c.Autograde.autograde_preprocessors = [
-    "grader.instructor.nbexecute.ExecuteUntilKernelDies",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
-
-# Feedback keeps what the hidden checks printed (what failed, on what kind of input) but not
-# the hidden part of the cells.
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
-    "nbgrader.preprocessors.ClearHiddenTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
-'''
-
-NBGRADER_README = """\
-# The torchdrill course on nbgrader
-
-Written by `python -m grader release` from the kit at `{kit}`; topics: {topics}. Each topic is
-an assignment of the same name with one notebook, `source/<topic>/<topic>.ipynb`.
-
-Run nbgrader from this folder, with the kit installed in the environment of nbgrader and of
-its Jupyter kernel (`pip install -e '{kit}[instructor]'`): the cells of checks import
-`grader.nbcheck`, which grades each notebook with torchdrill's grader, hidden tests included
-(they must be in `{kit}/tests/hidden/`). Activate that environment first: nbgrader runs
-`alembic` from PATH when it creates its gradebook.
-
-```
-nbgrader generate_assignment softmax     # release/softmax/softmax.ipynb, for the students
-                                         # ("*" for every topic)
-# collect into submitted/<student>/softmax/softmax.ipynb, then
-nbgrader autograde softmax
-nbgrader generate_feedback softmax       # feedback/: what failed, never the hidden cells
-nbgrader export                          # grades.csv
-```
-
-Each function's cell of checks is worth the points of its tests, public and hidden, and gets
-partial credit as the grader's report does; the notebook's total is the topic's points in
-`course.toml`. The students' notebooks grade themselves with the public tests only.
-
-nbgrader runs a student's cells in the same kernel as the cells of checks, so a determined
-student can fake what those cells print. The grader itself cannot be fooled that way (the
-student's code runs in its sandbox, the tests outside it), and it grades the same notebooks
-with the same scores:
-
-```
-python -m grader batch submitted --out grading/   # one report per student
-```
-
-Use its reports as the grade of record, or to audit nbgrader's.
-"""
-
-
-def run_nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """`nbgrader ARGS` in a released course folder, as an instructor runs it: this Python's
-    bin on PATH (nbgrader's database step calls `alembic`), user-level Jupyter settings kept
-    out so the course's own config is the one that counts."""
-    jupyter = Path(course_dir) / ".jupyter"
-    env = {**os.environ,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "JUPYTER_CONFIG_DIR": str(jupyter), "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime")}
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env,
-                          capture_output=True, text=True)

@@ -1,9 +1,9 @@
 """The worker template: a process that has imported torch (and used it for nothing, since
 OpenMP is not fork-safe) and forks one sandboxed worker per request from the grader.
 
-Run as `python -m grader.sandbox.forkserver FD`. The grader sends, over socket FD, one byte with the new
-worker's socket attached; the template forks, answers with the child's pid, and the child
-reads its configuration from its own socket, isolates itself and serves.
+Run as `python -m grader.sandbox.forkserver FD`. The grader sends, over socket FD, one byte with the
+new worker's socket attached; the template forks, answers with the child's pid, and the child reads
+its configuration from its own socket, isolates itself and serves.
 """
 
 from __future__ import annotations

@@ -1,17 +1,16 @@
 """Machinery in a submission's source: what the grader cannot check at run time, so it costs the
 points of the functions that use it unless course.toml allows it.
 
-The dispatcher guard (`grader.sandbox.dispatch_guard`) catches every forbidden operator however it is
-reached, from inside the worker's interpreter. Code that reaches *around* that interpreter or
+The dispatcher guard (`grader.sandbox.dispatch_guard`) catches every forbidden operator however it
+is reached, from inside the worker's interpreter. Code that reaches *around* that interpreter or
 into the grader could undo or escape it: torch's private and compiler APIs (`torch._C`,
-`torch.library`, `torch.ops`, `torch.jit`, `torch.compile`, `torch._refs`...), threads and
-processes (`threading`, `multiprocessing`, `subprocess`, `os.system`: a new interpreter has no
-guard), `ctypes`, `gc`, `importlib`, `exec`/`eval`/`compile`/`__import__`, `vars`/`globals`,
-`getattr` with a computed or private name (or passed around as a value, or
-`operator.attrgetter`), modules that fetch any object by a name in a string (`inspect`,
-`pkgutil`, `pickle`...), another object's private attributes (`obj._x`; a
-class's own `self._x` is fine), the attributes that open a function's closure or globals, and
-any import of `grader`. None of it is needed for an exercise of this course.
+`torch.library`, `torch.ops`, `torch.jit`, `torch.compile`, `torch._refs`...), threads and processes
+(`threading`, `multiprocessing`, `subprocess`, `os.system`: a new interpreter has no guard),
+`ctypes`, `gc`, `importlib`, `exec`/`eval`/`compile`/`__import__`, `vars`/`globals`, `getattr` with
+a computed or private name (or passed around as a value, or `operator.attrgetter`), modules that
+fetch any object by a name in a string (`inspect`, `pkgutil`, `pickle`...), another object's private
+attributes (`obj._x`; a class's own `self._x` is fine), the attributes that open a function's
+closure or globals, and any import of `grader`. None of it is needed for an exercise of this course.
 
 Used in a function (or a helper it calls), it costs that function; used at module level (an
 import, a thread started at import), every function of the module.

@@ -25,9 +25,10 @@ import nbformat
 import pytest
 
 from grader.course import load_course
-from grader.instructor.release import release, run_nbgrader
+from grader.instructor.nbgrader_course import HIDDEN_BEGIN, run_nbgrader
+from grader.instructor.release import release
 from grader.instructor.sync import BEGIN, END, expected_stubs, strip_solutions
-from grader.notebooks import HIDDEN_BEGIN, group_of, public_names
+from grader.notebooks import group_of, public_names
 from tests.kit.test_notebooks import nbgrader_meta, solution_cells, student_notebook
 from tests.kit.variants import KIT_ROOT
 from tests.kit.variants_tensor_ops import MISTAKES as TENSOR_OPS_MISTAKES

@@ -13,21 +13,17 @@ import nbformat
 import pytest
 
 from grader import nbcheck
-from grader.cli import grade
 from grader.course import load_course
-from grader.instructor.release import collect_tests
-from grader.instructor.sync import BEGIN, END, expected_stubs, strip_solutions
-from grader.notebooks import (
+from grader.grade import grade
+from grader.instructor.nbgrader_course import (
     HIDDEN_BEGIN,
     HIDDEN_END,
-    METADATA_KEY,
-    WHOLE_TOPIC,
     CourseTest,
-    group_of,
-    module_source,
-    public_names,
     solution_notebook,
 )
+from grader.instructor.release import collect_tests
+from grader.instructor.sync import BEGIN, END, expected_stubs, strip_solutions
+from grader.notebooks import METADATA_KEY, WHOLE_TOPIC, group_of, module_source, public_names
 from grader.scan.source import function_names, function_source
 from grader.submission import load_submission
 from tests.kit.variants import KIT_ROOT

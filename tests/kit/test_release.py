@@ -69,7 +69,7 @@ def test_student_kit_holds_no_reference_code_or_hidden_test(released):
     """Every line that exists only in the reference solutions' marked regions or in the hidden
     tests is absent from every file of the kit, and so is every hidden test's name."""
     public_sources = [p for tree in ("tests/public", "grader", "torchdrill", "datasets")
-                      for p in files_under(KIT_ROOT / tree) if p.suffix in (".py", ".md")]
+                      for p in release_module.student_files(tree) if p.suffix in (".py", ".md")]
     public = lines_of(public_sources)
     secret: dict[str, str] = {}
     for path in sorted((KIT_ROOT / "solutions").glob("*.py")):
@@ -103,6 +103,32 @@ def test_student_kit_holds_no_reference_code_or_hidden_test(released):
                   for line in text.splitlines() if line.strip() in secret]
         leaks += [f"{path}: hidden test {m.group(0)}" for m in names.finditer(text)]
     assert leaks == []
+
+
+def test_student_kit_holds_no_instructor_code(released):
+    """The kit's grader is the repository's minus the instructor's code; every module of it
+    imports in the kit on its own (nothing reaches for grader.instructor, nbgrader or the kit's
+    tests), and the instructor's commands are not offered there."""
+    kit = released / "student"
+    shipped = {p.relative_to(kit) for p in files_under(kit / "grader")}
+    assert shipped == {p.relative_to(KIT_ROOT) for p in release_module.student_files("grader")}
+    assert not [p for p in shipped if p.parts[1] == "instructor" or p.name == "nbexecute.py"]
+    modules = [".".join(p.with_suffix("").parts).removesuffix(".__init__") for p in shipped
+               if p.suffix == ".py" and p.name != "__main__.py"]
+    assert "grader.grade" in modules and "grader.sandbox.server" in modules
+    script = ("import importlib, sys\n"
+              "for m in sys.argv[1:]:\n"
+              "    importlib.import_module(m)\n"
+              "bad = sorted(m for m in sys.modules if m.startswith(('grader.instructor', "
+              "'nbgrader', 'tests.kit', 'tests.hidden')))\n"
+              "assert not bad, bad\n")
+    env = {**os.environ, "PYTHONPATH": str(kit)}
+    run = subprocess.run([PY, "-P", "-c", script, *modules], cwd=kit, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    batch = subprocess.run([PY, "-P", "-m", "grader", "batch", "x", "--out", "y"], cwd=kit,
+                           env=env, capture_output=True, text=True)
+    assert batch.returncode == 2 and "invalid choice: 'batch'" in batch.stderr, batch.stderr
 
 
 def test_student_kit_grades_from_a_fresh_copy(released, tmp_path):

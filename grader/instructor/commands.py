@@ -1,0 +1,65 @@
+"""The instructor's commands of `python -m grader`: `batch` (a class), `release` (the student
+kit and the nbgrader course) and `sync` (exercises/ from solutions/). `grader.cli` adds them
+where this package exists; the student kit leaves it out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from grader.course import Course
+
+CourseOf = Callable[[argparse.Namespace], tuple[Course, "list[str] | None"]]
+
+
+def add_parsers(sub: argparse._SubParsersAction,
+                add_grading_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    b = sub.add_parser("batch", help="grade every student in DIR (a sub-folder or .zip each)")
+    b.add_argument("dir")
+    b.add_argument("--out", required=True, help="each student's reports go to "
+                   "OUT/students/<student>/, the gradebook and class page to OUT/")
+    add_grading_options(b)
+    b.add_argument("--jobs", type=int, help="submissions graded at once (default: all cores)")
+    b.add_argument("--executor", choices=("local", "dask"), default="local")
+    b.add_argument("--scheduler", help="Dask scheduler address, with --executor dask")
+    r = sub.add_parser("release", help="write the student kit and the nbgrader course")
+    r.add_argument("--out", default="release", help="folder to write (default: release/)")
+    s = sub.add_parser("sync", help="regenerate exercises/ from solutions/")
+    s.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
+
+
+def run(args: argparse.Namespace, course_of: CourseOf) -> int:
+    """Run the instructor's command `args.command`; the exit status."""
+    if args.command == "sync":
+        return _sync(args.check)
+    if args.command == "release":
+        from grader.instructor.release import release
+
+        release(Path(args.out))
+        return 0
+    if args.executor == "dask" and not args.scheduler:
+        print("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.1:8786)",
+              file=sys.stderr)
+        return 2
+    from grader.instructor.batch import run_batch
+
+    course, topics = course_of(args)
+    failed = run_batch(Path(args.dir), Path(args.out), course, topics, args.suite, args.jobs,
+                       args.executor, args.scheduler, args.call_timeout,
+                       keyword=args.keyword, student_timeout=args.student_timeout)
+    return 1 if failed else 0
+
+
+def _sync(check: bool) -> int:
+    from grader.instructor.sync import sync
+
+    drift = sync(check=check)
+    if check and drift:
+        print("exercises/ is out of date with solutions/: " + ", ".join(drift)
+              + "\nrun `python -m grader sync` and commit the result.", file=sys.stderr)
+        return 1
+    print("exercises/ is in sync with solutions/" if not drift else
+          "regenerated: " + ", ".join(drift))
+    return 0

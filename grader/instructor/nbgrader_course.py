@@ -1,0 +1,300 @@
+"""The nbgrader course's notebooks: a topic's reference (`solutions/<topic>.py`) becomes an
+nbgrader source notebook: markdown cells from its docstrings, one solution cell per function
+(nbgrader strips the `### BEGIN SOLUTION` regions, as `grader.instructor.sync` does for
+`exercises/`), and after each function an autograded test cell worth the points of that
+function's tests. The cell calls `grader.nbcheck`, which grades the saved notebook with our
+sandboxed grader; the hidden part of the cell (between `### BEGIN HIDDEN TESTS` and
+`### END HIDDEN TESTS`) adds the hidden tests."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import nbformat
+
+from grader.course import KIT_ROOT, Course, Topic
+from grader.instructor.sync import BEGIN
+from grader.nbcheck import GRADER_START_S
+from grader.notebooks import DEF_NODES, METADATA_KEY, WHOLE_TOPIC, group_of, public_names
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+NBGRADER_SCHEMA = 3
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+@dataclass(frozen=True)
+class CourseTest:
+    """One collected test: its name (`test_<function>_<what>[<case>]`), suite and points."""
+
+    name: str
+    visibility: str  # "public" | "hidden"
+    points: float
+
+
+def group_tests(tests: Iterable[CourseTest], functions: list[str]) -> dict[str | None,
+                                                                              list[CourseTest]]:
+    """Tests by the function they are about, functions in module order, WHOLE_TOPIC last."""
+    groups: dict[str | None, list[CourseTest]] = {f: [] for f in functions}
+    groups[WHOLE_TOPIC] = []
+    for t in tests:
+        groups[group_of(t.name, functions)].append(t)
+    return {k: v for k, v in groups.items() if v}
+
+
+# --------------------------------------------------------------------------- module -> notebook
+
+
+def _nbgrader(grade_id: str, *, solution: bool = False, points: float | None = None) -> dict:
+    meta = {"grade": points is not None, "solution": solution, "locked": points is not None,
+            "task": False, "grade_id": grade_id, "schema_version": NBGRADER_SCHEMA}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def _points(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def _n_points(value: float) -> str:
+    return f"{_points(value)} point{'' if value == 1 else 's'}"
+
+
+def _end(node: ast.stmt, lines: list[str]) -> int:
+    """The statement's last line, with the indented comments that follow it (such as a
+    function's closing `### END SOLUTION`)."""
+    end = node.end_lineno
+    while end < len(lines) and (not lines[end].strip() or lines[end][0].isspace()):
+        end += 1
+    while end > node.end_lineno and not lines[end - 1].strip():
+        end -= 1
+    return end
+
+
+def _cells_of_module(source: str) -> list[tuple[ast.stmt | None, str]]:
+    """The module split into chunks of text: each top-level def/class on its own (with the
+    comments above it), the statements between them together. The module docstring is left
+    out (it becomes the notebook's introduction)."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    body = list(tree.body)
+    start = _end(body.pop(0), lines) if ast.get_docstring(tree) is not None else 0
+    chunks: list[tuple[ast.stmt | None, str]] = []
+    for node in body:
+        end = _end(node, lines)
+        text = "\n".join(lines[start:end])
+        start = end
+        if isinstance(node, DEF_NODES) or not chunks or chunks[-1][0] is not None:
+            chunks.append((node if isinstance(node, DEF_NODES) else None, text))
+        else:
+            chunks[-1] = (None, chunks[-1][1] + "\n" + text)
+    return [(node, text.strip("\n")) for node, text in chunks if text.strip()]
+
+
+def _signature(node: ast.stmt) -> str:
+    if isinstance(node, ast.ClassDef):
+        return f"class {node.name}"
+    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+    return f"{node.name}({ast.unparse(node.args)}){returns}"
+
+
+def _markdown(*parts: str | None, forbidden: Iterable[str] = (), where: str = "here") -> str:
+    """Markdown from docstrings and the like, with the calls not allowed `where`."""
+    names = list(forbidden)
+    if names:
+        parts += (f"Not allowed {where} (the grader watches for them): "
+                  + ", ".join(f"`{n}`" for n in names) + ".",)
+    return "\n\n".join(p for p in parts if p)
+
+
+def _test_cell_source(topic: str, function: str | None, tests: list[CourseTest]) -> str:
+    public = sum(t.points for t in tests if t.visibility == "public")
+    total = sum(t.points for t in tests)
+    about = f"`{function}`" if function else "the topic as a whole"
+    run = (f"Here the public checks run ({_n_points(public)}); when your instructor grades,"
+           if public else "No public checks for it here: test it yourself. When your "
+           "instructor grades,")
+    lines = [f"# Checks for {about}, worth {_n_points(total)}. Save the notebook first: this",
+             "# grades the saved file with torchdrill's grader, which runs your code in a sandbox.",
+             *(f"# {line}" for line in textwrap.wrap(
+                 f"{run} hidden checks of the same code count too.", 90)),
+             "from grader import nbcheck", "",
+             f"nbcheck.check({topic!r}, {function!r})"]
+    if public < total:
+        lines += [HIDDEN_BEGIN,
+                  f"nbcheck.check({topic!r}, {function!r}, hidden=True, points={_points(total)})",
+                  HIDDEN_END]
+    return "\n".join(lines)
+
+
+INSTRUCTIONS = """\
+## How this notebook works
+
+Write your code where a cell says `# YOUR CODE HERE`, in place of `raise NotImplementedError()`.
+Keep the names and signatures of the functions: the grader calls them. You may add cells of
+your own to try things out; a cell of yours that fails does not cost you points, but a function
+that is not defined when the notebook runs from top to bottom earns nothing.
+
+After each function comes a cell of checks. It grades this notebook **as saved** (save it
+first), running your code in a sandbox, and prints what went wrong and why; its last line is
+the points it gave. When your instructor grades, hidden checks of the same functions count too,
+so passing the public ones is a start, not the finish: test your functions on inputs of your
+own (other shapes, float64, very large or very negative numbers).
+
+Before you submit: restart the kernel and run all cells, so you know the notebook works on its
+own."""
+
+
+def solution_notebook(topic: Topic, source: str, tests: list[CourseTest]) -> NotebookNode:
+    """The nbgrader source notebook for `topic`, from its solution module's text and its
+    collected tests."""
+    tree = ast.parse(source)
+    doc = (ast.get_docstring(tree) or topic.title).strip()
+    heading, _, intro = doc.partition("\n")
+    cells = [nbformat.v4.new_markdown_cell(_markdown(f"# {heading.rstrip('.')}", intro.strip())),
+             nbformat.v4.new_markdown_cell(_markdown(INSTRUCTIONS, forbidden=topic.forbidden,
+                                                     where="anywhere in this topic"))]
+    groups = group_tests(tests, public_names(source))
+    for node, text in _cells_of_module(source):
+        name = node.name if node is not None else f"cell{len(cells) + 1}"
+        meta = _nbgrader(f"{name}_code", solution=True) if BEGIN in text else {}
+        if node is None:
+            cells.append(nbformat.v4.new_code_cell(text, metadata=meta))
+            continue
+        forbidden = [f for f in topic.forbidden_for(name) if f not in topic.forbidden]
+        cells.append(nbformat.v4.new_markdown_cell(_markdown(
+            f"## `{_signature(node)}`", ast.get_docstring(node), forbidden=forbidden)))
+        cells.append(nbformat.v4.new_code_cell(text, metadata=meta))
+        if name in groups:
+            cells.append(_test_cell(topic.name, name, groups[name]))
+    if WHOLE_TOPIC in groups:
+        cells.append(nbformat.v4.new_markdown_cell(
+            "## Putting it together\n\nThese checks use several of your functions at once."))
+        cells.append(_test_cell(topic.name, WHOLE_TOPIC, groups[WHOLE_TOPIC]))
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={
+        "kernelspec": KERNELSPEC, "language_info": {"name": "python"},
+        METADATA_KEY: {"topic": topic.name, "functions": public_names(source)}})
+    nbformat.validate(nb)
+    return nb
+
+
+def _test_cell(topic: str, function: str | None, tests: list[CourseTest]) -> NotebookNode:
+    grade_id = f"test_{function}" if function else "test__topic"
+    return nbformat.v4.new_code_cell(
+        _test_cell_source(topic, function, tests),
+        metadata=_nbgrader(grade_id, points=_points(sum(t.points for t in tests))))
+
+
+# --------------------------------------------------------------------------- the nbgrader course
+
+
+def write_nbgrader_course(root: Path, course: Course, topics: list[Topic],
+                          tests: dict[str, list[CourseTest]]) -> None:
+    """nbgrader_config.py, a README, and `source/<topic>/<topic>.ipynb` for every topic."""
+    for topic in topics:
+        source = (KIT_ROOT / "solutions" / f"{topic.name}.py").read_text()
+        nb = solution_notebook(topic, source, tests.get(topic.name, []))
+        path = root / "source" / topic.name / f"{topic.name}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+    timeout = int(float(course.limits["submission_timeout_s"]) + GRADER_START_S + 60)
+    (root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
+        course=course.name, timeout=timeout))
+    (root / "README.md").write_text(NBGRADER_README.format(
+        kit=KIT_ROOT, topics=", ".join(t.name for t in topics)))
+
+
+NBGRADER_CONFIG = '''\
+"""nbgrader configuration of the {course} course (written by `python -m grader release`)."""
+
+import os
+
+c = get_config()  # noqa: F821 (nbgrader provides it)
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "{course}"
+
+# The first cell of checks in a notebook grades all of it with torchdrill's grader, which may
+# take up to course.toml's submission_timeout_s, plus start-up.
+c.Execute.timeout = {timeout}
+
+# A kernel that dies fails the cells it did not finish (0 points for their checks) instead of
+# aborting the submission and leaving the scores of an earlier autograde in the gradebook.
+c.Autograde.autograde_preprocessors = [
+    "grader.instructor.nbexecute.ExecuteUntilKernelDies",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback keeps what the hidden checks printed (what failed, on what kind of input) but not
+# the hidden part of the cells.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+'''
+
+NBGRADER_README = """\
+# The torchdrill course on nbgrader
+
+Written by `python -m grader release` from the kit at `{kit}`; topics: {topics}. Each topic is
+an assignment of the same name with one notebook, `source/<topic>/<topic>.ipynb`.
+
+Run nbgrader from this folder, with the kit installed in the environment of nbgrader and of
+its Jupyter kernel (`pip install -e '{kit}[instructor]'`): the cells of checks import
+`grader.nbcheck`, which grades each notebook with torchdrill's grader, hidden tests included
+(they must be in `{kit}/tests/hidden/`). Activate that environment first: nbgrader runs
+`alembic` from PATH when it creates its gradebook.
+
+```
+nbgrader generate_assignment softmax     # release/softmax/softmax.ipynb, for the students
+                                         # ("*" for every topic)
+# collect into submitted/<student>/softmax/softmax.ipynb, then
+nbgrader autograde softmax
+nbgrader generate_feedback softmax       # feedback/: what failed, never the hidden cells
+nbgrader export                          # grades.csv
+```
+
+Each function's cell of checks is worth the points of its tests, public and hidden, and gets
+partial credit as the grader's report does; the notebook's total is the topic's points in
+`course.toml`. The students' notebooks grade themselves with the public tests only.
+
+nbgrader runs a student's cells in the same kernel as the cells of checks, so a determined
+student can fake what those cells print. The grader itself cannot be fooled that way (the
+student's code runs in its sandbox, the tests outside it), and it grades the same notebooks
+with the same scores:
+
+```
+python -m grader batch submitted --out grading/   # one report per student
+```
+
+Use its reports as the grade of record, or to audit nbgrader's.
+"""
+
+
+def run_nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`nbgrader ARGS` in a released course folder, as an instructor runs it: this Python's
+    bin on PATH (nbgrader's database step calls `alembic`), user-level Jupyter settings kept
+    out so the course's own config is the one that counts."""
+    jupyter = Path(course_dir) / ".jupyter"
+    env = {**os.environ,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "JUPYTER_CONFIG_DIR": str(jupyter), "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime")}
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env,
+                          capture_output=True, text=True)

@@ -1,0 +1,101 @@
+"""What one grader process does for a student of a batch (locally in `grader.instructor.pool`,
+or on a Dask worker): read the submission (a folder or an archive), grade it, and write the
+student's reports and the fingerprint that lets a rerun skip them."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from grader.atomic import write_atomic
+from grader.course import load_course
+from grader.grade import grade
+from grader.instructor.archive import extract_submission
+from grader.report.formats import write_reports
+from grader.submission import Submission, load_submission
+
+if TYPE_CHECKING:
+    from grader.sandbox.client import Template
+    from grader.stopped import TestPlan
+
+FINGERPRINT = ".fingerprint"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One student to grade; everything a grader process needs, picklable."""
+
+    student: str
+    entry: str
+    out: str
+    topics: tuple[str, ...] | None
+    suite: str | None
+    call_timeout: float | None
+    fingerprint: str
+    keyword: str | None = None  # only the tests matching this pytest -k expression
+
+
+def write_student(task: Task, report: dict) -> None:
+    """The student's reports, then the fingerprint that lets a rerun skip them."""
+    out = Path(task.out)
+    write_reports(report, out)
+    write_atomic(out / FINGERPRINT, task.fingerprint + "\n")
+
+
+_template: Template | None = None
+
+
+def template_once() -> Template:
+    """One worker template per grader process (local or Dask). A local grader process starts
+    it as the process starts, before the process imports torch for its first task."""
+    global _template
+    if _template is None:
+        from grader.sandbox.client import Template
+
+        _template = Template()
+        import torch
+
+        torch.set_num_threads(1)
+    return _template
+
+
+def _submission(task: Task, scratch: Path) -> Submission:
+    """The student's submission; whatever was wrong with it (a bad archive, no code, a file
+    that could not be read) becomes a problem of every topic, so the student still gets a
+    report that says so."""
+    entry = Path(task.entry)
+    try:
+        problem = None
+        if entry.is_file():
+            problem = extract_submission(entry, scratch)
+            entry = scratch
+        sub = load_submission(entry)
+        if problem is None and not sub.sources and not sub.problems:
+            names = sorted(p.name for p in entry.rglob("*") if p.is_file())[:8]
+            problem = ("the submission has no .py or .ipynb files" +
+                       (f" (found: {', '.join(names)})" if names else ": it is empty"))
+    except Exception as e:
+        sub = Submission(task.student, entry)
+        problem = f"the submission could not be read ({type(e).__name__}: {e})"
+    sub.name = task.student
+    if problem:
+        for topic in load_course().names:
+            sub.problems.setdefault(topic, problem)
+    return sub
+
+
+def grade_task(task: Task, plan: TestPlan | None = None) -> dict:
+    """Grade one student and write their reports; returns the report. `plan` hears which
+    tests the run collected (a batch's coordinator needs them if it has to stop the run)."""
+    course = load_course()
+    if task.call_timeout:
+        course = course.with_call_timeout(task.call_timeout)
+    with tempfile.TemporaryDirectory(prefix="torchdrill-") as scratch:
+        sub = _submission(task, Path(scratch))
+        report = grade(sub, list(task.topics) if task.topics else None, task.suite, None,
+                       template=template_once(), course=course, keyword=task.keyword,
+                       plan=plan)
+    write_student(task, report)
+    return report
