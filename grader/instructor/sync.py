@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader.atomic import write_atomic
+from grader.course import KIT_ROOT
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
-KIT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class MarkerError(ValueError):
@@ -45,8 +45,12 @@ def strip_solutions(text: str, filename: str = "<source>") -> str:
 
 
 def expected_stubs(solutions: Path = KIT_ROOT / "solutions") -> dict[str, str]:
-    """File name -> generated stub text, for every solution module."""
-    return {p.name: strip_solutions(p.read_text(), str(p)) for p in sorted(solutions.glob("*.py"))}
+    """File name -> generated stub text, for every solution module. No solution module is an
+    error: a check against nothing would pass."""
+    stubs = {p.name: strip_solutions(p.read_text(), str(p)) for p in sorted(solutions.glob("*.py"))}
+    if not stubs:
+        raise FileNotFoundError(f"no solution modules in {solutions}")
+    return stubs
 
 
 def sync(check: bool = False, root: Path = KIT_ROOT) -> list[str]:

@@ -4,6 +4,7 @@ lose every line of solution code."""
 from __future__ import annotations
 
 import ast
+import shutil
 
 import pytest
 
@@ -69,3 +70,15 @@ def test_stubs_contain_no_solution_code():
         leaked = [line for line in hidden if line in stub_lines]
         assert not leaked, f"{name}: solution lines left in the stub: {leaked}"
         assert "### BEGIN SOLUTION" not in stub
+
+
+def test_check_finds_drift_and_refuses_to_check_nothing(tmp_path):
+    """`sync --check` compares against the kit's own solutions/ (a check against an empty
+    folder would pass whatever exercises/ holds)."""
+    shutil.copytree(KIT_ROOT / "solutions", tmp_path / "solutions")
+    shutil.copytree(KIT_ROOT / "exercises", tmp_path / "exercises")
+    assert sync(check=True, root=tmp_path) == []
+    (tmp_path / "exercises" / "softmax.py").write_text("# edited by hand\n")
+    assert sync(check=True, root=tmp_path) == ["softmax.py"]
+    with pytest.raises(FileNotFoundError, match="no solution modules"):
+        sync(check=True, root=tmp_path / "exercises")
