@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from grader.sandbox.client import KIT_ROOT, STARTUP_TIMEOUT_S
+from grader.course import KIT_ROOT
+from grader.sandbox.client import STARTUP_TIMEOUT_S
 
 MAX_TRIES = 2  # a task whose grader process dies is tried once more
 MAX_FAILED_STARTS = 3  # grader processes that die before serving: the machine is at fault

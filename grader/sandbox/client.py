@@ -12,15 +12,14 @@ import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from grader.course import KIT_ROOT
 from grader.sandbox import cgroups
 
 # grader.sandbox.wire (which imports torch) is imported in the functions that use it, so that
 # `python -m grader` can start the template before this process imports torch.
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 120.0
 
 
@@ -37,8 +36,8 @@ class TemplateFailed(RuntimeError):
 
 
 class Template:
-    """The pre-loaded template process (`grader.sandbox.forkserver`), started once per grading run. It
-    starts importing torch at once; the first fork waits until it is ready, so the grader's own
+    """The pre-loaded template process (`grader.sandbox.forkserver`), started once per grading run.
+    It starts importing torch at once; the first fork waits until it is ready, so the grader's own
     start-up (imports, test collection) overlaps the template's."""
 
     def __init__(self, threads: int = 1):
