@@ -11,6 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
+# The instructor's code, in the repository only: the student kit leaves it out, and a worker
+# never sees it (grader.sandbox.fsroot binds grader/ without it).
+INSTRUCTOR_ONLY = ("grader/instructor", "grader/nbexecute.py")
 # Another course file (a shorter time limit, a topic that allows some machinery) can be named
 # by whoever runs the grader; student code never sees or sets the grader's environment.
 COURSE_FILE = Path(os.environ.get("TORCHDRILL_COURSE") or KIT_ROOT / "course.toml")

@@ -24,16 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from grader.course import KIT_ROOT, Course, Topic, load_course
+from grader.course import INSTRUCTOR_ONLY, KIT_ROOT, Course, Topic, load_course
 from grader.grade import test_files
 from grader.instructor.nbgrader_course import CourseTest, write_nbgrader_course
 from grader.instructor.sync import expected_stubs
 from grader.plugin import Grading, points_of, topic_of
 
 STUDENT_TREES = ("grader", "torchdrill", "tests/public")
-# The instructor's code stays home: a student has no use for it, and it names how the class is
-# graded (the batch, the nbgrader course, the bench, which imports the kit's own tests).
-INSTRUCTOR_ONLY = ("grader/instructor", "grader/nbexecute.py")
 STUDENT_FILES = ("course.toml", "pyproject.toml", "tests/__init__.py", "tests/conftest.py")
 
 

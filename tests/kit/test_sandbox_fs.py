@@ -163,6 +163,10 @@ def test_root_holds_only_what_running_a_submission_needs(student):
     assert set(student.listing(kit)) <= {"grader", "torchdrill", "course.toml", "datasets",
                                          ".venv"}
     assert set(student.listing(kit)) >= {"grader", "torchdrill"}
+    grader = set(student.listing(f"{kit}/grader"))  # the instructor's code is masked, empty
+    assert {"sandbox", "plugin.py"} <= grader and student.listing(f"{kit}/grader/instructor") in (
+        [], "error: No such file or directory"), student.listing(f"{kit}/grader/instructor")
+    assert student.read(f"{kit}/grader/nbexecute.py") in ("", "error: No such file or directory")
     assert set(student.listing("/etc")) <= {"passwd", "group", "nsswitch.conf", "hosts",
                                              "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
                                              "localtime"}
