@@ -16,7 +16,7 @@ import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from grader.checks import assert_close, expect_float, expect_python_float
+from grader.checks import assert_close, expect_float, expect_python_float, max_abs
 from tests.hidden import _strategies as tds
 from torchdrill import callables as cf
 
@@ -198,22 +198,6 @@ def gradient_mistakes(f, x: torch.Tensor, eps: float) -> dict[str, torch.Tensor]
     }
 
 
-def check_x_unchanged(before: torch.Tensor, x: torch.Tensor, what: str) -> None:
-    """Bit-for-bit equality, with a message that tells rounding leftovers from perturbation."""
-    if torch.equal(before, x.detach()):
-        return
-    diff = float((before - x.detach()).abs().max())
-    scale = float(before.abs().max()) + 1e-300
-    if diff <= 8 * EPS64 * scale:
-        raise AssertionError(
-            f"{what}: your function left x changed by rounding (largest change {diff:.3g}): "
-            "adding eps and subtracting it again does not give back the same float. Save the "
-            "old value and restore it (x[i] = old), or perturb a copy (x.detach().clone()).")
-    raise AssertionError(
-        f"{what}: your function left x perturbed (largest change {diff:.3g}): restore every "
-        "entry after perturbing it, or work on a copy (x.detach().clone()).")
-
-
 @pytest.mark.points(4)
 @given(inputs=gradient_inputs())
 def test_numerical_gradient_matches_true_gradient(student, inputs):
@@ -249,11 +233,8 @@ def test_numerical_gradient_leaves_x_unchanged(student, inputs):
     copy, or restore each saved entry; x also gets no requires_grad or .grad."""
     name, x, eps = inputs
     f = TENSOR_FUNCTIONS[name][0]
-    before = x.clone()
+    # the handle fails any change to an argument: values (bit for bit), requires_grad, .grad
     student.numerical_gradient(f, x, **({} if eps is None else {"eps": eps}))
-    check_x_unchanged(before, x, "numerical_gradient")
-    assert not x.requires_grad and x.grad is None, (
-        "numerical_gradient turned on requires_grad (or left a .grad) on the caller's x.")
 
 
 @pytest.mark.points(2)
@@ -264,11 +245,9 @@ def test_numerical_gradient_non_contiguous_x(student, inputs):
     and x unchanged (use reshape or clone, not view, to flatten) (§2.4.1)."""
     name, x, eps = inputs
     f, grad, _, _ = TENSOR_FUNCTIONS[name]
-    before = x.clone()
-    got = student.numerical_gradient(f, x, eps=eps)
+    got = student.numerical_gradient(f, x, eps=eps)  # the handle fails a change to an argument
     assert_close(got, grad(x), f"numerical_gradient({name}, x) for a non-contiguous x",
                  atol=numerical_tolerance(name, x, eps), mistakes=gradient_mistakes(f, x, eps))
-    check_x_unchanged(before, x, "numerical_gradient")
 
 
 # --------------------------------------------------------------------------- autograd_gradient
@@ -282,7 +261,7 @@ def autograd_oracle(f, x: torch.Tensor) -> torch.Tensor:
 
 def gradient_scale(x: torch.Tensor) -> float:
     """How large the intermediates of these functions' gradients get (rounding grows with it)."""
-    m = float(x.detach().abs().max()) if x.numel() else 1.0
+    m = max_abs(x)
     return x.numel() * (1 + m) ** 3 + math.exp(min(m, 50.0))
 
 
@@ -310,16 +289,8 @@ def test_autograd_gradient_leaves_x_alone(student, inputs):
     """The caller's x gets no .grad and keeps requires_grad False (and its values) after
     autograd_gradient: differentiate with respect to a fresh leaf (§2.5.1)."""
     name, x = inputs
-    before = x.clone()
+    # the handle fails any change to an argument: values (bit for bit), requires_grad, .grad
     student.autograd_gradient(TENSOR_FUNCTIONS[name][0], x)
-    if x.grad is not None:
-        raise AssertionError("autograd_gradient left a .grad on the caller's x: the gradient "
-                             "accumulates into the caller's x.grad. Differentiate with respect "
-                             "to x.detach().clone().requires_grad_(True).")
-    if x.requires_grad:
-        raise AssertionError("autograd_gradient turned on requires_grad on the caller's x: use "
-                             "a copy, x.detach().clone().requires_grad_(True).")
-    check_x_unchanged(before, x, "autograd_gradient")
 
 
 @pytest.mark.points(2)
@@ -335,7 +306,7 @@ def test_autograd_gradient_does_not_accumulate(student, inputs, seed):
     expected = autograd_oracle(f, x)
     got = student.autograd_gradient(f, x)
     assert_close(got, expected, f"autograd_gradient({name}, x) for x that already has a .grad",
-                 scale=gradient_scale(x) + float(old_grad.abs().max()),
+                 scale=gradient_scale(x) + max_abs(old_grad),
                  mistakes={"this is the caller's old x.grad plus the gradient: the gradient "
                            "accumulates into x.grad. Use a fresh leaf "
                            "(x.detach().clone().requires_grad_(True)) or torch.autograd.grad.":
@@ -402,13 +373,8 @@ def test_vector_jacobian_product_matches_torch(student, inputs):
 def test_vector_jacobian_product_leaves_x_alone(student, inputs):
     """The caller's x gets no .grad, keeps requires_grad False and its values (§2.5.2)."""
     name, x, v = inputs
-    before, v_before = x.clone(), v.clone()
+    # the handle fails any change to an argument: values (bit for bit), requires_grad, .grad
     student.vector_jacobian_product(VECTOR_FUNCTIONS[name], x, v)
-    assert x.grad is None and not x.requires_grad, (
-        "vector_jacobian_product changed the caller's x (requires_grad or .grad): work on "
-        "x.detach().clone().requires_grad_(True).")
-    check_x_unchanged(before, x, "vector_jacobian_product")
-    check_x_unchanged(v_before, v, "vector_jacobian_product (the argument v)")
 
 
 # --------------------------------------------------------------- detached_product_gradient
@@ -435,12 +401,7 @@ def test_detached_product_gradient(student, x):
 @given(x=tds.tensors(tensor_shapes))
 def test_detached_product_gradient_leaves_x_alone(student, x):
     """The caller's x gets no .grad and keeps requires_grad False (§2.5.3)."""
-    before = x.clone()
-    student.detached_product_gradient(x)
-    assert x.grad is None and not x.requires_grad, (
-        "detached_product_gradient changed the caller's x (requires_grad or .grad): work on "
-        "x.detach().clone().requires_grad_(True).")
-    check_x_unchanged(before, x, "detached_product_gradient")
+    student.detached_product_gradient(x)  # the handle fails a change to an argument
 
 
 # --------------------------------------------------------------------------- control_flow_f
@@ -513,9 +474,7 @@ def test_control_flow_f_gradient(student, a, seed):
 def test_control_flow_f_leaves_a_alone(student, a):
     """control_flow_f computes new tensors: the argument a keeps its values (no `a *= 2`)."""
     control_flow_factor(a)
-    before = a.clone()
-    student.control_flow_f(a)
-    check_x_unchanged(before, a, "control_flow_f")
+    student.control_flow_f(a)  # the handle fails a change to an argument
 
 
 NORM_BOUNDARY = ("b.norm() lands exactly on 1000 here, and the loop doubles b only while "
@@ -680,11 +639,7 @@ def test_gradient_check_uses_eps(student, inputs, eps):
 def test_gradient_check_leaves_x_alone(student, inputs):
     """gradient_check leaves the caller's x exactly as it was, without requires_grad or .grad."""
     name, x = inputs
-    before = x.clone()
-    student.gradient_check(TENSOR_FUNCTIONS[name][0], x)
-    check_x_unchanged(before, x, "gradient_check")
-    assert x.grad is None and not x.requires_grad, (
-        "gradient_check changed the caller's x (requires_grad or .grad).")
+    student.gradient_check(TENSOR_FUNCTIONS[name][0], x)  # the handle fails a change to an argument
 
 
 @pytest.mark.points(1)

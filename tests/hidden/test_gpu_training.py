@@ -35,14 +35,29 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from grader.checks import assert_close, expect_float, expect_python_float, hints_on_error
-from tests.hidden._probes import forward_log, logged_calls
-from tests.hidden._training import check_learning, worker_mnist
+from grader.checks import expect_float, hints_on_error, max_abs
+from tests.hidden._probes import logged_calls
+from tests.hidden._training import (
+    batches,
+    check_evaluation_modes,
+    check_learning,
+    check_test_acc,
+    check_train_acc,
+    check_train_loss,
+    count_correct,
+    expect_history,
+    expect_trained_state,
+    make_net,
+    mode_probe_net,
+    training_mode_message,
+    training_setups,
+    with_state,
+    worker_mnist,
+)
 from torchdrill.callables import HostBatches
 
 CPU = torch.device("cpu")
@@ -174,41 +189,9 @@ def test_try_gpu_on_this_machine(student):
 
 # --------------------------------------------------------------------------- helpers
 
-
-def make_net(seed: int, widths=(16, 12, 5), extra: tuple = ()) -> nn.Sequential:
-    """Flatten, Linear, *extra, ReLU, Linear, with parameters drawn from `seed`."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        d, h, q = widths
-        return nn.Sequential(nn.Flatten(), nn.Linear(d, h), *extra, nn.ReLU(), nn.Linear(h, q))
-
-
-def batches(sizes, seed: int, shape=(1, 4, 4), classes: int = 5):
-    g = torch.Generator().manual_seed(seed)
-    return [(torch.rand(b, *shape, generator=g), torch.randint(0, classes, (b,), generator=g))
-            for b in sizes]
-
-
-def count_correct(net, data) -> tuple[float, int]:
-    """(correct predictions, examples whose two top logits are close enough for rounding to
-    decide them)."""
-    correct, ambiguous = 0.0, 0
-    with torch.no_grad():
-        for X, y in data:
-            y_hat = net(X)
-            correct += float((y_hat.argmax(1) == y).sum())
-            top = y_hat.topk(2, dim=1).values
-            ambiguous += int(((top[:, 0] - top[:, 1]) < 1e-4).sum())
-    return correct, ambiguous
-
-
-def mode_probe_net(student, seed: int):
-    """Flatten, Linear, BatchNorm, ReLU, Dropout, Linear built in the worker, its last layer's
-    input logged: BatchNorm counts training-mode batches, Dropout is random in training."""
-    net = make_net(seed, (16, 24, 5), extra=(nn.BatchNorm1d(24),))
-    net.insert(4, nn.Dropout(0.5))
-    remote_net = student.remote(nn.Sequential, *net)
-    return net, remote_net, forward_log(student, remote_net[5])
+# the nets these tests build (tests.hidden._training.make_net): 16 inputs (batches of 1x4x4
+# images), 12 hidden units, 5 classes; the probe of evaluation modes has 24 hidden units
+PROBE_WIDTHS = (16, 24, 5)
 
 
 # --------------------------------------------------------------------------- evaluate_accuracy_gpu
@@ -261,7 +244,7 @@ def test_evaluate_accuracy_gpu_eval_mode_no_grad(student):
     statistics) without building an autograd graph (torch.no_grad()), and afterwards the net
     is in the mode it was in before: training mode stays training mode, evaluation mode stays
     evaluation mode (§5.6, §7.6.1)."""
-    net, remote_net, log = mode_probe_net(student, 5)
+    net, remote_net, log = mode_probe_net(student, 5, PROBE_WIDTHS)
     data = batches((20, 20, 13), 6)
     with hints_on_error(DEVICE_HINTS):
         acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data, CPU),
@@ -363,7 +346,7 @@ def xavier_message(name: str, W: torch.Tensor, fan_in: int, fan_out: int,
         return (f"{name} still holds the weights the net came with: train_gpu must initialise "
                 "the weight of every nn.Linear and nn.Conv2d layer with "
                 "nn.init.xavier_uniform_ (net.apply(init_weights)) (§7.6.1).")
-    largest = float(W.abs().max())
+    largest = max_abs(W)
     if largest > bound * (1 + 1e-5):
         normal_std = math.sqrt(2.0 / (fan_in + fan_out))
         if abs(std - normal_std) <= rel * normal_std:
@@ -431,80 +414,6 @@ def test_train_gpu_initialises_each_call(student):
 # --------------------------------------------------------------------------- train_gpu: steps
 
 
-def reference_training(net, train_data, test_data, num_epochs, lr, *, zero_grad=True,
-                       sum_loss=False):
-    """The steps train_gpu must take after its initialisation, done here on the CPU; returns
-    (state_dict, facts) with every correct way of reporting the history."""
-    net = copy.deepcopy(net)
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    n_train = sum(len(y) for _, y in train_data)
-    n_test = sum(len(y) for _, y in test_data)
-    facts = {k: [] for k in ("loss", "acc", "acc_ambiguous", "loss_after", "acc_after",
-                             "train_ambiguous", "test_acc", "test_ambiguous")}
-    for _ in range(num_epochs):
-        net.train()
-        loss_sum, correct, unsure = 0.0, 0.0, 0
-        for X, y in train_data:
-            y_hat = net(X)
-            loss = F.cross_entropy(y_hat, y) * (len(y) if sum_loss else 1)
-            if zero_grad:
-                trainer.zero_grad()
-            loss.backward()
-            trainer.step()
-            loss_sum += float(F.cross_entropy(y_hat.detach(), y)) * len(y)
-            correct += float((y_hat.argmax(1) == y).sum())
-            top = y_hat.detach().topk(2, dim=1).values
-            unsure += int(((top[:, 0] - top[:, 1]) < 1e-4).sum())
-        facts["loss"].append(loss_sum / n_train)
-        facts["acc"].append(correct / n_train)
-        facts["acc_ambiguous"].append(unsure / n_train)
-        net.eval()
-        with torch.no_grad():
-            facts["loss_after"].append(sum(float(F.cross_entropy(net(X), y, reduction="sum"))
-                                           for X, y in train_data) / n_train)
-        right, unsure = count_correct(net, train_data)
-        facts["acc_after"].append(right / n_train)
-        facts["train_ambiguous"].append(unsure / n_train)
-        right, unsure = count_correct(net, test_data)
-        facts["test_acc"].append(right / n_test)
-        facts["test_ambiguous"].append(unsure / n_test)
-    return net.state_dict(), facts
-
-
-HISTORY_FLOAT = ("append float(...) of each epoch's metric to the history, not a tensor (a "
-                 "kept loss tensor holds its whole autograd graph)")
-
-
-def expect_history(history, num_epochs: int) -> dict[str, list[float]]:
-    if not isinstance(history, dict):
-        raise AssertionError("train_gpu should return a dict with keys 'train_loss', "
-                             f"'train_acc' and 'test_acc', not a {type(history).__name__}.")
-    missing = {"train_loss", "train_acc", "test_acc"} - set(history)
-    if missing:
-        raise AssertionError(f"train_gpu's history has no {sorted(missing)}.")
-    out = {}
-    for key in ("train_loss", "train_acc", "test_acc"):
-        values = history[key]
-        if not isinstance(values, list | tuple) or len(values) != num_epochs:
-            n = len(values) if isinstance(values, list | tuple) else type(values).__name__
-            raise AssertionError(f"history['{key}'] should be a list of {num_epochs} floats, "
-                                 f"one per epoch, but it is {n}.")
-        out[key] = [expect_python_float(v, f"history['{key}'][{i}]", HISTORY_FLOAT)
-                    for i, v in enumerate(values)]
-        if key != "train_loss" and not all(0.0 <= v <= 1.0 for v in out[key]):
-            raise AssertionError(f"history['{key}'] holds {out[key]}: accuracies are "
-                                 "fractions in [0, 1].")
-    return out
-
-
-TRAIN_MISTAKES = {
-    "the gradients were never zeroed, so each step used the sum of all earlier gradients: "
-    "call optimizer.zero_grad() before every loss.backward() (§3.6.5).": dict(zero_grad=False),
-    "each step used the summed loss of the batch: take the mean cross-entropy "
-    "(nn.CrossEntropyLoss()'s default) (§3.6.5).": dict(sum_loss=True),
-}
-
-
 def train_twice(student, net, train_data, test_data, num_epochs, lr, device=CPU, seed=1234):
     """Run train_gpu with lr=0 to learn its initialisation, then, from the same random state,
     with the real lr. Returns (initial state, final state, history)."""
@@ -519,40 +428,8 @@ def train_twice(student, net, train_data, test_data, num_epochs, lr, device=CPU,
     return states[0], states[1], history
 
 
-def expect_trained_state(final: dict, init: dict, train_data, test_data, num_epochs, lr,
-                         atol: float = 2e-5) -> dict:
-    """Compare train_gpu's trained parameters with the reference's steps from `init`."""
-    net = make_net(0)
-    net.load_state_dict({k: v.cpu() for k, v in init.items()})
-    expected, facts = reference_training(net, train_data, test_data, num_epochs, lr)
-    for key, want in expected.items():
-        got = final[key].detach().cpu()
-        if torch.equal(got, init[key].cpu()) and not torch.equal(want, init[key].cpu()):
-            raise AssertionError(
-                f"the parameter {key!r} did not change during training: call "
-                "optimizer.zero_grad() before loss.backward(), then optimizer.step(), on every "
-                "batch (§3.6.5).")
-        tol = atol * (1 + float(want.abs().max()))
-        if not bool(torch.isclose(got.double(), want.double(), rtol=0, atol=tol).all()):
-            for message, kw in TRAIN_MISTAKES.items():
-                wrong = reference_training(net, train_data, test_data, num_epochs, lr, **kw)[0]
-                if bool(torch.isclose(got.double(), wrong[key].double(), rtol=0,
-                                      atol=tol).all()):
-                    raise AssertionError(f"the parameters after training: {message}")
-        assert_close(got, want, f"parameter {key!r} after train_gpu's steps", atol=tol)
-    return facts
-
-
-@st.composite
-def training_setups(draw):
-    return {"train_sizes": draw(st.sampled_from([(8, 8, 5), (6, 10), (7,), (4, 4, 4, 3)])),
-            "test_sizes": draw(st.sampled_from([(6, 4), (9,), (5, 5, 2)])),
-            "num_epochs": draw(st.integers(1, 3)), "lr": draw(st.sampled_from([0.1, 0.5, 1.0])),
-            "seed": draw(st.integers(0, 2**16))}
-
-
 @pytest.mark.points(4)
-@given(setup=training_setups())
+@given(setup=training_setups(lrs=(0.1, 0.5, 1.0)))
 @settings(max_examples=5)
 def test_train_gpu_takes_the_sgd_steps(student, setup):
     """After its Xavier initialisation, train_gpu(net, train_iter, test_iter, num_epochs, lr,
@@ -564,12 +441,13 @@ def test_train_gpu_takes_the_sgd_steps(student, setup):
     test_data = batches(setup["test_sizes"], setup["seed"] + 2)
     init, final, history = train_twice(student, net, train_data, test_data,
                                        setup["num_epochs"], setup["lr"])
-    expect_history(history, setup["num_epochs"])
-    expect_trained_state(final, init, train_data, test_data, setup["num_epochs"], setup["lr"])
+    expect_history(history, setup["num_epochs"], "train_gpu")
+    expect_trained_state(final, with_state(net, init), train_data, test_data,
+                         setup["num_epochs"], setup["lr"], "train_gpu")
 
 
 @pytest.mark.points(2)
-@given(setup=training_setups())
+@given(setup=training_setups(lrs=(0.1, 0.5, 1.0)))
 @settings(max_examples=5)
 def test_train_gpu_history(student, setup):
     """train_gpu's history holds, per epoch, the mean cross-entropy per training example, the
@@ -580,28 +458,13 @@ def test_train_gpu_history(student, setup):
     test_data = batches(setup["test_sizes"], setup["seed"] + 2)
     init, final, history = train_twice(student, net, train_data, test_data,
                                        setup["num_epochs"], setup["lr"])
-    got = expect_history(history, setup["num_epochs"])
-    facts = expect_trained_state(final, init, train_data, test_data, setup["num_epochs"],
-                                 setup["lr"])
+    got = expect_history(history, setup["num_epochs"], "train_gpu")
+    facts = expect_trained_state(final, with_state(net, init), train_data, test_data,
+                                 setup["num_epochs"], setup["lr"], "train_gpu")
     for e in range(setup["num_epochs"]):
-        loss = got["train_loss"][e]
-        if not any(math.isclose(loss, facts[k][e], rel_tol=1e-4, abs_tol=1e-6)
-                   for k in ("loss", "loss_after")):
-            raise AssertionError(f"history['train_loss'][{e}] is {loss:.6g}, but the mean "
-                                 f"cross-entropy per training example in epoch {e} was "
-                                 f"{facts['loss'][e]:.6g} (weight each batch's mean loss by "
-                                 "its size).")
-        acc = got["train_acc"][e]
-        if not (abs(acc - facts["acc"][e]) <= 1e-6 + facts["acc_ambiguous"][e]
-                or abs(acc - facts["acc_after"][e]) <= 1e-6 + facts["train_ambiguous"][e]):
-            raise AssertionError(f"history['train_acc'][{e}] is {acc:.6g}, but "
-                                 f"{facts['acc'][e]:.6g} of the training examples were "
-                                 f"classified correctly in epoch {e}.")
-        acc = got["test_acc"][e]
-        if abs(acc - facts["test_acc"][e]) > 1e-6 + facts["test_ambiguous"][e]:
-            raise AssertionError(f"history['test_acc'][{e}] is {acc:.6g}, but after epoch {e} "
-                                 f"the net classifies {facts['test_acc'][e]:.6g} of the test "
-                                 "examples correctly.")
+        check_train_loss(got, facts, e, train_data)
+        check_train_acc(got, facts, e)
+        check_test_acc(got, facts, e)
 
 
 @pytest.mark.points(2)
@@ -611,33 +474,14 @@ def test_train_gpu_evaluates_in_eval_mode_without_graph(student):
     reported test accuracy is the trained net's, in evaluation mode (§7.6.1). Checked on a
     net with Dropout and BatchNorm."""
     num_epochs, train_sizes, test_sizes = 2, (16, 16, 10), (20, 20, 9)
-    net, remote_net, log = mode_probe_net(student, 41)
+    net, remote_net, log = mode_probe_net(student, 41, PROBE_WIDTHS)
     train_data, test_data = batches(train_sizes, 42), batches(test_sizes, 43)
     with hints_on_error(DEVICE_HINTS):
         history = expect_history(student.train_gpu(remote_net, train_data, test_data,
-                                                   num_epochs, 0.1, CPU), num_epochs)
-    state = remote_net.state_dict()
-    steps = num_epochs * len(train_sizes)
-    tracked = int(state["2.num_batches_tracked"])
-    if tracked > steps:
-        raise AssertionError(f"the net ran {tracked} batches in training mode, but training has "
-                             f"only {steps}: the test set was evaluated in training mode "
-                             "(call net.eval() before evaluating) (§7.6.1).")
-    if tracked < steps:
-        raise AssertionError(f"only {tracked} of the {steps} training steps ran in training "
-                             "mode: call net.train() at the start of every epoch.")
-    with_grad, _ = logged_calls(log)
-    if with_grad > steps:
-        raise AssertionError(f"{with_grad - steps} forward passes outside training built an "
-                             "autograd graph: evaluate inside `with torch.no_grad():` (§5.6).")
-    net.load_state_dict(state)
-    net.eval()
-    right, unsure = count_correct(net, test_data)
-    n = sum(test_sizes)
-    if abs(history["test_acc"][-1] - right / n) > 1e-6 + unsure / n:
-        raise AssertionError(f"history['test_acc'][-1] is {history['test_acc'][-1]:.6g}, but "
-                             f"the trained net classifies {right / n:.6g} of the test set "
-                             "correctly in evaluation mode.")
+                                                   num_epochs, 0.1, CPU), num_epochs,
+                                 "train_gpu")
+    check_evaluation_modes(history, remote_net.state_dict(), net, log, num_epochs, train_sizes,
+                           test_data, "§7.6.1")
 
 
 @pytest.mark.points(2)
@@ -649,7 +493,7 @@ def test_train_gpu_uses_the_device_argument(student):
     remote_net = student.remote(nn.Sequential, *net)
     with student.fake_cuda(1), hints_on_error(DEVICE_HINTS):
         history = student.train_gpu(remote_net, data, data, 1, 0.1, CPU)
-    expect_history(history, 1)
+    expect_history(history, 1, "train_gpu")
     for key, value in remote_net.state_dict().items():
         if value.device != CPU:
             raise AssertionError(f"after train_gpu(..., device=cpu) the net's {key!r} is on "
@@ -671,7 +515,7 @@ def test_train_gpu_moves_every_batch(student):
         history = student.train_gpu(remote_net, train_host, test_host, 2, 0.1, CPU)
     expect_moved(train_host, "train_gpu's training batches")
     expect_moved(test_host, "train_gpu's test batches")
-    expect_history(history, 2)
+    expect_history(history, 2, "train_gpu")
 
 
 @pytest.mark.points(1)
@@ -679,7 +523,7 @@ def test_train_gpu_sets_training_mode_each_epoch(student):
     """train_gpu calls net.train() at the start of every epoch, as D2L's train_ch6 does: a
     net handed over in evaluation mode trains in training mode from its first step, and
     again after each evaluation (§7.6.1). Checked on a net with BatchNorm."""
-    net = make_net(45, (16, 24, 5), extra=(nn.BatchNorm1d(24),))
+    net = make_net(45, PROBE_WIDTHS, extra=(nn.BatchNorm1d(24),))
     remote_net = student.remote(nn.Sequential, *net)
     remote_net.eval()
     train_sizes = (12, 12, 7)
@@ -687,20 +531,10 @@ def test_train_gpu_sets_training_mode_each_epoch(student):
         student.train_gpu(remote_net, batches(train_sizes, 46), batches((10, 5), 47), 2, 0.1,
                           CPU)
     tracked = int(remote_net.state_dict()["2.num_batches_tracked"])
-    steps, per_epoch = 2 * len(train_sizes), len(train_sizes)
-    if tracked > steps:
-        raise AssertionError(f"the net ran {tracked} batches in training mode, but training has "
-                             f"only {steps}: the test set was evaluated in training mode "
-                             "(evaluate_accuracy_gpu calls net.eval()) (§7.6.1).")
-    if tracked == steps - per_epoch:
-        raise AssertionError("the net arrived in evaluation mode (net.eval()) and the first "
-                             "epoch trained in it: call net.train() at the start of every "
-                             "epoch, before its first batch, as D2L's train_ch6 does, not only "
-                             "after evaluating (§7.6.1).")
-    if tracked < steps:
-        raise AssertionError(f"only {tracked} of the {steps} training steps ran in training "
-                             "mode (the net arrived in evaluation mode): call net.train() at "
-                             "the start of every epoch (§7.6.1).")
+    message = training_mode_message(tracked, 2 * len(train_sizes), len(train_sizes),
+                                    "train_ch6", "§7.6.1")
+    if message:
+        raise AssertionError(message)
 
 
 @pytest.mark.points(2)
@@ -722,7 +556,7 @@ def test_train_gpu_learns_mnist(student):
         nets.append(student.remote(nn.Sequential, *copy.deepcopy(template)))
         with hints_on_error(DEVICE_HINTS):
             history = student.train_gpu(nets[-1], train, test, epochs, lr, CPU)
-    history = expect_history(history, 2)
+    history = expect_history(history, 2, "train_gpu")
     check_learning("train_gpu", history, template, nets[0].state_dict(), nets[1].state_dict(),
                    0.3, 64, source)
 
@@ -840,5 +674,6 @@ def test_gpu_train_on_the_gpu(student):
             raise AssertionError(f"after train_gpu(..., device=cuda:0) the net's {key!r} is on "
                                  f"{value.device}: move the net with net.to(device) and leave "
                                  "it there.")
-    expect_history(history, 2)
-    expect_trained_state(final, init, train_data, test_data, 2, 0.5, atol=1e-4)
+    expect_history(history, 2, "train_gpu")
+    expect_trained_state(final, with_state(net, init), train_data, test_data, 2, 0.5,
+                         "train_gpu", atol=1e-4)

@@ -1,7 +1,7 @@
 """Autograd: the contract's mistakes (and others students make) and correct solutions written
 differently from the reference."""
 
-from tests.kit.variants import Variant
+from tests.kit.variants import Variant, edited
 
 MISTAKES = [
     Variant("autograd", "forward_difference", '''
@@ -12,18 +12,13 @@ def numerical_derivative(f, x, h=1e-5):
 def numerical_derivative(f, x, h=1e-5):
     return float((f(x + h) - f(x - h)) / h)
 ''', expect="twice the derivative"),
-    Variant("autograd", "gradient_forward_differences", '''
-def numerical_gradient(f, x, eps=1e-6):
-    xc = x.detach().clone().reshape(-1)
-    grad = torch.zeros_like(xc)
-    f0 = float(f(x))
-    for i in range(xc.numel()):
-        old = xc[i].item()
-        xc[i] = old + eps
-        grad[i] = (float(f(xc.reshape(x.shape))) - f0) / eps
-        xc[i] = old
-    return grad.reshape(x.shape)
-''', expect="forward differences"),
+    edited("autograd", "gradient_forward_differences",  # (f(x + eps) - f(x)) / eps
+           ("    grad = torch.zeros_like(x_work)\n",
+            "    grad = torch.zeros_like(x_work)\n    f0 = float(f(x))\n"),
+           ("        x_work[i] = old - eps\n"
+            "        f_minus = float(f(x_work.reshape(x.shape)))\n", ""),
+           ("grad[i] = (f_plus - f_minus) / (2 * eps)", "grad[i] = (f_plus - f0) / eps"),
+           expect="forward differences"),
     Variant("autograd", "gradient_leaves_x_perturbed", '''
 def numerical_gradient(f, x, eps=1e-6):
     flat = x.view(-1) if x.is_contiguous() else x.reshape(-1)
@@ -49,70 +44,26 @@ def numerical_gradient(f, x, eps=1e-6):
         grad[i] = (f_plus - f_minus) / (2 * eps)
     return grad.reshape(x.shape)
 ''', expect="changed by rounding"),
-    Variant("autograd", "gradient_flattened", '''
-def numerical_gradient(f, x, eps=1e-6):
-    xc = x.detach().clone().reshape(-1)
-    grad = torch.zeros_like(xc)
-    for i in range(xc.numel()):
-        old = xc[i].item()
-        xc[i] = old + eps
-        f_plus = float(f(xc.reshape(x.shape)))
-        xc[i] = old - eps
-        f_minus = float(f(xc.reshape(x.shape)))
-        xc[i] = old
-        grad[i] = (f_plus - f_minus) / (2 * eps)
-    return grad
-''', expect="flattened to 1-D"),
-    Variant("autograd", "gradient_view_of_clone", '''
-def numerical_gradient(f, x, eps=1e-6):
-    xc = x.clone()
-    flat = xc.view(-1)
-    grad = torch.zeros_like(flat)
-    for i in range(flat.numel()):
-        old = flat[i].item()
-        flat[i] = old + eps
-        f_plus = float(f(xc))
-        flat[i] = old - eps
-        f_minus = float(f(xc))
-        flat[i] = old
-        grad[i] = (f_plus - f_minus) / (2 * eps)
-    return grad.reshape(x.shape)
-''', expect="view size is not compatible"),
+    edited("autograd", "gradient_flattened", ("return grad.reshape(x.shape)", "return grad"),
+           expect="flattened to 1-D"),
+    edited("autograd", "gradient_view_of_clone",  # a clone keeps x's strides: view fails
+           ("x_work = x.detach().clone().reshape(-1)", "x_work = x.detach().clone().view(-1)"),
+           expect="view size is not compatible"),
     Variant("autograd", "autograd_on_callers_x", '''
 def autograd_gradient(f, x):
     x.requires_grad_(True)
     f(x).backward()
     return x.grad
 ''', expect="accumulates into the caller's x.grad"),
-    Variant("autograd", "vjp_ignores_v", '''
-def vector_jacobian_product(f, x, v):
-    x_leaf = x.detach().clone().requires_grad_(True)
-    f(x_leaf).sum().backward()
-    return x_leaf.grad
-''', expect="ignores v"),
-    Variant("autograd", "no_detach", '''
-def detached_product_gradient(x):
-    x_leaf = x.detach().clone().requires_grad_(True)
-    u = x_leaf * x_leaf
-    (u * x_leaf).sum().backward()
-    return x_leaf.grad
-''', expect="without detach"),
-    Variant("autograd", "control_flow_no_else", '''
-def control_flow_f(a):
-    b = a * 2
-    while b.norm() < 1000:
-        b = b * 2
-    return b
-''', expect="else branch"),
-    Variant("autograd", "control_flow_starts_at_a", '''
-def control_flow_f(a):
-    b = a
-    while b.norm() < 1000:
-        b = b * 2
-    if b.sum() > 0:
-        return b
-    return 100 * b
-''', expect="b starts at a"),
+    edited("autograd", "vjp_ignores_v", ("    y.backward(v)", "    y.sum().backward()"),
+           expect="ignores v"),
+    edited("autograd", "no_detach", ("u = y.detach()", "u = y"), expect="without detach"),
+    edited("autograd", "control_flow_no_else",  # always returns b
+           ("    if b.sum() > 0:\n        c = b\n    else:\n        c = 100 * b\n    return c",
+            "    return b"),
+           expect="else branch"),
+    edited("autograd", "control_flow_starts_at_a", ("    b = a * 2\n", "    b = a\n"),
+           expect="b starts at a"),
     Variant("autograd", "control_flow_not_differentiable", '''
 def control_flow_f(a):
     b = a.detach().numpy() * 2
@@ -121,51 +72,24 @@ def control_flow_f(a):
     c = b if b.sum() > 0 else 100 * b
     return torch.tensor(c, dtype=a.dtype)
 ''', expect="not connected to the input"),
-    Variant("autograd", "check_mean_error", '''
-def gradient_check(f, x, eps=1e-6):
-    g_auto = autograd_gradient(f, x)
-    g_num = numerical_gradient(f, x, eps)
-    denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)
-    return float(((g_auto - g_num).abs() / denom).mean())
-''', expect="not the mean"),
-    Variant("autograd", "check_absolute_error", '''
-def gradient_check(f, x, eps=1e-6):
-    g_auto = autograd_gradient(f, x)
-    g_num = numerical_gradient(f, x, eps)
-    return float((g_auto - g_num).abs().max())
-''', expect="absolute difference is not a relative error"),
-    Variant("autograd", "control_flow_le", '''
-def control_flow_f(a):
-    b = a * 2
-    while b.norm() <= 1000:
-        b = b * 2
-    if b.sum() > 0:
-        return b
-    return 100 * b
-''', expect="doubles once too often"),
-    Variant("autograd", "control_flow_ge", '''
-def control_flow_f(a):
-    b = a * 2
-    while b.norm() < 1000:
-        b = b * 2
-    if b.sum() >= 0:
-        return b
-    return 100 * b
-''', expect="returns b when the sum is 0"),
-    Variant("autograd", "check_ignores_eps", '''
-def gradient_check(f, x, eps=1e-6):
-    g_auto = autograd_gradient(f, x)
-    g_num = numerical_gradient(f, x)
-    denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)
-    return float(((g_auto - g_num).abs() / denom).max())
-''', expect="ignores its eps"),
-    Variant("autograd", "check_returns_0d_tensor", '''
-def gradient_check(f, x, eps=1e-6):
-    g_auto = autograd_gradient(f, x)
-    g_num = numerical_gradient(f, x, eps)
-    denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)
-    return ((g_auto - g_num).abs() / denom).max()
-''', expect="says a Python float"),
+    edited("autograd", "check_mean_error", ("/ denom).max())", "/ denom).mean())"),
+           expect="not the mean"),
+    edited("autograd", "check_absolute_error",
+           ("    denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)\n", ""),
+           ("return float(((g_auto - g_num).abs() / denom).max())",
+            "return float((g_auto - g_num).abs().max())"),
+           expect="absolute difference is not a relative error"),
+    edited("autograd", "control_flow_le", ("while b.norm() < 1000:", "while b.norm() <= 1000:"),
+           expect="doubles once too often"),
+    edited("autograd", "control_flow_ge", ("if b.sum() > 0:", "if b.sum() >= 0:"),
+           expect="returns b when the sum is 0"),
+    edited("autograd", "check_ignores_eps",
+           ("g_num = numerical_gradient(f, x, eps)", "g_num = numerical_gradient(f, x)"),
+           expect="ignores its eps"),
+    edited("autograd", "check_returns_0d_tensor",
+           ("return float(((g_auto - g_num).abs() / denom).max())",
+            "return ((g_auto - g_num).abs() / denom).max()"),
+           expect="says a Python float"),
     Variant("autograd", "derivative_returns_0d_tensor", '''
 def numerical_derivative(f, x, h=1e-5):
     x = torch.tensor(x, dtype=torch.float64)

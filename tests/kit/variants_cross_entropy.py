@@ -2,9 +2,11 @@
 a message that names it) and correct solutions written differently (each must get full
 marks)."""
 
-from tests.kit.variants import Variant
+from tests.kit.variants import Variant, edited
 
 T = "cross_entropy"
+
+ADD = "self.data = [a + float(b) for a, b in zip(self.data, args, strict=True)]"
 
 MISTAKES = [
     Variant(T, "cross_entropy_mean", '''
@@ -38,180 +40,71 @@ def cross_entropy_from_logits(logits, y):
     lse = torch.log(torch.exp(logits).sum(dim=1))
     return lse - logits[torch.arange(len(y)), y]
 ''', expect="subtract each row's max"),
-    Variant(T, "from_logits_mean", '''
-def cross_entropy_from_logits(logits, y):
-    m = logits.max(dim=1, keepdim=True).values
-    lse = (m + torch.log(torch.exp(logits - m).sum(dim=1, keepdim=True))).squeeze(1)
-    return (lse - logits[torch.arange(len(y)), y]).mean()
-''', expect="one loss per example"),
-    Variant(T, "from_logits_max_not_added_back", '''
-def cross_entropy_from_logits(logits, y):
-    m = logits.max(dim=1, keepdim=True).values
-    lse = torch.log(torch.exp(logits - m).sum(dim=1))
-    return lse - logits[torch.arange(len(y)), y]
-''', expect="not added back"),
+    edited(T, "from_logits_mean", ("return lse - picked", "return (lse - picked).mean()"),
+           expect="one loss per example"),
+    edited(T, "from_logits_max_not_added_back",
+           ("lse = (m + torch.log(torch.exp(logits - m).sum(dim=1, keepdim=True))).squeeze(1)",
+            "lse = torch.log(torch.exp(logits - m).sum(dim=1))"),
+           expect="not added back"),
     Variant(T, "from_logits_torch_logsumexp", '''
 def cross_entropy_from_logits(logits, y):
     return torch.logsumexp(logits, 1) - logits[torch.arange(len(y)), y]
 ''', expect="torch.logsumexp"),
-    Variant(T, "accuracy_fraction", '''
-def accuracy(y_hat, y):
-    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
-        y_hat = y_hat.argmax(dim=1)
-    return float((y_hat.type(y.dtype) == y).float().mean())
-''', expect="fraction of correct predictions"),
-    Variant(T, "accuracy_cast_before_argmax", '''
-def accuracy(y_hat, y):
-    y_hat = y_hat.type(y.dtype)
-    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
-        y_hat = y_hat.argmax(dim=1)
-    return float((y_hat == y).sum())
-''', expect="before the argmax"),
-    Variant(T, "accuracy_argmax_by_dtype", '''
-def accuracy(y_hat, y):
-    if y_hat.is_floating_point():
-        y_hat = y_hat.argmax(dim=1)
-    return float((y_hat.type(y.dtype) == y).sum())
-''', expect="decide by shape"),
-    Variant(T, "accuracy_max_values", '''
-def accuracy(y_hat, y):
-    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
-        y_hat = y_hat.max(dim=1).values
-    return float((y_hat.type(y.dtype) == y).sum())
-''', expect="y_hat.argmax(dim=1)"),
-    Variant(T, "accumulator_overwrites", '''
-class Accumulator:
-    def __init__(self, n):
-        self.data = [0.0] * n
-
-    def add(self, *args):
-        self.data = [float(b) for b in args]
-
-    def reset(self):
-        self.data = [0.0] * len(self.data)
-
-    def __getitem__(self, idx):
-        return self.data[idx]
-''', expect="replacing them"),
-    Variant(T, "accumulator_keeps_tensors", '''
-class Accumulator:
-    def __init__(self, n):
-        self.data = [0.0] * n
-
-    def add(self, *args):
-        self.data = [a + b for a, b in zip(self.data, args, strict=True)]
-
-    def reset(self):
-        self.data = [0.0] * len(self.data)
-
-    def __getitem__(self, idx):
-        return self.data[idx]
-''', expect="requires grad"),
-    Variant(T, "accumulator_reset_empties", '''
-class Accumulator:
-    def __init__(self, n):
-        self.data = [0.0] * n
-
-    def add(self, *args):
-        self.data = [a + float(b) for a, b in zip(self.data, args, strict=True)]
-
-    def reset(self):
-        self.data = []
-
-    def __getitem__(self, idx):
-        return self.data[idx]
-''', expect="keep the n sums"),
-    Variant(T, "evaluate_mean_of_batches", '''
-def evaluate_accuracy(net, data_iter):
-    if isinstance(net, torch.nn.Module):
-        was_training = net.training
-        net.eval()
-    accs = []
-    with torch.no_grad():
-        for X, y in data_iter:
-            accs.append(accuracy(net(X), y) / len(y))
-    if isinstance(net, torch.nn.Module):
-        net.train(was_training)
-    return sum(accs) / len(accs)
-''', expect="mean of the per-batch accuracies"),
-    Variant(T, "evaluate_train_mode", '''
-def evaluate_accuracy(net, data_iter):
-    metric = Accumulator(2)
-    with torch.no_grad():
-        for X, y in data_iter:
-            metric.add(accuracy(net(X), y), y.numel())
-    return metric[0] / metric[1]
-''', expect="net.eval()"),
-    Variant(T, "evaluate_d2l_no_restore", '''
-def evaluate_accuracy(net, data_iter):
-    if isinstance(net, torch.nn.Module):
-        net.eval()
-    metric = Accumulator(2)
-    with torch.no_grad():
-        for X, y in data_iter:
-            metric.add(accuracy(net(X), y), y.numel())
-    return metric[0] / metric[1]
-''', expect="left in evaluation mode"),
-    Variant(T, "evaluate_always_back_to_train", '''
-def evaluate_accuracy(net, data_iter):
-    if isinstance(net, torch.nn.Module):
-        net.eval()
-    metric = Accumulator(2)
-    with torch.no_grad():
-        for X, y in data_iter:
-            metric.add(accuracy(net(X), y), y.numel())
-    if isinstance(net, torch.nn.Module):
-        net.train()
-    return metric[0] / metric[1]
-''', expect="not always training mode"),
-    Variant(T, "evaluate_with_graph", '''
-def evaluate_accuracy(net, data_iter):
-    if isinstance(net, torch.nn.Module):
-        was_training = net.training
-        net.eval()
-    metric = Accumulator(2)
-    for X, y in data_iter:
-        metric.add(accuracy(net(X), y), y.numel())
-    if isinstance(net, torch.nn.Module):
-        net.train(was_training)
-    return metric[0] / metric[1]
-''', expect="torch.no_grad()"),
-    Variant(T, "evaluate_count", '''
-def evaluate_accuracy(net, data_iter):
-    if isinstance(net, torch.nn.Module):
-        was_training = net.training
-        net.eval()
-    metric = Accumulator(2)
-    with torch.no_grad():
-        for X, y in data_iter:
-            metric.add(accuracy(net(X), y), y.numel())
-    if isinstance(net, torch.nn.Module):
-        net.train(was_training)
-    return metric[0]
-''', expect="divide by the number of examples"),
-    Variant(T, "evaluate_module_only", '''
-def evaluate_accuracy(net, data_iter):
-    was_training = net.training
-    net.eval()
-    metric = Accumulator(2)
-    with torch.no_grad():
-        for X, y in data_iter:
-            metric.add(accuracy(net(X), y), y.numel())
-    net.train(was_training)
-    return metric[0] / metric[1]
-''', expect="isinstance(net, torch.nn.Module)"),
+    edited(T, "accuracy_fraction",
+           ("return float(cmp.type(y.dtype).sum())", "return float(cmp.float().mean())"),
+           expect="fraction of correct predictions"),
+    edited(T, "accuracy_cast_before_argmax",
+           ("    if y_hat.dim() > 1 and y_hat.shape[1] > 1:\n",
+            "    y_hat = y_hat.type(y.dtype)\n    if y_hat.dim() > 1 and y_hat.shape[1] > 1:\n"),
+           expect="before the argmax"),
+    edited(T, "accuracy_argmax_by_dtype",
+           ("if y_hat.dim() > 1 and y_hat.shape[1] > 1:", "if y_hat.is_floating_point():"),
+           expect="decide by shape"),
+    edited(T, "accuracy_max_values",
+           ("y_hat = y_hat.argmax(dim=1)", "y_hat = y_hat.max(dim=1).values"),
+           expect="y_hat.argmax(dim=1)"),
+    edited(T, "accumulator_overwrites", (ADD, "self.data = [float(b) for b in args]"),
+           expect="replacing them"),
+    edited(T, "accumulator_keeps_tensors",
+           (ADD, "self.data = [a + b for a, b in zip(self.data, args, strict=True)]"),
+           expect="requires grad"),
+    edited(T, "accumulator_reset_empties", ("self.data = [0.0] * len(self.data)", "self.data = []"),
+           expect="keep the n sums"),
+    edited(T, "evaluate_mean_of_batches",  # the mean of the batches' accuracies
+           ("metric = Accumulator(2)  # number of correct predictions, number of examples",
+            "accs = []"),
+           ("metric.add(accuracy(net(X), y), y.numel())",
+            "accs.append(accuracy(net(X), y) / len(y))"),
+           ("return metric[0] / metric[1]", "return sum(accs) / len(accs)"),
+           expect="mean of the per-batch accuracies"),
+    edited(T, "evaluate_train_mode", ("        net.eval()\n", ""), expect="net.eval()"),
+    edited(T, "evaluate_d2l_no_restore",
+           ("    finally:\n        if is_module:\n            net.train(was_training)\n",
+            "    finally:\n        pass\n"),
+           expect="left in evaluation mode"),
+    edited(T, "evaluate_always_back_to_train",
+           ("            net.train(was_training)\n", "            net.train()\n"),
+           expect="not always training mode"),
+    edited(T, "evaluate_with_graph",
+           ("        with torch.no_grad():\n"
+            "            for X, y in data_iter:\n"
+            "                metric.add(accuracy(net(X), y), y.numel())\n",
+            "        for X, y in data_iter:\n"
+            "            metric.add(accuracy(net(X), y), y.numel())\n"),
+           expect="torch.no_grad()"),
+    edited(T, "evaluate_count", ("return metric[0] / metric[1]", "return metric[0]"),
+           expect="divide by the number of examples"),
+    edited(T, "evaluate_module_only",  # every net treated as an nn.Module
+           ("is_module = isinstance(net, torch.nn.Module)", "is_module = True"),
+           expect="isinstance(net, torch.nn.Module)"),
     Variant(T, "cross_entropy_one_hot_times_log", '''
 def cross_entropy(y_hat, y):
     one_hot = (y[:, None] == torch.arange(y_hat.shape[1])).to(y_hat.dtype)
     return -(one_hot * torch.log(y_hat)).sum(dim=1)
 ''', expect="0 * log(0) = 0 * -inf = nan"),
-    Variant(T, "accuracy_returns_0d_tensor", '''
-def accuracy(y_hat, y):
-    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
-        y_hat = y_hat.argmax(dim=1)
-    cmp = y_hat.type(y.dtype) == y
-    return cmp.type(y.dtype).sum()
-''', expect="never a 0-d tensor"),
+    edited(T, "accuracy_returns_0d_tensor",
+           ("return float(cmp.type(y.dtype).sum())", "return cmp.type(y.dtype).sum()"),
+           expect="never a 0-d tensor"),
     Variant(T, "accumulator_tensor_sums", '''
 class Accumulator:
     def __init__(self, n):

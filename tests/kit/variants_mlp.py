@@ -31,38 +31,19 @@ def relu(X):
     return torch.tensor(X.detach().numpy().clip(0), dtype=X.dtype)
 ''', expect="not connected"),
     # ---------------------------------------------------------------- init_mlp_params
-    Variant("mlp", "init_randn_unscaled", '''
-def init_mlp_params(num_inputs, num_hiddens, num_outputs):
-    W1 = nn.Parameter(torch.randn(num_inputs, num_hiddens))
-    b1 = nn.Parameter(torch.zeros(num_hiddens))
-    W2 = nn.Parameter(torch.randn(num_hiddens, num_outputs))
-    b2 = nn.Parameter(torch.zeros(num_outputs))
-    return [W1, b1, W2, b2]
-''', expect="without scaling"),
-    Variant("mlp", "init_scale_001", '''
-def init_mlp_params(num_inputs, num_hiddens, num_outputs):
-    W1 = nn.Parameter(torch.randn(num_inputs, num_hiddens) * 0.01)
-    b1 = nn.Parameter(torch.zeros(num_hiddens))
-    W2 = nn.Parameter(torch.randn(num_hiddens, num_outputs) * 0.01)
-    b2 = nn.Parameter(torch.zeros(num_outputs))
-    return [W1, b1, W2, b2]
-''', expect="0.01"),
-    Variant("mlp", "init_variance_not_std", '''
-def init_mlp_params(num_inputs, num_hiddens, num_outputs):
-    W1 = nn.Parameter(torch.randn(num_inputs, num_hiddens) * (2 / num_inputs))
-    b1 = nn.Parameter(torch.zeros(num_hiddens))
-    W2 = nn.Parameter(torch.randn(num_hiddens, num_outputs) * (2 / num_hiddens))
-    b2 = nn.Parameter(torch.zeros(num_outputs))
-    return [W1, b1, W2, b2]
-''', expect="square root"),
-    Variant("mlp", "init_fan_out", '''
-def init_mlp_params(num_inputs, num_hiddens, num_outputs):
-    W1 = nn.Parameter(torch.randn(num_inputs, num_hiddens) * math.sqrt(2 / num_hiddens))
-    b1 = nn.Parameter(torch.zeros(num_hiddens))
-    W2 = nn.Parameter(torch.randn(num_hiddens, num_outputs) * math.sqrt(2 / num_outputs))
-    b2 = nn.Parameter(torch.zeros(num_outputs))
-    return [W1, b1, W2, b2]
-''', expect="fan_out"),
+    edited("mlp", "init_randn_unscaled",
+           (" * math.sqrt(2.0 / num_inputs))", ")"), (" * math.sqrt(2.0 / num_hiddens))", ")"),
+           expect="without scaling"),
+    edited("mlp", "init_scale_001",
+           (" * math.sqrt(2.0 / num_inputs))", " * 0.01)"),
+           (" * math.sqrt(2.0 / num_hiddens))", " * 0.01)"), expect="0.01"),
+    edited("mlp", "init_variance_not_std",
+           (" * math.sqrt(2.0 / num_inputs))", " * (2 / num_inputs))"),
+           (" * math.sqrt(2.0 / num_hiddens))", " * (2 / num_hiddens))"), expect="square root"),
+    edited("mlp", "init_fan_out",
+           (" * math.sqrt(2.0 / num_inputs))", " * math.sqrt(2 / num_hiddens))"),
+           (" * math.sqrt(2.0 / num_hiddens))", " * math.sqrt(2 / num_outputs))"),
+           expect="fan_out"),
     Variant("mlp", "init_uniform", '''
 def init_mlp_params(num_inputs, num_hiddens, num_outputs):
     def kaiming_uniform(fan_in, fan_out):
@@ -85,58 +66,28 @@ def init_mlp_params(num_inputs, num_hiddens, num_outputs):
     W2 = torch.randn(num_hiddens, num_outputs) * math.sqrt(2 / num_hiddens)
     return [W1, torch.zeros(num_hiddens), W2, torch.zeros(num_outputs)]
 ''', expect="does not require gradients"),
-    Variant("mlp", "init_linear_layout", '''
-def init_mlp_params(num_inputs, num_hiddens, num_outputs):
-    W1 = nn.Parameter(torch.randn(num_hiddens, num_inputs) * math.sqrt(2 / num_inputs))
-    b1 = nn.Parameter(torch.zeros(num_hiddens))
-    W2 = nn.Parameter(torch.randn(num_outputs, num_hiddens) * math.sqrt(2 / num_hiddens))
-    b2 = nn.Parameter(torch.zeros(num_outputs))
-    return [W1, b1, W2, b2]
-''', expect="layout of nn.Linear"),
-    Variant("mlp", "init_random_biases", '''
-def init_mlp_params(num_inputs, num_hiddens, num_outputs):
-    W1 = nn.Parameter(torch.randn(num_inputs, num_hiddens) * math.sqrt(2 / num_inputs))
-    b1 = nn.Parameter(torch.randn(num_hiddens) * 0.01)
-    W2 = nn.Parameter(torch.randn(num_hiddens, num_outputs) * math.sqrt(2 / num_hiddens))
-    b2 = nn.Parameter(torch.randn(num_outputs) * 0.01)
-    return [W1, b1, W2, b2]
-''', expect="should start at 0"),
+    edited("mlp", "init_linear_layout",
+           ("torch.randn(num_inputs, num_hiddens)", "torch.randn(num_hiddens, num_inputs)"),
+           ("torch.randn(num_hiddens, num_outputs)", "torch.randn(num_outputs, num_hiddens)"),
+           expect="layout of nn.Linear"),
+    edited("mlp", "init_random_biases",
+           ("b1 = nn.Parameter(torch.zeros(num_hiddens))",
+            "b1 = nn.Parameter(torch.randn(num_hiddens) * 0.01)"),
+           ("b2 = nn.Parameter(torch.zeros(num_outputs))",
+            "b2 = nn.Parameter(torch.randn(num_outputs) * 0.01)"), expect="should start at 0"),
     # ---------------------------------------------------------------- mlp_forward
-    Variant("mlp", "forward_relu_on_output", '''
-def mlp_forward(X, params):
-    W1, b1, W2, b2 = params
-    H = relu(X.reshape(-1, W1.shape[0]) @ W1 + b1)
-    return relu(H @ W2 + b2)
-''', expect="output logits"),
-    Variant("mlp", "forward_no_hidden_relu", '''
-def mlp_forward(X, params):
-    W1, b1, W2, b2 = params
-    H = X.reshape(-1, W1.shape[0]) @ W1 + b1
-    return H @ W2 + b2
-''', expect="no nonlinearity"),
-    Variant("mlp", "forward_view", '''
-def mlp_forward(X, params):
-    W1, b1, W2, b2 = params
-    H = relu(X.view(-1, W1.shape[0]) @ W1 + b1)
-    return H @ W2 + b2
-''', expect="reshape"),
-    Variant("mlp", "forward_hard_coded_784", '''
-def mlp_forward(X, params):
-    W1, b1, W2, b2 = params
-    H = relu(X.reshape(-1, 784) @ W1 + b1)
-    return H @ W2 + b2
-''', expect="hard-coded"),
-    Variant("mlp", "forward_torch_relu", '''
-def mlp_forward(X, params):
-    W1, b1, W2, b2 = params
-    H = torch.relu(X.reshape(-1, W1.shape[0]) @ W1 + b1)
-    return H @ W2 + b2
-''', expect="not allowed"),
-    Variant("mlp", "forward_no_biases", '''
-def mlp_forward(X, params):
-    W1, b1, W2, b2 = params
-    return relu(X.reshape(-1, W1.shape[0]) @ W1) @ W2
-''', expect="biases were not added"),
+    edited("mlp", "forward_relu_on_output", ("return H @ W2 + b2", "return relu(H @ W2 + b2)"),
+           expect="output logits"),
+    edited("mlp", "forward_no_hidden_relu", ("H = relu(X @ W1 + b1)", "H = X @ W1 + b1"),
+           expect="no nonlinearity"),
+    edited("mlp", "forward_view", ("X = X.reshape(-1, W1.shape[0])", "X = X.view(-1, W1.shape[0])"),
+           expect="reshape"),
+    edited("mlp", "forward_hard_coded_784",
+           ("X = X.reshape(-1, W1.shape[0])", "X = X.reshape(-1, 784)"), expect="hard-coded"),
+    edited("mlp", "forward_torch_relu", ("H = relu(X @ W1 + b1)", "H = torch.relu(X @ W1 + b1)"),
+           expect="not allowed"),
+    edited("mlp", "forward_no_biases", ("H = relu(X @ W1 + b1)", "H = relu(X @ W1)"),
+           ("return H @ W2 + b2", "return H @ W2"), expect="biases were not added"),
     # ---------------------------------------------------------------- build_mlp
     Variant("mlp", "build_relu_on_output", '''
 def build_mlp(num_inputs=784, num_hiddens=256, num_outputs=10):
@@ -158,253 +109,52 @@ def build_mlp(num_inputs=784, num_hiddens=256, num_outputs=10):
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 ''', expect="build_mlp(12, 7, 5)"),
     # ---------------------------------------------------------------- train_mlp
-    Variant("mlp", "train_no_zero_grad", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    for _ in range(num_epochs):
-        net.train()
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            l.backward()
-            trainer.step()
-            loss_sum += l.item() * y.numel()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct / count)
-        net.eval()
-        test_correct, test_count = 0.0, 0
-        with torch.no_grad():
-            for X, y in test_iter:
-                test_correct += float((net(X).argmax(dim=1) == y).sum())
-                test_count += y.numel()
-        history["test_acc"].append(test_correct / test_count)
-    return history
-''', expect="never zeroed"),
-    Variant("mlp", "train_zero_grad_before_step", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    for _ in range(num_epochs):
-        net.train()
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            l.backward()
-            trainer.zero_grad()
-            trainer.step()
-            loss_sum += l.item() * y.numel()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct / count)
-        net.eval()
-        test_correct, test_count = 0.0, 0
-        with torch.no_grad():
-            for X, y in test_iter:
-                test_correct += float((net(X).argmax(dim=1) == y).sum())
-                test_count += y.numel()
-        history["test_acc"].append(test_correct / test_count)
-    return history
-''', expect="did not change"),
-    Variant("mlp", "train_sum_loss", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss(reduction="sum")
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    for _ in range(num_epochs):
-        net.train()
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            loss_sum += l.item()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct / count)
-        net.eval()
-        test_correct, test_count = 0.0, 0
-        with torch.no_grad():
-            for X, y in test_iter:
-                test_correct += float((net(X).argmax(dim=1) == y).sum())
-                test_count += y.numel()
-        history["test_acc"].append(test_correct / test_count)
-    return history
-''', expect="summed loss"),
-    Variant("mlp", "train_eval_in_train_mode", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    net.train()
-    for _ in range(num_epochs):
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            loss_sum += l.item() * y.numel()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct / count)
-        test_correct, test_count = 0.0, 0
-        with torch.no_grad():
-            for X, y in test_iter:
-                test_correct += float((net(X).argmax(dim=1) == y).sum())
-                test_count += y.numel()
-        history["test_acc"].append(test_correct / test_count)
-    return history
-''', expect="evaluated in training mode"),
-    Variant("mlp", "train_eval_without_no_grad", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    for _ in range(num_epochs):
-        net.train()
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            loss_sum += l.item() * y.numel()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct / count)
-        net.eval()
-        test_correct, test_count = 0.0, 0
-        for X, y in test_iter:
-            test_correct += float((net(X).argmax(dim=1) == y).sum())
-            test_count += y.numel()
-        history["test_acc"].append(test_correct / test_count)
-    return history
-''', expect="torch.no_grad()"),
-    Variant("mlp", "train_never_back_to_train_mode", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    net.train()
-    for _ in range(num_epochs):
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            loss_sum += l.item() * y.numel()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct / count)
-        net.eval()
-        test_correct, test_count = 0.0, 0
-        with torch.no_grad():
-            for X, y in test_iter:
-                test_correct += float((net(X).argmax(dim=1) == y).sum())
-                test_count += y.numel()
-        history["test_acc"].append(test_correct / test_count)
-    return history
-''', expect="net.train() at the start of every epoch"),
-    Variant("mlp", "train_loss_unweighted", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    for _ in range(num_epochs):
-        net.train()
-        losses, correct, count = [], 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            losses.append(l.item())
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(sum(losses) / len(losses))
-        history["train_acc"].append(correct / count)
-        net.eval()
-        test_correct, test_count = 0.0, 0
-        with torch.no_grad():
-            for X, y in test_iter:
-                test_correct += float((net(X).argmax(dim=1) == y).sum())
-                test_count += y.numel()
-        history["test_acc"].append(test_correct / test_count)
-    return history
-''', expect="plain average"),
-    Variant("mlp", "train_acc_counts", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    for _ in range(num_epochs):
-        net.train()
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            loss_sum += l.item() * y.numel()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct)
-        net.eval()
-        test_correct = 0.0
-        with torch.no_grad():
-            for X, y in test_iter:
-                test_correct += float((net(X).argmax(dim=1) == y).sum())
-        history["test_acc"].append(test_correct)
-    return history
-''', expect="fractions in [0, 1]"),
-    Variant("mlp", "train_test_acc_per_batch_mean", '''
-def train_mlp(net, train_iter, test_iter, num_epochs, lr):
-    loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    history = {"train_loss": [], "train_acc": [], "test_acc": []}
-    for _ in range(num_epochs):
-        net.train()
-        loss_sum, correct, count = 0.0, 0.0, 0
-        for X, y in train_iter:
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            loss_sum += l.item() * y.numel()
-            correct += float((y_hat.argmax(dim=1) == y).sum())
-            count += y.numel()
-        history["train_loss"].append(loss_sum / count)
-        history["train_acc"].append(correct / count)
-        net.eval()
-        accs = []
-        with torch.no_grad():
-            for X, y in test_iter:
-                accs.append(float((net(X).argmax(dim=1) == y).float().mean()))
-        history["test_acc"].append(sum(accs) / len(accs))
-    return history
-''', expect="over all test batches"),
+    edited("mlp", "train_no_zero_grad", ("            trainer.zero_grad()\n", ""),
+           expect="never zeroed"),
+    edited("mlp", "train_zero_grad_before_step",
+           ("            trainer.zero_grad()\n            l.backward()\n",
+            "            l.backward()\n            trainer.zero_grad()\n"),
+           expect="did not change"),
+    edited("mlp", "train_sum_loss",
+           ("loss = nn.CrossEntropyLoss()", "loss = nn.CrossEntropyLoss(reduction=\"sum\")"),
+           ("loss_sum += l.item() * y.numel()", "loss_sum += l.item()"), expect="summed loss"),
+    edited("mlp", "train_eval_in_train_mode",  # train() once, before the epochs; no eval()
+           ("    for _ in range(num_epochs):\n        net.train()\n",
+            "    net.train()\n    for _ in range(num_epochs):\n"),
+           ("        net.eval()\n", ""), expect="evaluated in training mode"),
+    edited("mlp", "train_eval_without_no_grad",
+           ("        with torch.no_grad():\n"
+            "            for X, y in test_iter:\n"
+            "                test_correct += float((net(X).argmax(dim=1) == y).sum())\n"
+            "                test_count += y.numel()\n",
+            "        for X, y in test_iter:\n"
+            "            test_correct += float((net(X).argmax(dim=1) == y).sum())\n"
+            "            test_count += y.numel()\n"),
+           expect="torch.no_grad()"),
+    edited("mlp", "train_never_back_to_train_mode",  # train() once, before the epochs
+           ("    for _ in range(num_epochs):\n        net.train()\n",
+            "    net.train()\n    for _ in range(num_epochs):\n"),
+           expect="net.train() at the start of every epoch"),
+    edited("mlp", "train_loss_unweighted",  # the plain mean of the batches' mean losses
+           ("loss_sum, correct, count = 0.0, 0.0, 0", "losses, correct, count = [], 0.0, 0"),
+           ("loss_sum += l.item() * y.numel()", "losses.append(l.item())"),
+           ("history[\"train_loss\"].append(loss_sum / count)",
+            "history[\"train_loss\"].append(sum(losses) / len(losses))"),
+           expect="plain average"),
+    edited("mlp", "train_acc_counts",  # counts of correct predictions, not fractions
+           ("history[\"train_acc\"].append(correct / count)",
+            "history[\"train_acc\"].append(correct)"),
+           ("history[\"test_acc\"].append(test_correct / test_count)",
+            "history[\"test_acc\"].append(test_correct)"),
+           expect="fractions in [0, 1]"),
+    edited("mlp", "train_test_acc_per_batch_mean",  # the mean of the test batches' accuracies
+           ("test_correct, test_count = 0.0, 0", "accs = []"),
+           ("                test_correct += float((net(X).argmax(dim=1) == y).sum())\n"
+            "                test_count += y.numel()\n",
+            "                accs.append(float((net(X).argmax(dim=1) == y).float().mean()))\n"),
+           ("history[\"test_acc\"].append(test_correct / test_count)",
+            "history[\"test_acc\"].append(sum(accs) / len(accs))"),
+           expect="over all test batches"),
     edited("mlp", "train_history_of_tensors",  # the loss tensors themselves, graphs and all
            ("            loss_sum += l.item() * y.numel()\n",
             "            loss_sum = loss_sum + l * y.numel()\n"),

@@ -1,35 +1,26 @@
 """SGD and linear regression: the contract's mistakes (and others students make) and correct
 solutions written differently from the reference."""
 
-from tests.kit.variants import Variant
+from tests.kit.variants import Variant, edited
 
 MISTAKES = [
-    Variant("sgd", "sgd_no_zero_grad", '''
-def sgd(params, lr, batch_size):
-    with torch.no_grad():
-        for param in params:
-            param -= lr * param.grad / batch_size
-''', expect="not zeroed"),
-    Variant("sgd", "sgd_no_batch_division", '''
-def sgd(params, lr, batch_size):
-    with torch.no_grad():
-        for param in params:
-            param -= lr * param.grad
-            param.grad.zero_()
-''', expect="not divided by batch_size"),
-    Variant("sgd", "sgd_divides_by_len_params", '''
-def sgd(params, lr, batch_size):
-    with torch.no_grad():
-        for param in params:
-            param -= lr * param.grad / len(params)
-            param.grad.zero_()
-''', expect="len(params)"),
-    Variant("sgd", "sgd_outside_no_grad", '''
-def sgd(params, lr, batch_size):
-    for param in params:
-        param -= lr * param.grad / batch_size
-        param.grad.zero_()
-''', expect="leaf Variable that requires grad is being used in an in-place operation"),
+    edited("sgd", "sgd_no_zero_grad", ("\n            param.grad.zero_()", ""),
+           expect="not zeroed"),
+    edited("sgd", "sgd_no_batch_division",
+           ("param -= lr * param.grad / batch_size", "param -= lr * param.grad"),
+           expect="not divided by batch_size"),
+    edited("sgd", "sgd_divides_by_len_params",
+           ("param -= lr * param.grad / batch_size", "param -= lr * param.grad / len(params)"),
+           expect="len(params)"),
+    edited("sgd", "sgd_outside_no_grad",
+           ("    with torch.no_grad():\n"
+            "        for param in params:\n"
+            "            param -= lr * param.grad / batch_size\n"
+            "            param.grad.zero_()",
+            "    for param in params:\n"
+            "        param -= lr * param.grad / batch_size\n"
+            "        param.grad.zero_()"),
+           expect="leaf Variable that requires grad is being used in an in-place operation"),
     Variant("sgd", "sgd_rebinds", '''
 def sgd(params, lr, batch_size):
     with torch.no_grad():
@@ -45,21 +36,12 @@ def sgd(params, lr, batch_size):
         params[i] = (param - lr * grad / batch_size).detach().requires_grad_(True)
         grad.zero_()
 ''', expect="not updated in place"),
-    Variant("sgd", "data_iter_drops_last_batch", '''
-def data_iter(batch_size, features, labels):
-    num_examples = len(features)
-    indices = list(range(num_examples))
-    random.shuffle(indices)
-    for i in range(0, num_examples - batch_size + 1, batch_size):
-        batch_indices = torch.tensor(indices[i:i + batch_size])
-        yield features[batch_indices], labels[batch_indices]
-''', expect="drops the last partial batch"),
-    Variant("sgd", "data_iter_never_shuffles", '''
-def data_iter(batch_size, features, labels):
-    num_examples = len(features)
-    for i in range(0, num_examples, batch_size):
-        yield features[i:i + batch_size], labels[i:i + batch_size]
-''', expect="never shuffles"),
+    edited("sgd", "data_iter_drops_last_batch",
+           ("for i in range(0, num_examples, batch_size):",
+            "for i in range(0, num_examples - batch_size + 1, batch_size):"),
+           expect="drops the last partial batch"),
+    edited("sgd", "data_iter_never_shuffles", ("    random.shuffle(indices)\n", ""),
+           expect="never shuffles"),
     Variant("sgd", "data_iter_with_replacement", '''
 def data_iter(batch_size, features, labels):
     num_examples = len(features)
@@ -67,16 +49,9 @@ def data_iter(batch_size, features, labels):
         batch_indices = torch.randint(0, num_examples, (min(batch_size, num_examples - i),))
         yield features[batch_indices], labels[batch_indices]
 ''', expect="repeats examples"),
-    Variant("sgd", "data_iter_reseeds", '''
-def data_iter(batch_size, features, labels):
-    num_examples = len(features)
-    indices = list(range(num_examples))
-    random.seed(0)
-    random.shuffle(indices)
-    for i in range(0, num_examples, batch_size):
-        batch_indices = torch.tensor(indices[i:i + batch_size])
-        yield features[batch_indices], labels[batch_indices]
-''', expect="same order on every pass"),
+    edited("sgd", "data_iter_reseeds",
+           ("    random.shuffle(indices)\n", "    random.seed(0)\n    random.shuffle(indices)\n"),
+           expect="same order on every pass"),
     Variant("sgd", "data_iter_shuffles_batches_only", '''
 def data_iter(batch_size, features, labels):
     starts = list(range(0, len(features), batch_size))
@@ -115,74 +90,37 @@ def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
             sgd([w, b], lr, 1)
     return w.detach(), b.detach()
 ''', expect="mean over the examples"),
-    Variant("sgd", "synthetic_y_not_reshaped", '''
-def synthetic_data(w, b, num_examples, noise=0.01):
-    X = torch.normal(0, 1, (num_examples, len(w)), dtype=w.dtype)
-    y = torch.matmul(X, w) + b
-    return X, y + torch.normal(0, noise, y.shape, dtype=w.dtype)
-''', expect="(n, 1)"),
-    Variant("sgd", "synthetic_noise_hard_coded", '''
-def synthetic_data(w, b, num_examples, noise=0.01):
-    X = torch.normal(0, 1, (num_examples, len(w)), dtype=w.dtype)
-    y = torch.matmul(X, w) + b
-    y += torch.normal(0, 0.01, y.shape, dtype=w.dtype)
-    return X, y.reshape((-1, 1))
-''', expect="`noise` argument used"),
-    Variant("sgd", "synthetic_uniform_features", '''
-def synthetic_data(w, b, num_examples, noise=0.01):
-    X = torch.rand((num_examples, len(w)), dtype=w.dtype)
-    y = torch.matmul(X, w) + b
-    y += torch.normal(0, noise, y.shape, dtype=w.dtype)
-    return X, y.reshape((-1, 1))
-''', expect="N(0, 1)"),
+    edited("sgd", "synthetic_y_not_reshaped", ("return X, y.reshape((-1, 1))", "return X, y"),
+           expect="(n, 1)"),
+    edited("sgd", "synthetic_noise_hard_coded",
+           ("torch.normal(0, noise, y.shape", "torch.normal(0, 0.01, y.shape"),
+           expect="`noise` argument used"),
+    edited("sgd", "synthetic_uniform_features",
+           ("X = torch.normal(0, 1, (num_examples, len(w)), dtype=w.dtype)",
+            "X = torch.rand((num_examples, len(w)), dtype=w.dtype)"),
+           expect="N(0, 1)"),
     Variant("sgd", "linreg_no_bias", '''
 def linreg(X, w, b):
     return torch.matmul(X, w)
 ''', expect="bias b is missing"),
-    Variant("sgd", "train_mean_loss_and_batch_division", '''
-def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
-    w = torch.normal(0, 0.01, size=(features.shape[1], 1), dtype=features.dtype,
-                     requires_grad=True)
-    b = torch.zeros(1, dtype=features.dtype, requires_grad=True)
-    for _ in range(num_epochs):
-        for X, y in data_iter(batch_size, features, labels):
-            squared_loss(linreg(X, w, b), y).mean().backward()
-            sgd([w, b], lr, batch_size)
-    return w.detach(), b.detach()
-''', expect="after training, w is off by"),
-    Variant("sgd", "train_not_detached", '''
-def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
-    w = torch.normal(0, 0.01, size=(features.shape[1], 1), dtype=features.dtype,
-                     requires_grad=True)
-    b = torch.zeros(1, dtype=features.dtype, requires_grad=True)
-    for _ in range(num_epochs):
-        for X, y in data_iter(batch_size, features, labels):
-            squared_loss(linreg(X, w, b), y).sum().backward()
-            sgd([w, b], lr, batch_size)
-    return w, b
-''', expect="still attached to autograd"),
-    Variant("sgd", "train_zero_init", '''
-def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
-    w = torch.zeros((features.shape[1], 1), dtype=features.dtype, requires_grad=True)
-    b = torch.zeros(1, dtype=features.dtype, requires_grad=True)
-    for _ in range(num_epochs):
-        for X, y in data_iter(batch_size, features, labels):
-            squared_loss(linreg(X, w, b), y).sum().backward()
-            sgd([w, b], lr, batch_size)
-    return w.detach(), b.detach()
-''', expect="w starts with standard deviation"),
+    edited("sgd", "train_mean_loss_and_batch_division",
+           ("            l.sum().backward()", "            l.mean().backward()"),
+           expect="after training, w is off by"),
+    edited("sgd", "train_not_detached", ("return w.detach(), b.detach()", "return w, b"),
+           expect="still attached to autograd"),
+    edited("sgd", "train_zero_init",
+           ("w = torch.normal(0, 0.01, size=(d, 1), dtype=features.dtype, requires_grad=True)",
+            "w = torch.zeros((d, 1), dtype=features.dtype, requires_grad=True)"),
+           expect="w starts with standard deviation"),
     Variant("sgd", "closed_form_no_bias_column", '''
 def closed_form_linreg(features, labels):
     w = torch.linalg.solve(features.T @ features, features.T @ labels)
     return w, torch.zeros(1, dtype=features.dtype)
 ''', expect="without a bias"),
-    Variant("sgd", "closed_form_lstsq", '''
-def closed_form_linreg(features, labels):
-    n, d = features.shape
-    X1 = torch.cat([features, torch.ones(n, 1, dtype=features.dtype)], dim=1)
-    theta = torch.linalg.lstsq(X1, labels).solution
-    return theta[:d], theta[d:].reshape(1)
-''', expect="torch.linalg.lstsq"),
+    edited("sgd", "closed_form_lstsq",
+           ("theta = torch.linalg.solve(X1.T @ X1, X1.T @ y)",
+            "theta = torch.linalg.lstsq(X1, y).solution"),
+           expect="torch.linalg.lstsq"),
     Variant("sgd", "descent_with_optim", '''
 def gradient_descent(f, x0, lr, num_steps):
     x = x0.detach().clone().requires_grad_(True)
@@ -202,24 +140,10 @@ def gradient_descent(f, x0, lr, num_steps):
             x -= lr * x.grad
     return x.detach()
 ''', expect="gradients accumulate"),
-    Variant("sgd", "descent_on_x0", '''
-def gradient_descent(f, x0, lr, num_steps):
-    x = x0.requires_grad_(True)
-    for _ in range(num_steps):
-        (grad,) = torch.autograd.grad(f(x), x)
-        with torch.no_grad():
-            x -= lr * grad
-    return x.detach().clone()
-''', expect="x0"),
-    Variant("sgd", "descent_uphill", '''
-def gradient_descent(f, x0, lr, num_steps):
-    x = x0.detach().clone().requires_grad_(True)
-    for _ in range(num_steps):
-        (grad,) = torch.autograd.grad(f(x), x)
-        with torch.no_grad():
-            x += lr * grad
-    return x.detach()
-''', expect="uphill"),
+    edited("sgd", "descent_on_x0",
+           ("x = x0.detach().clone().requires_grad_(True)", "x = x0.requires_grad_(True)"),
+           ("return x.detach()", "return x.detach().clone()"), expect="x0"),
+    edited("sgd", "descent_uphill", ("x -= lr * grad", "x += lr * grad"), expect="uphill"),
 ]
 
 CORRECT = [
