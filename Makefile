@@ -26,10 +26,12 @@ grade-class: $(STAMP)
 test: $(STAMP)
 	$(PY) -m grader sync --check
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest tests/kit -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	$(PY) -m grader.instructor.bench

@@ -11,6 +11,7 @@ import pytest
 from grader.course import KIT_ROOT, Course, load_course
 from grader.plugin import Grading
 from grader.report.formats import write_reports
+from grader.report.schema import Report
 from grader.report.scoring import build_report
 from grader.sandbox.client import Template
 from grader.stopped import TestPlan, Watchdog, stopped_report
@@ -43,7 +44,7 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
           out_dir: str | Path | None = None, in_process: bool = False,
           template: Template | None = None, course: Course | None = None,
           verbose: bool = False, keyword: str | None = None, plan: TestPlan | None = None,
-          timeout_s: float | None = None) -> dict:
+          timeout_s: float | None = None) -> Report:
     """Grade one submission; write its reports to `out_dir` (if given) and return the report.
     `keyword`: only the tests whose names match this pytest `-k` expression. `plan` notes the
     tests collected. `timeout_s`: wall clock for all of it (main thread only); past it the
@@ -55,7 +56,7 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
     grading = Grading(path, course, template, in_process,
                       str(Path(out_dir).resolve()) if out_dir else None)
     plan = plan or TestPlan()
-    report = None
+    report: Report | None = None
     try:
         quiet = ["-p", "no:terminal"]  # the report's table replaces pytest's output
         loud = ["-q", "--no-header", "--tb=no", "-rN"]
@@ -73,7 +74,8 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
                 report = build_report(grading.records, course, topics, grading.submission,
                                       grading.session.isolation, grading.session.flags,
                                       grading.not_counted)
-        if report is None:  # the watchdog stopped it
+        if report is None:  # the watchdog stopped it, which it does only given a budget
+            assert timeout_s is not None
             report = stopped_report(course, topics, grading.submission.name, timeout_s,
                                     plan.records, plan.not_counted)
     finally:

@@ -28,10 +28,11 @@ from pathlib import Path
 
 from grader.course import KIT_ROOT, load_course
 from grader.notebooks import METADATA_KEY, group_of
+from grader.report.schema import OUTCOMES, GradedTest, Report, waiting
 
 GRADER_START_S = 120  # beyond the course's submission time limit: torch import, pytest, workers
 
-_reports: dict[tuple[str, str], dict] = {}  # (topic, sha256 of the notebook) -> report
+_reports: dict[tuple[str, str], Report] = {}  # (topic, sha256 of the notebook) -> report
 
 
 def check(topic: str, function: str | None = None, hidden: bool = False,
@@ -49,14 +50,14 @@ def check(topic: str, function: str | None = None, hidden: bool = False,
     if not hidden:
         _print_public(about, public)
         return _earned(public)
-    _check_hidden_ran(report, topic, tests, points)
+    points = _check_hidden_ran(report, topic, tests, points)
     _print_hidden(about, [t for t in tests if t["visibility"] == "hidden"])
     total = _earned(tests)
     print(f"{about}: {_fmt(total)} of {_fmt(points)} points in all.")
     return total
 
 
-def _report(topic: str) -> tuple[dict, list[str]]:
+def _report(topic: str) -> tuple[Report, list[str]]:
     """The grader's report on the saved notebook, and the notebook's functions."""
     notebook = Path.cwd() / f"{topic}.ipynb"
     if not notebook.is_file():
@@ -75,7 +76,7 @@ def _report(topic: str) -> tuple[dict, list[str]]:
     return _reports[key], functions
 
 
-def _grade(topic: str, name: str, data: bytes) -> dict:
+def _grade(topic: str, name: str, data: bytes) -> Report:
     """The grader's report on these notebook bytes, from a fresh process in an empty folder
     (`-P`: nothing beside the notebook can stand in for the grader)."""
     timeout = float(load_course().limits["submission_timeout_s"]) + GRADER_START_S
@@ -94,12 +95,14 @@ def _grade(topic: str, name: str, data: bytes) -> dict:
         if run.returncode != 0 or not report.is_file():
             raise RuntimeError(f"torchdrill's grader could not grade {name}:\n"
                                + (run.stderr or run.stdout)[-2000:])
-        return json.loads(report.read_text())
+        result: Report = json.loads(report.read_text())
+        return result
 
 
-def _check_hidden_ran(report: dict, topic: str, tests: list[dict], points: float | None) -> None:
+def _check_hidden_ran(report: Report, topic: str, tests: list[GradedTest],
+                      points: float | None) -> float:
     """Fail (0 points, with the reason) rather than score without the hidden tests, or with
-    tests that changed since the notebook was released."""
+    tests that changed since the notebook was released; the cell's points."""
     ran = [t for entry in report["topics"] if entry["name"] == topic for t in entry["tests"]]
     if not any(t["visibility"] == "hidden" for t in ran):
         raise RuntimeError(f"the hidden tests of {topic} are not on this machine "
@@ -115,9 +118,10 @@ def _check_hidden_ran(report: dict, topic: str, tests: list[dict], points: float
     if worth < points:
         print(f"{_points(points - worth)} of checks were skipped on this machine (checks "
               "that need a CUDA GPU) and count as 0.")
+    return points
 
 
-def _earned(tests: list[dict]) -> float:
+def _earned(tests: list[GradedTest]) -> float:
     return round(sum(float(t["score"]) for t in tests), 4)
 
 
@@ -129,11 +133,7 @@ def _points(x: float) -> str:
     return f"{x:g} point{'' if x == 1 else 's'}"
 
 
-OUTCOMES = {"failed": "wrong result", "error": "error", "timeout": "too slow",
-            "forbidden": "forbidden call", "not_implemented": "not written yet"}
-
-
-def _print_public(about: str, tests: list[dict]) -> None:
+def _print_public(about: str, tests: list[GradedTest]) -> None:
     if not tests:
         print(f"No public checks for {about}: the hidden checks grade it. Test it yourself.")
         return
@@ -143,28 +143,28 @@ def _print_public(about: str, tests: list[dict]) -> None:
     _print_lost(lost, named=True)
 
 
-def _print_hidden(about: str, tests: list[dict]) -> None:
+def _print_hidden(about: str, tests: list[GradedTest]) -> None:
     print(f"Hidden checks of {about}: {_fmt(_earned(tests))} of {_fmt(_worth(tests))} points.")
     _print_lost([t for t in tests if t["score"] < t["max_score"]], named=False)
 
 
-def _print_lost(lost: list[dict], named: bool) -> None:
+def _print_lost(lost: list[GradedTest], named: bool) -> None:
     """Each lost test with what went wrong and what it checks; a function not written yet
     is said once, not once per test."""
-    unwritten = [t for t in lost if t["outcome"] == "not_implemented"]
+    unwritten = [t for t in lost if waiting(t)]
     if unwritten:
         print(f"  ✗ {len(unwritten)} check(s), {_points(_worth(unwritten))}: "
               f"{unwritten[0]['message']}")
     for t in lost:
-        if t["outcome"] == "not_implemented":
+        if waiting(t):
             continue
         name = t["name"] if named else "a hidden check"
-        print(f"  ✗ {name} ({_points(t['max_score'])}): {OUTCOMES.get(t['outcome'], '')}")
+        print(f"  ✗ {name} ({_points(t['max_score'])}): {OUTCOMES[t['outcome']].check_text}")
         for label, text in (("what went wrong", t.get("message")),
                             ("what it checks", t.get("hint"))):
             if text:
                 print(textwrap.indent(f"{label}: {text}", "      "))
 
 
-def _worth(tests: list[dict]) -> float:
+def _worth(tests: list[GradedTest]) -> float:
     return sum(float(t["max_score"]) for t in tests)

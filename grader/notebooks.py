@@ -21,6 +21,7 @@ from typing import Any
 WHOLE_TOPIC = None  # the group of tests that are about no single function
 METADATA_KEY = "torchdrill"  # notebook metadata: the topic and its functions, for grouping tests
 DEF_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef  # a node of DEF_NODES
 
 
 # --------------------------------------------------------------------------- tests by function
@@ -149,10 +150,11 @@ def _units(tree: ast.Module) -> list[tuple[str, int, int]]:
     units: list[tuple[list[ast.stmt], int]] = []  # (statements, last line)
     for node in tree.body:
         first = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
+        last = node.end_lineno or node.lineno  # ast.parse always sets end_lineno
         if units and first <= units[-1][1]:
-            units[-1] = (units[-1][0] + [node], max(units[-1][1], node.end_lineno))
+            units[-1] = (units[-1][0] + [node], max(units[-1][1], last))
         else:
-            units.append(([node], node.end_lineno))
+            units.append(([node], last))
     starts = [1] + [end + 1 for _, end in units[:-1]]
     return [(_kind(nodes), start, end) for (nodes, end), start in zip(units, starts, strict=True)]
 
@@ -208,9 +210,10 @@ def module_source(nb: dict[str, Any], name: str) -> str:
             source = raw
             tree = ast.parse(source)
         except SyntaxError:
-            source = _strip_magics(raw)
-            if source is None:
+            stripped = _strip_magics(raw)
+            if stripped is None:
                 continue
+            source = stripped
             try:
                 tree = ast.parse(source)
             except SyntaxError as e:

@@ -13,18 +13,26 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
 
 import pytest
 
 from grader import plugin
 from grader.course import Course
+from grader.report.schema import GradedTestRecord, NotCounted, Report
 from grader.report.scoring import build_report
 from grader.submission import Submission
+
+if TYPE_CHECKING:  # pytest names its Exit only as `pytest.exit.Exception`, not a static type
+    from _pytest.outcomes import Exit
+else:
+    Exit = pytest.exit.Exception
 
 REFIRE_S = 10.0  # the alarm rings again if something swallowed its first stop
 
 
-class GradingStopped(pytest.exit.Exception):
+class GradingStopped(Exit):
     """Raised by the alarm. A pytest Exit, so pytest ends the session wherever it is (tests,
     fixtures and hypothesis let it through)."""
 
@@ -43,12 +51,13 @@ class Watchdog:
             signal.setitimer(signal.ITIMER_REAL, self.seconds, REFIRE_S)
         return self
 
-    def _ring(self, signum, frame) -> None:
+    def _ring(self, signum: int, frame: FrameType | None) -> None:
         self.fired = True
         raise GradingStopped(f"grading took longer than {self.seconds:g} s",
                              returncode=pytest.ExitCode.INTERRUPTED)
 
-    def __exit__(self, kind, value, traceback) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> bool:
         if self.seconds:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
@@ -63,8 +72,8 @@ class TestPlan:
     __test__ = False  # not a test class, whatever its name
 
     def __init__(self, on_collected: Callable[[TestPlan], None] | None = None):
-        self.records: list[dict] = []
-        self.not_counted: list[dict] = []
+        self.records: list[GradedTestRecord] = []
+        self.not_counted: list[NotCounted] = []
         self.on_collected = on_collected
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -72,7 +81,7 @@ class TestPlan:
             try:
                 plugin.pytest_runtest_setup(item)  # the plugin's own rule for skipping
             except pytest.skip.Exception as e:
-                self.not_counted.append(plugin.not_counted_entry(item, e.msg))
+                self.not_counted.append(plugin.not_counted_entry(item, e.msg or ""))
                 continue
             self.records.append({
                 "topic": plugin.topic_of(item), "name": item.name,
@@ -90,13 +99,13 @@ def stopped_message(seconds: float) -> str:
 
 
 def stopped_report(course: Course, topics: list[str], student: str, seconds: float,
-                   planned: list[dict], not_counted: list[dict]) -> dict:
+                   planned: list[GradedTestRecord], not_counted: list[NotCounted]) -> Report:
     """The report of a student whose grading was stopped after `seconds`: every planned test
     lost with outcome `timeout`, so the maximum is the course's. Stopped before its tests
     were collected, each topic stands as one lost test worth the topic's points. The
     submission's source is not scanned again (that may be what was slow)."""
     message = stopped_message(seconds)
-    records = [{**r, "message": message} for r in planned] or [
+    records: list[GradedTestRecord] = [{**r, "message": message} for r in planned] or [
         {"topic": t, "name": "grading", "visibility": "public", "score": 0.0,
          "max_score": course.topic(t).points, "outcome": "timeout", "message": message,
          "hint": "", "duration_s": 0.0} for t in topics]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.notebooks import NotebookError, module_source, read_notebook
+from grader.report.schema import NotGraded
 from grader.scan.source import MAX_SOURCE_CHARS, SourceTooLarge
 
 MAX_NOTEBOOK_BYTES = 32_000_000  # a notebook's outputs (plots) may be large; its code is not
@@ -39,7 +40,7 @@ class Submission:
     path: Path
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # module -> (file, text)
     problems: dict[str, str] = field(default_factory=dict)  # module -> what was wrong
-    not_graded: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
+    not_graded: list[NotGraded] = field(default_factory=list)  # the report's files_not_graded
 
     def source(self, module: str) -> str | None:
         entry = self.sources.get(module)

@@ -96,8 +96,8 @@ def set_axes(
     legend: Sequence[str] | None,
 ) -> None:
     """Label, scale and bound ``axes``, add a legend and a grid (``d2l.set_axes``, §2.4.1)."""
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
+    axes.set_xlabel(xlabel or "")  # None clears the label, as matplotlib does with None
+    axes.set_ylabel(ylabel or "")
     axes.set_xscale(xscale)
     axes.set_yscale(yscale)
     axes.set_xlim(xlim)

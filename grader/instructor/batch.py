@@ -25,7 +25,10 @@ from grader.instructor.class_report import STUDENTS, write_class_report
 from grader.instructor.pool import run_tasks
 from grader.instructor.tasks import FINGERPRINT, Task, grade_task, write_student
 from grader.report.formats import summary_line
+from grader.report.schema import Report
 from grader.text import clean_text
+
+Graded = tuple[Task, Report | None, str | None]  # a student's report, or why there is none
 
 
 def entries(root: Path) -> list[tuple[str, Path]]:
@@ -107,7 +110,7 @@ def plan(root: Path, out: Path, topics: list[str] | None, suite: str | None,
 
 
 def grade_locally(tasks: list[Task], jobs: int, budget_s: float | None = None
-                  ) -> Iterator[tuple[Task, dict | None, str | None]]:
+                  ) -> Iterator[Graded]:
     """Grade tasks on `jobs` grader processes of our own (`grader.instructor.pool`), each
     student within `budget_s` (default: course.toml's); yield (task, report, error) as each
     finishes. A student stopped past the budget gets a report that says so."""
@@ -126,7 +129,7 @@ def grade_locally(tasks: list[Task], jobs: int, budget_s: float | None = None
             yield task, outcome.report, outcome.error
 
 
-def _dask(tasks: list[Task], scheduler: str) -> Iterator[tuple[Task, dict | None, str | None]]:
+def _dask(tasks: list[Task], scheduler: str) -> Iterator[Graded]:
     from distributed import Client
     from distributed import as_completed as dask_completed
 
@@ -163,8 +166,14 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
     print(f"{len(tasks)} students; {len(tasks) - len(todo)} unchanged since their report, "
           f"{len(todo)} to grade", file=sys.stderr)
     failures = []
-    runner = _dask(todo, scheduler) if executor == "dask" else grade_locally(
-        todo, jobs or os.cpu_count() or 1, grading_budget(course, student_timeout))
+    runner: Iterator[Graded]
+    if executor == "dask":
+        if not scheduler:
+            raise ValueError("the dask executor needs a scheduler's address")
+        runner = _dask(todo, scheduler)
+    else:
+        runner = grade_locally(todo, jobs or os.cpu_count() or 1,
+                               grading_budget(course, student_timeout))
     columns = [TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"),
                TimeRemainingColumn()]
@@ -173,7 +182,7 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
         for n, (task, report, error) in enumerate(runner, start=1):
             elapsed = progress.tasks[0].elapsed or 1e-9
             progress.update(bar, advance=1, rate=f"{n / elapsed * 60:.1f}/min")
-            if error:
+            if error or report is None:
                 failures.append(task.student)
                 _say(progress.console, f"{task.student}: could not be graded: {error}", "red")
             else:
@@ -193,10 +202,11 @@ def _say(console, text: str, style: str | None = None) -> None:
                   highlight=False)
 
 
-def _load(path: Path) -> dict | None:
+def _load(path: Path) -> Report | None:
     import json
 
     try:
-        return json.loads(path.read_text())
+        report: Report = json.loads(path.read_text())
+        return report
     except (OSError, ValueError):
         return None

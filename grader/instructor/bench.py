@@ -18,7 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import torch
 
@@ -26,25 +28,29 @@ from grader.course import KIT_ROOT, Course, load_course
 from grader.grade import default_suite, grade, test_files
 from grader.handle import Session
 from grader.report.formats import write_reports
-from grader.sandbox.client import LocalWorker, Template
+from grader.report.schema import Report
+from grader.sandbox.client import LocalWorker, Template, WorkerConnection
 from grader.submission import load_submission
 
 OVERHEAD_TARGET_MS = 50.0
 SUITE_TARGET_S = 60.0
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def _timed(fn, *args, **kwargs) -> tuple[dict, float]:
+
+def _timed(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tuple[R, float]:
     start = time.perf_counter()
-    report = fn(*args, **kwargs)
-    return report, time.perf_counter() - start
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
 
 
-def _median_ms(fn, runs: int) -> float:
+def _median_ms(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(_timed(fn)[1] for _ in range(runs)) * 1000
 
 
 def fixed_costs_ms(submission: str, topics: list[str], suite: str, template: Template,
-                   course: Course, report: dict, runs: int = 5) -> dict[str, float]:
+                   course: Course, report: Report, runs: int = 5) -> dict[str, float]:
     """What one submission pays once, whatever its tests: a test session that selects no
     test (pytest's start, collection, the report built), a worker started and answering, and
     its four report files (those of `report`) written."""
@@ -70,10 +76,13 @@ def round_trip_ms(submission: str, template: Template, course: Course,
     per call into student code beyond the call itself."""
     s = Session(load_submission(submission), course, template)
     request = {"op": "release", "refs": []}
+
+    def per_call_ms(worker: WorkerConnection | LocalWorker) -> float:
+        return _median_ms(lambda: [worker.request(request, 60, [], None)
+                                   for _ in range(calls)], 3) / calls
+
     try:
-        return tuple(_median_ms(lambda w=w: [w.request(request, 60, [], None)
-                                             for _ in range(calls)], 3) / calls
-                     for w in (s._worker(), LocalWorker(s.config)))
+        return per_call_ms(s._worker()), per_call_ms(LocalWorker(s.config))
     finally:
         s.close()
 

@@ -87,9 +87,9 @@ def as_notebook(released: nbformat.NotebookNode, source: str) -> nbformat.Notebo
              if cell.cell_type == "code"
              and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "").endswith("_code")}
     tree = ast.parse(source)
-    preamble = []
+    preamble: list[str] = []
     for node in tree.body:
-        text = ast.get_source_segment(source, node)
+        text = ast.get_source_segment(source, node) or ""  # None only for a node without lines
         if isinstance(node, ast.FunctionDef) and node.name in cells:
             cells[node.name].source = text
         elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):

@@ -12,18 +12,23 @@ import html
 import io
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 from urllib.parse import quote
 
 from grader.atomic import write_atomic
+from grader.report.schema import GradedTest, Outcome, Report, waiting
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 BAR_COLOR = "#3b6ea8"
 STUDENTS = "students"  # the folder beside the class page that holds each student's reports
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
-def topic_names(reports: list[dict]) -> list[str]:
+def topic_names(reports: list[Report]) -> list[str]:
     names: list[str] = []
     for r in reports:
         for t in r["topics"]:
@@ -32,19 +37,19 @@ def topic_names(reports: list[dict]) -> list[str]:
     return names
 
 
-def _tests(report: dict):
+def _tests(report: Report) -> Iterator[tuple[str, GradedTest]]:
     for topic in report["topics"]:
         for test in topic["tests"]:
             yield topic["name"], test
 
 
-def gradebook_rows(reports: list[dict]) -> list[dict]:
+def gradebook_rows(reports: list[Report]) -> list[dict[str, object]]:
     """One row per student: per-topic scores, total, flags, timeouts and crashes."""
     names = topic_names(reports)
-    rows = []
+    rows: list[dict[str, object]] = []
     for r in sorted(reports, key=lambda r: r["submission"]):
         scores = {t["name"]: t["score"] for t in r["topics"]}
-        outcomes = Counter(test["outcome"] for _, test in _tests(r))
+        outcomes = Counter[Outcome](test["outcome"] for _, test in _tests(r))
         flags = sorted({f"{f['topic']}.{f['function']}: {f['call']}" for f in r["flags"]})
         rows.append({"student": r["submission"], **{n: scores.get(n, 0.0) for n in names},
                      "total": r["score"], "max_score": r["max_score"],
@@ -53,7 +58,7 @@ def gradebook_rows(reports: list[dict]) -> list[dict]:
     return rows
 
 
-def gradebook_csv(reports: list[dict]) -> str:
+def gradebook_csv(reports: list[Report]) -> str:
     rows = gradebook_rows(reports)
     fields = ["student", *topic_names(reports), "total", "max_score", "flags", "timeouts",
               "errors"]
@@ -64,25 +69,34 @@ def gradebook_csv(reports: list[dict]) -> str:
     return buf.getvalue()
 
 
-def most_failed(reports: list[dict], limit: int = 15) -> list[dict]:
+class FailedTest(TypedDict):
+    """A test that cost `students` students points, with their most common message."""
+
+    topic: str
+    test: str
+    students: int
+    message: str
+
+
+def most_failed(reports: list[Report], limit: int = 15) -> list[FailedTest]:
     """Tests that cost the most students points, each with its most common message."""
     lost: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in reports:
         for topic, test in _tests(r):
-            if test["score"] < test["max_score"] and test["outcome"] != "not_implemented":
+            if test["score"] < test["max_score"] and not waiting(test):
                 lost[(topic, test["name"])].append(test["message"])
     ranked = sorted(lost.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]
     return [{"topic": t, "test": n, "students": len(msgs),
              "message": Counter(msgs).most_common(1)[0][0]} for (t, n), msgs in ranked]
 
 
-def _figure_png(fig) -> str:
+def _figure_png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def histograms(reports: list[dict]) -> str:
+def histograms(reports: list[Report]) -> str:
     """One score histogram per topic and one for the total, as a base64 PNG."""
     import matplotlib
 
@@ -124,7 +138,7 @@ def _cell(value: object) -> str:
     return html.escape(str(value))
 
 
-def _table(headers: list[str], rows: list[list], empty: str) -> str:
+def _table(headers: list[str], rows: Sequence[Sequence[object]], empty: str) -> str:
     if not rows:
         return f"<p class=empty>{html.escape(empty)}</p>"
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
@@ -139,7 +153,7 @@ text-align:left;vertical-align:top;font-size:14px}th{background:#f0f3f7}
 .empty{color:#666}img{max-width:100%}.stats span{margin-right:2em}"""
 
 
-def class_page(students: dict[str, dict], title: str) -> str:
+def class_page(students: dict[str, Report], title: str) -> str:
     """The page for these reports, by student folder (each score links to the report in it)."""
     reports = list(students.values())
     totals = [r["score"] for r in reports]
@@ -177,7 +191,7 @@ def class_page(students: dict[str, dict], title: str) -> str:
 """
 
 
-def write_class_report(students: dict[str, dict], out: Path, title: str) -> None:
+def write_class_report(students: dict[str, Report], out: Path, title: str) -> None:
     """Write `gradebook.csv` and `index.html` for these reports, keyed by the folder under
     `OUT/students/` that holds each (atomically)."""
     write_atomic(out / "gradebook.csv", gradebook_csv(list(students.values())))

@@ -23,7 +23,14 @@ import nbformat
 from grader.course import KIT_ROOT, Course, Topic
 from grader.instructor.sync import BEGIN
 from grader.nbcheck import GRADER_START_S
-from grader.notebooks import DEF_NODES, METADATA_KEY, WHOLE_TOPIC, group_of, public_names
+from grader.notebooks import (
+    DEF_NODES,
+    METADATA_KEY,
+    WHOLE_TOPIC,
+    Definition,
+    group_of,
+    public_names,
+)
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
@@ -74,15 +81,15 @@ def _n_points(value: float) -> str:
 def _end(node: ast.stmt, lines: list[str]) -> int:
     """The statement's last line, with the indented comments that follow it (such as a
     function's closing `### END SOLUTION`)."""
-    end = node.end_lineno
+    last = end = node.end_lineno or node.lineno  # ast.parse always sets end_lineno
     while end < len(lines) and (not lines[end].strip() or lines[end][0].isspace()):
         end += 1
-    while end > node.end_lineno and not lines[end - 1].strip():
+    while end > last and not lines[end - 1].strip():
         end -= 1
     return end
 
 
-def _cells_of_module(source: str) -> list[tuple[ast.stmt | None, str]]:
+def _cells_of_module(source: str) -> list[tuple[Definition | None, str]]:
     """The module split into chunks of text: each top-level def/class on its own (with the
     comments above it), the statements between them together. The module docstring is left
     out (it becomes the notebook's introduction)."""
@@ -90,7 +97,7 @@ def _cells_of_module(source: str) -> list[tuple[ast.stmt | None, str]]:
     lines = source.splitlines()
     body = list(tree.body)
     start = _end(body.pop(0), lines) if ast.get_docstring(tree) is not None else 0
-    chunks: list[tuple[ast.stmt | None, str]] = []
+    chunks: list[tuple[Definition | None, str]] = []
     for node in body:
         end = _end(node, lines)
         text = "\n".join(lines[start:end])
@@ -102,7 +109,7 @@ def _cells_of_module(source: str) -> list[tuple[ast.stmt | None, str]]:
     return [(node, text.strip("\n")) for node, text in chunks if text.strip()]
 
 
-def _signature(node: ast.stmt) -> str:
+def _signature(node: Definition) -> str:
     if isinstance(node, ast.ClassDef):
         return f"class {node.name}"
     returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""

@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from grader.course import KIT_ROOT
+from grader.report.schema import GradedTestRecord, NotCounted, Report
 from grader.sandbox.client import STARTUP_TIMEOUT_S
 
 MAX_TRIES = 2  # a task whose grader process dies is tried once more
@@ -47,11 +48,11 @@ class Outcome:
     `stopped` past its budget, with the tests the run had `planned` and those `not_counted`."""
 
     task: Any
-    report: dict | None = None
+    report: Report | None = None
     error: str | None = None
     stopped: bool = False
-    planned: list[dict] = field(default_factory=list)
-    not_counted: list[dict] = field(default_factory=list)
+    planned: list[GradedTestRecord] = field(default_factory=list)
+    not_counted: list[NotCounted] = field(default_factory=list)
 
 
 class GraderProcess:
@@ -69,8 +70,8 @@ class GraderProcess:
         self.ready = False
         self.task: Any = None
         self.since = time.monotonic()  # started, or given its task
-        self.planned: list[dict] = []
-        self.not_counted: list[dict] = []
+        self.planned: list[GradedTestRecord] = []
+        self.not_counted: list[NotCounted] = []
 
     def give(self, task: Any) -> None:
         """Send it a task (a process that just died is found out by the next receive)."""
@@ -106,7 +107,7 @@ class GraderProcess:
 def run_tasks(tasks: list, jobs: int, budget_s: float) -> Iterator[Outcome]:
     """Grade `tasks` on up to `jobs` grader processes, each task within `budget_s` seconds;
     yield each outcome as it comes. Every process is gone when the iteration ends."""
-    todo, tries = deque(tasks), Counter()
+    todo, tries = deque(tasks), Counter[Any]()
     procs: list[GraderProcess] = []
     failed_starts = 0
     try:
@@ -124,7 +125,7 @@ def run_tasks(tasks: list, jobs: int, budget_s: float) -> Iterator[Outcome]:
             timeout = None if soonest == math.inf else max(0.0, soonest - time.monotonic())
             for conn in wait([p.conn for p in procs], timeout):
                 p = next(p for p in procs if p.conn is conn)
-                message = _recv(conn)
+                message = _recv(p.conn)
                 if message is not None:
                     yield from _receive(p, message)
                     continue

@@ -14,6 +14,7 @@ from grader.course import load_course
 from grader.grade import grade
 from grader.instructor.archive import extract_submission
 from grader.report.formats import write_reports
+from grader.report.schema import Report
 from grader.submission import Submission, load_submission
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class Task:
     keyword: str | None = None  # only the tests matching this pytest -k expression
 
 
-def write_student(task: Task, report: dict) -> None:
+def write_student(task: Task, report: Report) -> None:
     """The student's reports, then the fingerprint that lets a rerun skip them."""
     out = Path(task.out)
     write_reports(report, out)
@@ -86,7 +87,7 @@ def _submission(task: Task, scratch: Path) -> Submission:
     return sub
 
 
-def grade_task(task: Task, plan: TestPlan | None = None) -> dict:
+def grade_task(task: Task, plan: TestPlan | None = None) -> Report:
     """Grade one student and write their reports; returns the report. `plan` hears which
     tests the run collected (a batch's coordinator needs them if it has to stop the run)."""
     course = load_course()

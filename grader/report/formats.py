@@ -1,4 +1,4 @@
-"""A report (the dict saved as report.json) in the other formats: Markdown, a self-contained
+"""A report (`schema.Report`, saved as report.json) in the other formats: Markdown, a self-contained
 HTML page and Gradescope's results.json; `write_reports` writes them all, report.json last.
 
 Tests whose function is not written yet are grouped apart from the ones to fix, so a fresh
@@ -12,23 +12,40 @@ import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypedDict
 
 from grader.atomic import fsync_dir, write_atomic, write_json_atomic
+from grader.report.schema import (
+    OUTCOMES,
+    GradedTest,
+    GradescopeResults,
+    GradescopeTest,
+    GradescopeVisibility,
+    How,
+    Report,
+    TopicEntry,
+    Visibility,
+    waiting,
+)
 
-OUTCOME_LABELS = {
-    "passed": "passed",
-    "failed": "wrong result",
-    "error": "raised an error",
-    "timeout": "ran out of time",
-    "forbidden": "used a forbidden call",
-    "not_implemented": "not written yet",
-}
-HOW_LABELS = {"runtime": "called while grading", "source": "written in the source"}
+HOW_LABELS: dict[How, str] = {"runtime": "called while grading",
+                              "source": "written in the source"}
 FLAGS_ADVICE = ("A forbidden call does the exercise's work for you, so a test that reaches one "
                 "earns nothing; one only written in the source is a warning. Rebuild the result "
                 "from the section's basic operations.")
-GRADESCOPE_VISIBILITY = {"public": "visible", "hidden": "after_published"}
+GRADESCOPE_VISIBILITY: dict[Visibility, GradescopeVisibility] = {
+    "public": "visible", "hidden": "after_published"}
 BAR_WIDTH = 20
+
+
+class MergedFlag(TypedDict):
+    """The flags of one topic, function and call as one entry: every way it was seen."""
+
+    topic: str
+    function: str
+    call: str
+    how: list[How]
+
 
 # -- what every format shows -----------------------------------------------------------------
 
@@ -38,27 +55,27 @@ def points(x: float) -> str:
     return f"{round(float(x), 2):g}"
 
 
-def score_of(item: dict) -> str:
+def score_of(item: Report | TopicEntry | GradedTest) -> str:
     """`score/max_score` of a report, topic or test."""
     return f"{points(item['score'])}/{points(item['max_score'])}"
 
 
-def missed(test: dict) -> bool:
+def missed(test: GradedTest) -> bool:
     """Whether a test lost points or did not pass (a 0-point test can still teach)."""
     return test["outcome"] != "passed" or test["score"] < test["max_score"]
 
 
-def to_fix(topic: dict) -> list[dict]:
+def to_fix(topic: TopicEntry) -> list[GradedTest]:
     """The topic's missed tests, except those whose function is not written yet."""
-    return [t for t in topic["tests"] if missed(t) and t["outcome"] != "not_implemented"]
+    return [t for t in topic["tests"] if missed(t) and not waiting(t)]
 
 
-def not_written(topic: dict) -> list[dict]:
+def not_written(topic: TopicEntry) -> list[GradedTest]:
     """The topic's tests that wait for a function the student has not written yet."""
-    return [t for t in topic["tests"] if t["outcome"] == "not_implemented"]
+    return [t for t in topic["tests"] if waiting(t)]
 
 
-def passed(topic: dict) -> list[dict]:
+def passed(topic: TopicEntry) -> list[GradedTest]:
     return [t for t in topic["tests"] if not missed(t)]
 
 
@@ -67,7 +84,7 @@ def unique(texts: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(t for t in texts if t))
 
 
-def fraction(topic: dict) -> float:
+def fraction(topic: TopicEntry) -> float:
     """The share of a topic's points earned; a 0-point topic counts as done if nothing missed."""
     if topic["max_score"] > 0:
         return min(1.0, max(0.0, topic["score"] / topic["max_score"]))
@@ -79,18 +96,18 @@ def text_bar(share: float, width: int = BAR_WIDTH, full: str = "█", empty: str
     return full * filled + empty * (width - filled)
 
 
-def label(test: dict) -> str:
-    return OUTCOME_LABELS.get(test["outcome"], test["outcome"])
+def label(test: GradedTest) -> str:
+    return OUTCOMES[test["outcome"]].label
 
 
-def display_name(test: dict) -> str:
+def display_name(test: GradedTest) -> str:
     """The test's name, marked when it is one of the hidden tests."""
     return test["name"] + (" (hidden)" if test["visibility"] == "hidden" else "")
 
 
-def merged_flags(report: dict) -> list[dict]:
+def merged_flags(report: Report) -> list[MergedFlag]:
     """The flags with one entry per topic, function and call; `how` becomes a list."""
-    merged: dict[tuple[str, str, str], dict] = {}
+    merged: dict[tuple[str, str, str], MergedFlag] = {}
     for flag in report.get("flags", []):
         entry = merged.setdefault((flag["topic"], flag["function"], flag["call"]),
                                   {**flag, "how": []})
@@ -99,23 +116,23 @@ def merged_flags(report: dict) -> list[dict]:
     return list(merged.values())
 
 
-def flag_text(flag: dict) -> str:
+def flag_text(flag: MergedFlag) -> str:
     """One merged flag as a sentence: which call, in which function, how it was seen."""
     how = " and ".join(HOW_LABELS.get(h, h) for h in flag["how"])
     return f"{flag['call']} in {flag['function']} ({flag['topic']}): {how}"
 
 
-def not_graded_texts(report: dict) -> list[str]:
+def not_graded_texts(report: Report) -> list[str]:
     """A sentence per file of the submission that was not graded, each naming its file."""
     return [f["reason"] for f in report.get("files_not_graded") or []]
 
 
-def isolation_text(report: dict) -> str:
+def isolation_text(report: Report) -> str:
     steps = report.get("isolation") or []
     return "Isolation: " + (", ".join(steps) if steps else "none (no sandbox recorded)")
 
 
-def not_counted_text(report: dict) -> str:
+def not_counted_text(report: Report) -> str:
     """Tests this machine skipped, left out of the maximum: `Not counted: 3 tests (6 points) …`."""
     skipped = report.get("not_counted") or []
     if not skipped:
@@ -127,13 +144,13 @@ def not_counted_text(report: dict) -> str:
             f"machine ({'; '.join(reasons)}); the total leaves them out.")
 
 
-def summary_line(report: dict) -> str:
+def summary_line(report: Report) -> str:
     """Every topic's score and the total on one line: `softmax 12/30 · total 12/30`."""
     parts = [f"{t['name']} {score_of(t)}" for t in report["topics"]]
     return " · ".join([*parts, f"total {score_of(report)}"])
 
 
-def waiting_text(tests: list[dict]) -> str:
+def waiting_text(tests: list[GradedTest]) -> str:
     """What unwritten functions hold back: `3 tests (5 points) waiting`."""
     total = sum(t["max_score"] for t in tests)
     noun = "test" if len(tests) == 1 else "tests"
@@ -157,7 +174,7 @@ def _md_block(text: str) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
-def to_markdown(report: dict) -> str:
+def to_markdown(report: Report) -> str:
     """The report as Markdown: overview table, forbidden calls, then a section per topic."""
     parts = [
         f"# Grade report: {_md(report['submission'])}",
@@ -174,25 +191,25 @@ def to_markdown(report: dict) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _md_overview(report: dict) -> str:
+def _md_overview(report: Report) -> str:
     rows = ["| Topic | Score | Progress |", "| --- | ---: | --- |"]
     rows += [f"| {_md(t['title'])} | {score_of(t)} | {text_bar(fraction(t))} |"
              for t in report["topics"]]
     return "\n".join(rows)
 
 
-def _md_flags(report: dict) -> str:
+def _md_flags(report: Report) -> str:
     lines = ["## Forbidden calls", ""]
     lines += [f"- {_md(flag_text(f))}" for f in merged_flags(report)]
     return "\n".join([*lines, "", _md(FLAGS_ADVICE)])
 
 
-def _md_not_graded(report: dict) -> str:
+def _md_not_graded(report: Report) -> str:
     lines = [f"- {_md(t)}" for t in not_graded_texts(report)]
     return "\n".join(["## Files not graded", "", *lines])
 
 
-def _md_topic(topic: dict) -> str:
+def _md_topic(topic: TopicEntry) -> str:
     parts = [f"## {_md(topic['title'])}: {score_of(topic)}",
              f"Topic {_md(topic['name'])} · {text_bar(fraction(topic))}"]
     if fix := to_fix(topic):
@@ -205,7 +222,7 @@ def _md_topic(topic: dict) -> str:
     return "\n\n".join(parts)
 
 
-def _md_test(test: dict) -> str:
+def _md_test(test: GradedTest) -> str:
     lines = [f"#### {_md(display_name(test))} · {_md(label(test))} · {score_of(test)}",
              _md_block(test["message"] or "(no message)")]
     if test["hint"]:
@@ -213,7 +230,7 @@ def _md_test(test: dict) -> str:
     return "\n\n".join(lines)
 
 
-def _md_todo(tests: list[dict]) -> str:
+def _md_todo(tests: list[GradedTest]) -> str:
     lines = [f"- {_md(m)}" for m in unique(t["message"] for t in tests)]
     lines += ["", f"{waiting_text(tests)}; once written, they check:", ""]
     lines += [f"- {_md(t['name'])}: {_md(t['hint'])}" if t["hint"] else f"- {_md(t['name'])}"
@@ -237,7 +254,8 @@ section > header { display: flex; justify-content: space-between; align-items: b
 .fill { height: 100%; border-radius: 4px; }
 .done { background: #2e7d32; } .partial { background: #e6a100; } .none { background: #b0b0aa; }
 article { border-left: 4px solid #c0392b; padding: .25rem .75rem; margin: .75rem 0; }
-article.timeout { border-color: #7b1fa2; } article.forbidden { border-color: #d35400; }
+""" + " ".join(f"article.{name} {{ border-color: {info.html_border}; }}"
+               for name, info in OUTCOMES.items() if info.html_border) + """
 h4 { margin: 0; font-size: 1rem; }
 .badge, .tag, .pts { font-size: .8rem; border-radius: 3px; padding: 0 .35rem; }
 .badge { background: #fbe9e7; color: #8e2a1c; } .tag { background: #eee; color: #555; }
@@ -255,7 +273,7 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def to_html(report: dict) -> str:
+def to_html(report: Report) -> str:
     """The report as one self-contained page: inline CSS, no script, nothing fetched."""
     body = [_html_header(report)]
     if report.get("flags"):
@@ -284,7 +302,7 @@ def to_html(report: dict) -> str:
     ]) + "\n"
 
 
-def _html_header(report: dict) -> str:
+def _html_header(report: Report) -> str:
     return (f"<header><h1>Grade report: {_e(report['submission'])}</h1>"
             f'<p class="meta">kit {_e(report["kit_version"])} · graded '
             f'{_e(report["graded_at"])}</p>'
@@ -298,18 +316,18 @@ def _html_bar(share: float) -> str:
             f'<div class="fill {kind}" style="width: {share * 100:.1f}%"></div></div>')
 
 
-def _html_flags(report: dict) -> str:
+def _html_flags(report: Report) -> str:
     items = "".join(f"<li>{_e(flag_text(f))}</li>" for f in merged_flags(report))
     return (f'<section class="flags"><h2>Forbidden calls</h2><ul>{items}</ul>'
             f"<p>{_e(FLAGS_ADVICE)}</p></section>")
 
 
-def _html_not_graded(report: dict) -> str:
+def _html_not_graded(report: Report) -> str:
     items = "".join(f"<li>{_e(t)}</li>" for t in not_graded_texts(report))
     return f'<section class="not-graded"><h2>Files not graded</h2><ul>{items}</ul></section>'
 
 
-def _html_topic(topic: dict) -> str:
+def _html_topic(topic: TopicEntry) -> str:
     parts = [f'<section class="topic" id="topic-{_e(topic["name"])}">',
              f'<header><h2>{_e(topic["title"])}</h2>'
              f'<span class="score">{_e(score_of(topic))}</span></header>',
@@ -328,7 +346,7 @@ def _html_topic(topic: dict) -> str:
     return "\n".join(parts)
 
 
-def _html_test(test: dict) -> str:
+def _html_test(test: GradedTest) -> str:
     hidden = ' <span class="tag">hidden</span>' if test["visibility"] == "hidden" else ""
     hint = (f'<p class="hint"><strong>What it checks:</strong> {_e(test["hint"])}</p>'
             if test["hint"] else "")
@@ -338,7 +356,7 @@ def _html_test(test: dict) -> str:
             f'<pre>{_e(test["message"] or "(no message)")}</pre>{hint}</article>')
 
 
-def _html_todo(tests: list[dict]) -> str:
+def _html_todo(tests: list[GradedTest]) -> str:
     messages = "".join(f"<p>{_e(m)}</p>" for m in unique(t["message"] for t in tests))
     items = "".join(_html_waiting_item(t) for t in tests)
     return (f'<div class="todo"><h3>Not written yet</h3>{messages}<details><summary>'
@@ -346,7 +364,7 @@ def _html_todo(tests: list[dict]) -> str:
             "</div>")
 
 
-def _html_waiting_item(test: dict) -> str:
+def _html_waiting_item(test: GradedTest) -> str:
     hint = f": {_e(test['hint'])}" if test["hint"] else ""
     return f"<li><code>{_e(test['name'])}</code>{hint}</li>"
 
@@ -354,7 +372,7 @@ def _html_waiting_item(test: dict) -> str:
 # -- Gradescope ------------------------------------------------------------------------------
 
 
-def to_gradescope(report: dict) -> dict:
+def to_gradescope(report: Report) -> GradescopeResults:
     """Gradescope's results.json: hidden tests show once grades are published."""
     tests = [_gradescope_test(topic, t) for topic in report["topics"] for t in topic["tests"]]
     seconds = sum(t["duration_s"] for topic in report["topics"] for t in topic["tests"])
@@ -362,11 +380,11 @@ def to_gradescope(report: dict) -> dict:
             "output": _gradescope_summary(report), "tests": tests}
 
 
-def _gradescope_test(topic: dict, test: dict) -> dict:
+def _gradescope_test(topic: TopicEntry, test: GradedTest) -> GradescopeTest:
     checks = f"What it checks: {test['hint']}" if test["hint"] else ""
     if not missed(test):
         verdict = "passed"
-    elif test["outcome"] == "not_implemented":
+    elif waiting(test):
         verdict = test["message"] or label(test)
     else:
         verdict = f"{label(test)}: {test['message']}"
@@ -381,7 +399,7 @@ def _gradescope_test(topic: dict, test: dict) -> dict:
     }
 
 
-def _gradescope_summary(report: dict) -> str:
+def _gradescope_summary(report: Report) -> str:
     lines = [summary_line(report)]
     waiting = sum(len(not_written(t)) for t in report["topics"])
     if waiting:
@@ -394,7 +412,7 @@ def _gradescope_summary(report: dict) -> str:
 # -- writing ---------------------------------------------------------------------------------
 
 
-def write_reports(report: dict, out_dir: str | Path) -> list[Path]:
+def write_reports(report: Report, out_dir: str | Path) -> list[Path]:
     """Write report.md, report.html, results.json and then report.json into `out_dir`.
 
     Everything is rendered first and a stale report.json removed before anything is written,

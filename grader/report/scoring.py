@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from grader.course import Course
+from grader.report.schema import Flag, GradedTest, GradedTestRecord, NotCounted, Report, TopicEntry
 from grader.scan.source import SourceTooLarge, forbidden_in_source, function_names
 from grader.submission import Submission
 from grader.text import clean_text
@@ -30,10 +32,10 @@ def kit_version() -> str:
 MAX_SOURCE_FLAGS = 200  # a module of thousands of functions does not make a report of them
 
 
-def source_flags(submission: Submission, course: Course, topics: list[str]) -> list[dict]:
+def source_flags(submission: Submission, course: Course, topics: list[str]) -> list[Flag]:
     """Forbidden calls named in each function's source (reported; the runtime check scores),
     at most MAX_SOURCE_FLAGS."""
-    flags = []
+    flags: list[Flag] = []
     for name in topics:
         topic, source = course.topic(name), submission.source(name)
         if not source:
@@ -49,15 +51,15 @@ def source_flags(submission: Submission, course: Course, topics: list[str]) -> l
     return flags[:MAX_SOURCE_FLAGS]
 
 
-def build_report(records: list[dict], course: Course, topics: list[str],
+def build_report(records: Sequence[GradedTestRecord], course: Course, topics: list[str],
                  submission: Submission, isolation: list[str],
-                 runtime_flags: list[dict], not_counted: list[dict] = ()) -> dict:
+                 runtime_flags: Sequence[Flag], not_counted: Sequence[NotCounted] = ()
+                 ) -> Report:
     """The report for one submission: topics in course order, totals, flags, the files that
     were not graded; every text cleaned of control characters."""
-    report_topics = []
+    report_topics: list[TopicEntry] = []
     for name in topics:
-        tests = [{k: v for k, v in r.items() if k != "topic"} for r in records
-                 if r["topic"] == name]
+        tests = [_without_topic(r) for r in records if r["topic"] == name]
         if not tests:
             continue
         report_topics.append({
@@ -66,7 +68,7 @@ def build_report(records: list[dict], course: Course, topics: list[str],
             "max_score": round(sum(t["max_score"] for t in tests), 4),
             "tests": tests,
         })
-    return _clean({
+    report: Report = {
         "submission": submission.name,
         "kit_version": kit_version(),
         "graded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -74,10 +76,19 @@ def build_report(records: list[dict], course: Course, topics: list[str],
         "score": round(sum(t["score"] for t in report_topics), 4),
         "max_score": round(sum(t["max_score"] for t in report_topics), 4),
         "topics": report_topics,
-        "flags": runtime_flags + source_flags(submission, course, topics),
+        "flags": [*runtime_flags, *source_flags(submission, course, topics)],
         "not_counted": list(not_counted),
         "files_not_graded": submission.not_graded,
-    })
+    }
+    return cast(Report, _clean(report))  # the same keys and value types, texts cleaned
+
+
+def _without_topic(record: GradedTestRecord) -> GradedTest:
+    """The test as the report lists it under its topic (the record less its `topic`)."""
+    return {"name": record["name"], "visibility": record["visibility"],
+            "score": record["score"], "max_score": record["max_score"],
+            "outcome": record["outcome"], "message": record["message"],
+            "hint": record["hint"], "duration_s": record["duration_s"]}
 
 
 def _clean(value: Any) -> Any:

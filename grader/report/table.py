@@ -27,12 +27,11 @@ from grader.report.formats import (
     unique,
     waiting_text,
 )
+from grader.report.schema import OUTCOMES, GradedTest, Report
 
 __all__ = ["default_console", "render_table", "summary_line"]
 
 FALLBACK_WIDTH = 100
-OUTCOME_STYLES = {"failed": "red", "error": "red", "timeout": "magenta",
-                  "forbidden": "bold red", "not_implemented": "cyan"}
 
 
 def default_console() -> Console:
@@ -41,7 +40,7 @@ def default_console() -> Console:
     return console if console.is_terminal else Console(width=FALLBACK_WIDTH)
 
 
-def render_table(report: dict, console: Console | None = None) -> None:
+def render_table(report: Report, console: Console | None = None) -> None:
     """Print the report: topics, tests to fix, functions not written yet, flags, files not
     graded, total."""
     console = console or default_console()
@@ -67,7 +66,7 @@ def _bar(share: float, console: Console) -> Text:
     return Text(text_bar(share, full=full, empty=empty), style=style)
 
 
-def _topics_table(report: dict, console: Console) -> Table:
+def _topics_table(report: Report, console: Console) -> Table:
     table = Table(title=Text(f"Grade report: {report['submission']}", style="bold"),
                   title_justify="left")
     table.add_column("Topic")
@@ -79,7 +78,7 @@ def _topics_table(report: dict, console: Console) -> Table:
     return table
 
 
-def _fix_table(report: dict) -> Table:
+def _fix_table(report: Report) -> Table:
     table = Table(title=Text("To fix", style="bold"), title_justify="left", show_lines=True)
     for column in ("Topic", "Test", "Outcome", "Points"):
         table.add_column(column, overflow="fold")
@@ -87,19 +86,19 @@ def _fix_table(report: dict) -> Table:
     for topic in report["topics"]:
         for test in to_fix(topic):
             table.add_row(Text(topic["name"]), Text(display_name(test)),
-                          Text(label(test), style=OUTCOME_STYLES.get(test["outcome"], "red")),
+                          Text(label(test), style=OUTCOMES[test["outcome"]].style),
                           Text(score_of(test)), _what_went_wrong(test))
     return table
 
 
-def _what_went_wrong(test: dict) -> Text:
+def _what_went_wrong(test: GradedTest) -> Text:
     text = Text(test["message"] or "(no message)")
     if test["hint"]:
         text.append("\n" + test["hint"], style="dim")
     return text
 
 
-def _not_written_text(report: dict) -> Text | None:
+def _not_written_text(report: Report) -> Text | None:
     """One calm line per topic with unwritten functions, instead of a red row per test."""
     waiting = [(topic, tests) for topic in report["topics"] if (tests := not_written(topic))]
     if not waiting:
@@ -112,7 +111,7 @@ def _not_written_text(report: dict) -> Text | None:
     return text
 
 
-def _flags_text(report: dict) -> Text:
+def _flags_text(report: Report) -> Text:
     text = Text("Forbidden calls\n", style="bold red")
     for flag in merged_flags(report):
         text.append(f"  {flag_text(flag)}\n")
@@ -120,7 +119,7 @@ def _flags_text(report: dict) -> Text:
     return text
 
 
-def _not_graded_text(report: dict) -> Text:
+def _not_graded_text(report: Report) -> Text:
     text = Text("Files not graded", style="bold yellow")
     for line in not_graded_texts(report):
         text.append(f"\n  {line}")

@@ -22,6 +22,7 @@ import ast
 import fnmatch
 import functools
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 from grader.scan.source import add_aliases, callers, dotted, function_names, parse
 
@@ -76,18 +77,23 @@ def _aliases(tree: ast.Module) -> dict[str, str]:
     return found
 
 
-def _is_exec_of_constant(node: ast.AST) -> bool:
+def _exec_of_constant(node: ast.AST) -> tuple[ast.Call, str] | None:
     """`exec(compile("<code>", "<label>", "exec"), globals())`: how `grader.notebooks` runs a
     notebook cell's statements so that one failing cell costs only what it defines. The code is
-    a constant, so it is read here like the rest of the module instead of being machinery."""
+    a constant, so it is read here like the rest of the module instead of being machinery.
+    The exec call and its code; None for any other node."""
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id == "exec" and node.args):
-        return False
+        return None
     inner = node.args[0]
-    return (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)
+    if not (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)
             and inner.func.id == "compile" and len(inner.args) == 3
             and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
-                    for a in inner.args))
+                    for a in inner.args)):
+        return None
+    code = inner.args[0]
+    return (node, code.value) if isinstance(code, ast.Constant) and isinstance(
+        code.value, str) else None
 
 
 def _embedded(tree: ast.AST) -> tuple[list[ast.Module], set[int]]:
@@ -98,10 +104,11 @@ def _embedded(tree: ast.AST) -> tuple[list[ast.Module], set[int]]:
     todo = [tree]
     while todo:
         for node in ast.walk(todo.pop()):
-            if _is_exec_of_constant(node):
-                skip |= {id(node), *map(id, node.args)}  # exec, compile and globals()
+            if (found := _exec_of_constant(node)) is not None:
+                call, code = found
+                skip |= {id(call), *map(id, call.args)}  # exec, compile and globals()
                 try:
-                    parsed = ast.parse(node.args[0].args[0].value)
+                    parsed = ast.parse(code)
                 except (SyntaxError, ValueError, RecursionError, MemoryError):
                     continue
                 modules.append(parsed)
@@ -109,7 +116,8 @@ def _embedded(tree: ast.AST) -> tuple[list[ast.Module], set[int]]:
     return modules, skip
 
 
-def _uses(node: ast.AST, aliases: dict[str, str], skip: set[int] = frozenset()) -> set[str]:
+def _uses(node: ast.AST, aliases: dict[str, str],
+          skip: AbstractSet[int] = frozenset()) -> set[str]:
     """The machinery one statement or definition uses (`skip`: calls that are not)."""
     found: set[str] = set()
     called = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}

@@ -27,9 +27,10 @@ from typing import NamedTuple
 from grader.sandbox.forbidden import canonical
 
 MAX_SOURCE_CHARS = 1_000_000  # a solution is a few kB; past this the source is not read
-LOOP_NODES = {ast.For: "a for loop", ast.While: "a while loop", ast.ListComp: "a comprehension",
-              ast.GeneratorExp: "a generator expression", ast.SetComp: "a comprehension",
-              ast.DictComp: "a comprehension", ast.AsyncFor: "a for loop"}
+LOOP_NODES: dict[type[ast.AST], str] = {
+    ast.For: "a for loop", ast.While: "a while loop", ast.ListComp: "a comprehension",
+    ast.GeneratorExp: "a generator expression", ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension", ast.AsyncFor: "a for loop"}
 LOOP_CALLS = ("map", "reduce", "starmap")
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -159,29 +160,30 @@ def _full_name(chain: tuple[str, ...], aliases: dict[str, str]) -> str | None:
     return None
 
 
-def _walk_definition(node: ast.AST, top_level: set[str], aliases: dict[str, str]
+def _walk_definition(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+                     top_level: set[str], aliases: dict[str, str]
                      ) -> tuple[_Definition, set[tuple[str, ...]]]:
     """One walk of a definition: what it uses, with its references as raw chains (`F`,
     `softmax`) to resolve once every import of the module is known."""
-    found = _Definition(_Span(node.lineno, node.col_offset, node.end_lineno,
-                              node.end_col_offset),
+    found = _Definition(_Span(node.lineno, node.col_offset, node.end_lineno or node.lineno,
+                              node.end_col_offset or 0),
                         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
     chains: set[tuple[str, ...]] = set()
     for inner in _nodes(node):
-        kind = type(inner)
-        if kind is ast.Name:
+        if isinstance(inner, ast.Name):
             chains.add((inner.id,))
             if inner.id in top_level:
                 found.calls.add(inner.id)
-        elif kind is ast.Attribute:
-            chains.add(tuple(dotted(inner)))
-        elif kind in (ast.BinOp, ast.AugAssign) and type(inner.op) is ast.MatMult:
+        elif isinstance(inner, ast.Attribute) and (chain := dotted(inner)):
+            chains.add(tuple(chain))
+        elif isinstance(inner, ast.BinOp | ast.AugAssign) and isinstance(inner.op, ast.MatMult):
             found.matmul = True
-        elif kind in LOOP_NODES:
-            found.loops.append((LOOP_NODES[kind], inner.lineno))
-        elif kind is ast.Call and (call := dotted(inner.func)) and call[-1] in LOOP_CALLS:
+        elif (loop := LOOP_NODES.get(type(inner))) and isinstance(inner, ast.stmt | ast.expr):
+            found.loops.append((loop, inner.lineno))
+        elif isinstance(inner, ast.Call) and (call := dotted(inner.func)) and (
+                call[-1] in LOOP_CALLS):
             found.loops.append((f"{call[-1]}()", inner.lineno))
-        elif kind in (ast.Import, ast.ImportFrom):
+        elif isinstance(inner, ast.Import | ast.ImportFrom):
             add_aliases(inner, aliases)
     return found, chains
 
@@ -245,7 +247,10 @@ def python_loops(source: str, function: str) -> list[tuple[str, int]]:
 def function_source(source: str, function: str) -> str | None:
     """The text of a top-level function, or None when the module does not define it."""
     definition = _scan(source).definitions.get(function)
-    return ast.get_source_segment(source, definition.span) if definition else None
+    if definition is None:
+        return None
+    # the span keeps no reference to the tree: a node that holds only its position
+    return ast.get_source_segment(source, ast.Pass(**definition.span._asdict()))
 
 
 def callers(source: str) -> dict[str, set[str]]:

@@ -1,0 +1,141 @@
+"""Similar code between the students of a class, topic by topic, as MOSS and Gradescope show
+it: which pairs of students wrote more of a topic alike than independent work explains, and a
+side-by-side page of each such pair with the shared code marked.
+
+Fingerprints come from copydetect (winnowed k-grams of the token stream, with variable,
+function and class names replaced by placeholders, so renaming and reordering functions do not
+hide copying; comments and blank lines never count). The released stub of the topic is
+boilerplate: what every student was given (docstrings, signatures, imports) is removed from
+every fingerprint, so two students who filled the same stubs differently share nothing.
+
+Comparing every pair is quadratic; an inverted index (fingerprint -> students) finds the pairs
+that share anything at all, and only those are compared in full, so a class of 1,000 costs
+seconds. A fingerprint most of the class shares is the course's idiom, not copying: it is left
+out of the candidates (`COMMON_FRACTION`), as MOSS ignores passages too many files contain.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import combinations
+
+import copydetect
+import numpy as np
+
+NOISE_TOKENS = 25  # k: shorter matches are never counted (copydetect's default)
+GUARANTEE_TOKENS = 30  # a shared run this long is always found (window = guarantee - noise + 1)
+COMMON_FRACTION = 0.5  # a fingerprint in more than half the class is an idiom, not a lead
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two students' code of one topic: the share of each one's code found in the other's."""
+
+    topic: str
+    a: str
+    b: str
+    share_a: float
+    share_b: float
+    tokens: int  # shared tokens, after names were replaced
+
+    @property
+    def similarity(self) -> float:
+        """The larger share: one student copying all of a classmate's shorter code counts."""
+        return max(self.share_a, self.share_b)
+
+
+def _fingerprint(code: str, boilerplate: np.ndarray) -> copydetect.CodeFingerprint:
+    logging.getLogger().disabled, was = True, logging.getLogger().disabled  # its lexer warnings
+    try:
+        return copydetect.CodeFingerprint(
+            "submission.py", NOISE_TOKENS, GUARANTEE_TOKENS - NOISE_TOKENS + 1,
+            boilerplate=boilerplate, fp=io.StringIO(code))
+    finally:
+        logging.getLogger().disabled = was
+
+
+def fingerprints(sources: Mapping[str, str], stub: str) -> dict[str, copydetect.CodeFingerprint]:
+    """Each student's fingerprint of one topic, the stub's own removed as boilerplate."""
+    boilerplate = np.array(sorted(_fingerprint(stub, np.array([])).hashes), dtype=np.int64)
+    return {student: _fingerprint(code, boilerplate) for student, code in sources.items()}
+
+
+def candidates(prints: Mapping[str, copydetect.CodeFingerprint]) -> Counter[tuple[str, str]]:
+    """Pairs of students sharing a fingerprint, with how many they share; fingerprints more
+    than COMMON_FRACTION of the class holds are not leads."""
+    holders: dict[int, list[str]] = defaultdict(list)
+    for student in sorted(prints):
+        for h in prints[student].hashes:
+            holders[h].append(student)
+    most = max(2, int(COMMON_FRACTION * len(prints)))
+    shared: Counter[tuple[str, str]] = Counter()
+    for students in holders.values():
+        if 2 <= len(students) <= most:
+            shared.update(combinations(students, 2))
+    return shared
+
+
+def similar_pairs(topic: str, sources: Mapping[str, str], stub: str, threshold: float,
+                  min_tokens: int = GUARANTEE_TOKENS) -> list[Pair]:
+    """The pairs of one topic whose similarity is at least `threshold` (0..1) over at least
+    `min_tokens` shared tokens, most similar first."""
+    prints = fingerprints(sources, stub)
+    pairs = []
+    for a, b in candidates(prints):
+        tokens, (share_a, share_b), _ = copydetect.compare_files(prints[a], prints[b])
+        pair = Pair(topic, a, b, float(share_a), float(share_b), int(tokens))
+        if pair.similarity >= threshold and pair.tokens >= min_tokens:
+            pairs.append(pair)
+    return sorted(pairs, key=lambda p: (-p.similarity, p.topic, p.a, p.b))
+
+
+def highest(pairs: Iterable[Pair]) -> dict[str, float]:
+    """Each student's highest similarity over the pairs given."""
+    best: dict[str, float] = {}
+    for p in pairs:
+        for s in (p.a, p.b):
+            best[s] = max(best.get(s, 0.0), p.similarity)
+    return best
+
+
+SIDE_BY_SIDE_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+.cols { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
+pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: 13px; line-height: 1.35; }
+mark { background: #ffd27a; }
+"""
+
+
+def side_by_side(pair: Pair, code_a: str, code_b: str, stub: str) -> str:
+    """An HTML page with both students' code of the topic, the shared parts marked. Every piece
+    of student text is escaped: code and names are text, never markup."""
+    prints = fingerprints({"a": code_a, "b": code_b}, stub)
+    _, _, (slices_a, slices_b) = copydetect.compare_files(prints["a"], prints["b"])
+
+    def marked(code: str, slices: np.ndarray) -> str:
+        if slices.size == 0:
+            return html.escape(code)
+        text, _ = copydetect.utils.highlight_overlap(code, slices, "<mark>", "</mark>",
+                                                     escape_html=True)
+        return text
+
+    e = html.escape
+    title = f"{pair.topic}: {pair.a} and {pair.b}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>{e(title)}</title><style>{SIDE_BY_SIDE_CSS}</style></head><body>
+<h1>{e(title)}</h1>
+<p>{pair.share_a:.0%} of {e(pair.a)}'s code and {pair.share_b:.0%} of {e(pair.b)}'s is shared
+({pair.tokens} tokens), with names replaced and the released stub left out. Marked: the shared
+parts. Similar code is a reason to look, not proof: read both before you decide.</p>
+<div class="cols">
+<div><h2>{e(pair.a)}</h2><pre>{marked(code_a, slices_a)}</pre></div>
+<div><h2>{e(pair.b)}</h2><pre>{marked(code_b, slices_b)}</pre></div>
+</div></body></html>
+"""

@@ -1,0 +1,149 @@
+"""The report's schema as typed records, and the one table of test outcomes.
+
+A report is JSON: `grader.report.scoring` builds it from the plugin's records,
+`grader.report.formats` writes it (report.json, and Gradescope's results.json from it), and
+`grader.nbcheck`, `grader.instructor.class_report` and a batch's resume read it back. The
+records are TypedDicts, so a report stays a plain dict at run time (written and read by `json`
+as it is, indexed by key) while mypy checks every module that builds or reads one against the
+definitions here. DEVELOPERS.md ("The report") describes the same fields in words, and
+tests/kit/test_schema.py checks real reports against these records.
+
+`OUTCOMES` is the only place that says what each outcome a test can end with is called and
+how it is shown: the label of every report format, the terminal table's style, the few words
+a notebook's cell of checks prints, report.html's colour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+# -- report.json -----------------------------------------------------------------------------
+
+Outcome = Literal["passed", "failed", "error", "timeout", "forbidden", "not_implemented"]
+Visibility = Literal["public", "hidden"]  # a test of tests/public/ or of tests/hidden/
+How = Literal["runtime", "source"]  # a forbidden call made while grading, or written in source
+
+
+class GradedTest(TypedDict):
+    """One test of a topic: its points, how it ended and what the student is told."""
+
+    name: str
+    visibility: Visibility
+    score: float
+    max_score: float
+    outcome: Outcome
+    message: str  # what went wrong ("" when it passed)
+    hint: str  # what the test checks: the first paragraph of its docstring
+    duration_s: float
+
+
+class GradedTestRecord(GradedTest):
+    """What the plugin records per test (and `grader.stopped` plans): a test with its topic,
+    which `scoring.build_report` takes out when it groups the tests by topic."""
+
+    topic: str
+
+
+class TopicEntry(TypedDict):
+    """One topic of the report, in course order; only topics with tests that ran."""
+
+    name: str
+    title: str
+    score: float
+    max_score: float
+    tests: list[GradedTest]
+
+
+class Flag(TypedDict):
+    """A forbidden call: made while grading (`runtime`, the test that reached it is lost) or
+    only written in the function's source (`source`, a warning)."""
+
+    topic: str
+    function: str
+    call: str
+    how: How
+
+
+class NotCounted(TypedDict):
+    """A test this machine skipped (a GPU test without CUDA): left out of `max_score`."""
+
+    topic: str
+    name: str
+    points: float
+    reason: str
+
+
+class NotGraded(TypedDict):
+    """A file of the submission that did not reach the grader; `reason` names the file."""
+
+    file: str
+    reason: str
+
+
+class Report(TypedDict):
+    """report.json: one submission's grade."""
+
+    submission: str
+    kit_version: str
+    graded_at: str  # ISO 8601, UTC, to the second
+    isolation: list[str]  # the sandbox steps the worker achieved
+    score: float
+    max_score: float
+    topics: list[TopicEntry]
+    flags: list[Flag]
+    not_counted: list[NotCounted]
+    files_not_graded: list[NotGraded]
+
+
+# -- Gradescope's results.json ---------------------------------------------------------------
+
+GradescopeStatus = Literal["passed", "failed"]
+GradescopeVisibility = Literal["hidden", "after_due_date", "after_published", "visible"]
+
+
+class GradescopeTest(TypedDict):
+    name: str
+    score: float
+    max_score: float
+    status: GradescopeStatus
+    output: str
+    visibility: GradescopeVisibility
+
+
+class GradescopeResults(TypedDict):
+    score: float
+    execution_time: int
+    output: str
+    tests: list[GradescopeTest]
+
+
+# -- outcomes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutcomeInfo:
+    """How the report shows one outcome."""
+
+    label: str  # in report.md, report.html, results.json and the terminal table
+    style: str  # the label's rich style in the terminal table
+    check_text: str  # the few words a notebook's cell of checks prints for a lost test
+    waiting: bool = False  # the test waits for a function not written yet: listed once
+    # per function as a to-do, apart from the tests to fix, and never among the most failed
+    html_border: str | None = None  # report.html's border for a lost test (None: red)
+
+
+OUTCOMES: dict[Outcome, OutcomeInfo] = {
+    "passed": OutcomeInfo("passed", "green", "passed"),
+    "failed": OutcomeInfo("wrong result", "red", "wrong result"),
+    "error": OutcomeInfo("raised an error", "red", "error"),
+    "timeout": OutcomeInfo("ran out of time", "magenta", "too slow", html_border="#7b1fa2"),
+    "forbidden": OutcomeInfo("used a forbidden call", "bold red", "forbidden call",
+                             html_border="#d35400"),
+    "not_implemented": OutcomeInfo("not written yet", "cyan", "not written yet", waiting=True),
+}
+
+
+def waiting(test: GradedTest) -> bool:
+    """Whether the test waits for a function the student has not written yet."""
+    return OUTCOMES[test["outcome"]].waiting

@@ -1,0 +1,75 @@
+"""The class's similarity report (grader.instructor.similarity): a student who copied a
+classmate's code, renaming its variables and reordering its functions, is found; students who
+filled the same stubs each their own way are not; the side-by-side page is escaped text."""
+
+from __future__ import annotations
+
+import ast
+
+from grader.instructor.similarity import highest, side_by_side, similar_pairs
+from grader.instructor.sync import expected_stubs
+from tests.kit.variants import KIT_ROOT, replace_definitions
+
+STUB = expected_stubs()["softmax.py"]
+ALICE = (KIT_ROOT / "solutions" / "softmax.py").read_text()
+BOB = replace_definitions(ALICE, '''
+def softmax(X):
+    shifted = X - X.amax(1, keepdim=True)
+    num = shifted.exp()
+    den = num.sum(1).unsqueeze(1)
+    return num / den
+
+
+def logsumexp(X):
+    top = X.amax(dim=1)
+    return top + (X - top[:, None]).exp().sum(dim=1).log()
+
+
+def log_softmax(X):
+    return X - logsumexp(X)[:, None]
+
+
+def softmax_regression(X, W, b):
+    logits = X.flatten(1) @ W
+    return softmax(logits + b)
+''')
+
+
+def renamed_and_reordered(source: str) -> str:
+    """Alice's code as a copier hands it in: other variable names, functions in reverse."""
+    for old, new in (("X_shifted", "Z"), ("X_exp", "E"), ("m = ", "big = "), ("(m + ", "(big + "),
+                     ("X - m", "X - big")):
+        assert old in source
+        source = source.replace(old, new)
+    module = ast.parse(source)
+    functions = [n for n in module.body if isinstance(n, ast.FunctionDef)]
+    module.body = [n for n in module.body if n not in functions] + functions[::-1]
+    return ast.unparse(module)
+
+
+CAROL = renamed_and_reordered(ALICE)
+
+
+def test_a_renamed_reordered_copy_is_flagged_and_independent_work_is_not():
+    pairs = similar_pairs("softmax", {"alice": ALICE, "bob": BOB, "carol": CAROL}, STUB, 0.6)
+    assert [(p.a, p.b) for p in pairs] == [("alice", "carol")], pairs
+    assert pairs[0].similarity > 0.85 and pairs[0].tokens > 100
+    assert highest(pairs) == {"alice": pairs[0].similarity, "carol": pairs[0].similarity}
+
+
+def test_the_released_stub_is_boilerplate():
+    """Two students who hand in the stub unchanged (or keep its docstrings) share nothing."""
+    assert similar_pairs("softmax", {"a": STUB, "b": STUB}, STUB, 0.0, 0) == []
+    with_docstrings = {"a": ALICE, "b": BOB}
+    assert similar_pairs("softmax", with_docstrings, STUB, 0.0, 0) == []
+
+
+def test_the_side_by_side_page_is_text():
+    """A student's name and code never become markup on the page."""
+    evil = CAROL + '\n\ndef f():\n    return "</pre><script>alert(1)</script>"\n'
+    code = {"alice": ALICE, "<b>eve</b>": evil}
+    [pair] = similar_pairs("softmax", code, STUB, 0.6)
+    page = side_by_side(pair, code[pair.a], code[pair.b], STUB)
+    assert "<script>" not in page and "<b>eve</b>" not in page
+    assert "&lt;script&gt;" in page and "&lt;b&gt;eve&lt;/b&gt;" in page
+    assert page.count("<mark>") >= 2  # shared code is marked on both sides
