@@ -5,9 +5,11 @@ and exist only where the instructor code does, never in the student kit."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from grader.course import KIT_ROOT, Course, load_course
+from grader.failures import GraderError
 from grader.grade import SUITES, default_suite, grade, grading_budget
 from grader.report.table import render_table
 from grader.sandbox.client import Template
@@ -73,8 +75,13 @@ def main(argv: list[str] | None = None, template: Template | None = None) -> int
     out = Path(args.out) if args.out else Path("grading") / path.resolve().name
     suite = args.suite or default_suite()
     timeout = None if args.in_process else grading_budget(course, args.student_timeout)
-    report = grade(path, topics, suite, out, args.in_process, template=template, course=course,
-                   verbose=args.verbose, keyword=args.keyword, timeout_s=timeout)
+    try:
+        report = grade(path, topics, suite, out, args.in_process, template=template,
+                       course=course, verbose=args.verbose, keyword=args.keyword,
+                       timeout_s=timeout)
+    except GraderError as e:
+        print(f"grading {path} stopped: {e}", file=sys.stderr)
+        return 3
     render_table(report)
     print(f"reports written to {out}/ (report.json, report.md, report.html, results.json)")
     if suite == "public":

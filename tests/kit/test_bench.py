@@ -11,8 +11,8 @@ from tests.kit.variants import KIT_ROOT
 
 
 def test_bench_prints_suite_time_and_grading_costs():
-    run = subprocess.run([sys.executable, "-m", "grader.instructor.bench", "--rounds", "1", "--topics",
-                          "tensor_ops"], cwd=KIT_ROOT, capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "grader.instructor.bench", "--rounds", "1",
+                          "--topics", "tensor_ops"], cwd=KIT_ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     out = run.stdout
     assert re.search(r"^tensor_ops +[\d.]+ +[\d.]+ +-?\d+ +66/66$", out, re.M), out

@@ -143,7 +143,6 @@ def test_no_control_character_reaches_a_report_or_the_console(hostile_files):
 
 FLOOD = '''
 import torch
-import grader.sandbox.forbidden
 
 flooded = False
 
@@ -152,8 +151,10 @@ def softmax(X):
     global flooded
     if not flooded:  # once: the hits outlive the call in the grader's record of the test
         flooded = True
-        hits = grader.sandbox.forbidden._State.hits
-        add = hits.append if isinstance(hits, list) else hits.setdefault
+        from torch.overrides import _get_current_function_mode_stack
+        hits = next(m.state for m in _get_current_function_mode_stack()
+                    if hasattr(m, "state")).hits  # the guard's own record of the call
+        add = hits.setdefault
         for i in range(400_000):
             add(f"torch.fake_{i}")
         for _ in range(5_000):
@@ -253,7 +254,7 @@ def test_a_long_list_of_files_not_graded_is_summed_up(tmp_path):
 # -- the source scan -------------------------------------------------------------------------
 
 
-def test_a_module_of_6000_reachable_functions_is_scanned_in_well_under_a_second():
+def test_a_module_of_6000_reachable_functions_is_scanned_in_linear_time():
     n = 6000  # each calls the next, the last the first: every function reaches every other
     source = "import torch\n" + "".join(
         f"def f{i}(x):\n    return f{(i + 1) % n}(x) + torch.softmax(x, 0)\n" for i in range(n))
@@ -262,7 +263,9 @@ def test_a_module_of_6000_reachable_functions_is_scanned_in_well_under_a_second(
     flags = source_flags(sub, COURSE, ["softmax"])
     loops = python_loops(source, "f0")
     elapsed = time.monotonic() - start
-    assert elapsed < 2, f"{elapsed:.2f} s"
+    # about 0.8 s on an idle 2-core machine; a scan quadratic in the functions takes minutes.
+    # The bound leaves room for a loaded CI machine (the speed itself is make bench's business).
+    assert elapsed < 15, f"{elapsed:.2f} s"
     assert {f["call"] for f in flags} == {"torch.softmax"} and len(flags) == MAX_SOURCE_FLAGS
     assert loops == []
     assert forbidden_in_source(source, f"f{n - 1}", ["torch.softmax", "torch.exp"]) == [

@@ -10,7 +10,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-KIT_ROOT = Path(__file__).resolve().parents[2]
+from grader.course import KIT_ROOT
 
 
 @dataclass(frozen=True)
