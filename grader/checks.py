@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from grader.failures import StudentRaised
+
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -208,8 +210,6 @@ def hints_on_error(hints: Mapping[str, str]) -> Iterator[None]:
     """Turn an error the student's code raised, whose message contains a key of `hints`, into
     a failure that adds the likely cause (its value): `torch`'s own words rarely say which
     line of the exercise is wrong."""
-    from grader.handle import StudentRaised
-
     try:
         yield
     except StudentRaised as e:
@@ -224,6 +224,10 @@ def in_dtype(mistakes: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[s
     return {message: wrong.to(dtype) for message, wrong in mistakes.items()}
 
 
-def max_abs(X: torch.Tensor) -> float:
-    """The largest |entry| of X (0 for an empty tensor): the scale rounding grows with."""
-    return float(X.abs().max()) if X.numel() else 0.0
+def max_abs(*tensors: torch.Tensor) -> float:
+    """The largest |entry| over all of `tensors` (detached), the scale rounding grows with; 0.0
+    when every one is empty. The one rule for a scale: it has no floor of its own because
+    `tolerance()` (and so `assert_close(scale=...)`) already floors the scale at 1, and a
+    floor here would hide where a product or sum of scales relied on one (write
+    `max(1.0, max_abs(...))` there)."""
+    return max((float(t.detach().abs().max()) for t in tensors if t.numel()), default=0.0)

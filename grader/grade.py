@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.course import KIT_ROOT, Course, load_course
+from grader.failures import GraderError
 from grader.plugin import Grading
 from grader.report.formats import write_reports
 from grader.report.schema import Report
@@ -48,7 +49,9 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
     """Grade one submission; write its reports to `out_dir` (if given) and return the report.
     `keyword`: only the tests whose names match this pytest `-k` expression. `plan` notes the
     tests collected. `timeout_s`: wall clock for all of it (main thread only); past it the
-    run stops and the report says that grading was stopped."""
+    run stops and the report says that grading was stopped. A failure of the grader itself
+    (`grading.grader_errors`) raises GraderError: no report, rather than one that blames the
+    student."""
     course = course or load_course()
     topics = topics or course.names
     suite = suite or default_suite()
@@ -71,6 +74,12 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
                     raise RuntimeError(f"the test run did not complete (pytest exit code "
                                        f"{code})\n" + "\n".join(filter(None, [
                                            grading.session.fatal, *grading.collection_errors])))
+                if grading.grader_errors:
+                    raise GraderError(
+                        f"the grader itself failed on {len(grading.grader_errors)} test(s); no "
+                        "score was given, since it would count a grader bug as the student's lost "
+                        "points. Report this to the course's developers:\n"
+                        + "\n".join(grading.grader_errors))
                 report = build_report(grading.records, course, topics, grading.submission,
                                       grading.session.isolation, grading.session.flags,
                                       grading.not_counted)

@@ -1,23 +1,47 @@
 """The `student` handle the tests use: `student.softmax(X)` runs the submission's function in
 the worker and returns its result as data; `student.gradient(...)` differentiates through it;
 objects that cannot travel come back as `RemoteRef`s. With `--in-process` the same requests
-are served in this process (`workers.LocalWorker`: for a student's debugger, never for grading
-others).
+are served in this process (`grader.sandbox.client.LocalWorker`: for a student's debugger,
+never for grading others).
+
+Every failure of a request raises one of `grader.failures`: the student's (a StudentFailure, or
+ArgumentChanged/NotDifferentiable, failed assertions) or the grader's (`GraderError`). The
+worker is the student's process, so nothing it reports is taken as the grader's failure on its
+word: where it says our code failed in it (an error of kind "grader", an argument it could not
+compare), `Session` runs the same code on the same data here, and only a failure here is a
+GraderError; otherwise the failure is the student's, whose code changed what ours relies on.
+Writing an in-place argument's new state back into the caller's tensor fails as
+ArgumentChanged when the student left it in a state that tensor cannot take (another dtype
+with requires_grad...), and as GraderError when an update of its values alone fails.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import traceback
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import pytest
 import torch
 
 from grader.course import Course, Topic
+from grader.failures import (
+    ArgumentChanged,
+    ForbiddenCall,
+    GraderError,
+    NotDifferentiable,
+    NotImplementedByStudent,
+    StudentCrashed,
+    StudentFailure,
+    StudentRaised,
+    StudentTimedOut,
+)
+from grader.report.schema import Flag
+from grader.sandbox import dispatch_guard, forbidden
 from grader.sandbox.client import (
     KIT_ROOT,
     LocalWorker,
@@ -27,45 +51,17 @@ from grader.sandbox.client import (
     WorkerDied,
     WorkerTimeout,
 )
+from grader.sandbox.server import compare, snapshots
 from grader.sandbox.wire import remote_ref, tensors_in
 from grader.scan import machinery
 from grader.scan.source import SourceTooLarge, python_loops
 from grader.submission import Submission
 from grader.text import clean_text
 
-
-class StudentFailure(Exception):
-    """A failure of the student's code; `outcome` is what the report calls it."""
-
-    outcome = "error"
-
-
-class NotImplementedByStudent(StudentFailure):
-    outcome = "not_implemented"
-
-
-class StudentRaised(StudentFailure):
-    outcome = "error"
-
-
-class StudentTimedOut(StudentFailure):
-    outcome = "timeout"
-
-
-class StudentCrashed(StudentFailure):
-    outcome = "error"
-
-
-class ForbiddenCall(StudentFailure):
-    outcome = "forbidden"
-
-
-class NotDifferentiable(AssertionError):
-    """The function's output does not depend on its input through autograd."""
-
-
-class ArgumentChanged(AssertionError):
-    """Student code changed an argument the contract says it leaves alone (a failed test)."""
+# The failures live in grader.failures and stay importable from here.
+__all__ = ["ArgumentChanged", "ForbiddenCall", "GraderError", "NotDifferentiable",
+           "NotImplementedByStudent", "RemoteRef", "Session", "Student", "StudentCrashed",
+           "StudentFailure", "StudentRaised", "StudentTimedOut"]
 
 
 # Bounds on what the grader keeps from a worker (never trusting the worker's own caps)
@@ -119,16 +115,16 @@ class Session:
     """One submission being graded: its worker(s), time budget and the flags raised."""
 
     def __init__(self, submission: Submission, course: Course, template: Template | None,
-                 hidden_paths: list[str] = (), threads: int = 1):
+                 hidden_paths: Sequence[str] = (), threads: int = 1):
         self.submission, self.course, self.template = submission, course, template
         self.limits = course.limits
         self.budget_s = float(self.limits["submission_timeout_s"])
-        self.flags: list[dict] = []
+        self.flags: list[Flag] = []
         self.isolation: list[str] = ["in-process"] if template is None else []
         self.worker: WorkerConnection | LocalWorker | None = None
         self.generation = 0
         self.used_s = 0.0
-        self.test_hits: list[dict] = []
+        self.test_hits: list[Flag] = []
         self._seen_hits: set[tuple[str, str, str]] = set()  # (topic, function, call) this test
         self._flag_keys: set[tuple[str, str, str]] = set()
         self._flags_per_function: dict[tuple[str, str], int] = {}
@@ -184,7 +180,7 @@ class Session:
         return self._machinery[topic.name]
 
     def request(self, topic: Topic, request: dict, function: str) -> Any:
-        """Run a request for `topic`; map every failure to a StudentFailure."""
+        """Run a request for `topic`; every failure raises one of `grader.failures`."""
         args_tensors = tensors_in([request.get("args", ()), request.get("kwargs", {})])
         if self.pending_seed is not None:
             request, self.pending_seed = {**request, "seed": self.pending_seed}, None
@@ -225,13 +221,16 @@ class Session:
         finally:
             self.used_s += worker.busy_s - before
         self._record(topic, function, reply.get("flags") or [])
-        in_place = {i for i, (_, allowed) in enumerate(arguments) if allowed}
-        _apply_writeback(args_tensors, reply.get("writeback") or [], in_place)
-        changed = _changed_arguments(function, reply.get("changed"), reply.get("changed_later"))
+        error = reply.get("error")
+        if not reply.get("ok") and isinstance(error, dict) and error.get("kind") == "grader":
+            raise _grader_step(function, error, request, args_tensors)
+        _apply_writeback(function, args_tensors, reply.get("writeback") or [], arguments)
+        changed = _changed_arguments(function, reply.get("changed"), reply.get("changed_later"),
+                                     reply.get("unchecked"))
         if changed is not None:
             raise changed
         if not reply.get("ok"):
-            raise _failure_from_error(function, reply.get("error") or {})
+            raise _failure_from_error(function, error or {})
         return reply.get("result")
 
     def _record(self, topic: Topic, function: str, hits: object) -> None:
@@ -244,8 +243,8 @@ class Session:
         for call in hits[:MAX_HITS]:
             if not isinstance(call, str):
                 continue
-            flag = {"topic": topic.name, "function": function, "call": call[:MAX_NAME],
-                    "how": "runtime"}
+            flag: Flag = {"topic": topic.name, "function": function,
+                          "call": call[:MAX_NAME], "how": "runtime"}
             key = (topic.name, function, flag["call"])
             if key not in self._seen_hits and len(self.test_hits) < MAX_HITS:
                 self._seen_hits.add(key)
@@ -285,46 +284,155 @@ def describe_arguments(args: tuple, kwargs: dict, names: tuple[str, ...] = (),
     return described
 
 
-def _apply_writeback(tensors: list[torch.Tensor], changes: list, in_place: set[int]) -> None:
-    """Mirror the worker's in-place changes to the arguments the contract lets change (indices
-    `in_place`) into the caller's tensors; nothing the worker sends reaches any other."""
-    for change in changes:
-        try:
-            i, data, requires_grad, grad_changed, grad = change
-        except (ValueError, TypeError):
-            continue
-        if not isinstance(i, int) or i not in in_place:
+def _grader_step(function: str, error: dict, request: dict,
+                 args_tensors: list[torch.Tensor]) -> Exception:
+    """The failure for a worker that says a step of the grader's own failed in it: the step
+    is run again here, on the grader's own data; if it fails here too it is a GraderError,
+    else the student's code broke it in the worker (or the worker lies) and it is theirs."""
+    step = error.get("step")
+    try:
+        if step == "arguments":  # copying the request's arguments before the call
+            snapshots(args_tensors, request.get("arguments"))
+        elif step == "setup":  # the call's forbidden-call guards
+            names = tuple(request.get("forbidden", ()))
+            forbidden.Guard(names, function)
+            dispatch_guard.operators(names)
+    except Exception as e:
+        return GraderError(f"the grader's step {step!r} for {function} failed in the worker and "
+                           f"again in the grader: {type(e).__name__}: {e}\n"
+                           f"{traceback.format_exc()[-MAX_TEXT:]}")
+    what = {"arguments": "copying its arguments", "setup": "setting up its checks"}.get(
+        str(step), "the grader's code")
+    return StudentCrashed(
+        f"{function} could not be run: {what} failed in the process running your code "
+        f"({_field(error, 'type', MAX_NAME, 'an error')}: {_field(error, 'message', MAX_TEXT)}), "
+        "though it works in the grader. Code of your submission (run when it was imported, or "
+        "in an earlier call) changed what that relies on: torch itself, or the grader.")
+
+
+def _apply_writeback(function: str, tensors: list[torch.Tensor], changes: list,
+                     arguments: list) -> None:
+    """Mirror the worker's in-place changes to the arguments the contract lets change
+    (`arguments`: [name, may change] per tensor) into the caller's tensors; nothing the worker
+    sends reaches any other. `changes` is decoded and checked (`client.decode_reply`). A
+    state the caller's tensor cannot take is the student's ArgumentChanged; an update of its
+    values alone that fails is the grader's."""
+    for i, data, requires_grad, grad_changed, grad in changes:
+        if not 0 <= i < min(len(tensors), len(arguments)) or not arguments[i][1]:
             continue
         t = tensors[i]
-        with torch.no_grad():
-            if isinstance(data, torch.Tensor):
-                if data.shape == t.shape and data.dtype == t.dtype:
-                    t.copy_(data)
-                else:
-                    t.data = data.to(t.device)
-        if t.is_leaf and bool(requires_grad) != t.requires_grad and t.is_floating_point():
-            t.requires_grad_(bool(requires_grad))
-        if grad_changed and t.is_leaf:
-            ok = isinstance(grad, torch.Tensor) and grad.shape == t.shape
-            t.grad = grad.to(t.device, t.dtype) if ok else None
+        plain = (data is None or (data.shape == t.shape and data.dtype == t.dtype and
+                                  data.device == t.device)) and (
+            requires_grad == t.requires_grad) and (
+            grad is None or (grad.shape == t.shape and grad.dtype == t.dtype))
+        try:
+            _write_back(t, data, requires_grad, grad_changed, grad)
+        except Exception as e:
+            name = clean_text(str(arguments[i][0]))[:MAX_NAME]
+            if plain:
+                raise GraderError(f"writing the new values of {name} back from {function} "
+                                  f"failed: {type(e).__name__}: {e}\n"
+                                  f"{traceback.format_exc()[-MAX_TEXT:]}") from e
+            left = "" if data is None else f" as a {str(data.dtype).removeprefix('torch.')} " \
+                f"tensor of shape {tuple(data.shape)}"
+            raise ArgumentChanged(
+                f"{function} left its argument {name}{left} (requires_grad={requires_grad}), "
+                f"which the caller's {name} cannot take ({str(e)[:300]}). Update {name} in "
+                f"place and keep its dtype, shape and requires_grad.") from None
+
+
+def _write_back(t: torch.Tensor, data: torch.Tensor | None, requires_grad: bool,
+                grad_changed: bool, grad: torch.Tensor | None) -> None:
+    """One argument's new state into the caller's tensor `t`. requires_grad is turned off
+    before the data changes and on after it: data of an integer dtype cannot go into a tensor
+    that requires grad."""
+    if t.is_leaf and not requires_grad and t.requires_grad:
+        t.requires_grad_(False)
+    with torch.no_grad():
+        if isinstance(data, torch.Tensor):
+            if data.shape == t.shape and data.dtype == t.dtype:
+                t.copy_(data)
+            else:
+                t.data = data.to(t.device)
+    if t.is_leaf and requires_grad and not t.requires_grad and (
+            t.is_floating_point() or t.is_complex()):
+        t.requires_grad_(True)
+    if grad_changed and t.is_leaf:
+        t.grad = grad.to(t.device, t.dtype) if (
+            isinstance(grad, torch.Tensor) and grad.shape == t.shape) else None
+
+
+def _recheck(function: str, unchecked: object) -> list[list]:
+    """[name, changes] for the arguments whose comparison raised in the worker (`unchecked`:
+    [{name, before, after}], both states as data), compared here by the same `compare`. A
+    failure here is the grader's; an entry that is not such data is a worker that lies, which
+    gains nothing it could not by reporting no change."""
+    if not isinstance(unchecked, list):
+        return []
+    found = []
+    for entry in unchecked[:MAX_CHANGED]:
+        states = _states(entry)
+        if states is None:
+            continue
+        name = clean_text(str(entry.get("name")))[:MAX_NAME]
+        try:
+            changes = compare(*states)
+        except Exception as e:
+            raise GraderError(f"comparing {function}'s argument {name} before and after the "
+                              f"call failed in the worker and again in the grader: "
+                              f"{type(e).__name__}: {e}\n"
+                              f"{traceback.format_exc()[-MAX_TEXT:]}") from e
+        if changes:
+            found.append([name, changes])
+    return found
+
+
+def _states(entry: object) -> tuple[dict, dict] | None:
+    """(before, after) of an `unchecked` entry when both are states `compare` takes."""
+    if not isinstance(entry, dict):
+        return None
+    before, after = entry.get("before"), entry.get("after")
+    if _is_state(before) and _is_state(after):
+        return before, after
+    return None
+
+
+def _is_state(state: object) -> TypeGuard[dict]:
+    """Whether `state` is a tensor's state as `compare` reads it."""
+    return (isinstance(state, dict) and isinstance(state.get("values"), torch.Tensor)
+            and isinstance(state.get("stride"), list | tuple)
+            and all(type(x) is int for x in state["stride"])
+            and isinstance(state.get("requires_grad"), bool)
+            and (state.get("grad") is None or isinstance(state["grad"], torch.Tensor)))
 
 
 WHAT_CHANGED = {"values": "its values", "shape": "its shape", "dtype": "its dtype",
                 "strides": "its strides", "requires_grad": "whether it requires grad",
-                "grad": "its .grad"}
+                "grad": "its .grad", "type": "its type", "grad_type": "the type of its .grad",
+                "device": "its device", "storage": "its storage",
+                "grad_storage": "the storage of its .grad"}
 MAX_CHANGED = 5  # arguments named in one message
 
 
-def _changed_arguments(function: str, changed: object, later: object) -> ArgumentChanged | None:
-    """The failure for arguments a call changed (`changed`: [name, changes] from the worker), or
-    that the object a call left in the worker changed later (`later`: the function that made
-    it, whether it is iterated, and [name, changes]); None when nothing changed. The worker
-    is the student's process: anything malformed is read as no change, names are cut."""
-    messages = _argument_messages(function, changed, None)
+def _changed_arguments(function: str, changed: object, later: object,
+                       unchecked: object = None) -> ArgumentChanged | None:
+    """The failure for arguments a call changed (`changed`: [name, changes] from the worker, and
+    `unchecked`, the ones compared here: `_recheck`), or that the object a call left in the
+    worker changed later (`later`: the function that made it, whether it is iterated, and
+    [name, changes], and its own `unchecked`); None when nothing changed. The worker is the
+    student's process: anything malformed is read as no change, names are cut."""
+    messages = _argument_messages(function, _listed(changed) + _recheck(function, unchecked),
+                                  None)
     if isinstance(later, dict):
-        messages += _argument_messages(clean_text(str(later.get("function")))[:MAX_NAME],
-                                       later.get("arguments"), later.get("iterated") is True)
+        maker = clean_text(str(later.get("function")))[:MAX_NAME]
+        messages += _argument_messages(
+            maker, _listed(later.get("arguments")) + _recheck(maker, later.get("unchecked")),
+            later.get("iterated") is True)
     return ArgumentChanged(" ".join(messages)[:MAX_TEXT]) if messages else None
+
+
+def _listed(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _argument_messages(function: str, changed: object, iterated: bool | None) -> list[str]:
@@ -349,12 +457,35 @@ def _argument_messages(function: str, changed: object, iterated: bool | None) ->
     return messages
 
 
+def _unusable_advice(name: str, changes: dict[str, list]) -> str:
+    """The advice for an argument left as something the grader cannot compare with what the
+    caller passed, or '' when it is still a tensor the grader can read."""
+    mine = f"Leave the caller's {name} as it is and make a tensor of your own ({name}.clone())."
+    for key, what in (("type", name), ("grad_type", f"{name}.grad")):
+        if key in changes:
+            kind = clean_text(str((changes[key] or ["?"])[0]))[:MAX_NAME]
+            return (f"{what} was turned into a {kind} (a tensor subclass runs code of its own "
+                    f"in every operation on it), so the grader cannot compare it with what the "
+                    f"caller passed. {mine}")
+    if "device" in changes:
+        return (f"{name} was moved to another device (`{name}.data = ...`): `{name}.to(device)` "
+                f"returns a new tensor and leaves {name} where it is. {mine}")
+    for key, what in (("storage", name), ("grad_storage", f"{name}.grad")):
+        if key in changes:
+            return (f"the storage under {what} was resized or freed (`untyped_storage()."
+                    f"resize_(...)`), so {what} can no longer be read. {mine}")
+    return ""
+
+
 def _advice(name: str, changes: dict[str, list], iterated: bool | None) -> str:
     """What the change means and how to avoid it, for the change that matters most."""
     values = changes.get("values") or [None, False]
     largest = f" (largest change {values[0]:.3g})" if isinstance(values[0], float) else ""
     modified = f"{name} was modified by your function, which left {name}"
     copy = f"work on a copy ({name}.detach().clone())"
+    unusable = _unusable_advice(name, changes)
+    if unusable:
+        return unusable
     if "values" in changes and values[1] is True:
         return (f"{modified} changed by rounding{largest}: adding eps and subtracting it again "
                 f"does not give back the same float. Save the old value and put it back "

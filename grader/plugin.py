@@ -3,6 +3,12 @@ hypothesis profile used under grading, and one record per test with its outcome.
 
 Loaded by `tests/conftest.py`, so `pytest tests/public --submission exercises` works too; the
 grader CLI passes a `Grading` object that carries a shared worker template and the results.
+
+A test that ends in a `GraderError` (`grader.failures`: the grader failed, not the student) is
+not scored: it gets no record, so the report is never built as if the student lost its
+points, and `Grading.grader_errors` lists it ("<test id>: <message>") for `grader.grade` to
+refuse the run. Only the grader's own process raises one, on its own data or on a failure it
+reproduced (see `grader.handle`), so a submission cannot cause one on purpose.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
 
-from grader.course import Course, load_course
-from grader.handle import Session, Student, StudentFailure, hidden_paths
+from grader.course import KIT_ROOT, Course, load_course
+from grader.failures import GraderError, StudentFailure
+from grader.handle import Session, Student, hidden_paths
+from grader.report.schema import Flag, GradedTestRecord, NotCounted, Outcome, Visibility
 from grader.sandbox.client import Template
 from grader.submission import Submission, load_submission
 
@@ -38,19 +46,20 @@ class Grading:
         self.course = course or load_course()
         self.submission = submission if isinstance(submission, Submission) else \
             load_submission(submission)
-        self.owns_template = template is None and not in_process
-        self.template = template if template or in_process else Template(threads)
+        self.own_template = Template(threads) if template is None and not in_process else None
+        self.template = template or self.own_template  # None: student code runs in-process
         hidden = hidden_paths(out_dir, [str(self.submission.path)])
         self.session = Session(self.submission, self.course, None if in_process else
                                self.template, hidden, threads)
-        self.records: list[dict] = []
-        self.not_counted: list[dict] = []  # skipped tests (a GPU test without a GPU)
+        self.records: list[GradedTestRecord] = []
+        self.not_counted: list[NotCounted] = []  # skipped tests (a GPU test without a GPU)
         self.collection_errors: list[str] = []
+        self.grader_errors: list[str] = []  # "<test id>: <message>" of tests the grader failed
 
     def close(self) -> None:
         self.session.close()
-        if self.owns_template:
-            self.template.close()
+        if self.own_template is not None:
+            self.own_template.close()
 
     # -- pytest hooks ------------------------------------------------------------------------
 
@@ -65,7 +74,10 @@ class Grading:
     def pytest_runtest_makereport(self, item, call):
         report = yield
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
-            if not report.skipped:
+            failure = grader_error_of(call.excinfo)
+            if failure is not None:  # the grader's failure: recorded, never scored
+                self.grader_errors.append(f"{item.nodeid}: {failure}"[:MAX_MESSAGE])
+            elif not report.skipped:
                 self.records.append(self._record(item, call, report))
             else:
                 self.not_counted.append(not_counted_entry(item, _skip_reason(report)))
@@ -75,7 +87,7 @@ class Grading:
         if report.failed:
             self.collection_errors.append(f"{report.nodeid}: {report.longreprtext[-2000:]}")
 
-    def _record(self, item, call, report) -> dict:
+    def _record(self, item, call, report) -> GradedTestRecord:
         hits = self.session.test_hits
         outcome, message = outcome_of(call.excinfo, hits)
         points = points_of(item)
@@ -92,12 +104,12 @@ def topic_of(item) -> str:
     return Path(str(item.path)).stem.removeprefix("test_")
 
 
-def visibility_of(item) -> str:
+def visibility_of(item) -> Visibility:
     """`hidden` for a test of tests/hidden/, else `public`."""
     return "hidden" if "hidden" in Path(str(item.path)).parts else "public"
 
 
-def not_counted_entry(item, reason: str) -> dict:
+def not_counted_entry(item, reason: str) -> NotCounted:
     """The report's `not_counted` entry of a test this machine skips."""
     return {"topic": topic_of(item), "name": item.name, "points": points_of(item),
             "reason": reason}
@@ -126,7 +138,20 @@ def _leaf(e: BaseException) -> BaseException:
     return e
 
 
-def outcome_of(excinfo, hits: list[dict]) -> tuple[str, str]:
+def grader_error_of(excinfo) -> GraderError | None:
+    """The GraderError a test ended in, if it did: anywhere in hypothesis' groups too, since
+    one example's grader failure makes the test's verdict unsound whatever the others did."""
+    todo = [] if excinfo is None else [excinfo.value]
+    while todo:
+        e = todo.pop(0)
+        if isinstance(e, GraderError):
+            return e
+        if isinstance(e, BaseExceptionGroup):
+            todo += list(e.exceptions)
+    return None
+
+
+def outcome_of(excinfo, hits: list[Flag]) -> tuple[Outcome, str]:
     """(outcome, message) for a finished test."""
     if hits:
         calls = sorted({f"{h['call']} (in {h['function']})" for h in hits})
@@ -176,8 +201,7 @@ def pytest_configure(config) -> None:
         return
     if not _collects_course_tests(config):
         return
-    submission = config.getoption("--submission") or str(
-        Path(__file__).resolve().parent.parent / "exercises")
+    submission = config.getoption("--submission") or str(KIT_ROOT / "exercises")
     grading = Grading(submission, in_process=config.getoption("--in-process"))
     config.pluginmanager.register(grading, "torchdrill-grading")
     config.add_cleanup(grading.close)

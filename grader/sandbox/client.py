@@ -1,5 +1,11 @@
 """Grader side of the worker processes: the template that forks them, and one connection per
 worker with a wall-clock limit on every request and a kill that takes the whole namespace.
+
+A reply is the student's data: one that does not decode (`wire.WireError`, a malformed
+writeback included) is a worker that broke the protocol, `WorkerDied`, which the handle
+scores as the student's crash. A request that cannot be pickled is the grader's (or its
+test's) failure, `GraderError`: nothing of the student's reaches a request but data the wire
+decoded and references to objects in the worker.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 from typing import Any
 
 from grader.course import KIT_ROOT
+from grader.failures import GraderError
 from grader.sandbox import cgroups
 
 # grader.sandbox.wire (which imports torch) is imported in the functions that use it, so that
@@ -111,7 +118,8 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def decode_reply(reply: bytes, nonce: str, arg_tensors: list, make_remote) -> dict[str, Any]:
-    """A worker's reply as the head dict, with its result and writeback decoded as data."""
+    """A worker's reply as the head dict, with its result and writeback decoded as data;
+    wire.WireError for anything malformed."""
     from grader.sandbox import wire
 
     dec = wire.DataDecoder(reply, make_remote, arg_tensors)
@@ -122,8 +130,37 @@ def decode_reply(reply: bytes, nonce: str, arg_tensors: list, make_remote) -> di
     if not isinstance(head, dict) or head.get("nonce") != nonce:
         raise wire.WireError("reply does not answer this request")
     head["result"] = dec.decode(tree["result"])
-    head["writeback"] = dec.decode(tree["writeback"])
+    head["writeback"] = _writeback(dec.decode(tree["writeback"]))
     return head
+
+
+def _writeback(value: Any) -> list[list]:
+    """The worker's writeback, checked: [index, data or None, requires_grad, grad changed, grad
+    or None] per changed argument."""
+    import torch
+
+    from grader.sandbox import wire
+
+    if not isinstance(value, list):
+        raise wire.WireError("malformed writeback")
+    for entry in value:
+        if not (isinstance(entry, list) and len(entry) == 5 and type(entry[0]) is int
+                and isinstance(entry[2], bool) and isinstance(entry[3], bool)
+                and all(x is None or isinstance(x, torch.Tensor) for x in entry[1::3])):
+            raise wire.WireError("malformed writeback")
+    return value
+
+
+def _pickled(request: dict[str, Any]) -> bytes:
+    """The request as the worker reads it; a request that cannot be pickled is the grader's
+    failure (its test handed the worker something that cannot travel)."""
+    from grader.sandbox import wire
+
+    try:
+        return wire.dump_request(request)
+    except Exception as e:
+        raise GraderError(f"the request for {request.get('function')!r} cannot be sent to the "
+                          f"worker: {type(e).__name__}: {e}") from e
 
 
 class LocalWorker:
@@ -147,9 +184,12 @@ class LocalWorker:
         from grader.sandbox import wire
 
         nonce = secrets.token_hex(8)
-        payload = wire.dump_request({**request, "nonce": nonce})
+        payload = _pickled({**request, "nonce": nonce})
         reply = self.worker.handle(wire.load_request(payload, self.worker.refs.get))
-        return decode_reply(reply, nonce, arg_tensors, make_remote)
+        try:
+            return decode_reply(reply, nonce, arg_tensors, make_remote)
+        except wire.WireError as e:  # as from a sandboxed worker: the student's crash
+            raise WorkerDied(str(e)) from None
 
     def close(self) -> None:
         self.worker.refs.objects.clear()
@@ -185,7 +225,7 @@ class WorkerConnection:
         if not self.alive:
             raise WorkerDied("the worker is no longer running")
         nonce = secrets.token_hex(8)
-        payload = wire.dump_request({**request, "nonce": nonce})
+        payload = _pickled({**request, "nonce": nonce})
         start = time.perf_counter()
         try:
             self.sock.settimeout(timeout_s)

@@ -22,7 +22,7 @@ import functools
 import warnings
 from collections.abc import Iterable, Iterator
 
-from grader.sandbox.forbidden import canonical, forbidden_error, note_hit
+from grader.sandbox.forbidden import GuardState, canonical, forbidden_error, note_hit
 
 # (course names a family answers for, the ATen operators that compute it or an equivalent)
 FAMILIES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
@@ -135,7 +135,7 @@ class _Armed:
 
     ops: frozenset[str] = frozenset()
     library = None
-    sink: list = [None]  # [(hits dict, function name)] of the guarded call now running
+    sink: list[GuardState | None] = [None]  # the state of the guarded call now running
     keep = False  # a sandboxed worker keeps the kernels between calls
 
 
@@ -146,14 +146,14 @@ def keep_armed_between_calls() -> None:
 
 
 @contextlib.contextmanager
-def armed(names: Iterable[str], hits: dict[str, None], function: str) -> Iterator[None]:
-    """Within the block, the operators behind `names` record a hit in `hits` and raise. Only
-    in a sandboxed worker: `--in-process` (a student's debugger, in the grader's own process,
-    whose oracles use these operators) keeps the name-level check alone."""
+def armed(names: Iterable[str], state: GuardState) -> Iterator[None]:
+    """Within the block, the operators behind `names` record a hit in the guard's `state` and
+    raise. Only in a sandboxed worker: `--in-process` (a student's debugger, in the grader's
+    own process, whose oracles use these operators) keeps the name-level check alone."""
     if not _Armed.keep:
         yield
         return
-    arm(names, hits, function)
+    arm(names, state)
     try:
         yield
     finally:
@@ -164,16 +164,17 @@ def _kernel(overload: str, reported: str, sink: list):
     op = "aten::" + overload.partition(".")[0]
 
     def forbidden_kernel(*args, **kwargs):
-        current = sink[0]
-        if current is not None:
-            note_hit(current[0], f"{reported} (as {op})")
-        raise forbidden_error(reported, current[1] if current else "this function",
-                              f", however it is reached (here as {op})")
+        state = sink[0]
+        if state is not None:
+            note_hit(state.hits, f"{reported} (as {op})")
+        raise forbidden_error(reported, state.function if state is not None else
+                              "this function", f", however it is reached (here as {op})")
     return forbidden_kernel
 
 
-def arm(names: Iterable[str], hits: dict[str, None], function: str) -> None:
-    """Forbid the operators behind `names` from now on; record hits into `hits`."""
+def arm(names: Iterable[str], state: GuardState) -> None:
+    """Forbid the operators behind `names` from now on; record hits into the guard's
+    `state`."""
     import torch
 
     ops = operators(tuple(names))
@@ -189,7 +190,7 @@ def arm(names: Iterable[str], hits: dict[str, None], function: str) -> None:
                     for key in _keys(overload):
                         library.impl(overload, kernel, key)
             _Armed.library, _Armed.ops = library, wanted
-    _Armed.sink[0] = (hits, function)
+    _Armed.sink[0] = state
 
 
 def release() -> None:

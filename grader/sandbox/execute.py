@@ -1,5 +1,11 @@
 """Running one request against student code: a call, a gradient through it, or a public
 callable. Shared by the sandboxed worker and by `--in-process`, so both behave the same.
+
+A traceback frame is the student's when its file is one of the submission's modules as
+`SubmissionModules` compiled them (or a cell of a submitted notebook, which `grader.notebooks`
+compiles as `<notebook>, cell N`): torch, the standard library, `torchdrill` and the grader
+are never the student's line, wherever they are installed. The grader's own steps of a request
+(the forbidden-call guards, seeding) fail as `GraderStepFailed`, never as the student's error.
 """
 
 from __future__ import annotations
@@ -25,6 +31,17 @@ class SubmissionImportError(Exception):
     """The submission's module failed to import (syntax error, exception at import...)."""
 
 
+class GraderStepFailed(Exception):
+    """A step of the grader's own in the worker failed (`step`: "setup", seeding a call and
+    setting up its forbidden-call guards; the server's "arguments", copying a request's
+    arguments). The worker is the student's process, so code the student ran earlier may be
+    the cause: the grader reproduces the step before calling it its error."""
+
+    def __init__(self, step: str):
+        super().__init__(f"the grader's step {step!r} failed in the worker")
+        self.step = step
+
+
 class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """The submission's modules, built from source text; sibling imports (`from softmax import
     softmax` inside cross_entropy.py) resolve here first."""
@@ -32,6 +49,30 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self, sources: dict[str, tuple[str, str]], problems: dict[str, str]):
         self.sources = sources  # module name -> (filename, source text)
         self.failures = {m: SubmissionImportError(why) for m, why in problems.items()}
+        self.files = frozenset(filename for filename, _ in sources.values())
+        self.notebooks = tuple(f for f in self.files if f.endswith(".ipynb"))
+
+    def is_student_file(self, filename: str) -> bool:
+        """Whether code compiled as `filename` is the submission's: a module's file exactly as
+        `exec_module` compiled it, or `<notebook>, cell N` of one of its notebooks (the label
+        `grader.notebooks` compiles a cell's statements with; `<notebook>` is the notebook's
+        path relative to the submission, the end of the module's file name)."""
+        if filename in self.files:
+            return True
+        notebook, cell, number = filename.rpartition(", cell ")
+        return bool(cell and notebook) and number.isdigit() and any(
+            f == notebook or f.endswith("/" + notebook) for f in self.notebooks)
+
+    def student_frames(self, e: BaseException) -> list[traceback.FrameSummary]:
+        """The frames of `e`'s traceback in the submission's code, outermost first."""
+        return [f for f in traceback.extract_tb(e.__traceback__)
+                if self.is_student_file(f.filename)]
+
+    def student_line(self, e: BaseException) -> str:
+        """` (line N of file.py)` for the deepest frame in the submission's code, if any."""
+        frames = self.student_frames(e)
+        return f" (line {frames[-1].lineno} of {frames[-1].filename.rsplit('/', 1)[-1]})" \
+            if frames else ""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname in self.sources:
@@ -60,7 +101,7 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return importlib.import_module(name)
         except BaseException as e:  # SystemExit and KeyboardInterrupt at import included
             sys.modules.pop(name, None)
-            err = SubmissionImportError(_import_message(name, e))
+            err = SubmissionImportError(_import_message(name, e, self.student_line(e)))
             self.failures[name] = err
             raise err from None
 
@@ -76,13 +117,13 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return fn
 
 
-def _import_message(module: str, e: BaseException) -> str:
+def _import_message(module: str, e: BaseException, where: str) -> str:
+    """What a student reads when `module` failed to import with `e` (`where`: the line)."""
     if isinstance(e, SyntaxError):
         return (f"{module}.py has a syntax error at line {e.lineno}: {e.msg}. "
                 "Fix it and run the file once to check.")
     if isinstance(e, SystemExit):
         return f"{module}.py called sys.exit() while being imported; remove that call."
-    where = student_line(e)
     if isinstance(e, ModuleNotFoundError) and e.name:
         text = f"{module}.py imports {e.name}{where}, which is not installed where grading runs."
         if "." not in e.name:  # perhaps a helper module of the student's own
@@ -91,18 +132,6 @@ def _import_message(module: str, e: BaseException) -> str:
                      f"from {e.name}.py into {module}.py.")
         return text
     return f"importing {module}.py raised {type(e).__name__}: {e}{where}"
-
-
-def is_student_frame(filename: str) -> bool:
-    """A traceback frame in the submission (not torch, not the grader)."""
-    return not filename.startswith(sys.prefix) and "/grader/" not in filename
-
-
-def student_line(e: BaseException) -> str:
-    """` (line N of file.py)` for the deepest frame in student code, if any."""
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if is_student_frame(f.filename)]
-    return f" (line {frames[-1].lineno} of {frames[-1].filename.rsplit('/', 1)[-1]})" \
-        if frames else ""
 
 
 @contextlib.contextmanager
@@ -180,22 +209,28 @@ def seed_everything(seed: int) -> None:
 
 def run(request: dict, modules: SubmissionModules, hits: list[str]) -> Any:
     """Execute one call or gradient request; forbidden calls it hit are appended to `hits`
-    whether or not it raises."""
-    if request.get("seed") is not None:
-        seed_everything(request["seed"])
+    whether or not it raises. A failure of the grader's own set-up raises GraderStepFailed."""
+    if request.get("seed") is not None:  # before the import: a module may draw at import
+        try:
+            seed_everything(request["seed"])
+        except Exception as e:
+            raise GraderStepFailed("setup") from e
     kind = request["kind"]
     if kind == "remote":
         fn, name = request["fn"], getattr(request["fn"], "__name__", "callable")
     else:
         fn, name = modules.function(request["module"], request["function"]), request["function"]
     forbidden = tuple(request.get("forbidden", ()))
-    guard = Guard(forbidden, name)
-    try:
-        with fake_cuda(request.get("cuda_devices")), guard, \
-                dispatch_guard.armed(forbidden, guard.hits, name):
-            if kind == "gradient":
-                return gradient(fn, request["args"], request["kwargs"],
-                                request.get("grad_output"), request.get("wrt", 0))
-            return fn(*request["args"], **request["kwargs"])
-    finally:
-        hits.extend(guard.hits)
+    with contextlib.ExitStack() as stack:
+        try:
+            guard = Guard(forbidden, name)
+            stack.callback(lambda: hits.extend(guard.hits))
+            stack.enter_context(fake_cuda(request.get("cuda_devices")))
+            stack.enter_context(guard)
+            stack.enter_context(dispatch_guard.armed(forbidden, guard.state))
+        except Exception as e:
+            raise GraderStepFailed("setup") from e
+        if kind == "gradient":
+            return gradient(fn, request["args"], request["kwargs"],
+                            request.get("grad_output"), request.get("wrt", 0))
+        return fn(*request["args"], **request["kwargs"])

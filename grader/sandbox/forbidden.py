@@ -6,6 +6,12 @@ whatever name it was reached by (`from torch import softmax`, `X.softmax`, `nn.S
 forward). Classes (`torch.optim.SGD`) are caught by hooking their `__init__` once per process.
 Names follow course.toml: `torch.softmax`, `F.softmax`, `nn.Softmax`, `Tensor.norm`,
 fnmatch patterns (`torch.linalg.*`) and `@`.
+
+What a guarded call forbids and what it hit is its Guard's own `GuardState`, handed to whatever
+records a hit; the one thing the process shares is the stack of entered states the class hooks
+read (a hooked `__init__` serves every guard), kept in the hooks' closure. None of this stops
+code that imports the grader: the source scan (`grader.scan.machinery`) costs such code, and
+the dispatcher guard catches the computations whatever happens here.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import fnmatch
 import functools
 import importlib
 import inspect
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
 
 ALIASES = {"F.": "torch.nn.functional.", "nn.": "torch.nn.", "Tensor.": "torch.Tensor."}
 MATMUL_METHODS = ("__matmul__", "__rmatmul__", "matmul")
@@ -67,13 +73,6 @@ def _import_owner(dotted: str) -> Any:
 MAX_HITS = 50  # distinct names kept per call: a loop of a million forbidden calls keeps one
 
 
-class _State:
-    """What is forbidden right now (obj -> reported name), and what was hit (an ordered set)."""
-
-    active: dict[Any, str] = {}
-    hits: dict[str, None] = {}
-
-
 def note_hit(hits: dict[str, None], name: str) -> None:
     """Keep `name` among a call's hits: once, and at most MAX_HITS names."""
     if name not in hits and len(hits) < MAX_HITS:
@@ -87,29 +86,62 @@ def forbidden_error(name: str, function: str, reached: str = "") -> ForbiddenCal
         "Build it from the basic operations the section uses.")
 
 
-def _record(name: str, function: str) -> None:
-    note_hit(_State.hits, name)
-    raise forbidden_error(name, function)
+class GuardState:
+    """One guarded call's state: what it forbids (object -> name to report), the function it
+    guards, and the names it hit (an ordered set). Each Guard owns one; what records a hit is
+    handed it (the TorchFunctionMode, the class hooks while the guard is entered, the
+    dispatcher kernels of `grader.sandbox.dispatch_guard`), so no module or class attribute
+    holds a call's hits."""
+
+    __slots__ = ("targets", "function", "hits")
+
+    def __init__(self, targets: dict[Any, str], function: str):
+        self.targets, self.function = targets, function
+        self.hits: dict[str, None] = {}
+
+    def record(self, name: str) -> NoReturn:
+        """Note a forbidden call and fail it."""
+        note_hit(self.hits, name)
+        raise forbidden_error(name, self.function)
 
 
-_hooked: set[type] = set()
+def _class_hooks() -> tuple[Callable[[type], None], Callable[[GuardState], None],
+                            Callable[[GuardState], None]]:
+    """(hook a class, enter a guard's state, leave it). A class is one object for every guard
+    of the process, so its `__init__` is hooked once and checks against the state of the guard
+    entered now; the stack of entered states lives in this closure only."""
+    entered: list[GuardState] = []
+    hooked: set[type] = set()
+
+    def hook(cls: type) -> None:
+        if cls in hooked:
+            return
+        original = cls.__init__
+
+        @functools.wraps(original)
+        def __init__(self, *args, **kwargs):
+            state = entered[-1] if entered else None
+            if state is not None:
+                name = state.targets.get(type(self)) or state.targets.get(cls)
+                if name is not None:
+                    state.record(name)
+            original(self, *args, **kwargs)
+
+        del __init__.__wrapped__  # the original stays in the closure, not one attribute away
+        cls.__init__ = __init__
+        hooked.add(cls)
+
+    def enter(state: GuardState) -> None:
+        entered.append(state)
+
+    def leave(state: GuardState) -> None:
+        if state in entered:
+            del entered[len(entered) - 1 - entered[::-1].index(state):]
+
+    return hook, enter, leave
 
 
-def _hook_class(cls: type) -> None:
-    if cls in _hooked:
-        return
-    original = cls.__init__
-
-    @functools.wraps(original)
-    def __init__(self, *args, **kwargs):
-        name = _State.active.get(type(self)) or _State.active.get(cls)
-        if name is not None:
-            _record(name, _State.function)
-        original(self, *args, **kwargs)
-
-    del __init__.__wrapped__  # the original stays in the closure, not one attribute away
-    cls.__init__ = __init__
-    _hooked.add(cls)
+_hook_class, _enter_classes, _leave_classes = _class_hooks()
 
 
 @functools.cache
@@ -119,14 +151,14 @@ def _mode_class() -> type:
     from torch.overrides import TorchFunctionMode
 
     class _ForbiddenMode(TorchFunctionMode):
-        def __init__(self, funcs: dict[Any, str], function: str):
+        def __init__(self, funcs: dict[Any, str], state: GuardState):
             super().__init__()
-            self.funcs, self.function = funcs, function
+            self.funcs, self.state = funcs, state
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
             name = self.funcs.get(func)
             if name is not None:
-                _record(name, self.function)
+                self.state.record(name)
             return func(*args, **(kwargs or {}))
 
     return _ForbiddenMode
@@ -146,26 +178,39 @@ def _targets(names: tuple[str, ...]) -> tuple[dict[Any, str], dict[Any, str]]:
 
 
 class Guard:
-    """Context manager: forbid `names` while `function` runs; collect what was hit."""
+    """Context manager: forbid `names` while `function` runs; `state.hits` collects what was
+    hit. Guards nest: leaving one gives the class hooks back to the one entered before."""
 
     def __init__(self, names: Iterable[str], function: str):
-        self.function = function
-        self.targets, self.funcs = _targets(tuple(names))
-        self.hits: dict[str, None] = {}  # the names hit, each once, in order
+        targets, self.funcs = _targets(tuple(names))
+        self.state = GuardState(targets, function)
         self._mode = None
 
+    @property
+    def function(self) -> str:
+        return self.state.function
+
+    @property
+    def hits(self) -> dict[str, None]:
+        """The names hit, each once, in order."""
+        return self.state.hits
+
     def __enter__(self) -> Guard:
-        _State.active, _State.hits, _State.function = self.targets, self.hits, self.function
+        _enter_classes(self.state)
         if self.funcs:
-            self._mode = _mode_class()(self.funcs, self.function)
-            self._mode.__enter__()
+            try:
+                self._mode = _mode_class()(self.funcs, self.state)
+                self._mode.__enter__()
+            except BaseException:
+                self._mode = None
+                _leave_classes(self.state)
+                raise
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._mode is not None:
-            self._mode.__exit__(*exc)
-            self._mode = None
-        _State.active, _State.hits = {}, {}
-
-
-_State.function = ""
+        try:
+            if self._mode is not None:
+                self._mode.__exit__(*exc)
+                self._mode = None
+        finally:
+            _leave_classes(self.state)

@@ -7,6 +7,15 @@ reach the caller, what changed in any other argument (which fails the test), cap
 the forbidden calls hit, or a description of the error. An object that stays here (a
 generator, a net) keeps the arguments of the call that made it, checked again on every later
 request on it: a generator's body runs only when it is iterated.
+
+Whose failure is what. This process runs the student's code, so the grader believes nothing it
+says about the grader's own code. An argument left as something no comparison can read (a
+tensor subclass, another device, a storage freed under it) is reported as changed, naming the
+argument: the student's failure. Where our comparison of an ordinary tensor raises anyway, the
+reply's `unchecked` carries both states of that argument as data and the grader compares them
+in its own process (`compare`); only a failure there is the grader's (`GraderError`). A step of
+the grader's own that fails here (copying the arguments, setting up a call's guards) comes
+back as an error of kind "grader" with its step, which the grader reproduces the same way.
 """
 
 from __future__ import annotations
@@ -24,13 +33,12 @@ import torch
 
 from grader.sandbox import isolation, wire
 from grader.sandbox.execute import (
+    GraderStepFailed,
     MissingFunction,
     NotConnected,
     SubmissionImportError,
     SubmissionModules,
-    is_student_frame,
     run,
-    student_line,
 )
 from grader.sandbox.forbidden import ForbiddenCallError
 from grader.sandbox.wire import tensors_in
@@ -132,6 +140,70 @@ def _is_rounding(diff: float, old: torch.Tensor) -> bool:
     return diff <= 8 * torch.finfo(old.dtype).eps * scale
 
 
+COMPARABLE_DEVICES = ("cpu", "cuda")
+
+
+def compare(before: dict, after: dict) -> list[list]:
+    """What changed between two states of a tensor argument, each {"values": a tensor,
+    "stride": its strides, "requires_grad", "grad": a tensor or None}, as data for the
+    grader's message: ["device", old, new], ["dtype", old, new], ["shape", old, new],
+    ["values", largest change, only rounding?], ["strides"], ["requires_grad", now],
+    ["grad", has one now]. The worker runs it on an argument's copy and the argument itself;
+    the grader runs it on the same two states sent back as data when the worker could not."""
+    old, new = before["values"], after["values"]
+    if new.device != old.device or new.device.type not in COMPARABLE_DEVICES:
+        return [["device", str(old.device), str(new.device)]]
+    found = []
+    if new.dtype != old.dtype:
+        found.append(["dtype", str(old.dtype), str(new.dtype)])
+    elif new.shape != old.shape:
+        found.append(["shape", list(old.shape), list(new.shape)])
+    else:
+        diff = _largest_difference(old, new)
+        if diff is not None:
+            found.append(["values", diff, _is_rounding(diff, old)])
+        if tuple(after["stride"]) != tuple(before["stride"]):
+            found.append(["strides"])
+    if bool(after["requires_grad"]) != bool(before["requires_grad"]):
+        found.append(["requires_grad", bool(after["requires_grad"])])
+    old_grad, grad = before["grad"], after["grad"]
+    if (grad is None) != (old_grad is None) or grad is not None and (
+            grad.shape != old_grad.shape or grad.dtype != old_grad.dtype
+            or grad.device != old_grad.device or _largest_difference(old_grad, grad) is not None):
+        found.append(["grad", grad is not None])
+    return found
+
+
+def _readable(t: torch.Tensor) -> bool:
+    """Whether `t`'s storage holds every element its geometry reaches: reading a tensor whose
+    storage was resized or freed under it reads freed memory."""
+    if t.numel() == 0:
+        return True
+    extent = t.storage_offset() + sum((size - 1) * stride for size, stride
+                                      in zip(t.shape, t.stride(), strict=True)) + 1
+    return extent * t.element_size() <= t.untyped_storage().nbytes()
+
+
+def _unusable(t: torch.Tensor, kind: type, device: torch.device) -> list[list]:
+    """What leaves an argument something no comparison or writeback can read, the student's
+    doing: another class (a tensor subclass runs its own code in every operation on it, ours
+    included), another device, a storage too small for its geometry; the same of its .grad."""
+    if type(t) is not kind:
+        return [["type", type(t).__name__]]
+    if t.device != device:
+        return [["device", str(device), str(t.device)]]
+    if not _readable(t):
+        return [["storage"]]
+    grad = _grad(t)
+    if grad is None:
+        return []
+    if type(grad) is not torch.Tensor:
+        return [["grad_type", type(grad).__name__]]
+    if grad.device != device or not _readable(grad):
+        return [["grad_storage"]]
+    return []
+
+
 class ArgumentSnapshot:
     """One tensor argument of a call as student code received it, named as the reference names
     it. An argument the contract lets change (`in_place`) is only tracked to send its new state
@@ -140,12 +212,26 @@ class ArgumentSnapshot:
 
     def __init__(self, tensor: torch.Tensor, name: str, in_place: bool):
         self.tensor, self.name, self.in_place = tensor, name, in_place
+        self.kind, self.device = type(tensor), tensor.device
         self.state = _state(tensor)
+        self.before: dict | None = None
         if not in_place:
-            self.values, self.stride = tensor.detach().clone(), tensor.stride()
-            self.requires_grad = tensor.requires_grad
             grad = _grad(tensor)
-            self.grad = None if grad is None else grad.detach().clone()
+            self.before = {"values": tensor.detach().clone(), "stride": list(tensor.stride()),
+                           "requires_grad": bool(tensor.requires_grad),
+                           "grad": None if grad is None else grad.detach().clone()}
+
+    def unusable(self) -> list[list]:
+        """Changes that leave the argument unreadable to us (see `_unusable`)."""
+        return _unusable(self.tensor, self.kind, self.device)
+
+    def after(self) -> dict:
+        """The argument's state now, in `compare`'s terms."""
+        t = self.tensor
+        grad = _grad(t)
+        return {"values": t.detach(), "stride": list(t.stride()),
+                "requires_grad": bool(t.requires_grad),
+                "grad": None if grad is None else grad.detach()}
 
     def writeback(self, index: int) -> list | None:
         """[index, data or None, requires_grad, grad-changed, grad] when it changed."""
@@ -158,34 +244,20 @@ class ArgumentSnapshot:
         return [index, t.detach() if data_changed else None, bool(t.requires_grad),
                 grad_changed, grad]
 
+    def full_writeback(self, index: int) -> list:
+        """The whole state, for when telling what changed failed."""
+        now = self.after()
+        return [index, now["values"], now["requires_grad"], True, now["grad"]]
+
     def changes(self) -> list[list]:
-        """What changed since the snapshot, as data for the grader's message: ["values",
-        largest change, only rounding?], ["shape", old, new], ["dtype", old, new],
-        ["strides"], ["requires_grad", now], ["grad", has one now]."""
-        t = self.tensor
-        if _state(t) == self.state:
-            return []
-        found = []
-        if t.dtype != self.values.dtype:
-            found.append(["dtype", str(self.values.dtype), str(t.dtype)])
-        elif t.shape != self.values.shape:
-            found.append(["shape", list(self.values.shape), list(t.shape)])
-        else:
-            diff = _largest_difference(self.values, t.detach())
-            if diff is not None:
-                found.append(["values", diff, _is_rounding(diff, self.values)])
-            if t.stride() != self.stride:
-                found.append(["strides"])
-        if t.requires_grad != self.requires_grad:
-            found.append(["requires_grad", bool(t.requires_grad)])
-        grad = _grad(t)
-        if (grad is None) != (self.grad is None) or grad is not None and (
-                grad.shape != self.grad.shape or _largest_difference(self.grad, grad) is not None):
-            found.append(["grad", grad is not None])
-        return found
+        """What changed since the snapshot (`compare`'s terms, or `_unusable`'s)."""
+        found = self.unusable()
+        if found or _state(self.tensor) == self.state:
+            return found
+        return compare(self.before, self.after())
 
 
-def _snapshots(tensors: list[torch.Tensor], arguments: object) -> list[ArgumentSnapshot]:
+def snapshots(tensors: list[torch.Tensor], arguments: object) -> list[ArgumentSnapshot]:
     """A snapshot of each tensor argument; `arguments` is the grader's [name, in place] per
     tensor (a tensor it did not describe is watched, under its position)."""
     described = arguments if isinstance(arguments, list) else []
@@ -193,10 +265,35 @@ def _snapshots(tensors: list[torch.Tensor], arguments: object) -> list[ArgumentS
             for i, t in enumerate(tensors)]
 
 
-def _changed(snapshots: list[ArgumentSnapshot]) -> list[list]:
-    """[name, changes] for each argument that changed without the contract allowing it."""
-    found = [[s.name, s.changes()] for s in snapshots if not s.in_place]
-    return [entry for entry in found if entry[1]]
+def _check(snapshots: list[ArgumentSnapshot], writeback: list | None = None
+           ) -> tuple[list[list], list[dict]]:
+    """([name, changes] of each argument that changed without the contract allowing it, the
+    `unchecked` arguments whose comparison raised here: both states, for the grader to compare).
+    The in-place arguments' states go to `writeback` (all of it when telling what changed
+    failed); one left unusable is a change, since it cannot go back."""
+    changed, unchecked = [], []
+    for index, s in enumerate(snapshots):
+        try:
+            found = s.unusable()
+            if not found and s.in_place:
+                if writeback is not None and (entry := s.writeback(index)) is not None:
+                    writeback.append(entry)
+                continue
+            found = found or s.changes()
+        except Exception:
+            try:
+                if s.in_place:
+                    if writeback is not None:
+                        writeback.append(s.full_writeback(index))
+                    continue
+                unchecked.append({"name": s.name, "before": s.before, "after": s.after(),
+                                  "traceback": traceback.format_exc()[-MAX_TEXT:]})
+                continue
+            except Exception:  # its state cannot even be read: only the student makes that
+                found = [["storage"]]
+        if found:
+            changed.append([s.name, found])
+    return changed, unchecked
 
 
 @dataclass
@@ -207,24 +304,57 @@ class Origin:
     function: str
     arguments: list[ArgumentSnapshot]
 
-    def report(self, obj: Any) -> dict | None:
-        """What changed in those arguments, for the grader's message, or None."""
-        changed = _changed(self.arguments)
-        if not changed:
+    def report(self, obj: Any, iterated: bool) -> dict | None:
+        """What changed in those arguments (and those the grader must compare, `_check`), for
+        the grader's message, or None; `iterated`: whether `obj` is an iterator."""
+        changed, unchecked = _check(self.arguments)
+        if not changed and not unchecked:
             return None
-        return {"function": self.function, "iterated": isinstance(obj, Iterator),
-                "arguments": changed}
+        return {"function": self.function, "iterated": iterated, "arguments": changed,
+                "unchecked": unchecked}
 
 
-def _error(e: BaseException) -> dict:
+def _text(value: object) -> str:
+    """`str(value)`, cut; a student's exception may make even that raise."""
+    try:
+        return str(value)[:MAX_TEXT]
+    except Exception:
+        return "(its message cannot be shown)"
+
+
+def _error(e: BaseException, modules: SubmissionModules) -> dict:
+    """The description of a request's failure, for `grader.handle._failure_from_error`."""
+    if isinstance(e, GraderStepFailed):
+        return _step_error(e.step, e.__cause__ or e)
     kinds = {NotImplementedError: "not_implemented", MissingFunction: "missing",
              SubmissionImportError: "import", NotConnected: "not_connected",
              ForbiddenCallError: "forbidden", LookupError: "raised"}
     kind = next((k for cls, k in kinds.items() if isinstance(e, cls)), "raised")
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if is_student_frame(f.filename)]
-    return {"kind": kind, "type": type(e).__name__, "message": str(e)[:MAX_TEXT],
-            "where": student_line(e),
-            "traceback": "".join(traceback.format_list(frames[-5:]))[:MAX_TEXT]}
+    try:
+        frames = modules.student_frames(e)
+        where, shown = modules.student_line(e), "".join(traceback.format_list(frames[-5:]))
+    except Exception:
+        where, shown = "", ""
+    return {"kind": kind, "type": type(e).__name__, "message": _text(e), "where": where,
+            "traceback": shown[:MAX_TEXT]}
+
+
+def _step_error(step: str, e: BaseException) -> dict:
+    """A failure of the grader's own `step` here: the grader reproduces the step in its own
+    process before it calls this its error (see the module docstring)."""
+    try:
+        shown = "".join(traceback.format_exception(e))[-MAX_TEXT:]
+    except Exception:
+        shown = ""
+    return {"kind": "grader", "step": step, "type": type(e).__name__, "message": _text(e),
+            "where": "", "traceback": shown}
+
+
+def _is_iterator(obj: Any) -> bool:
+    try:
+        return isinstance(obj, Iterator)
+    except Exception:  # an object whose __class__ raises
+        return False
 
 
 class Worker:
@@ -253,11 +383,14 @@ class Worker:
             for ref_id in request["refs"]:
                 self.refs.release(ref_id)
             return self._reply(request, None, [], None, "", "")
-        tensors = self.refs.arguments(request)
-        for t, grad in zip(tensors, request.get("arg_grads") or (), strict=False):
-            if grad is not None:  # pickle does not carry .grad
-                t.grad = grad
-        args = _snapshots(tensors, request.get("arguments"))
+        try:
+            tensors = self.refs.arguments(request)
+            for t, grad in zip(tensors, request.get("arg_grads") or (), strict=False):
+                if grad is not None:  # pickle does not carry .grad
+                    t.grad = grad
+            args = snapshots(tensors, request.get("arguments"))
+        except Exception as e:  # the grader reproduces it: ours, or code run here before
+            return self._reply(request, None, [], _step_error("arguments", e), "", "")
         out, err = CappedText(self.output_cap), CappedText(self.output_cap)
         hits: list[str] = []
         saved = sys.stdout, sys.stderr
@@ -267,7 +400,7 @@ class Worker:
         try:
             result = self._run(request, hits)
         except BaseException as e:  # noqa: B036 - student code may raise SystemExit
-            error = _error(e)
+            error = _error(e, self.modules)
         finally:
             sys.stdout, sys.stderr = saved
         err_text = err.text()
@@ -283,15 +416,15 @@ class Worker:
                    self.modules, hits)
 
     def _check_arguments(self, request: dict, args: list[ArgumentSnapshot]) -> tuple:
-        """(writeback of the arguments allowed to change, [name, changes] of the others, what
-        changed in the arguments of the call that made the object this request used)."""
-        try:
-            writeback = [s.writeback(i) for i, s in enumerate(args) if s.in_place]
-            origin = self.refs.origins.get(request.get("ref")) if request["op"] == "ref" else None
-            later = origin.report(self.refs.objects.get(request["ref"])) if origin else None
-            return [w for w in writeback if w is not None], _changed(args), later
-        except Exception:  # a tensor that cannot be compared: nothing goes back
-            return [], [], None
+        """(writeback of the arguments allowed to change, [name, changes] of the others, the
+        others whose comparison raised here (`_check`), what changed in the arguments of the
+        call that made the object this request used)."""
+        writeback: list = []
+        changed, unchecked = _check(args, writeback)
+        origin = self.refs.origins.get(request.get("ref")) if request["op"] == "ref" else None
+        obj = self.refs.objects.get(request["ref"]) if origin else None
+        later = origin.report(obj, _is_iterator(obj)) if origin else None
+        return writeback, changed, unchecked, later
 
     def _origin(self, request: dict, args: list[ArgumentSnapshot]) -> Origin | None:
         """The origin of objects this request's result leaves here: a request on an object
@@ -301,26 +434,42 @@ class Worker:
         watched = [s for s in args if not s.in_place]
         return Origin(str(request.get("function")), watched) if watched else None
 
+    @staticmethod
+    def _arg_storages(args: list[ArgumentSnapshot]) -> dict[int, int]:
+        """Storage -> argument index, for results that are views of an argument; an argument
+        left unusable (`_unusable`) is not looked into."""
+        storages = {}
+        for i, s in enumerate(args):
+            try:
+                if not s.unusable() and s.tensor.device.type == "cpu":
+                    storages[s.tensor.untyped_storage().data_ptr()] = i
+            except Exception:
+                continue
+        return storages
+
     def _reply(self, request, result, hits, error, out, err, args=()) -> bytes:
-        arg_storages = {s.tensor.untyped_storage().data_ptr(): i for i, s in enumerate(args)
-                        if s.tensor.device.type == "cpu"}
-        writeback, changed, later = self._check_arguments(request, args)
+        writeback, changed, unchecked, later = self._check_arguments(request, args)
         head = {"nonce": request.get("nonce"), "ok": error is None, "error": error,
                 "flags": hits, "stdout": out, "stderr": err, "changed": changed,
-                "changed_later": later}
+                "unchecked": unchecked, "changed_later": later}
+        what = "the result"
         try:
             enc = wire.DataEncoder(functools.partial(self.refs.add,
                                                      origin=self._origin(request, args)),
-                                   arg_storages)
+                                   self._arg_storages(args))
             tree = {"result": enc.encode(result)}
             enc.arg_storages = {}
+            what = "the new state of the arguments it may update in place"
             tree["writeback"] = enc.encode(writeback)
+            what = "the state of its arguments"
             tree["head"] = enc.encode(head)
             return enc.finish(tree)
         except Exception as e:
-            head.update(ok=False, error={
+            head.update(ok=False, unchecked=[], error={
                 "kind": "unsendable", "type": type(e).__name__, "where": "", "traceback": "",
-                "message": f"the result could not be sent back to the grader: {e}"[:MAX_TEXT]})
+                "message": f"{what} could not be sent back to the grader: {_text(e)}"[:MAX_TEXT]})
+            if isinstance(later, dict):
+                head["changed_later"] = {**later, "unchecked": []}
             enc = wire.DataEncoder(self.refs.add)
             return enc.finish({"result": None, "writeback": enc.encode([]),
                                "head": enc.encode(head)})

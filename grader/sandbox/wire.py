@@ -5,6 +5,10 @@ format whose decoder cannot run code: a JSON tree (tagged lists, tuples, dicts, 
 arrays, devices, dtypes, remote references) followed by raw storage bytes. Tensors keep dtype,
 shape, strides, storage offset, device and requires_grad, and tensors that share a storage in
 the worker share one in the grader. Every message is length-prefixed and size-capped.
+
+The worker's side of the wire is the student's: decoding fails only as a WireError, whatever
+the bytes, and the grader reads a WireError as a worker that broke the protocol (the
+student's crash), never as a failure of its own.
 """
 
 from __future__ import annotations
@@ -302,6 +306,18 @@ class DataDecoder:
         return self.decode(self.tree)
 
     def decode(self, node: Any, depth: int = 0) -> Any:
+        """`node` as a value. A worker's data is the student's: whatever in it fails to decode
+        fails as a WireError (a reply that does not decode), never as another exception."""
+        if depth:
+            return self._decode(node, depth)
+        try:
+            return self._decode(node, 0)
+        except WireError:
+            raise
+        except Exception as e:
+            raise WireError(f"malformed value ({type(e).__name__}: {e})"[:500]) from None
+
+    def _decode(self, node: Any, depth: int) -> Any:
         self.nodes += 1
         if depth > MAX_DEPTH or self.nodes > MAX_NODES:
             raise WireError("message nested too deeply or too large")

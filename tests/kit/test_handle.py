@@ -13,15 +13,15 @@ import pytest
 import torch
 
 from grader.course import load_course
-from grader.handle import (
+from grader.failures import (
     ArgumentChanged,
     NotDifferentiable,
     NotImplementedByStudent,
-    RemoteRef,
     StudentCrashed,
     StudentRaised,
     StudentTimedOut,
 )
+from grader.handle import RemoteRef
 from grader.plugin import Grading
 from grader.sandbox.forkserver import LAZY_TORCH_MODULES
 

@@ -139,6 +139,25 @@ def test_decoder_refuses_crafted_payloads(payload):
         wire.decode_data(payload, lambda h: None)
 
 
+@pytest.mark.parametrize("payload", [
+    craft({"t": "bigint", "v": "not a number"}),
+    craft({"t": "bytes", "v": "zz"}),
+    craft({"t": "device", "v": "no such device"}),
+    craft({"t": "ref", "id": "x"}),
+    craft({"t": "complex", "v": ["a", "b"]}),
+    craft(TENSOR, [{"dtype": "float32", "lo": 0, "hi": "2"}], [b"\x00" * 8]),
+    craft({**TENSOR, "requires_grad": True, "grad": {**TENSOR, "dtype": "float64",
+                                                     "storage": 1}},
+          [{"dtype": "float32", "lo": 0, "hi": 2}, {"dtype": "float64", "lo": 0, "hi": 2}],
+          [b"\x00" * 8, b"\x00" * 16]),
+], ids=["bigint", "bytes", "device", "ref", "complex", "storage-span", "grad-dtype"])
+def test_decoder_fails_only_as_a_wire_error(payload):
+    """Bytes from a worker are the student's: whatever fails to decode is a WireError (the
+    student's crash), never another exception the grader would score as a broken test."""
+    with pytest.raises(wire.WireError, match="malformed value"):
+        wire.decode_data(payload, lambda h: None)
+
+
 def test_oversized_message_is_refused_unread():
     a, b = socket.socketpair()
     a.sendall(wire.HEADER.pack(wire.DATA, 1 << 40))

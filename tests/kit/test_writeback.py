@@ -15,8 +15,11 @@ import pytest
 import torch
 
 from grader.course import load_course, reference_parameters
-from grader.handle import ArgumentChanged, Student, _apply_writeback, _changed_arguments
+from grader.failures import ArgumentChanged
+from grader.handle import Student, _apply_writeback, _changed_arguments
 from grader.plugin import Grading
+from grader.sandbox import wire
+from grader.sandbox.client import decode_reply
 from tests.kit import variants_sgd
 from tests.kit.variants import KIT_ROOT, Variant, build_submission
 
@@ -146,14 +149,45 @@ def test_a_generator_that_changes_its_argument_fails_when_exhausted(student):
 
 
 def test_the_grader_writes_back_only_what_the_contract_allows():
-    """The worker is the student's process: a reply that claims a change to any other argument,
-    or is malformed, changes nothing in the caller."""
+    """The worker is the student's process: a reply that claims a change to any other argument
+    changes nothing in the caller."""
     x, p = torch.zeros(2), torch.zeros(2)
-    claims = [[0, torch.ones(2), True, True, torch.ones(2)], [[0], torch.ones(2), 0, 0, 0],
-              ["0", torch.ones(2), 0, 0, 0], [0, 1], None, [1, torch.ones(2), False, False, None]]
-    _apply_writeback([x, p], claims, {1})
+    claims = [[0, torch.ones(2), True, True, torch.ones(2)], [7, torch.ones(2), True, True, None],
+              [-1, torch.ones(2), True, True, None], [1, torch.ones(2), False, False, None]]
+    _apply_writeback("sgd", [x, p], claims, [["x", False], ["params[0]", True]])
     assert torch.equal(x, torch.zeros(2)) and not x.requires_grad and x.grad is None
     assert torch.equal(p, torch.ones(2))
+
+
+@pytest.mark.parametrize("writeback", [
+    [[[0], torch.ones(2), False, False, None]], [["0", torch.ones(2), False, False, None]],
+    [[0, 1]], [None], [[0, torch.ones(2), 0, 0, None]], [[0, [1.0], False, False, None]],
+    [[0, None, False, True, "grad"]], {"0": 1}, "writeback"])
+def test_a_malformed_writeback_is_a_reply_that_does_not_decode(writeback):
+    """Garbage where the writeback goes is a worker that broke the protocol (the student's
+    crash), never something the grader skips or trips over."""
+    nonce = "n"
+    enc = wire.DataEncoder(lambda obj: (1, "object", "?"))
+    reply = enc.finish({"result": None, "writeback": enc.encode(writeback),
+                        "head": enc.encode({"nonce": nonce, "ok": True})})
+    with pytest.raises(wire.WireError, match="malformed writeback"):
+        decode_reply(reply, nonce, [torch.zeros(2)], lambda handle: None)
+
+
+def test_an_in_place_argument_left_as_what_the_caller_cannot_take_is_the_students():
+    """A float parameter that requires grad cannot hold integer data: the student's function
+    left it so (ArgumentChanged, naming it); the grader's own order of updates (requires_grad
+    off before the data changes) takes any state the worker can reach."""
+    p = torch.zeros(2, requires_grad=True)
+    _apply_writeback("sgd", [p], [[0, torch.ones(2, dtype=torch.int64), False, False, None]],
+                     [["params[0]", True]])
+    assert p.dtype == torch.int64 and not p.requires_grad and p.tolist() == [1, 1]
+    q = torch.zeros(2, requires_grad=True)
+    with pytest.raises(ArgumentChanged, match=r"sgd left its argument params\[0\] as a int64 "
+                       r"tensor of shape \(2,\) \(requires_grad=True\), which the caller's "
+                       r"params\[0\] cannot take"):
+        _apply_writeback("sgd", [q], [[0, torch.ones(2, dtype=torch.int64), True, False, None]],
+                         [["params[0]", True]])
 
 
 @pytest.mark.parametrize("changed,later", [
