@@ -50,7 +50,8 @@ class CappedText(io.TextIOBase):
     """A stdout/stderr stand-in that keeps the first `cap` characters and drops the rest."""
 
     def __init__(self, cap: int):
-        self.cap, self.parts, self.size, self.dropped = cap, [], 0, 0
+        self.cap, self.size, self.dropped = cap, 0, 0
+        self.parts: list[str] = []
 
     def write(self, s: str) -> int:
         s = str(s)
@@ -109,14 +110,6 @@ def _grad(t: torch.Tensor) -> torch.Tensor | None:
     return t.grad if t.is_leaf else None
 
 
-def _state(t: torch.Tensor) -> tuple:
-    """What any change to a tensor touches (versions, storage, geometry, requires_grad, .grad):
-    equal states mean nothing changed, cheaply."""
-    g = _grad(t)
-    return (t._version, t.untyped_storage().data_ptr(), tuple(t.shape), t.stride(),
-            t.requires_grad, id(g), None if g is None else g._version)
-
-
 def _largest_difference(old: torch.Tensor, new: torch.Tensor) -> float | None:
     """The largest absolute difference between two tensors of one shape and dtype (inf where a
     nan appeared or went), or None when they are equal entry for entry (nan equal to nan)."""
@@ -153,7 +146,7 @@ def compare(before: dict, after: dict) -> list[list]:
     old, new = before["values"], after["values"]
     if new.device != old.device or new.device.type not in COMPARABLE_DEVICES:
         return [["device", str(old.device), str(new.device)]]
-    found = []
+    found: list[list] = []
     if new.dtype != old.dtype:
         found.append(["dtype", str(old.dtype), str(new.dtype)])
     elif new.shape != old.shape:
@@ -179,7 +172,7 @@ def _readable(t: torch.Tensor) -> bool:
     storage was resized or freed under it reads freed memory."""
     if t.numel() == 0:
         return True
-    extent = t.storage_offset() + sum((size - 1) * stride for size, stride
+    extent = int(t.storage_offset()) + sum((size - 1) * stride for size, stride
                                       in zip(t.shape, t.stride(), strict=True)) + 1
     return extent * t.element_size() <= t.untyped_storage().nbytes()
 
@@ -213,7 +206,6 @@ class ArgumentSnapshot:
     def __init__(self, tensor: torch.Tensor, name: str, in_place: bool):
         self.tensor, self.name, self.in_place = tensor, name, in_place
         self.kind, self.device = type(tensor), tensor.device
-        self.state = _state(tensor)
         self.before: dict | None = None
         if not in_place:
             grad = _grad(tensor)
@@ -233,27 +225,19 @@ class ArgumentSnapshot:
                 "requires_grad": bool(t.requires_grad),
                 "grad": None if grad is None else grad.detach()}
 
-    def writeback(self, index: int) -> list | None:
-        """[index, data or None, requires_grad, grad-changed, grad] when it changed."""
-        t, old, new = self.tensor, self.state, _state(self.tensor)
-        if new == old:
-            return None
-        data_changed, grad_changed = new[:4] != old[:4], new[5:] != old[5:]
-        grad = _grad(t)
-        grad = grad.detach() if grad_changed and grad is not None else None
-        return [index, t.detach() if data_changed else None, bool(t.requires_grad),
-                grad_changed, grad]
-
-    def full_writeback(self, index: int) -> list:
-        """The whole state, for when telling what changed failed."""
+    def writeback(self, index: int) -> list:
+        """[index, data, requires_grad, True, grad]: the whole state. Nothing cheaper tells
+        whether it changed: a write through `p.data` (or any other alias) leaves the version
+        counters as they were."""
         now = self.after()
         return [index, now["values"], now["requires_grad"], True, now["grad"]]
 
     def changes(self) -> list[list]:
         """What changed since the snapshot (`compare`'s terms, or `_unusable`'s)."""
         found = self.unusable()
-        if found or _state(self.tensor) == self.state:
+        if found:  # no fast path by version counter: writes through `X.data` do not bump it
             return found
+        assert self.before is not None, "only an argument that may not change is compared"
         return compare(self.before, self.after())
 
 
@@ -269,22 +253,22 @@ def _check(snapshots: list[ArgumentSnapshot], writeback: list | None = None
            ) -> tuple[list[list], list[dict]]:
     """([name, changes] of each argument that changed without the contract allowing it, the
     `unchecked` arguments whose comparison raised here: both states, for the grader to compare).
-    The in-place arguments' states go to `writeback` (all of it when telling what changed
-    failed); one left unusable is a change, since it cannot go back."""
+    The in-place arguments' states go to `writeback`; one left unusable is a change, since it
+    cannot go back."""
     changed, unchecked = [], []
     for index, s in enumerate(snapshots):
         try:
             found = s.unusable()
             if not found and s.in_place:
-                if writeback is not None and (entry := s.writeback(index)) is not None:
-                    writeback.append(entry)
+                if writeback is not None:
+                    writeback.append(s.writeback(index))
                 continue
             found = found or s.changes()
         except Exception:
             try:
                 if s.in_place:
                     if writeback is not None:
-                        writeback.append(s.full_writeback(index))
+                        writeback.append(s.writeback(index))
                     continue
                 unchecked.append({"name": s.name, "before": s.before, "after": s.after(),
                                   "traceback": traceback.format_exc()[-MAX_TEXT:]})
@@ -358,8 +342,8 @@ def _is_iterator(obj: Any) -> bool:
 
 
 class Worker:
-    def __init__(self, sock: socket.socket, config: dict, raw_output: int | None = None):
-        self.sock, self.config = sock, config
+    def __init__(self, sock: socket.socket | None, config: dict, raw_output: int | None = None):
+        self.sock, self.config = sock, config  # no socket: `LocalWorker` calls `handle`
         self.raw_output = raw_output  # the memfd behind fds 1 and 2, in a sandboxed worker
         self.modules = SubmissionModules(config["sources"], config.get("problems", {}))
         self.refs = RefTable()
@@ -367,15 +351,17 @@ class Worker:
         self.capture_output = config.get("capture_output", True)
 
     def serve(self) -> None:
+        sock = self.sock
+        assert sock is not None, "only a worker with a socket serves"
         while True:
             try:
-                _, payload = wire.recv_message(self.sock, 1 << 40)
+                _, payload = wire.recv_message(sock, 1 << 40)
             except EOFError:
                 return
             request = wire.load_request(payload, self.refs.get)
             if request.get("op") == "exit":
                 return
-            wire.send_message(self.sock, wire.DATA, self.handle(request))
+            wire.send_message(sock, wire.DATA, self.handle(request))
 
     def handle(self, request: dict) -> bytes:
         op = request["op"]
@@ -421,7 +407,8 @@ class Worker:
         call that made the object this request used)."""
         writeback: list = []
         changed, unchecked = _check(args, writeback)
-        origin = self.refs.origins.get(request.get("ref")) if request["op"] == "ref" else None
+        ref = request.get("ref") if request["op"] == "ref" else None
+        origin = self.refs.origins.get(ref) if ref is not None else None
         obj = self.refs.objects.get(request["ref"]) if origin else None
         later = origin.report(obj, _is_iterator(obj)) if origin else None
         return writeback, changed, unchecked, later

@@ -243,3 +243,42 @@ def test_the_reference_gets_every_point_on_sgd(tmp_path):
     report = grade(KIT_ROOT / "solutions", tmp_path / "out", "--topics", "sgd")
     assert report["score"] == report["max_score"] > 0, [
         (t["name"], t["message"]) for t in graded_tests(report) if t["score"] < t["max_score"]]
+
+
+DATA_SOURCE = '''
+import torch
+
+def sgd(params, lr, batch_size):
+    for p in params:  # the D2L of older editions: no no_grad, writes through .data
+        p.data -= lr * p.grad / batch_size
+        p.grad.data.zero_()
+
+def squared_loss(y_hat, y):
+    y_hat.data -= y.reshape(y_hat.shape)
+    return y_hat ** 2 / 2
+'''
+
+
+@pytest.mark.parametrize("mode", ["worker", "in-process"])
+def test_writes_through_data_count_both_ways(tmp_path, mode):
+    """A write through `.data` leaves no trace in the version counters: it must still come back
+    when the contract lets the argument change (sgd's params), and still fail when it does not
+    (squared_loss's y_hat)."""
+    (tmp_path / "sgd.py").write_text(DATA_SOURCE)
+    course = load_course().with_call_timeout(10)
+    grading = Grading(tmp_path, course, in_process=mode == "in-process")
+    try:
+        s = Student(grading.session, course.topic("sgd"))
+        grading.session.begin_test("t")
+        w = torch.ones(3, requires_grad=True)
+        w.grad = torch.full((3,), 2.0)
+        s.sgd([w], 0.5, 2)
+        assert torch.equal(w.detach(), torch.full((3,), 0.5))
+        assert torch.equal(w.grad, torch.zeros(3))
+        grading.session.begin_test("u")
+        y_hat = torch.tensor([[3.0], [1.0]])
+        with pytest.raises(ArgumentChanged, match="squared_loss changed its argument y_hat"):
+            s.squared_loss(y_hat, torch.tensor([1.0, 1.0]))
+    finally:
+        grading.close()
+        sys.modules.pop("sgd", None)
