@@ -43,11 +43,20 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class Similarity:
+    """When `grader batch` lists a pair of students as similar (course.toml's [similarity])."""
+
+    threshold: float = 0.8  # share of one student's code of a topic found in the other's
+    min_tokens: int = 60  # and at least this much of it (tokens after names are replaced)
+
+
+@dataclass(frozen=True)
 class Course:
     name: str
     title: str
     limits: dict
     topics: tuple[Topic, ...]
+    similarity: Similarity = Similarity()
 
     def topic(self, name: str) -> Topic:
         for t in self.topics:
@@ -83,7 +92,7 @@ def load_course(path: Path = COURSE_FILE) -> Course:
               allow=tuple(t.get("allow", ())))
         for t in data["topics"])
     return Course(name=data["course"]["name"], title=data["course"]["title"], limits=limits,
-                  topics=topics)
+                  topics=topics, similarity=Similarity(**data.get("similarity", {})))
 
 
 @functools.cache

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,15 @@ from grader.course import COURSE_FILE, KIT_ROOT, Course, load_course
 from grader.grade import grading_budget
 from grader.instructor.class_report import STUDENTS, write_class_report
 from grader.instructor.pool import run_tasks
-from grader.instructor.tasks import FINGERPRINT, Task, grade_task, write_student
+from grader.instructor.similarity import ClassSimilarity, compare_class
+from grader.instructor.sync import expected_stubs
+from grader.instructor.tasks import (
+    FINGERPRINT,
+    Task,
+    grade_task,
+    read_submission,
+    write_student,
+)
 from grader.report.formats import summary_line
 from grader.report.schema import Report
 from grader.text import clean_text
@@ -188,11 +197,27 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
             else:
                 _say(progress.console, f"{task.student}: {summary_line(report)}")
     reports = {t.student: _load(Path(t.out) / "report.json") for t in tasks}
+    similar = similarity(tasks, course, out)
     write_class_report({s: r for s, r in reports.items() if r}, out,
-                       f"{course.title}: {root.name}")
+                       f"{course.title}: {root.name}", similar)
     print(f"gradebook: {out / 'gradebook.csv'}; class page: {out / 'index.html'}; "
           f"students' reports: {out / STUDENTS}/", file=sys.stderr)
     return len(failures)
+
+
+def similarity(tasks: list[Task], course: Course, out: Path) -> ClassSimilarity:
+    """Every pair of students compared per topic graded (grader.instructor.similarity), the
+    pairs at course.toml's [similarity] threshold written beside the class page."""
+    stubs = expected_stubs(KIT_ROOT / "solutions")
+    topics = {t for task in tasks for t in (task.topics or course.names)}
+    stubs = {t: stubs[f"{t}.py"] for t in course.names if t in topics and f"{t}.py" in stubs}
+    code: dict[str, dict[str, str]] = {}
+    for task in tasks:
+        with tempfile.TemporaryDirectory(prefix="torchdrill-") as scratch:
+            sub = read_submission(task, Path(scratch))
+        code[task.student] = {t: text for t in stubs if (text := sub.source(t))}
+    return compare_class(code, stubs, course.similarity.threshold,
+                         course.similarity.min_tokens, out)
 
 
 def _say(console, text: str, style: str | None = None) -> None:

@@ -1,7 +1,8 @@
 """The class at a glance, from every student's report: `gradebook.csv` (one row per student)
 and `index.html` (score histograms per topic, the most-failed tests with their messages,
-forbidden-call flags, timeouts and crashes, and each student's score linked to their report
-in `students/<student>/`), with matplotlib figures embedded in the page. Everything from a
+forbidden-call flags, timeouts and crashes, the pairs of students whose code is similar linked
+to a side-by-side view in `similarity/`, and each student's score linked to their report in
+`students/<student>/`), with matplotlib figures embedded in the page. Everything from a
 report is escaped on the page: a student's name is text, never markup."""
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ import html
 import io
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 from urllib.parse import quote
 
 from grader.atomic import write_atomic
+from grader.instructor.similarity import ClassSimilarity
 from grader.report.schema import GradedTest, Outcome, Report, waiting
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 BAR_COLOR = "#3b6ea8"
+SHARE_COLOR = "#d9822b"  # the similarity bars on the class page
 STUDENTS = "students"  # the folder beside the class page that holds each student's reports
+MAX_PAIRS_SHOWN = 200  # the class page lists the most similar pairs; the rest are counted
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
@@ -43,8 +47,10 @@ def _tests(report: Report) -> Iterator[tuple[str, GradedTest]]:
             yield topic["name"], test
 
 
-def gradebook_rows(reports: list[Report]) -> list[dict[str, object]]:
-    """One row per student: per-topic scores, total, flags, timeouts and crashes."""
+def gradebook_rows(reports: list[Report], similarity: Mapping[str, float] | None = None
+                   ) -> list[dict[str, object]]:
+    """One row per student: per-topic scores, total, flags, timeouts and crashes, and their
+    highest similarity to a classmate's code of one topic (0 to 1)."""
     names = topic_names(reports)
     rows: list[dict[str, object]] = []
     for r in sorted(reports, key=lambda r: r["submission"]):
@@ -54,14 +60,15 @@ def gradebook_rows(reports: list[Report]) -> list[dict[str, object]]:
         rows.append({"student": r["submission"], **{n: scores.get(n, 0.0) for n in names},
                      "total": r["score"], "max_score": r["max_score"],
                      "flags": "; ".join(flags), "timeouts": outcomes["timeout"],
-                     "errors": outcomes["error"]})
+                     "errors": outcomes["error"],
+                     "max_similarity": round((similarity or {}).get(r["submission"], 0.0), 3)})
     return rows
 
 
-def gradebook_csv(reports: list[Report]) -> str:
-    rows = gradebook_rows(reports)
+def gradebook_csv(reports: list[Report], similarity: Mapping[str, float] | None = None) -> str:
+    rows = gradebook_rows(reports, similarity)
     fields = ["student", *topic_names(reports), "total", "max_score", "flags", "timeouts",
-              "errors"]
+              "errors", "max_similarity"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -132,7 +139,16 @@ class Link(NamedTuple):
     href: str
 
 
+class Share(NamedTuple):
+    """A table cell that shows a share (0 to 1) as a bar and a percentage."""
+
+    value: float
+
+
 def _cell(value: object) -> str:
+    if isinstance(value, Share):
+        width = round(100 * min(max(value.value, 0.0), 1.0))
+        return f'<span class=bar style="width:{width}px"></span> {value.value:.0%}'
     if isinstance(value, Link):
         return f'<a href="{html.escape(quote(value.href))}">{html.escape(value.text)}</a>'
     return html.escape(str(value))
@@ -150,11 +166,14 @@ def _table(headers: list[str], rows: Sequence[Sequence[object]], empty: str) -> 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;
 text-align:left;vertical-align:top;font-size:14px}th{background:#f0f3f7}
-.empty{color:#666}img{max-width:100%}.stats span{margin-right:2em}"""
+.empty{color:#666}img{max-width:100%}.stats span{margin-right:2em}
+""" + f".bar{{display:inline-block;height:10px;background:{SHARE_COLOR};vertical-align:middle}}"
 
 
-def class_page(students: dict[str, Report], title: str) -> str:
-    """The page for these reports, by student folder (each score links to the report in it)."""
+def class_page(students: dict[str, Report], title: str,
+               similar: ClassSimilarity | None = None) -> str:
+    """The page for these reports, by student folder (each score links to the report in it),
+    with the pairs of similar code, each linked to its side-by-side page."""
     reports = list(students.values())
     totals = [r["score"] for r in reports]
     top = max((r["max_score"] for r in reports), default=0)
@@ -169,6 +188,10 @@ def class_page(students: dict[str, Report], title: str) -> str:
     scores = [[r["submission"], Link(f"{r['score']:g} / {r['max_score']:g}",
                                      f"{STUDENTS}/{folder}/report.html")]
               for folder, r in sorted(students.items(), key=lambda kv: kv[1]["submission"])]
+    pairs = [[p.topic, p.a, p.b, Share(p.similarity), p.tokens,
+              Link("side by side", similar.pages[p])]
+             for p in (similar.pairs if similar else [])[:MAX_PAIRS_SHOWN]]
+    more = len(similar.pairs) - MAX_PAIRS_SHOWN if similar else 0
     figure = (f'<img alt="score histograms per topic" src="data:image/png;base64,'
               f'{histograms(reports)}">' if reports else "")
     stats = (f"<p class=stats><span>{len(reports)} students</span>"
@@ -186,13 +209,20 @@ def class_page(students: dict[str, Report], title: str) -> str:
                                 "No forbidden calls.")}
 <h2>Timeouts and crashes</h2>{_table(["student", "topic", "test", "outcome", "message"],
                                      troubles, "No timeouts or crashes.")}
+<h2>Similar code</h2><p>Pairs of students where this share of one's code of a topic is found
+in the other's (names replaced, the released stub left out); a reason to read both, not proof.
+</p>{_table(["topic", "student", "student", "similarity", "shared tokens", "compare"], pairs,
+            "No pair of students above the course's threshold.")}{
+    f"<p>and {more} more pairs.</p>" if more > 0 else ""}
 <h2>Students</h2>{_table(["student", "score"], scores, "No students.")}
 </body></html>
 """
 
 
-def write_class_report(students: dict[str, Report], out: Path, title: str) -> None:
+def write_class_report(students: dict[str, Report], out: Path, title: str,
+                       similar: ClassSimilarity | None = None) -> None:
     """Write `gradebook.csv` and `index.html` for these reports, keyed by the folder under
     `OUT/students/` that holds each (atomically)."""
-    write_atomic(out / "gradebook.csv", gradebook_csv(list(students.values())))
-    write_atomic(out / "index.html", class_page(students, title))
+    highest = similar.highest if similar else None
+    write_atomic(out / "gradebook.csv", gradebook_csv(list(students.values()), highest))
+    write_atomic(out / "index.html", class_page(students, title, similar))

@@ -23,9 +23,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 
 import copydetect
 import numpy as np
+
+from grader.atomic import write_atomic
 
 NOISE_TOKENS = 25  # k: shorter matches are never counted (copydetect's default)
 GUARANTEE_TOKENS = 30  # a shared run this long is always found (window = guarantee - noise + 1)
@@ -139,3 +142,40 @@ parts. Similar code is a reason to look, not proof: read both before you decide.
 <div><h2>{e(pair.b)}</h2><pre>{marked(code_b, slices_b)}</pre></div>
 </div></body></html>
 """
+
+
+@dataclass(frozen=True)
+class ClassSimilarity:
+    """The pairs of a class at or above the course's threshold (most similar first), the page
+    of each (relative to the class page), and every student's highest similarity over all
+    pairs compared, listed or not."""
+
+    pairs: list[Pair]
+    pages: dict[Pair, str]
+    highest: dict[str, float]
+
+
+PAGES = "similarity"  # the folder beside the class page that holds the side-by-side pages
+
+
+def compare_class(code: Mapping[str, Mapping[str, str]], stubs: Mapping[str, str],
+                  threshold: float, min_tokens: int, out: Path) -> ClassSimilarity:
+    """Compare every pair of students per topic (`code`: student -> topic -> source; `stubs`:
+    topic -> the released stub) and write a side-by-side page of each listed pair to
+    `out/similarity/` (pages are numbered: a student's name is never a path)."""
+    compared: list[Pair] = []
+    for topic, stub in stubs.items():
+        sources = {s: topics[topic] for s, topics in code.items() if topics.get(topic)}
+        compared += similar_pairs(topic, sources, stub, 0.0, min_tokens)
+    listed = sorted((p for p in compared if p.similarity >= threshold),
+                    key=lambda p: (-p.similarity, p.topic, p.a, p.b))
+    pages = {}
+    for n, pair in enumerate(listed, start=1):
+        href = f"{PAGES}/{n}.html"
+        write_atomic(out / href, side_by_side(pair, code[pair.a][pair.topic],
+                                              code[pair.b][pair.topic], stubs[pair.topic]))
+        pages[pair] = href
+    for stale in sorted((out / PAGES).glob("*.html")) if (out / PAGES).is_dir() else []:
+        if f"{PAGES}/{stale.name}" not in pages.values():
+            stale.unlink()  # a pair listed by an earlier run and no longer
+    return ClassSimilarity(listed, pages, highest(compared))

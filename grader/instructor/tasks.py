@@ -62,7 +62,7 @@ def template_once() -> Template:
     return _template
 
 
-def _submission(task: Task, scratch: Path) -> Submission:
+def read_submission(task: Task, scratch: Path) -> Submission:
     """The student's submission; whatever was wrong with it (a bad archive, no code, a file
     that could not be read) becomes a problem of every topic, so the student still gets a
     report that says so."""
@@ -94,7 +94,7 @@ def grade_task(task: Task, plan: TestPlan | None = None) -> Report:
     if task.call_timeout:
         course = course.with_call_timeout(task.call_timeout)
     with tempfile.TemporaryDirectory(prefix="torchdrill-") as scratch:
-        sub = _submission(task, Path(scratch))
+        sub = read_submission(task, Path(scratch))
         report = grade(sub, list(task.topics) if task.topics else None, task.suite, None,
                        template=template_once(), course=course, keyword=task.keyword,
                        plan=plan)

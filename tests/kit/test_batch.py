@@ -129,6 +129,8 @@ def test_gradebook(graded_class):
     assert float(rows["correct"]["softmax"]) == float(rows["correct"]["total"]) > 0
     assert int(rows["hangs"]["timeouts"]) > 0
     assert int(rows["crashes"]["errors"]) > 0
+    assert float(rows["correct"]["max_similarity"]) == 1.0  # correct_too handed in the same
+    assert float(rows["stub"]["max_similarity"]) == 0.0
 
 
 def test_class_page(graded_class):
@@ -136,8 +138,10 @@ def test_class_page(graded_class):
     page = (root / "out" / "index.html").read_text()
     assert page.count("data:image/png;base64,") == 1
     for text in ("Most-failed tests", "Timeouts and crashes", "hangs", "crashes",
-                 'href="students/correct/report.html"'):
+                 'href="students/correct/report.html"', "Similar code",
+                 'href="similarity/1.html"'):
         assert text in page
+    assert "correct_too" in (root / "out" / "similarity" / "1.html").read_text()
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -153,13 +157,15 @@ def test_class_page_renders_in_chromium(graded_class, tmp_path):
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-                    "--window-size=1300,2400", f"--screenshot={shot}",
+                    "--window-size=1300,5000", f"--screenshot={shot}",
                     (root / "out" / "index.html").as_uri()],
                    check=True, capture_output=True, timeout=120)
     pixels = mpimg.imread(shot)[..., :3]
     bar = np.array([0x3B, 0x6E, 0xA8]) / 255  # the histograms' bar colour
     painted = (np.abs(pixels - bar).max(axis=-1) < 0.05).sum()
     assert painted > 500, "the score histograms did not render"
+    share = np.array([0xD9, 0x82, 0x2B]) / 255  # the similar-code section's bars
+    assert (np.abs(pixels - share).max(axis=-1) < 0.05).sum() > 500, "no similarity bars"
 
 
 def test_killed_batch_resumes_without_regrading(tmp_path, graded_class):

@@ -5,6 +5,11 @@ filled the same stubs each their own way are not; the side-by-side page is escap
 from __future__ import annotations
 
 import ast
+import csv
+import subprocess
+import sys
+
+import pytest
 
 from grader.instructor.similarity import highest, side_by_side, similar_pairs
 from grader.instructor.sync import expected_stubs
@@ -73,3 +78,28 @@ def test_the_side_by_side_page_is_text():
     assert "<script>" not in page and "<b>eve</b>" not in page
     assert "&lt;script&gt;" in page and "&lt;b&gt;eve&lt;/b&gt;" in page
     assert page.count("<mark>") >= 2  # shared code is marked on both sides
+
+
+@pytest.mark.heavy(40)
+def test_a_batch_lists_the_copy_and_links_its_side_by_side(tmp_path):
+    """Through `grader batch`: the class page lists alice and carol (a renamed, reordered copy),
+    never bob (his own code), with a link to their side-by-side page; the gradebook has each
+    student's highest similarity."""
+    for name, code in (("alice", ALICE), ("bob", BOB), ("carol", CAROL)):
+        (tmp_path / "class" / name).mkdir(parents=True)
+        (tmp_path / "class" / name / "softmax.py").write_text(code)
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "grader", "batch", str(tmp_path / "class"),
+                          "--out", str(out), "--topics", "softmax", "-k",
+                          "test_softmax_small_example"], cwd=KIT_ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    page = (out / "index.html").read_text()
+    section = page[page.index("<h2>Similar code</h2>"):page.index("<h2>Students</h2>")]
+    assert "alice" in section and "carol" in section and "bob" not in section
+    assert section.count('href="similarity/') == 1
+    side = (out / "similarity" / "1.html").read_text()
+    assert "alice" in side and "carol" in side and "<mark>" in side
+    with open(out / "gradebook.csv") as f:
+        rows = {r["student"]: float(r["max_similarity"]) for r in csv.DictReader(f)}
+    assert rows["alice"] == rows["carol"] > 0.85 and rows["bob"] == 0.0
