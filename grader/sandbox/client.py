@@ -95,9 +95,15 @@ class Template:
         return WorkerConnection(ours, outer_pid, max_reply_bytes)
 
     def _fork(self, theirs: socket.socket) -> int:
+        from grader.sandbox import wire
+
         self._wait_ready()
         socket.send_fds(self.control, [b"F"], [theirs.fileno()])
-        return struct.unpack(">q", _recv_exact(self.control, 8))[0]
+        try:
+            pid = wire.recv_exact(self.control, 8)
+        except EOFError:
+            raise TemplateFailed("the worker template exited") from None
+        return struct.unpack(">q", pid)[0]
 
     def close(self) -> None:
         try:
@@ -105,16 +111,6 @@ class Template:
             self.proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise TemplateFailed("the worker template exited")
-        buf += chunk
-    return buf
 
 
 def decode_reply(reply: bytes, nonce: str, arg_tensors: list, make_remote) -> dict[str, Any]:

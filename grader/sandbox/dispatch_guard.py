@@ -21,8 +21,12 @@ import fnmatch
 import functools
 import warnings
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from grader.sandbox.forbidden import GuardState, canonical, forbidden_error, note_hit
+
+if TYPE_CHECKING:  # torch is imported where it is used
+    from torch.library import Library
 
 # (course names a family answers for, the ATen operators that compute it or an equivalent)
 FAMILIES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
@@ -134,7 +138,7 @@ class _Armed:
     """The library of raising kernels now registered, and where a hit is recorded."""
 
     ops: frozenset[str] = frozenset()
-    library = None
+    library: Library | None = None
     sink: list[GuardState | None] = [None]  # the state of the guarded call now running
     keep = False  # a sandboxed worker keeps the kernels between calls
 

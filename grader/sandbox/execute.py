@@ -142,8 +142,9 @@ def fake_cuda(devices: int | None) -> Iterator[None]:
         return
     import torch
 
-    patches = [(torch.cuda, "is_available", lambda: devices > 0),
-               (torch.cuda, "device_count", lambda: devices)]
+    patches: list[tuple[Any, str, Callable[..., Any]]] = [
+        (torch.cuda, "is_available", lambda: devices > 0),
+        (torch.cuda, "device_count", lambda: devices)]
     acc = getattr(torch, "accelerator", None)
     if acc is not None:
         patches += [(acc, "is_available", lambda: devices > 0),
@@ -166,19 +167,19 @@ def gradient(fn: Callable, args: tuple, kwargs: dict, grad_output: Any, wrt: int
     import torch
 
     wrt_list = (wrt,) if isinstance(wrt, int) else tuple(wrt)
-    args = list(args)
+    call_args = list(args)
     for i in wrt_list:
-        if not isinstance(args[i], torch.Tensor):
+        if not isinstance(call_args[i], torch.Tensor):
             raise TypeError(f"argument {i} is not a tensor; cannot differentiate")
-        args[i] = args[i].detach().requires_grad_(True)
-    out = fn(*args, **kwargs)
+        call_args[i] = call_args[i].detach().requires_grad_(True)
+    out = fn(*call_args, **kwargs)
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"returned {type(out).__name__}, not a tensor: cannot differentiate")
     if not out.requires_grad:
         raise NotConnected()
     if grad_output is None:
         grad_output = torch.ones_like(out)
-    inputs = [args[i] for i in wrt_list]
+    inputs = [call_args[i] for i in wrt_list]
     grads = torch.autograd.grad(out, inputs, grad_outputs=grad_output, allow_unused=True)
     grads = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs,
                                                                           strict=True))

@@ -21,7 +21,10 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # torch is imported where it is used
+    from torch.overrides import TorchFunctionMode
 
 ALIASES = {"F.": "torch.nn.functional.", "nn.": "torch.nn.", "Tensor.": "torch.Tensor."}
 MATMUL_METHODS = ("__matmul__", "__rmatmul__", "matmul")
@@ -105,7 +108,7 @@ class GuardState:
         raise forbidden_error(name, self.function)
 
 
-def _class_hooks() -> tuple[Callable[[type], None], Callable[[GuardState], None],
+def _class_hooks() -> tuple[Callable[[type[Any]], None], Callable[[GuardState], None],
                             Callable[[GuardState], None]]:
     """(hook a class, enter a guard's state, leave it). A class is one object for every guard
     of the process, so its `__init__` is hooked once and checks against the state of the guard
@@ -113,7 +116,7 @@ def _class_hooks() -> tuple[Callable[[type], None], Callable[[GuardState], None]
     entered: list[GuardState] = []
     hooked: set[type] = set()
 
-    def hook(cls: type) -> None:
+    def hook(cls: type[Any]) -> None:
         if cls in hooked:
             return
         original = cls.__init__
@@ -145,7 +148,7 @@ _hook_class, _enter_classes, _leave_classes = _class_hooks()
 
 
 @functools.cache
-def _mode_class() -> type:
+def _mode_class() -> Callable[[dict[Any, str], GuardState], TorchFunctionMode]:
     """The TorchFunctionMode that checks each torch call against a Guard's functions; made
     once, since a Guard is entered for every call into student code."""
     from torch.overrides import TorchFunctionMode
@@ -184,7 +187,7 @@ class Guard:
     def __init__(self, names: Iterable[str], function: str):
         targets, self.funcs = _targets(tuple(names))
         self.state = GuardState(targets, function)
-        self._mode = None
+        self._mode: TorchFunctionMode | None = None
 
     @property
     def function(self) -> str:

@@ -115,12 +115,13 @@ def enter_allow_list_root(data_dirs: Iterable[str], hidden: Iterable[str], tmp_m
     venv, say). `owner`: uid that will own the private tmpfs. Returns the isolation steps."""
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
     allowed = allowed_paths(data_dirs)
-    clones = []  # (path, open_tree fd or None, symlink target or None, is a directory)
+    # (path, open_tree fd or symlink target, is a directory)
+    clones: list[tuple[str, int | str, bool]] = []
     for p in allowed:
         if os.path.islink(p):  # e.g. /lib -> usr/lib on merged-/usr systems: the same link
-            clones.append((p, None, os.readlink(p), False))
+            clones.append((p, os.readlink(p), False))
         else:
-            clones.append((p, clone_tree(p, recursive=False), None, os.path.isdir(p)))
+            clones.append((p, clone_tree(p, recursive=False), os.path.isdir(p)))
     root = _scratch_mountpoint()
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755,nr_inodes=4096")
     _devices(root)
@@ -128,12 +129,12 @@ def enter_allow_list_root(data_dirs: Iterable[str], hidden: Iterable[str], tmp_m
         _tmpfs(root + p, tmp_mb, "1777" if p != HOME else "0700")
         if p == HOME:
             os.chown(root + p, owner, owner)
-    for path, fd, link, is_dir in clones:
-        if link is not None:
+    for path, source, is_dir in clones:
+        if isinstance(source, str):
             os.makedirs(os.path.dirname(root + path), mode=0o755, exist_ok=True)
-            os.symlink(link, root + path)
+            os.symlink(source, root + path)
         else:
-            _attach(fd, _make_target(root, path, is_dir), device=path.startswith("/dev/"))
+            _attach(source, _make_target(root, path, is_dir), device=path.startswith("/dev/"))
     for p in hidden:  # defence in depth: never shown even when inside an allowed path
         real = os.path.realpath(p)
         if any(_under(real, q) for q in allowed) and os.path.lexists(root + real):

@@ -20,7 +20,7 @@ import pickle
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ PICKLE, DATA = b"P", b"D"
 MAX_DEPTH = 64
 MAX_NODES = 1_000_000
 
-DTYPES = {
+DTYPES: dict[str, torch.dtype] = {
     name: getattr(torch, name)
     for name in ("float16", "bfloat16", "float32", "float64", "complex64", "complex128",
                  "uint8", "int8", "int16", "int32", "int64", "bool")
@@ -74,7 +74,8 @@ def send_message(sock: socket.socket, kind: bytes, payload: bytes) -> None:
     sock.sendall(HEADER.pack(kind, len(payload)) + payload)
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly `n` bytes from `sock`; EOFError when the other side closes first."""
     chunks, got = [], 0
     while got < n:
         chunk = sock.recv(min(n - got, 1 << 20))
@@ -87,12 +88,12 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 def recv_message(sock: socket.socket, max_bytes: int) -> tuple[bytes, bytes]:
     """Read one framed message; refuse one larger than `max_bytes` without reading it."""
-    kind, length = HEADER.unpack(_recv_exact(sock, HEADER.size))
+    kind, length = HEADER.unpack(recv_exact(sock, HEADER.size))
     if kind not in (PICKLE, DATA):
         raise WireError(f"unknown message kind {kind!r}")
     if length > max_bytes:
         raise WireError(f"message of {length} bytes exceeds the cap of {max_bytes}")
-    return kind, _recv_exact(sock, length)
+    return kind, recv_exact(sock, length)
 
 
 # --------------------------------------------------------------------------- grader -> worker
@@ -197,10 +198,11 @@ class DataEncoder:
         return {"t": "ref", "id": ref_id, "type": type_name, "text": text}
 
     def _tensor(self, t: torch.Tensor, depth: int) -> dict:
-        node = {"t": "tensor", "dtype": str(t.dtype).removeprefix("torch."),
-                "size": list(t.shape), "stride": list(t.stride()),
-                "offset": t.storage_offset(), "device": str(t.device),
-                "requires_grad": bool(t.requires_grad)}
+        node: dict[str, Any] = {
+            "t": "tensor", "dtype": str(t.dtype).removeprefix("torch."),
+            "size": list(t.shape), "stride": list(t.stride()),
+            "offset": t.storage_offset(), "device": str(t.device),
+            "requires_grad": bool(t.requires_grad)}
         if node["dtype"] not in DTYPES:
             raise WireError(f"tensors of dtype {t.dtype} cannot be sent")
         ptr = t.untyped_storage().data_ptr()
@@ -253,11 +255,11 @@ class DataEncoder:
 
 def _extent(t: torch.Tensor) -> tuple[int, int]:
     """[lo, hi) element range of the storage that `t` touches."""
+    offset = int(t.storage_offset())  # an int, typed int | SymInt for tracing
     if t.numel() == 0:
-        return t.storage_offset(), t.storage_offset()
-    hi = t.storage_offset() + sum((s - 1) * st for s, st in zip(t.shape, t.stride(),
-                                                                 strict=True)) + 1
-    return t.storage_offset(), hi
+        return offset, offset
+    hi = offset + sum((s - 1) * st for s, st in zip(t.shape, t.stride(), strict=True)) + 1
+    return offset, hi
 
 
 def encode_data(value: Any, make_ref: Callable[[Any], tuple[int, str, str]],
@@ -282,7 +284,7 @@ class DataDecoder:
             raise WireError(f"malformed message: {e}") from None
         if not isinstance(doc, dict):
             raise WireError("malformed message")
-        self.tree = doc.get("tree")
+        self.tree: Any = doc.get("tree")  # a JSON value
         sizes = doc.get("blob_sizes")
         if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 0 for s in sizes):
             raise WireError("malformed blob table")
@@ -292,10 +294,11 @@ class DataDecoder:
                 raise WireError("blob table points past the end of the message")
             self.blobs.append(payload[pos:pos + s])
             pos += s
-        self.storage_specs = doc.get("storages")
-        if not isinstance(self.storage_specs, list) or len(self.storage_specs) > len(self.blobs):
+        specs = doc.get("storages")
+        if not isinstance(specs, list) or len(specs) > len(self.blobs):
             raise WireError("malformed storage table")
-        self.n_storages = len(self.storage_specs)
+        self.storage_specs: list[Any] = specs
+        self.n_storages = len(specs)
         self.storages: dict[int, torch.Tensor] = {}
         self.make_remote = make_remote
         self.arg_tensors = arg_tensors or []
@@ -366,7 +369,7 @@ class DataDecoder:
             raise WireError("tensor refers to an unknown storage")
         if index not in self.storages:
             spec = self.storage_specs[index]
-            dtype = DTYPES.get(spec.get("dtype")) if isinstance(spec, dict) else None
+            dtype = _dtype(spec.get("dtype")) if isinstance(spec, dict) else None
             if dtype is None:
                 raise WireError("storage of unknown dtype")
             blob = self.blobs[index]
@@ -380,7 +383,7 @@ class DataDecoder:
         return self.storages[index]
 
     def _tensor(self, node: dict, depth: int) -> torch.Tensor:
-        dtype = DTYPES.get(node.get("dtype"))
+        dtype = _dtype(node.get("dtype"))
         size, stride, offset = node.get("size"), node.get("stride"), node.get("offset")
         if dtype is None:
             raise WireError(f"unknown tensor dtype {node.get('dtype')!r}")
@@ -437,7 +440,13 @@ def _list(v: Any) -> list:
     return v
 
 
-def _ints(v: Any) -> bool:
+def _dtype(name: object) -> torch.dtype | None:
+    """The dtype a message names; None for a name it does not know (or one that is not a
+    string)."""
+    return DTYPES.get(name) if isinstance(name, str) else None
+
+
+def _ints(v: object) -> TypeGuard[list[int]]:
     return isinstance(v, list) and all(isinstance(x, int) and 0 <= x < 2**62 for x in v)
 
 
