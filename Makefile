@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m grader.instructor.bench
 	$(PY) -m grader.instructor.bench_class
+	$(PY) -m grader.instructor.bench_similarity
 
 release: $(STAMP)
 	$(PY) -m grader release --out release

@@ -46,8 +46,8 @@ class Topic:
 class Similarity:
     """When `grader batch` lists a pair of students as similar (course.toml's [similarity])."""
 
-    threshold: float = 0.8  # share of one student's code of a topic found in the other's
-    min_tokens: int = 60  # and at least this much of it (tokens after names are replaced)
+    threshold: float = 0.6  # share of one student's fingerprints of a topic in the other's
+    min_shared: int = 15  # and at least this many fingerprints in common
 
 
 @dataclass(frozen=True)

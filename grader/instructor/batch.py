@@ -217,7 +217,7 @@ def similarity(tasks: list[Task], course: Course, out: Path) -> ClassSimilarity:
             sub = read_submission(task, Path(scratch))
         code[task.student] = {t: text for t in stubs if (text := sub.source(t))}
     return compare_class(code, stubs, course.similarity.threshold,
-                         course.similarity.min_tokens, out)
+                         course.similarity.min_shared, out)
 
 
 def _say(console, text: str, style: str | None = None) -> None:

@@ -188,10 +188,10 @@ def class_page(students: dict[str, Report], title: str,
     scores = [[r["submission"], Link(f"{r['score']:g} / {r['max_score']:g}",
                                      f"{STUDENTS}/{folder}/report.html")]
               for folder, r in sorted(students.items(), key=lambda kv: kv[1]["submission"])]
-    pairs = [[p.topic, p.a, p.b, Share(p.similarity), p.tokens,
-              Link("side by side", similar.pages[p])]
-             for p in (similar.pairs if similar else [])[:MAX_PAIRS_SHOWN]]
-    more = len(similar.pairs) - MAX_PAIRS_SHOWN if similar else 0
+    similar = similar or ClassSimilarity([], {}, {})
+    pairs = [[p.topic, p.a, p.b, Share(p.similarity), p.shared,
+              Link("side by side", similar.pages[p])] for p in similar.pairs if p in similar.pages]
+    more = len(similar.pairs) - len(pairs)
     figure = (f'<img alt="score histograms per topic" src="data:image/png;base64,'
               f'{histograms(reports)}">' if reports else "")
     stats = (f"<p class=stats><span>{len(reports)} students</span>"
@@ -211,7 +211,7 @@ def class_page(students: dict[str, Report], title: str,
                                      troubles, "No timeouts or crashes.")}
 <h2>Similar code</h2><p>Pairs of students where this share of one's code of a topic is found
 in the other's (names replaced, the released stub left out); a reason to read both, not proof.
-</p>{_table(["topic", "student", "student", "similarity", "shared tokens", "compare"], pairs,
+</p>{_table(["topic", "student", "student", "similarity", "shared", "compare"], pairs,
             "No pair of students above the course's threshold.")}{
     f"<p>and {more} more pairs.</p>" if more > 0 else ""}
 <h2>Students</h2>{_table(["student", "score"], scores, "No students.")}

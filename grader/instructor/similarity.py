@@ -8,10 +8,11 @@ hide copying; comments and blank lines never count). The released stub of the to
 boilerplate: what every student was given (docstrings, signatures, imports) is removed from
 every fingerprint, so two students who filled the same stubs differently share nothing.
 
-Comparing every pair is quadratic; an inverted index (fingerprint -> students) finds the pairs
-that share anything at all, and only those are compared in full, so a class of 1,000 costs
-seconds. A fingerprint most of the class shares is the course's idiom, not copying: it is left
-out of the candidates (`COMMON_FRACTION`), as MOSS ignores passages too many files contain.
+Every pair is compared at once: a matrix product of who holds which shared fingerprint gives
+each pair's count, so a class of 1,000 costs the fingerprinting, not a million comparisons;
+copydetect's own pairwise comparison runs only for the pages of the pairs listed. A fingerprint
+most of the class shares is the course's idiom, not copying: it does not count
+(`COMMON_FRACTION`), as MOSS ignores passages too many files contain.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from __future__ import annotations
 import html
 import io
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 import copydetect
@@ -32,19 +32,21 @@ from grader.atomic import write_atomic
 
 NOISE_TOKENS = 25  # k: shorter matches are never counted (copydetect's default)
 GUARANTEE_TOKENS = 30  # a shared run this long is always found (window = guarantee - noise + 1)
-COMMON_FRACTION = 0.5  # a fingerprint in more than half the class is an idiom, not a lead
+COMMON_FRACTION = 0.5  # a fingerprint in more than half the class is an idiom, not a lead,
+COMMON_MIN = 10  # once more than this many students hold it
 
 
 @dataclass(frozen=True)
 class Pair:
-    """Two students' code of one topic: the share of each one's code found in the other's."""
+    """Two students' code of one topic: the share of each one's fingerprints found in the
+    other's, and how many they share."""
 
     topic: str
     a: str
     b: str
     share_a: float
     share_b: float
-    tokens: int  # shared tokens, after names were replaced
+    shared: int  # fingerprints in common (each stands for a run of about NOISE_TOKENS tokens)
 
     @property
     def similarity(self) -> float:
@@ -68,32 +70,33 @@ def fingerprints(sources: Mapping[str, str], stub: str) -> dict[str, copydetect.
     return {student: _fingerprint(code, boilerplate) for student, code in sources.items()}
 
 
-def candidates(prints: Mapping[str, copydetect.CodeFingerprint]) -> Counter[tuple[str, str]]:
-    """Pairs of students sharing a fingerprint, with how many they share; fingerprints more
-    than COMMON_FRACTION of the class holds are not leads."""
-    holders: dict[int, list[str]] = defaultdict(list)
-    for student in sorted(prints):
-        for h in prints[student].hashes:
-            holders[h].append(student)
-    most = max(2, int(COMMON_FRACTION * len(prints)))
-    shared: Counter[tuple[str, str]] = Counter()
-    for students in holders.values():
-        if 2 <= len(students) <= most:
-            shared.update(combinations(students, 2))
-    return shared
+def shared_fingerprints(hashes: list[set[int]]) -> np.ndarray:
+    """An n x n matrix: how many fingerprints each pair of students shares. Only fingerprints
+    two or more students hold become columns, and none more than COMMON_FRACTION of the class
+    (and COMMON_MIN students) holds: an idiom, not a lead. The matrix product stays small."""
+    held = Counter(h for student in hashes for h in student)
+    most = max(COMMON_MIN, int(COMMON_FRACTION * len(hashes)))
+    column = {h: j for j, h in enumerate(h for h, n in held.items() if 2 <= n <= most)}
+    holds = np.zeros((len(hashes), len(column)), dtype=np.float32)
+    for i, student in enumerate(hashes):
+        holds[i, [column[h] for h in student if h in column]] = 1.0
+    return holds @ holds.T
 
 
 def similar_pairs(topic: str, sources: Mapping[str, str], stub: str, threshold: float,
-                  min_tokens: int = GUARANTEE_TOKENS) -> list[Pair]:
+                  min_shared: int = 1) -> list[Pair]:
     """The pairs of one topic whose similarity is at least `threshold` (0..1) over at least
-    `min_tokens` shared tokens, most similar first."""
+    `min_shared` shared fingerprints, most similar first."""
+    names = sorted(sources)
     prints = fingerprints(sources, stub)
-    pairs = []
-    for a, b in candidates(prints):
-        tokens, (share_a, share_b), _ = copydetect.compare_files(prints[a], prints[b])
-        pair = Pair(topic, a, b, float(share_a), float(share_b), int(tokens))
-        if pair.similarity >= threshold and pair.tokens >= min_tokens:
-            pairs.append(pair)
+    hashes = [prints[s].hashes for s in names]
+    shared = shared_fingerprints(hashes)
+    sizes = np.array([max(1, len(h)) for h in hashes], dtype=np.float32)
+    shares = shared / sizes[:, None]  # row i: the share of i's fingerprints in each other's
+    best = np.maximum(shares, shares.T)
+    hits = np.argwhere(np.triu((best >= threshold) & (shared >= max(1, min_shared)), k=1))
+    pairs = [Pair(topic, names[i], names[j], float(shares[i, j]), float(shares[j, i]),
+                  int(shared[i, j])) for i, j in hits]
     return sorted(pairs, key=lambda p: (-p.similarity, p.topic, p.a, p.b))
 
 
@@ -135,7 +138,7 @@ def side_by_side(pair: Pair, code_a: str, code_b: str, stub: str) -> str:
 <title>{e(title)}</title><style>{SIDE_BY_SIDE_CSS}</style></head><body>
 <h1>{e(title)}</h1>
 <p>{pair.share_a:.0%} of {e(pair.a)}'s code and {pair.share_b:.0%} of {e(pair.b)}'s is shared
-({pair.tokens} tokens), with names replaced and the released stub left out. Marked: the shared
+({pair.shared} fingerprints), with names replaced and the released stub left out. Marked: the shared
 parts. Similar code is a reason to look, not proof: read both before you decide.</p>
 <div class="cols">
 <div><h2>{e(pair.a)}</h2><pre>{marked(code_a, slices_a)}</pre></div>
@@ -147,8 +150,8 @@ parts. Similar code is a reason to look, not proof: read both before you decide.
 @dataclass(frozen=True)
 class ClassSimilarity:
     """The pairs of a class at or above the course's threshold (most similar first), the page
-    of each (relative to the class page), and every student's highest similarity over all
-    pairs compared, listed or not."""
+    of each of the first MAX_PAGES (relative to the class page), and every student's highest
+    similarity over all pairs compared, listed or not."""
 
     pairs: list[Pair]
     pages: dict[Pair, str]
@@ -158,19 +161,22 @@ class ClassSimilarity:
 PAGES = "similarity"  # the folder beside the class page that holds the side-by-side pages
 
 
+MAX_PAGES = 200  # side-by-side pages for the most similar pairs; the rest are counted
+
+
 def compare_class(code: Mapping[str, Mapping[str, str]], stubs: Mapping[str, str],
-                  threshold: float, min_tokens: int, out: Path) -> ClassSimilarity:
+                  threshold: float, min_shared: int, out: Path) -> ClassSimilarity:
     """Compare every pair of students per topic (`code`: student -> topic -> source; `stubs`:
     topic -> the released stub) and write a side-by-side page of each listed pair to
     `out/similarity/` (pages are numbered: a student's name is never a path)."""
     compared: list[Pair] = []
     for topic, stub in stubs.items():
         sources = {s: topics[topic] for s, topics in code.items() if topics.get(topic)}
-        compared += similar_pairs(topic, sources, stub, 0.0, min_tokens)
+        compared += similar_pairs(topic, sources, stub, 0.0, min_shared)
     listed = sorted((p for p in compared if p.similarity >= threshold),
                     key=lambda p: (-p.similarity, p.topic, p.a, p.b))
     pages = {}
-    for n, pair in enumerate(listed, start=1):
+    for n, pair in enumerate(listed[:MAX_PAGES], start=1):
         href = f"{PAGES}/{n}.html"
         write_atomic(out / href, side_by_side(pair, code[pair.a][pair.topic],
                                               code[pair.b][pair.topic], stubs[pair.topic]))

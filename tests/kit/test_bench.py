@@ -23,3 +23,11 @@ def test_bench_prints_suite_time_and_grading_costs():
     assert parts[1] > 0 and parts[2] > 0 and abs(parts[0] - sum(parts[1:])) <= 2, out
     trip = re.search(r"every call into student code: ([\d.]+) ms.*\n.*\(([\d.]+) ms of it", out)
     assert trip and 0 < float(trip.group(2)) and 0 < float(trip.group(1)), out
+
+
+def test_bench_prints_what_the_similarity_report_costs():
+    run = subprocess.run([sys.executable, "-m", "grader.instructor.bench_similarity",
+                          "--students", "20"], cwd=KIT_ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert re.search(r"^similarity: 20 students x 7 topics in [\d.]+ s \(target \d+ s\); \d+ "
+                     r"pairs at the threshold$", run.stdout, re.M), run.stdout

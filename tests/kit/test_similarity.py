@@ -58,7 +58,7 @@ CAROL = renamed_and_reordered(ALICE)
 def test_a_renamed_reordered_copy_is_flagged_and_independent_work_is_not():
     pairs = similar_pairs("softmax", {"alice": ALICE, "bob": BOB, "carol": CAROL}, STUB, 0.6)
     assert [(p.a, p.b) for p in pairs] == [("alice", "carol")], pairs
-    assert pairs[0].similarity > 0.85 and pairs[0].tokens > 100
+    assert pairs[0].similarity > 0.7 and pairs[0].shared >= 10
     assert highest(pairs) == {"alice": pairs[0].similarity, "carol": pairs[0].similarity}
 
 
@@ -102,4 +102,4 @@ def test_a_batch_lists_the_copy_and_links_its_side_by_side(tmp_path):
     assert "alice" in side and "carol" in side and "<mark>" in side
     with open(out / "gradebook.csv") as f:
         rows = {r["student"]: float(r["max_similarity"]) for r in csv.DictReader(f)}
-    assert rows["alice"] == rows["carol"] > 0.85 and rows["bob"] == 0.0
+    assert rows["alice"] == rows["carol"] > 0.7 and rows["bob"] == 0.0
