@@ -2,7 +2,9 @@
 test recognises it, names the mistake the student most likely made (CMU needle style).
 
 Every check runs in the trusted grader on values that came back from the worker, so a
-submission cannot influence how a verdict is reached.
+submission cannot influence how a verdict is reached. A failure that names a recognised mistake
+raises `RecognisedMistake`, which carries the mistake apart from the rest of the message, so
+the report can say it once for every test it cost.
 """
 
 from __future__ import annotations
@@ -17,6 +19,20 @@ import torch
 from grader.failures import StudentRaised
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+class RecognisedMistake(AssertionError):
+    """A failure whose result (or error) a check recognised as a known mistake: the message is
+    what the student reads, `mistake` the mistake's own words within it (the same for every
+    test that recognises it, whatever the input), which the report groups tests by."""
+
+    def __init__(self, message: str, mistake: str):
+        super().__init__(message)
+        self.mistake = mistake
+
+    def __reduce__(self) -> tuple[type[RecognisedMistake], tuple[str, str]]:
+        # pickled with its mistake, as a copy of the exception must be
+        return type(self), (str(self), self.mistake)
 
 
 def describe(value: Any) -> str:
@@ -128,13 +144,13 @@ def assert_close(
 
     `scale` is the magnitude rounding grows with (default: the largest |expected|); `mistakes`
     maps a message to the value a known wrong solution returns, and the first one `actual`
-    matches becomes the failure message.
+    matches becomes the failure message (`RecognisedMistake`: "<what>: <message>").
     """
     expect_tensor(actual, what)
     if tuple(actual.shape) != tuple(expected.shape):
         for message, wrong in (mistakes or {}).items():
             if is_close(actual, wrong, atol=_default_atol(actual, wrong, scale, atol)):
-                raise AssertionError(f"{what}: {message}")
+                raise RecognisedMistake(f"{what}: {message}", message)
         raise AssertionError(
             f"{what} has shape {tuple(actual.shape)} but should have shape "
             f"{tuple(expected.shape)}."
@@ -152,7 +168,7 @@ def assert_close(
         return
     for message, wrong in (mistakes or {}).items():
         if is_close(a, wrong, atol=tol, rtol=rtol):
-            raise AssertionError(f"{what}: {message}")
+            raise RecognisedMistake(f"{what}: {message}", message)
     bad_nan = torch.isnan(a) & ~torch.isnan(e)
     bad_inf = torch.isinf(a) & ~torch.isinf(e)
     if bool(bad_nan.any()):
@@ -209,13 +225,13 @@ def assert_unchanged(before: torch.Tensor, after: torch.Tensor, what: str) -> No
 def hints_on_error(hints: Mapping[str, str]) -> Iterator[None]:
     """Turn an error the student's code raised, whose message contains a key of `hints`, into
     a failure that adds the likely cause (its value): `torch`'s own words rarely say which
-    line of the exercise is wrong."""
+    line of the exercise is wrong. The likely cause is the failure's recognised mistake."""
     try:
         yield
     except StudentRaised as e:
         for pattern, hint in hints.items():
             if pattern in str(e):
-                raise AssertionError(f"{e}\nLikely cause: {hint}") from None
+                raise RecognisedMistake(f"{e}\nLikely cause: {hint}", hint) from None
         raise
 
 

@@ -12,6 +12,16 @@ are the grader's, cell by cell.
 
 It writes nothing to stderr (nbgrader gives 0 to a cell with any stderr output, and torch and
 its friends print warnings there): warnings are silenced and the grader's output is captured.
+
+GPU tests count as the notebook was released (its `GPU_METADATA_KEY` metadata: course.toml's
+[gpu] tests then): with "counted" they are in the cells' points, so the grader counts them, and
+a machine without CUDA makes the cell that holds them fail with that reason, never a silent 0;
+with "where-cuda" or "omitted" they are in no cell, so the grader leaves them out too and a
+notebook's maximum is the same on every machine.
+
+Under `nbgrader autograde` (NBGRADER_EXECUTION=autograde) the grader's report is also written
+beside the notebook (`REPORT_FILE`), where `nbgrader generate_feedback` adds it to the feedback
+(`grader.instructor.nbsteps`).
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,11 +37,23 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from grader.course import KIT_ROOT, load_course
+from grader.course import GPU_TESTS_ENV, KIT_ROOT, GpuTests, load_course
 from grader.notebooks import METADATA_KEY, group_of
+from grader.report.formats import detail_message, diagnose, diagnosis_text
 from grader.report.schema import OUTCOMES, GradedTest, Report, waiting
 
 GRADER_START_S = 120  # beyond the course's submission time limit: torch import, pytest, workers
+
+# Notebook metadata: {"tests": course.toml's [gpu] tests at release, "points": the points of
+# GPU tests in this notebook's cells}. A notebook without it (released before the setting
+# existed) counted its GPU tests.
+GPU_METADATA_KEY = "torchdrill_gpu"
+REPORT_FILE = "torchdrill-report.json"  # beside the notebook, under nbgrader autograde only
+COUNTED_WITHOUT_CUDA = (
+    "THIS COURSE COUNTS ITS GPU TESTS (released with [gpu] tests = \"counted\" in course.toml), "
+    "and this machine has no CUDA device, so {points} of this cell's checks could not run. "
+    "The cell fails rather than score them 0 for the machine's sake: autograde on a machine "
+    "with CUDA.")
 
 _reports: dict[tuple[str, str], Report] = {}  # (topic, sha256 of the notebook) -> report
 
@@ -50,7 +73,9 @@ def check(topic: str, function: str | None = None, hidden: bool = False,
     if not hidden:
         _print_public(about, public)
         return _earned(public)
-    points = _check_hidden_ran(report, topic, tests, points)
+    skipped = sum(float(t["points"]) for t in report.get("not_counted", [])
+                  if t["topic"] == topic and group_of(t["name"], functions) == function)
+    points = _check_hidden_ran(report, topic, tests, points, skipped)
     _print_hidden(about, [t for t in tests if t["visibility"] == "hidden"])
     total = _earned(tests)
     print(f"{about}: {_fmt(total)} of {_fmt(points)} points in all.")
@@ -73,21 +98,39 @@ def _report(topic: str) -> tuple[Report, list[str]]:
     key = (topic, hashlib.sha256(data).hexdigest())
     if key not in _reports:
         _reports[key] = _grade(topic, notebook.name, data)
+        if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+            (Path.cwd() / REPORT_FILE).write_text(json.dumps(_reports[key], indent=1))
     return _reports[key], functions
+
+
+def released_gpu_tests(data: bytes) -> GpuTests:
+    """How the notebook counts its GPU tests: "counted", or "omitted" (released with
+    "where-cuda" or "omitted": they are in none of its cells)."""
+    try:
+        released = json.loads(data)["metadata"].get(GPU_METADATA_KEY, {}).get("tests")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        released = None
+    return "omitted" if released in ("where-cuda", "omitted") else "counted"
 
 
 def _grade(topic: str, name: str, data: bytes) -> Report:
     """The grader's report on these notebook bytes, from a fresh process in an empty folder
-    (`-P`: nothing beside the notebook can stand in for the grader)."""
+    (`-P`: nothing beside the notebook can stand in for the grader), counting GPU tests as the
+    notebook was released. Under autograde the submission is named by its student (the
+    folder above the notebook's, `autograded/<student>/<topic>/`)."""
     timeout = float(load_course().limits["submission_timeout_s"]) + GRADER_START_S
+    env = {**os.environ, GPU_TESTS_ENV: released_gpu_tests(data)}
+    student = Path.cwd().parent.name if os.environ.get("NBGRADER_EXECUTION") == "autograde" \
+        else ""
     with tempfile.TemporaryDirectory(prefix="torchdrill-check-") as tmp:
-        submission, out = Path(tmp, "submission"), Path(tmp, "report")
+        submission = Path(tmp, student if student not in ("", ".", "..") else "submission")
+        out = Path(tmp, "report")
         submission.mkdir()
         (submission / name).write_bytes(data)
         try:
             run = subprocess.run(
                 [sys.executable, "-P", "-m", "grader", "grade", str(submission), "--topics",
-                 topic, "--out", str(out)], cwd=tmp, stdin=subprocess.DEVNULL,
+                 topic, "--out", str(out)], cwd=tmp, stdin=subprocess.DEVNULL, env=env,
                 capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"grading {name} took more than {timeout:.0f} s") from None
@@ -100,9 +143,11 @@ def _grade(topic: str, name: str, data: bytes) -> Report:
 
 
 def _check_hidden_ran(report: Report, topic: str, tests: list[GradedTest],
-                      points: float | None) -> float:
-    """Fail (0 points, with the reason) rather than score without the hidden tests, or with
-    tests that changed since the notebook was released; the cell's points."""
+                      points: float | None, skipped: float = 0.0) -> float:
+    """Fail (0 points, with the reason) rather than score without the hidden tests, without
+    the GPU tests a course counts, or with tests that changed since the notebook was
+    released; the cell's points. `skipped`: points of this cell's tests that this machine
+    skipped (GPU tests without CUDA)."""
     ran = [t for entry in report["topics"] if entry["name"] == topic for t in entry["tests"]]
     if not any(t["visibility"] == "hidden" for t in ran):
         raise RuntimeError(f"the hidden tests of {topic} are not on this machine "
@@ -110,14 +155,13 @@ def _check_hidden_ran(report: Report, topic: str, tests: list[GradedTest],
     if points is None:
         raise TypeError("check(..., hidden=True) needs the cell's points")
     worth = _worth(tests)
-    if worth > points:
+    if worth < points and worth + skipped == points:
+        raise RuntimeError(COUNTED_WITHOUT_CUDA.format(points=_points(skipped)))
+    if worth != points:
         raise RuntimeError(f"the tests of this cell are worth {_fmt(worth)} points but the cell "
                            f"{_fmt(points)}: the tests changed after the notebook was "
                            "released. Run `make release` and `nbgrader generate_assignment` "
                            "again.")
-    if worth < points:
-        print(f"{_points(points - worth)} of checks were skipped on this machine (checks "
-              "that need a CUDA GPU) and count as 0.")
     return points
 
 
@@ -149,18 +193,22 @@ def _print_hidden(about: str, tests: list[GradedTest]) -> None:
 
 
 def _print_lost(lost: list[GradedTest], named: bool) -> None:
-    """Each lost test with what went wrong and what it checks; a function not written yet
-    is said once, not once per test."""
+    """Each lost test with what went wrong and what it checks, after the diagnosis (each
+    recognised mistake or shared message once, with what it cost, as the report has it); a
+    function not written yet is said once, not once per test."""
     unwritten = [t for t in lost if waiting(t)]
     if unwritten:
         print(f"  ✗ {len(unwritten)} check(s), {_points(_worth(unwritten))}: "
               f"{unwritten[0]['message']}")
-    for t in lost:
-        if waiting(t):
-            continue
+    fix = [t for t in lost if not waiting(t)]
+    diagnoses = diagnose(fix)
+    for diagnosis in diagnoses:
+        print(f"  {diagnosis_text(diagnosis)}")
+    for t in fix:
         name = t["name"] if named else "a hidden check"
         print(f"  ✗ {name} ({_points(t['max_score'])}): {OUTCOMES[t['outcome']].check_text}")
-        for label, text in (("what went wrong", t.get("message")),
+        message = detail_message(t, diagnoses) if t.get("message") else ""
+        for label, text in (("what went wrong", message),
                             ("what it checks", t.get("hint"))):
             if text:
                 print(textwrap.indent(f"{label}: {text}", "      "))

@@ -19,7 +19,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
 
-from grader.course import KIT_ROOT, Course, load_course
+from grader.checks import RecognisedMistake
+from grader.course import KIT_ROOT, Course, GpuTests, load_course
 from grader.failures import GraderError, StudentFailure
 from grader.handle import Session, Student, hidden_paths
 from grader.report.schema import Flag, GradedTestRecord, NotCounted, Outcome, Visibility
@@ -95,7 +96,8 @@ class Grading:
             "topic": topic_of(item), "name": item.name,
             "visibility": visibility_of(item),
             "score": points if outcome == "passed" else 0.0, "max_score": points,
-            "outcome": outcome, "message": message[:MAX_MESSAGE], "hint": hint_of(item),
+            "outcome": outcome, "message": message[:MAX_MESSAGE],
+            "mistake": mistake_of(call.excinfo, outcome), "hint": hint_of(item),
             "duration_s": round(call.duration, 4),
         }
 
@@ -170,6 +172,15 @@ def outcome_of(excinfo, hits: list[Flag]) -> tuple[Outcome, str]:
     return "error", f"the test could not check your result: {type(e).__name__}: {e}"
 
 
+def mistake_of(excinfo, outcome: Outcome) -> str | None:
+    """The recognised mistake a failed test ended in (`grader.checks.RecognisedMistake`), in
+    its own words, or None: the report groups the tests one mistake cost."""
+    if outcome != "failed" or excinfo is None:
+        return None
+    e = _leaf(excinfo.value)
+    return e.mistake[:MAX_MESSAGE] if isinstance(e, RecognisedMistake) else None
+
+
 def _assertion_text(e: AssertionError) -> str:
     lines = str(e).splitlines()
     kept = []
@@ -193,7 +204,8 @@ def pytest_addoption(parser) -> None:
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "points(n): points this test is worth")
-    config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped where none exists")
+    config.addinivalue_line("markers", "gpu: needs a CUDA device; course.toml [gpu] tests says "
+                            "whether it counts (skipped where no CUDA exists)")
     settings.load_profile("grading")
     if not hasattr(config.option, "tbstyle"):  # pytest's terminal is off: the report shows
         config.option.tbstyle = "native"  # messages, and long tracebacks cost 0.1 s a failure
@@ -212,6 +224,34 @@ def _collects_course_tests(config) -> bool:
     return any("public" in a or "hidden" in a for a in args)
 
 
+# Why a GPU test is skipped on a machine without CUDA, by course.toml's [gpu] tests.
+GPU_SKIPPED: dict[GpuTests, str] = {
+    "where-cuda": "needs a CUDA device",
+    "counted": "needs a CUDA device; THIS COURSE COUNTS ITS GPU TESTS ([gpu] tests = "
+               "\"counted\" in course.toml): the grade of record comes from a machine with "
+               "CUDA, where they count",
+}
+
+
+def gpu_tests_of(config) -> GpuTests:
+    """The run's GPU setting: its Grading's course, else course.toml (as `Grading` loads it)."""
+    for p in config.pluginmanager.get_plugins():
+        if isinstance(p, Grading):
+            return p.course.gpu_tests
+    return load_course().gpu_tests
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """GPU tests of a course that omits them are deselected: never run, in no maximum, not
+    listed as not counted (they are not part of the course)."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu and gpu_tests_of(config) == "omitted":
+        config.hook.pytest_deselected(items=gpu)
+        items[:] = [item for item in items if not item.get_closest_marker("gpu")]
+
+
 def pytest_runtest_setup(item) -> None:
     if item.get_closest_marker("gpu") and not torch.cuda.is_available():
-        pytest.skip("needs a CUDA device")
+        setting = gpu_tests_of(item.config)
+        pytest.skip(GPU_SKIPPED.get(setting, GPU_SKIPPED["where-cuda"]))

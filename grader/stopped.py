@@ -87,7 +87,8 @@ class TestPlan:
                 "topic": plugin.topic_of(item), "name": item.name,
                 "visibility": plugin.visibility_of(item),
                 "score": 0.0, "max_score": plugin.points_of(item), "outcome": "timeout",
-                "message": "", "hint": plugin.hint_of(item), "duration_s": 0.0})
+                "message": "", "mistake": None, "hint": plugin.hint_of(item),
+                "duration_s": 0.0})
         if self.on_collected:
             self.on_collected(self)
 
@@ -108,6 +109,6 @@ def stopped_report(course: Course, topics: list[str], student: str, seconds: flo
     records: list[GradedTestRecord] = [{**r, "message": message} for r in planned] or [
         {"topic": t, "name": "grading", "visibility": "public", "score": 0.0,
          "max_score": course.topic(t).points, "outcome": "timeout", "message": message,
-         "hint": "", "duration_s": 0.0} for t in topics]
+         "mistake": None, "hint": "", "duration_s": 0.0} for t in topics]
     return build_report(records, course, topics, Submission(student, Path(student)), [], [],
                         not_counted)

@@ -2,19 +2,27 @@
 HTML page and Gradescope's results.json; `write_reports` writes them all, report.json last.
 
 Tests whose function is not written yet are grouped apart from the ones to fix, so a fresh
-stub's report reads as a to-do list rather than a wall of failures.
+stub's report reads as a to-do list rather than a wall of failures. The tests to fix are grouped
+by the function they are about (`grader.notebooks.group_of`, by the topic's functions in the
+stub's order), and each function's group leads with its diagnosis: every recognised mistake
+(a test's `mistake`) once, and every message lost tests share word for word once, each with
+the tests and points it cost; the details of those tests then refer to it.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
 from grader.atomic import fsync_dir, write_atomic, write_json_atomic
+from grader.course import KIT_ROOT
+from grader.notebooks import WHOLE_TOPIC, group_of, public_names
 from grader.report.schema import (
     OUTCOMES,
     GradedTest,
@@ -63,11 +71,6 @@ def score_of(item: Report | TopicEntry | GradedTest) -> str:
 def missed(test: GradedTest) -> bool:
     """Whether a test lost points or did not pass (a 0-point test can still teach)."""
     return test["outcome"] != "passed" or test["score"] < test["max_score"]
-
-
-def to_fix(topic: TopicEntry) -> list[GradedTest]:
-    """The topic's missed tests, except those whose function is not written yet."""
-    return [t for t in topic["tests"] if missed(t) and not waiting(t)]
 
 
 def not_written(topic: TopicEntry) -> list[GradedTest]:
@@ -157,6 +160,128 @@ def waiting_text(tests: list[GradedTest]) -> str:
     return f"{len(tests)} {noun} ({points(total)} points) waiting"
 
 
+# -- by function, the diagnosis first --------------------------------------------------------
+
+
+@functools.cache
+def topic_functions(topic: str) -> tuple[str, ...]:
+    """The topic's functions and classes in the contract's order, read (never run) from its
+    stub `exercises/<topic>.py`, which the repository and the student kit both hold (the
+    reference where no stub is); none for a topic without either."""
+    if not re.fullmatch(r"\w+", topic):
+        return ()
+    for folder in ("exercises", "solutions"):
+        try:
+            return tuple(public_names((KIT_ROOT / folder / f"{topic}.py").read_text()))
+        except (OSError, SyntaxError, ValueError):
+            continue
+    return ()
+
+
+def lost_points(test: GradedTest) -> float:
+    return max(0.0, float(test["max_score"]) - float(test["score"]))
+
+
+@dataclass(eq=False)
+class Diagnosis:
+    """One thing that went wrong in a function's tests, said once: a recognised mistake (the
+    tests' `mistake`), or a message two or more lost tests share word for word."""
+
+    number: int  # 1, 2, ... within its function; the tests' details refer to it
+    text: str
+    recognised: bool
+    tests: list[GradedTest]
+
+    @property
+    def lost(self) -> float:
+        return sum(lost_points(t) for t in self.tests)
+
+
+@dataclass(eq=False)
+class FunctionFix:
+    """The tests to fix of one function (None: of the topic as a whole), led by what went
+    wrong in them; `score` and `max_score` are over all the function's tests."""
+
+    topic: str
+    function: str | None
+    score: float
+    max_score: float
+    tests: list[GradedTest]
+    diagnoses: list[Diagnosis]
+
+    @property
+    def title(self) -> str:
+        """`softmax.softmax`: the topic's module and the function."""
+        return (f"{self.topic}.{self.function}" if self.function is not WHOLE_TOPIC
+                else f"{self.topic}, the topic as a whole")
+
+    @property
+    def score_text(self) -> str:
+        return f"{points(self.score)}/{points(self.max_score)}"
+
+
+def diagnose(tests: list[GradedTest]) -> list[Diagnosis]:
+    """What went wrong in these lost tests, each thing once: every recognised mistake, then
+    every message two or more of the others share; each kind costliest first."""
+    groups: dict[tuple[bool, str], list[GradedTest]] = {}
+    for test in tests:
+        mistake = test.get("mistake")
+        key = (True, mistake) if mistake else (False, test["message"])
+        if key[1]:
+            groups.setdefault(key, []).append(test)
+    kept = [(key, group) for key, group in groups.items() if key[0] or len(group) > 1]
+    kept.sort(key=lambda item: (not item[0][0], -sum(map(lost_points, item[1])),
+                                -len(item[1])))  # stable: else in the tests' order
+    return [Diagnosis(number, text, recognised, group)
+            for number, ((recognised, text), group) in enumerate(kept, 1)]
+
+
+def function_fixes(topic: TopicEntry) -> list[FunctionFix]:
+    """The topic's tests to fix by function, in the stub's order, the topic's own tests last."""
+    functions = topic_functions(topic["name"])
+    by_function: dict[str | None, list[GradedTest]] = {f: [] for f in (*functions, WHOLE_TOPIC)}
+    for test in topic["tests"]:
+        by_function[group_of(test["name"], functions)].append(test)
+    fixes = []
+    for function, tests in by_function.items():
+        if fix := [t for t in tests if missed(t) and not waiting(t)]:  # not the unwritten
+            fixes.append(FunctionFix(topic["name"], function,
+                                     round(sum(t["score"] for t in tests), 4),
+                                     round(sum(t["max_score"] for t in tests), 4),
+                                     fix, diagnose(fix)))
+    return fixes
+
+
+def _count(n: float, noun: str) -> str:
+    return f"{points(n)} {noun}{'' if n == 1 else 's'}"
+
+
+def cost_text(diagnosis: Diagnosis) -> str:
+    """`cost 8 tests, 12 points`."""
+    return (f"cost {_count(len(diagnosis.tests), 'test')}, "
+            f"{_count(diagnosis.lost, 'point')}")
+
+
+def diagnosis_text(diagnosis: Diagnosis) -> str:
+    """One line of a diagnosis: `1. <the mistake> — cost 8 tests, 12 points`."""
+    return f"{diagnosis.number}. {diagnosis.text} — {cost_text(diagnosis)}"
+
+
+def detail_message(test: GradedTest, diagnoses: Sequence[Diagnosis]) -> str:
+    """The test's message in its details: what one of the diagnoses above says is referred
+    to, not said again (`softmax(X) for X (3, 5): see 1 above`)."""
+    message = test["message"] or "(no message)"
+    diagnosis = next((d for d in diagnoses if any(t is test for t in d.tests)), None)
+    if diagnosis is None:
+        return message
+    reference = f"see {diagnosis.number} above"
+    if not diagnosis.recognised:
+        return f"the same message as {diagnosis.number} above"
+    if message.endswith(diagnosis.text):
+        return message[:len(message) - len(diagnosis.text)] + reference
+    return message
+
+
 # -- Markdown --------------------------------------------------------------------------------
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
@@ -212,9 +337,12 @@ def _md_not_graded(report: Report) -> str:
 def _md_topic(topic: TopicEntry) -> str:
     parts = [f"## {_md(topic['title'])}: {score_of(topic)}",
              f"Topic {_md(topic['name'])} · {text_bar(fraction(topic))}"]
-    if fix := to_fix(topic):
-        parts.append("### To fix")
-        parts += [_md_test(t) for t in fix]
+    for fix in function_fixes(topic):
+        parts.append(f"### To fix: {_md(fix.title)} · {fix.score_text}")
+        if fix.diagnoses:
+            parts.append("\n".join(f"{d.number}. **{_md(d.text)}** — {cost_text(d)}"
+                                    for d in fix.diagnoses))
+        parts += [_md_test(t, detail_message(t, fix.diagnoses)) for t in fix.tests]
     if todo := not_written(topic):
         parts += ["### Not written yet", _md_todo(todo)]
     if ok := passed(topic):
@@ -222,9 +350,9 @@ def _md_topic(topic: TopicEntry) -> str:
     return "\n\n".join(parts)
 
 
-def _md_test(test: GradedTest) -> str:
+def _md_test(test: GradedTest, message: str) -> str:
     lines = [f"#### {_md(display_name(test))} · {_md(label(test))} · {score_of(test)}",
-             _md_block(test["message"] or "(no message)")]
+             _md_block(message)]
     if test["hint"]:
         lines.append(f"*What it checks:* {_md(test['hint'])}")
     return "\n\n".join(lines)
@@ -264,6 +392,9 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f3f3f0; paddi
   border-radius: 4px; font-size: .85rem; }
 .hint { color: #444; font-size: .9rem; margin: .25rem 0; }
 .todo { background: #eef4fb; border-radius: 6px; padding: .5rem .75rem; margin: .75rem 0; }
+h3 .pts { font-weight: normal; }
+.diagnosis { background: #fff8e1; border-radius: 6px; padding: .5rem .75rem; margin: .5rem 0;
+  list-style: none; } .diagnosis .cost { color: #555; white-space: nowrap; }
 .flags { border: 2px solid #d35400; } .not-graded { border: 2px solid #e6a100; }
 details summary { cursor: pointer; color: #444; }
 """
@@ -333,9 +464,15 @@ def _html_topic(topic: TopicEntry) -> str:
              f'<span class="score">{_e(score_of(topic))}</span></header>',
              _html_bar(fraction(topic)),
              f'<p class="name">topic <code>{_e(topic["name"])}</code></p>']
-    if fix := to_fix(topic):
-        parts.append("<h3>To fix</h3>")
-        parts += [_html_test(t) for t in fix]
+    for fix in function_fixes(topic):
+        parts.append(f"<h3>To fix: <code>{_e(fix.title)}</code> "
+                     f'<span class="pts">{_e(fix.score_text)}</span></h3>')
+        if fix.diagnoses:
+            items = "".join(f"<li>{_e(d.number)}. <strong>{_e(d.text)}</strong> "
+                            f'<span class="cost">— {_e(cost_text(d))}</span></li>'
+                            for d in fix.diagnoses)
+            parts.append(f'<ul class="diagnosis">{items}</ul>')
+        parts += [_html_test(t, detail_message(t, fix.diagnoses)) for t in fix.tests]
     if todo := not_written(topic):
         parts.append(_html_todo(todo))
     if ok := passed(topic):
@@ -346,14 +483,14 @@ def _html_topic(topic: TopicEntry) -> str:
     return "\n".join(parts)
 
 
-def _html_test(test: GradedTest) -> str:
+def _html_test(test: GradedTest, message: str) -> str:
     hidden = ' <span class="tag">hidden</span>' if test["visibility"] == "hidden" else ""
     hint = (f'<p class="hint"><strong>What it checks:</strong> {_e(test["hint"])}</p>'
             if test["hint"] else "")
     return (f'<article class="{_e(test["outcome"])}"><h4><code>{_e(test["name"])}</code> '
             f'<span class="badge">{_e(label(test))}</span>{hidden} '
             f'<span class="pts">{_e(score_of(test))}</span></h4>'
-            f'<pre>{_e(test["message"] or "(no message)")}</pre>{hint}</article>')
+            f"<pre>{_e(message)}</pre>{hint}</article>")
 
 
 def _html_todo(tests: list[GradedTest]) -> str:
@@ -404,6 +541,8 @@ def _gradescope_summary(report: Report) -> str:
     waiting = sum(len(not_written(t)) for t in report["topics"])
     if waiting:
         lines.append(f"{waiting} tests wait for functions you have not written yet.")
+    lines += [f"{fix.title}: {d.text} — {cost_text(d)}" for topic in report["topics"]
+              for fix in function_fixes(topic) for d in fix.diagnoses]
     lines += [f"Forbidden: {flag_text(f)}" for f in merged_flags(report)]
     lines += [f"Not graded: {t}" for t in not_graded_texts(report)]
     return "\n".join(filter(None, [*lines, not_counted_text(report), isolation_text(report)]))

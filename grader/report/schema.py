@@ -34,6 +34,7 @@ class GradedTest(TypedDict):
     max_score: float
     outcome: Outcome
     message: str  # what went wrong ("" when it passed)
+    mistake: str | None  # the recognised mistake the message names, in its own words, or None
     hint: str  # what the test checks: the first paragraph of its docstring
     duration_s: float
 

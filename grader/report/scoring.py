@@ -88,7 +88,8 @@ def _without_topic(record: GradedTestRecord) -> GradedTest:
     return {"name": record["name"], "visibility": record["visibility"],
             "score": record["score"], "max_score": record["max_score"],
             "outcome": record["outcome"], "message": record["message"],
-            "hint": record["hint"], "duration_s": record["duration_s"]}
+            "mistake": record.get("mistake"), "hint": record["hint"],
+            "duration_s": record["duration_s"]}
 
 
 def _clean(value: Any) -> Any:

@@ -1,6 +1,8 @@
-"""The grade in a terminal: a row per topic, every test that lost points with what went wrong,
-then forbidden calls and the total. Student text is printed as plain Text, never as rich
-markup, and the output stays readable in CI logs where stdout is not a terminal.
+"""The grade in a terminal: a row per topic, the tests that lost points by function, each
+function's diagnosis (every recognised mistake or shared message once, with what it cost)
+before its tests and what went wrong in each, then forbidden calls and the total. Student
+text is printed as plain Text, never as rich markup, and the output stays readable in CI logs
+where stdout is not a terminal.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from rich.text import Text
 
 from grader.report.formats import (
     FLAGS_ADVICE,
+    FunctionFix,
+    detail_message,
+    diagnosis_text,
     display_name,
     flag_text,
     fraction,
+    function_fixes,
     isolation_text,
     label,
     merged_flags,
@@ -23,7 +29,6 @@ from grader.report.formats import (
     score_of,
     summary_line,
     text_bar,
-    to_fix,
     unique,
     waiting_text,
 )
@@ -45,8 +50,11 @@ def render_table(report: Report, console: Console | None = None) -> None:
     graded, total."""
     console = console or default_console()
     console.print(_topics_table(report, console))
-    if any(to_fix(t) for t in report["topics"]):
-        console.print(_fix_table(report))
+    if fixes := [fix for topic in report["topics"] for fix in function_fixes(topic)]:
+        console.print(Text("To fix", style="bold"))
+        for fix in fixes:
+            console.print(_diagnosis_text(fix))
+            console.print(_fix_table(fix))
     if todo := _not_written_text(report):
         console.print(todo, end="")
     if report.get("flags"):
@@ -78,21 +86,30 @@ def _topics_table(report: Report, console: Console) -> Table:
     return table
 
 
-def _fix_table(report: Report) -> Table:
-    table = Table(title=Text("To fix", style="bold"), title_justify="left", show_lines=True)
-    for column in ("Topic", "Test", "Outcome", "Points"):
+def _diagnosis_text(fix: FunctionFix) -> Text:
+    """The function and its score, then each diagnosis on a line of its own."""
+    text = Text.assemble((fix.title, "bold"), "  ", fix.score_text)
+    for diagnosis in fix.diagnoses:
+        text.append("\n  ")
+        text.append(diagnosis_text(diagnosis), style="yellow")
+    return text
+
+
+def _fix_table(fix: FunctionFix) -> Table:
+    table = Table(show_lines=True)
+    for column in ("Test", "Outcome", "Points"):
         table.add_column(column, overflow="fold")
     table.add_column("What went wrong (and what the test checks)", ratio=1)
-    for topic in report["topics"]:
-        for test in to_fix(topic):
-            table.add_row(Text(topic["name"]), Text(display_name(test)),
-                          Text(label(test), style=OUTCOMES[test["outcome"]].style),
-                          Text(score_of(test)), _what_went_wrong(test))
+    for test in fix.tests:
+        table.add_row(Text(display_name(test)),
+                      Text(label(test), style=OUTCOMES[test["outcome"]].style),
+                      Text(score_of(test)),
+                      _what_went_wrong(test, detail_message(test, fix.diagnoses)))
     return table
 
 
-def _what_went_wrong(test: GradedTest) -> Text:
-    text = Text(test["message"] or "(no message)")
+def _what_went_wrong(test: GradedTest, message: str) -> Text:
+    text = Text(message)
     if test["hint"]:
         text.append("\n" + test["hint"], style="dim")
     return text

@@ -88,7 +88,7 @@ def test_report_schema(solutions_report, exercises_report):
             assert topic["score"] == sum(t["score"] for t in topic["tests"])
             for t in topic["tests"]:
                 assert set(t) == {"name", "visibility", "score", "max_score", "outcome",
-                                  "message", "hint", "duration_s"}
+                                  "message", "mistake", "hint", "duration_s"}
                 assert t["outcome"] in OUTCOMES and t["visibility"] in {"public", "hidden"}
                 assert t["hint"], f"{t['name']} has no docstring to use as a hint"
 

@@ -19,7 +19,13 @@ from rich.console import Console
 from grader import atomic
 from grader.atomic import write_atomic, write_json_atomic
 from grader.report import formats as reports
-from grader.report.formats import to_gradescope, to_html, to_markdown, write_reports
+from grader.report.formats import (
+    function_fixes,
+    to_gradescope,
+    to_html,
+    to_markdown,
+    write_reports,
+)
 from grader.report.table import default_console, render_table, summary_line
 
 HOSTILE = "<script>alert(1)</script>"
@@ -27,9 +33,11 @@ MARKUP = "[/] [bold]not bold[/bold] :thumbs_up:"
 NOT_WRITTEN = "relu is not written yet (it raises NotImplementedError)."
 
 
-def _test(name, outcome, score, max_score, message="", hint="", visibility="public"):
+def _test(name, outcome, score, max_score, message="", hint="", visibility="public",
+          mistake=None):
     return {"name": name, "visibility": visibility, "score": score, "max_score": max_score,
-            "outcome": outcome, "message": message, "hint": hint, "duration_s": 0.6}
+            "outcome": outcome, "message": message, "mistake": mistake, "hint": hint,
+            "duration_s": 0.6}
 
 
 REPORT = {
@@ -406,3 +414,106 @@ def test_no_files_not_graded_no_section(report):
     for shown in (to_html(report), to_markdown(report), to_gradescope(report)["output"],
                   _recorded(report)):
         assert "not graded" not in shown.lower()
+
+
+# -- by function, the diagnosis first ---------------------------------------------------------
+
+WRONG = f"each column sums to 1 {HOSTILE} {MARKUP}"  # a recognised mistake, hostile as can be
+BOOM = "softmax raised ValueError: boom"
+
+
+def diagnosed() -> dict:
+    """softmax's tests: two recognised one mistake, two share a message, one has its own; a
+    test of logsumexp and one of the topic as a whole."""
+    report = copy.deepcopy(REPORT)
+    report["topics"][0]["tests"] = [
+        _test("test_softmax_a", "failed", 0, 2, f"softmax(X) for X (3, 5): {WRONG}",
+              "what a checks", mistake=WRONG),
+        _test("test_logsumexp_a", "error", 0, 1, "logsumexp raised ValueError: boom"),
+        _test("test_softmax_c", "error", 0, 1, BOOM),
+        _test("test_softmax_b", "failed", 0, 1, f"softmax(X): {WRONG}", mistake=WRONG,
+              visibility="hidden"),
+        _test("test_softmax_d", "error", 0, 1.5, BOOM),
+        _test("test_softmax_e", "failed", 0, 1, "rows sum to 2"),
+        _test("test_softmax_ok", "passed", 1, 1),
+        _test("test_whole_topic", "failed", 0, 1, "the module is wrong"),
+    ]
+    return report
+
+
+def test_lost_tests_are_grouped_by_function_each_thing_said_once():
+    fixes = function_fixes(diagnosed()["topics"][0])
+    assert [(f.title, f.score_text, [t["name"] for t in f.tests]) for f in fixes] == [
+        ("softmax.softmax", "1/7.5", ["test_softmax_a", "test_softmax_c", "test_softmax_b",
+                                      "test_softmax_d", "test_softmax_e"]),
+        ("softmax.logsumexp", "0/1", ["test_logsumexp_a"]),
+        ("softmax, the topic as a whole", "0/1", ["test_whole_topic"])]
+    softmax = fixes[0]
+    assert [(d.number, d.text, d.recognised, [t["name"] for t in d.tests], d.lost)
+            for d in softmax.diagnoses] == [
+        (1, WRONG, True, ["test_softmax_a", "test_softmax_b"], 3.0),
+        (2, BOOM, False, ["test_softmax_c", "test_softmax_d"], 2.5)]
+    assert fixes[1].diagnoses == [] and fixes[2].diagnoses == []  # a message of its own
+
+
+def _after(lines: list[str], heading: str) -> list[str]:
+    """The non-empty lines after `heading`."""
+    return [line for line in lines[lines.index(heading) + 1:] if line.strip()]
+
+
+def test_markdown_leads_each_function_with_its_diagnosis():
+    text = to_markdown(diagnosed())
+    wrong = reports._md(WRONG)
+    assert _after(text.splitlines(), "### To fix: softmax.softmax · 1/7.5")[:3] == [
+        f"1. **{wrong}** — cost 2 tests, 3 points",
+        f"2. **{BOOM}** — cost 2 tests, 2.5 points",
+        "#### test\\_softmax\\_a · wrong result · 0/2"]
+    assert text.count(wrong) == 1 and text.count(BOOM) == 1  # the details refer to them
+    assert "```text\nsoftmax(X) for X (3, 5): see 1 above\n```" in text
+    assert "```text\nthe same message as 2 above\n```" in text
+    assert "```text\nrows sum to 2\n```" in text  # not diagnosed: said where it is
+    assert text.index("### To fix: softmax.logsumexp") < text.index("the topic as a whole")
+    assert re.search(r"(?<!\\)<script", text) is None
+
+
+def test_html_leads_each_function_with_its_diagnosis():
+    page = to_html(diagnosed())
+    start = page.index("<h3>To fix: <code>softmax.softmax</code>")
+    diagnosis = page[start:].split("\n")[1]
+    assert diagnosis.startswith('<ul class="diagnosis"><li>1. <strong>'
+                                f"{html.escape(WRONG)}</strong>")
+    assert "cost 2 tests, 3 points" in diagnosis and "cost 2 tests, 2.5 points" in diagnosis
+    assert page.count(html.escape(WRONG)) == 1
+    assert "<pre>softmax(X) for X (3, 5): see 1 above</pre>" in page
+    assert "<script" not in page.lower()
+    assert set(re.findall(r"<(\w+)", page.lower())) <= HTML_TAGS
+
+
+def test_table_leads_each_function_with_its_diagnosis():
+    lines = [line.rstrip() for line in _recorded(diagnosed()).splitlines()]
+    start = lines.index("softmax.softmax  1/7.5")
+    assert lines[start + 1:start + 3] == [f"  1. {WRONG} — cost 2 tests, 3 points",
+                                          f"  2. {BOOM} — cost 2 tests, 2.5 points"]
+    text = "\n".join(lines)
+    assert text.count(WRONG) == 1 and text.count(BOOM) == 1  # verbatim: no markup, once
+    assert "softmax(X) for X (3, 5): see 1 above" in text
+    assert lines.index("softmax.logsumexp  0/1") < lines.index(
+        "softmax, the topic as a whole  0/1")
+
+
+def test_gradescope_keeps_each_tests_message_and_sums_up_the_diagnosis():
+    results = to_gradescope(diagnosed())
+    _check_gradescope(results)
+    tests = {t["name"]: t for t in results["tests"]}
+    assert f"softmax(X): {WRONG}" in tests["softmax: test_softmax_b"]["output"]
+    assert f"softmax.softmax: {WRONG} — cost 2 tests, 3 points" in results["output"]
+
+
+def test_a_report_without_mistakes_still_renders():
+    """A report.json written before tests had a `mistake` (a batch's earlier run)."""
+    old = diagnosed()
+    for test in old["topics"][0]["tests"]:
+        del test["mistake"]
+    text = to_markdown(old)
+    assert text.count(BOOM) == 1 and text.count(WRONG) == 2  # each message where it is
+    assert to_html(old) and _recorded(old)

@@ -131,7 +131,8 @@ def test_a_stopped_report_matches_the_schema():
     course = load_course()
     planned = [{"topic": "softmax", "name": "test_softmax_small_example",
                 "visibility": "public", "score": 0.0, "max_score": 1.0, "outcome": "timeout",
-                "message": "", "hint": "what it checks", "duration_s": 0.0}]
+                "message": "", "mistake": None, "hint": "what it checks",
+                "duration_s": 0.0}]
     not_counted = [{"topic": "gpu_training", "name": "test_on_gpu", "points": 2.0,
                     "reason": "needs a CUDA device"}]
     for plan in (planned, []):
@@ -153,6 +154,10 @@ BREAKAGES = [
      r"report\.isolation: str, not a list"),
     ("a message that is not text", lambda r: r["topics"][0]["tests"][0].update(message=None),
      r"message: None, not str"),
+    ("a mistake that is not text or null",
+     lambda r: r["topics"][0]["tests"][0].update(mistake=["wrong dim"]), r"mistake: "),
+    ("a test without its mistake", lambda r: r["topics"][0]["tests"][0].pop("mistake"),
+     r"tests\[0\]: missing \['mistake'\]"),
 ]
 
 
