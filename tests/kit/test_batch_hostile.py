@@ -125,14 +125,15 @@ def students_running(mark: str) -> bool:
 
 @pytest.fixture(scope="module")
 def stalled_class(tmp_path_factory):
-    """Three students, one whose grading never ends, graded with a 20 s budget each."""
+    """Three students, one whose grading never ends, graded with a 40 s budget each (room for a
+    loaded machine: the correct student must finish within it)."""
     root = tmp_path_factory.mktemp("stalled")
     shutil.copytree(KIT_ROOT / "solutions", root / "in" / "good")
     shutil.copytree(KIT_ROOT / "exercises", root / "in" / "stub")
     (root / "in" / "sleeps").mkdir()
     (root / "in" / "sleeps" / "softmax.py").write_text(SLEEPER)
     mark = uuid.uuid4().hex
-    options = ("--jobs", "2", "--call-timeout", "600", "--student-timeout", "20")
+    options = ("--jobs", "2", "--call-timeout", "600", "--student-timeout", "40")
     start = time.monotonic()
     run = run_batch(root / "in", root / "out", mark, *options)
     took = time.monotonic() - start
@@ -145,7 +146,7 @@ def stalled_class(tmp_path_factory):
 def test_stalled_student_is_stopped_and_the_class_goes_on(stalled_class):
     out, run, took, _, _ = stalled_class
     assert run.returncode == 0, run.stderr[-3000:]
-    assert took < 120, f"the batch took {took:.0f} s: the stalled student was not stopped"
+    assert took < 200, f"the batch took {took:.0f} s: the stalled student was not stopped"
     good, stub, stopped = (report(out, s) for s in ("good", "stub", "sleeps"))
     assert good["score"] == good["max_score"] > 0
     assert stub["score"] == 0 and stub["max_score"] == good["max_score"]
@@ -153,7 +154,7 @@ def test_stalled_student_is_stopped_and_the_class_goes_on(stalled_class):
     tests = [t for topic in stopped["topics"] for t in topic["tests"]]
     assert [t["name"] for t in tests] == ["test_softmax_small_example"]
     assert all(t["outcome"] == "timeout" for t in tests)
-    assert "took longer than 20 s" in messages(stopped) and "stopped" in messages(stopped)
+    assert "took longer than 40 s" in messages(stopped) and "stopped" in messages(stopped)
 
 
 def test_stalled_class_gets_its_gradebook_and_page(stalled_class):
