@@ -1,5 +1,6 @@
 # torchdrill: `make grade` grades exercises/ (or SUBMISSION=path); `make test` runs the kit's
-# tests. Both create .venv on first use.
+# tests; `make nbgrader ARGS="autograde softmax"` runs nbgrader on release/nbgrader (or
+# COURSE=dir) with the kit's Python, nothing to activate. Each creates .venv on first use.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -7,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUBMISSION ?= exercises
 
-.PHONY: setup grade grade-class test lint bench sync data release clean
+.PHONY: setup grade grade-class test lint bench sync data release nbgrader clean
 
 setup: $(STAMP)
 
@@ -40,6 +41,10 @@ bench: $(STAMP)
 
 release: $(STAMP)
 	$(PY) -m grader release --out release
+
+nbgrader: $(STAMP)
+	@test -n "$(ARGS)" || { echo 'usage: make nbgrader ARGS="generate_assignment softmax" [COURSE=DIR]'; exit 2; }
+	$(PY) -m grader nbgrader --course $(or $(COURSE),release/nbgrader) $(ARGS)
 
 sync: $(STAMP)
 	$(PY) -m grader sync

@@ -9,6 +9,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal, get_args
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 # The instructor's code, in the repository only: the student kit leaves it out, and a worker
@@ -17,6 +18,16 @@ INSTRUCTOR_ONLY = ("grader/instructor", "grader/nbexecute.py")
 # Another course file (a shorter time limit, a topic that allows some machinery) can be named
 # by whoever runs the grader; student code never sees or sets the grader's environment.
 COURSE_FILE = Path(os.environ.get("TORCHDRILL_COURSE") or KIT_ROOT / "course.toml")
+# What the course makes of its GPU tests (`@pytest.mark.gpu`), course.toml's [gpu] tests:
+# "where-cuda": counted where CUDA exists, elsewhere skipped and listed as not counted;
+# "counted": part of every grade, so only a machine with CUDA grades (`batch` refuses
+# elsewhere; a student's own `grade` skips them and says the course counts them);
+# "omitted": not part of the course, never run and in no maximum.
+GpuTests = Literal["where-cuda", "counted", "omitted"]
+GPU_SETTINGS: tuple[GpuTests, ...] = get_args(GpuTests)
+# Overrides course.toml's [gpu] tests for one run: a released nbgrader notebook's checks grade
+# with the setting the notebook was released with (grader.nbcheck).
+GPU_TESTS_ENV = "TORCHDRILL_GPU_TESTS"
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class Course:
     limits: dict
     topics: tuple[Topic, ...]
     similarity: Similarity = Similarity()
+    gpu_tests: GpuTests = "where-cuda"  # one of GPU_SETTINGS (course.toml's [gpu] tests)
 
     def topic(self, name: str) -> Topic:
         for t in self.topics:
@@ -92,7 +104,19 @@ def load_course(path: Path = COURSE_FILE) -> Course:
               allow=tuple(t.get("allow", ())))
         for t in data["topics"])
     return Course(name=data["course"]["name"], title=data["course"]["title"], limits=limits,
-                  topics=topics, similarity=Similarity(**data.get("similarity", {})))
+                  topics=topics, similarity=Similarity(**data.get("similarity", {})),
+                  gpu_tests=gpu_setting(data.get("gpu", {}).get("tests", "where-cuda"), path))
+
+
+def gpu_setting(value: object, path: Path | None = None) -> GpuTests:
+    """course.toml's [gpu] tests, or the GPU_TESTS_ENV override when set; checked."""
+    override = os.environ.get(GPU_TESTS_ENV)
+    where = f"{GPU_TESTS_ENV}={override!r}" if override else f"[gpu] tests in {path}"
+    value = override or value
+    if value not in GPU_SETTINGS:
+        raise ValueError(f"{where}: must be one of " + ", ".join(map(repr, GPU_SETTINGS))
+                         + f", not {value!r}")
+    return value
 
 
 @functools.cache

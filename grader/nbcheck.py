@@ -116,17 +116,20 @@ def released_gpu_tests(data: bytes) -> GpuTests:
 def _grade(topic: str, name: str, data: bytes) -> Report:
     """The grader's report on these notebook bytes, from a fresh process in an empty folder
     (`-P`: nothing beside the notebook can stand in for the grader), counting GPU tests as the
-    notebook was released. Under autograde the submission is named by its student (the
-    folder above the notebook's, `autograded/<student>/<topic>/`)."""
+    notebook was released. Under autograde the submission is laid out as nbgrader's
+    `submitted/<student>/<topic>/` that `grader batch` grades (the student: the folder above
+    the notebook's, `autograded/<student>/<topic>/`), so the report is the one batch writes."""
     timeout = float(load_course().limits["submission_timeout_s"]) + GRADER_START_S
     env = {**os.environ, GPU_TESTS_ENV: released_gpu_tests(data)}
     student = Path.cwd().parent.name if os.environ.get("NBGRADER_EXECUTION") == "autograde" \
         else ""
     with tempfile.TemporaryDirectory(prefix="torchdrill-check-") as tmp:
-        submission = Path(tmp, student if student not in ("", ".", "..") else "submission")
+        named = student not in ("", ".", "..")
+        submission = Path(tmp, student if named else "submission")
         out = Path(tmp, "report")
-        submission.mkdir()
-        (submission / name).write_bytes(data)
+        notebook = submission / topic / name if named else submission / name
+        notebook.parent.mkdir(parents=True)
+        notebook.write_bytes(data)
         try:
             run = subprocess.run(
                 [sys.executable, "-P", "-m", "grader", "grade", str(submission), "--topics",

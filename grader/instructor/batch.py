@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from grader.course import COURSE_FILE, KIT_ROOT, Course, load_course
+from grader.course import COURSE_FILE, GPU_TESTS_ENV, KIT_ROOT, Course, load_course
 from grader.grade import grading_budget
 from grader.instructor.class_report import STUDENTS, write_class_report
 from grader.instructor.pool import run_tasks
@@ -80,6 +80,7 @@ def kit_hash() -> str:
         _hash_files(h, (KIT_ROOT / sub).rglob("*.py"), KIT_ROOT)
     _hash_files(h, iter([KIT_ROOT / "pyproject.toml"]), KIT_ROOT)
     h.update(COURSE_FILE.read_bytes())  # the kit's course.toml, or the one TORCHDRILL_COURSE names
+    h.update(os.environ.get(GPU_TESTS_ENV, "").encode())  # [gpu] tests, when overridden
     return h.hexdigest()
 
 
@@ -104,6 +105,30 @@ def student_dir(out: Path, student: str) -> Path:
 
 
 # -- the coordinator ---------------------------------------------------------------------------
+
+
+def gpu_refusal(course: Course, topics: list[str] | None, executor: str = "local") -> str | None:
+    """Why a batch may not start on this machine, or None: the course counts its GPU tests
+    (course.toml's [gpu] tests = "counted"), the topics to grade have some, and there is no
+    CUDA device here to run them. (With Dask the workers grade: their reports say so.)"""
+    if course.gpu_tests != "counted" or executor != "local":
+        return None
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    from grader.instructor.release import collect_tests
+
+    tests = collect_tests(list(topics or course.names), "counted")
+    gpu = {name: sum(t.points for t in found if t.gpu) for name, found in tests.items()}
+    gpu = {name: points for name, points in gpu.items() if points}
+    if not gpu:
+        return None
+    return ("grader batch: this course counts its GPU tests ([gpu] tests = \"counted\" in "
+            f"{COURSE_FILE}) and this machine has no CUDA device, so they cannot be graded here ("
+            + ", ".join(f"{name}: {points:g} points" for name, points in gpu.items())
+            + "). Grade the class on a machine with CUDA, or set [gpu] tests to \"where-cuda\" "
+            "(counted only where CUDA exists) or \"omitted\" (not part of the course).")
 
 
 def plan(root: Path, out: Path, topics: list[str] | None, suite: str | None,

@@ -1,6 +1,7 @@
 """The instructor's commands of `python -m grader`: `batch` (a class), `release` (the student
-kit and the nbgrader course) and `sync` (exercises/ from solutions/). `grader.cli` adds them
-where this package exists; the student kit leaves it out."""
+kit and the nbgrader course), `nbgrader` (nbgrader itself on a released course, with no
+environment activated) and `sync` (exercises/ from solutions/). `grader.cli` adds them where
+this package exists; the student kit leaves it out."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.course import Course
+from grader.course import KIT_ROOT, Course
 
 CourseOf = Callable[[argparse.Namespace], tuple[Course, "list[str] | None"]]
 
@@ -26,6 +27,14 @@ def add_parsers(sub: argparse._SubParsersAction,
     b.add_argument("--scheduler", help="Dask scheduler address, with --executor dask")
     r = sub.add_parser("release", help="write the student kit and the nbgrader course")
     r.add_argument("--out", default="release", help="folder to write (default: release/)")
+    n = sub.add_parser("nbgrader", help="run nbgrader on a released course with this Python "
+                       "(no environment to activate), e.g. nbgrader generate_assignment softmax",
+                       description="Runs `nbgrader ARGS` in the course folder with this "
+                       "Python's bin/ on PATH and the course's own Jupyter configuration.")
+    n.add_argument("--course", metavar="DIR", help="the nbgrader course folder (default: this "
+                   "folder when it holds nbgrader_config.py, else the kit's release/nbgrader)")
+    n.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                   help="nbgrader's command and its arguments")
     s = sub.add_parser("sync", help="regenerate exercises/ from solutions/")
     s.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
 
@@ -39,17 +48,45 @@ def run(args: argparse.Namespace, course_of: CourseOf) -> int:
 
         release(Path(args.out))
         return 0
+    if args.command == "nbgrader":
+        return _nbgrader(args.course, args.args)
     if args.executor == "dask" and not args.scheduler:
         print("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.1:8786)",
               file=sys.stderr)
         return 2
-    from grader.instructor.batch import run_batch
+    from grader.instructor.batch import gpu_refusal, run_batch
 
     course, topics = course_of(args)
+    refusal = gpu_refusal(course, topics, args.executor)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     failed = run_batch(Path(args.dir), Path(args.out), course, topics, args.suite, args.jobs,
                        args.executor, args.scheduler, args.call_timeout,
                        keyword=args.keyword, student_timeout=args.student_timeout)
     return 1 if failed else 0
+
+
+def course_folder(given: str | None) -> Path:
+    """The nbgrader course to run on: `given`, else this folder when it holds
+    nbgrader_config.py, else the kit's release/nbgrader."""
+    if given:
+        return Path(given)
+    here = Path.cwd()
+    return here if (here / "nbgrader_config.py").is_file() else KIT_ROOT / "release" / "nbgrader"
+
+
+def _nbgrader(given: str | None, args: list[str]) -> int:
+    from grader.instructor.nbgrader_course import run_nbgrader
+
+    course = course_folder(given).resolve()
+    if not (course / "nbgrader_config.py").is_file():
+        print(f"{course} is not an nbgrader course (no nbgrader_config.py): run `make release` "
+              "(or `python -m grader release`) first, or name one with --course DIR.",
+              file=sys.stderr)
+        return 2
+    args = args[1:] if args[:1] == ["--"] else args
+    return run_nbgrader(course, *args, capture=False).returncode
 
 
 def _sync(check: bool) -> int:

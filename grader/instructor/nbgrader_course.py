@@ -4,7 +4,12 @@ nbgrader source notebook: markdown cells from its docstrings, one solution cell 
 `exercises/`), and after each function an autograded test cell worth the points of that
 function's tests. The cell calls `grader.nbcheck`, which grades the saved notebook with our
 sandboxed grader; the hidden part of the cell (between `### BEGIN HIDDEN TESTS` and
-`### END HIDDEN TESTS`) adds the hidden tests."""
+`### END HIDDEN TESTS`) adds the hidden tests.
+
+GPU tests are in the cells' points only when course.toml's [gpu] tests is "counted"
+(`grader.instructor.release.collect_tests` leaves them out otherwise): nbgrader's maximum is
+fixed at release, so it cannot follow the machine as "where-cuda" does. The notebook's
+metadata (`grader.nbcheck.GPU_METADATA_KEY`) and the course's README say which it is."""
 
 from __future__ import annotations
 
@@ -20,9 +25,9 @@ from typing import TYPE_CHECKING
 
 import nbformat
 
-from grader.course import KIT_ROOT, Course, Topic
+from grader.course import KIT_ROOT, Course, GpuTests, Topic, load_course
 from grader.instructor.sync import BEGIN
-from grader.nbcheck import GRADER_START_S
+from grader.nbcheck import GPU_METADATA_KEY, GRADER_START_S
 from grader.notebooks import (
     DEF_NODES,
     METADATA_KEY,
@@ -47,6 +52,7 @@ class CourseTest:
     name: str
     visibility: str  # "public" | "hidden"
     points: float
+    gpu: bool = False  # marked `gpu`: needs CUDA (course.toml's [gpu] tests says what counts)
 
 
 def group_tests(tests: Iterable[CourseTest], functions: list[str]) -> dict[str | None,
@@ -163,9 +169,11 @@ Before you submit: restart the kernel and run all cells, so you know the noteboo
 own."""
 
 
-def solution_notebook(topic: Topic, source: str, tests: list[CourseTest]) -> NotebookNode:
-    """The nbgrader source notebook for `topic`, from its solution module's text and its
-    collected tests."""
+def solution_notebook(topic: Topic, source: str, tests: list[CourseTest],
+                      gpu_tests: GpuTests | None = None) -> NotebookNode:
+    """The nbgrader source notebook for `topic`, from its solution module's text and the
+    collected tests it grades (GPU tests only when `gpu_tests`, by default course.toml's,
+    is "counted")."""
     tree = ast.parse(source)
     doc = (ast.get_docstring(tree) or topic.title).strip()
     heading, _, intro = doc.partition("\n")
@@ -191,7 +199,9 @@ def solution_notebook(topic: Topic, source: str, tests: list[CourseTest]) -> Not
         cells.append(_test_cell(topic.name, WHOLE_TOPIC, groups[WHOLE_TOPIC]))
     nb = nbformat.v4.new_notebook(cells=cells, metadata={
         "kernelspec": KERNELSPEC, "language_info": {"name": "python"},
-        METADATA_KEY: {"topic": topic.name, "functions": public_names(source)}})
+        METADATA_KEY: {"topic": topic.name, "functions": public_names(source)},
+        GPU_METADATA_KEY: {"tests": gpu_tests or load_course().gpu_tests,
+                           "points": _points(sum(t.points for t in tests if t.gpu))}})
     nbformat.validate(nb)
     return nb
 
@@ -211,15 +221,19 @@ def write_nbgrader_course(root: Path, course: Course, topics: list[Topic],
     """nbgrader_config.py, a README, and `source/<topic>/<topic>.ipynb` for every topic."""
     for topic in topics:
         source = (KIT_ROOT / "solutions" / f"{topic.name}.py").read_text()
-        nb = solution_notebook(topic, source, tests.get(topic.name, []))
+        nb = solution_notebook(topic, source, tests.get(topic.name, []), course.gpu_tests)
         path = root / "source" / topic.name / f"{topic.name}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nb, path)
     timeout = int(float(course.limits["submission_timeout_s"]) + GRADER_START_S + 60)
     (root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
         course=course.name, timeout=timeout))
+    gpu = {t.name: sum(x.points for x in tests.get(t.name, []) if x.gpu) for t in topics}
     (root / "README.md").write_text(NBGRADER_README.format(
-        kit=KIT_ROOT, topics=", ".join(t.name for t in topics)))
+        kit=KIT_ROOT, python=sys.executable, topics=", ".join(t.name for t in topics),
+        gpu_tests=course.gpu_tests,
+        gpu=GPU_README[course.gpu_tests].format(counted=", ".join(
+            f"{name}: {_n_points(p)}" for name, p in gpu.items() if p) or "none")))
 
 
 NBGRADER_CONFIG = '''\
@@ -237,9 +251,11 @@ c.CourseDirectory.course_id = "{course}"
 c.Execute.timeout = {timeout}
 
 # A kernel that dies fails the cells it did not finish (0 points for their checks) instead of
-# aborting the submission and leaving the scores of an earlier autograde in the gradebook.
+# aborting the submission and leaving the scores of an earlier autograde in the gradebook. The
+# grader's report on the notebook is kept beside it (none when the kernel died), and a
+# notebook that counts GPU tests is refused on a machine without CUDA.
 c.Autograde.autograde_preprocessors = [
-    "grader.instructor.nbexecute.ExecuteUntilKernelDies",
+    "grader.instructor.nbsteps.AutogradeExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -249,10 +265,11 @@ c.Autograde.autograde_preprocessors = [
 ]
 
 # Feedback keeps what the hidden checks printed (what failed, on what kind of input) but not
-# the hidden part of the cells.
+# the hidden part of the cells, and ends with the grader's report, as `grader batch` writes it.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
+    "grader.instructor.nbsteps.AddGraderReport",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 '''
@@ -261,26 +278,40 @@ NBGRADER_README = """\
 # The torchdrill course on nbgrader
 
 Written by `python -m grader release` from the kit at `{kit}`; topics: {topics}. Each topic is
-an assignment of the same name with one notebook, `source/<topic>/<topic>.ipynb`.
+an assignment of the same name with one notebook, `source/<topic>/<topic>.ipynb`. GPU tests:
+`[gpu] tests = "{gpu_tests}"` (course.toml).
 
-Run nbgrader from this folder, with the kit installed in the environment of nbgrader and of
-its Jupyter kernel (`pip install -e '{kit}[instructor]'`): the cells of checks import
-`grader.nbcheck`, which grades each notebook with torchdrill's grader, hidden tests included
-(they must be in `{kit}/tests/hidden/`). Activate that environment first: nbgrader runs
-`alembic` from PATH when it creates its gradebook.
+The cells of checks import `grader.nbcheck`, which grades each notebook with torchdrill's
+grader, hidden tests included (they must be in `{kit}/tests/hidden/`), so nbgrader runs with
+the kit's Python. The kit's command does that with no environment activated: it runs nbgrader
+on this folder with the kit's Python and its `bin/` on PATH (where nbgrader finds `alembic`
+for its gradebook, and Jupyter the kernel), and with this folder's configuration only.
 
 ```
-nbgrader generate_assignment softmax     # release/softmax/softmax.ipynb, for the students
-                                         # ("*" for every topic)
+cd {kit}
+make nbgrader ARGS="generate_assignment softmax"  # here: release/softmax/softmax.ipynb, for
+                                                  # the students ("*" for every topic)
 # collect into submitted/<student>/softmax/softmax.ipynb, then
-nbgrader autograde softmax
-nbgrader generate_feedback softmax       # feedback/: what failed, never the hidden cells
-nbgrader export                          # grades.csv
+make nbgrader ARGS="autograde softmax"
+make nbgrader ARGS="generate_feedback softmax"    # here: feedback/<student>/softmax/...
+make nbgrader ARGS="export"                       # grades.csv
 ```
+
+`make nbgrader` runs on the kit's `release/nbgrader/` (`COURSE=DIR` for another course
+folder). Without make: `{python} -m grader nbgrader ARGS` from this folder, or
+`{python} -m grader nbgrader --course DIR ARGS` from anywhere.
 
 Each function's cell of checks is worth the points of its tests, public and hidden, and gets
-partial credit as the grader's report does; the notebook's total is the topic's points in
-`course.toml`. The students' notebooks grade themselves with the public tests only.
+partial credit as the grader's report does; the notebook's total is the grader's maximum for
+the topic. The students' notebooks grade themselves with the public tests only.
+
+{gpu}
+
+The feedback (`generate_feedback`) shows what each cell of checks printed (what failed, on what
+kind of input; never the hidden part of the cells) and ends with the grader's report on the
+notebook, the report `grader batch` writes (hidden tests by name and what they check, never
+their code). Autograde leaves that report beside each notebook, as
+`autograded/<student>/<topic>/torchdrill-report.json`.
 
 nbgrader runs a student's cells in the same kernel as the cells of checks, so a determined
 student can fake what those cells print. The grader itself cannot be fooled that way (the
@@ -288,20 +319,38 @@ student's code runs in its sandbox, the tests outside it), and it grades the sam
 with the same scores:
 
 ```
-python -m grader batch submitted --out grading/   # one report per student
+{python} -m grader batch submitted --out grading/   # one report per student
 ```
 
 Use its reports as the grade of record, or to audit nbgrader's.
 """
 
+GPU_README: dict[GpuTests, str] = {
+    "where-cuda": """\
+The grader counts GPU tests only on a machine with CUDA, but nbgrader's maximum is fixed in the
+notebooks, so the notebooks leave them out: nbgrader's scores and maxima are the grader's on a
+machine without CUDA, whichever machine autogrades (`grader batch` on a machine with CUDA
+counts them too). To grade the GPU tests in nbgrader, set `[gpu] tests = "counted"` in
+course.toml, release again, and autograde on a machine with CUDA.""",
+    "counted": """\
+The GPU tests are part of the notebooks' points ({counted}): autograde on a
+machine with CUDA. Elsewhere autograde refuses those notebooks (an error for each submission,
+the command fails) rather than score the GPU tests 0, and `grader batch` refuses to start.""",
+    "omitted": """\
+The GPU tests are not part of the course: no notebook holds them, the grader never runs them,
+and no maximum counts them.""",
+}
 
-def run_nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """`nbgrader ARGS` in a released course folder, as an instructor runs it: this Python's
-    bin on PATH (nbgrader's database step calls `alembic`), user-level Jupyter settings kept
-    out so the course's own config is the one that counts."""
+
+def run_nbgrader(course_dir: Path, *args: str, capture: bool = True
+                 ) -> subprocess.CompletedProcess:
+    """`nbgrader ARGS` in a released course folder, as an instructor runs it (`python -m grader
+    nbgrader`, `make nbgrader`): this Python's bin on PATH (nbgrader's database step calls
+    `alembic`), user-level Jupyter settings kept out so the course's own config is the one
+    that counts. `capture`: keep its output (text) instead of letting it through."""
     jupyter = Path(course_dir) / ".jupyter"
     env = {**os.environ,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "JUPYTER_CONFIG_DIR": str(jupyter), "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime")}
     return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env,
-                          capture_output=True, text=True)
+                          capture_output=capture, text=True)

@@ -20,11 +20,12 @@ import secrets
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from grader.course import INSTRUCTOR_ONLY, KIT_ROOT, Course, Topic, load_course
+from grader.course import INSTRUCTOR_ONLY, KIT_ROOT, Course, GpuTests, Topic, load_course
 from grader.grade import test_files
 from grader.instructor.nbgrader_course import CourseTest, write_nbgrader_course
 from grader.instructor.sync import expected_stubs
@@ -106,17 +107,25 @@ class _Collector:
         for item in items:
             hidden = "hidden" in Path(str(item.path)).parts
             self.tests.setdefault(topic_of(item), []).append(
-                CourseTest(item.name, "hidden" if hidden else "public", points_of(item)))
+                CourseTest(item.name, "hidden" if hidden else "public", points_of(item),
+                           gpu=item.get_closest_marker("gpu") is not None))
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
             self.errors.append(f"{report.nodeid}: {report.longreprtext[-2000:]}")
 
 
-def collect_tests(topics: list[str]) -> dict[str, list[CourseTest]]:
-    """Every public and hidden test of these topics, as the grader collects them."""
+def collect_tests(topics: list[str], gpu_tests: GpuTests | None = None
+                  ) -> dict[str, list[CourseTest]]:
+    """The public and hidden tests of these topics that an nbgrader notebook grades, as the
+    grader collects them: GPU tests only when the course counts them (`gpu_tests`, default
+    course.toml's [gpu] tests). nbgrader's maximum is fixed when the notebook is released, so
+    it cannot follow the machine the way "where-cuda" does: such a notebook leaves them out,
+    and its maximum is the grader's on a machine without CUDA."""
+    course = load_course()
+    course = replace(course, gpu_tests=gpu_tests or course.gpu_tests)
     collector = _Collector()
-    grading = Grading(KIT_ROOT / "solutions", in_process=True)  # runs nothing: collection only
+    grading = Grading(KIT_ROOT / "solutions", course, in_process=True)  # collection only
     try:
         code = pytest.main(
             [*map(str, test_files(topics, "all")), "--collect-only", f"--rootdir={KIT_ROOT}",
@@ -126,7 +135,9 @@ def collect_tests(topics: list[str]) -> dict[str, list[CourseTest]]:
         grading.close()
     if collector.errors or code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise ReleaseError("the tests could not be collected:\n" + "\n".join(collector.errors))
-    return collector.tests
+    if course.gpu_tests == "counted":
+        return collector.tests
+    return {topic: [t for t in tests if not t.gpu] for topic, tests in collector.tests.items()}
 
 
 # --------------------------------------------------------------------------- the student kit

@@ -1,12 +1,17 @@
-"""The nbgrader course, with the real nbgrader, Jupyter kernel and all.
+"""The nbgrader course, with the real nbgrader, Jupyter kernel and all, run as an instructor
+runs it: through `python -m grader nbgrader` (and once `make nbgrader`) with no environment
+activated (PATH without the venv's bin/, where nbgrader would look for `alembic`).
 
 `generate_assignment` works for every topic and strips all solution code and hidden tests. A
 class of students then submits tensor_ops notebooks: the reference (every point), the released
 stubs (none), a contract mistake (some lost), a notebook that prints to stderr and warns (every
-point), one with a cell that does not parse (only that function's points lost), and a
-resubmission that kills the kernel after an autograde that gave every point (no point kept).
-nbgrader's scores, cell by cell, are the grader's on the same notebooks, and the feedback shows
-what failed without the hidden tests. (`make bench` autogrades a class of softmax notebooks
+point), one with a cell that does not parse (only that function's points lost) and a forged
+grader report beside it, and a resubmission that kills the kernel after an autograde that gave
+every point (no point kept). The reference and the stubs also submit gpu_training, released
+with the default [gpu] tests = "where-cuda": on a machine without CUDA the reference gets
+nbgrader's every point, and that maximum is the grader's. nbgrader's scores, cell by cell, are
+the grader's on the same notebooks, and the feedback shows what failed without the hidden
+cells and ends with the grader's report. (`make bench` autogrades a class of softmax notebooks
 the same way and checks every score against the grader's.)
 """
 
@@ -14,7 +19,9 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,20 +30,23 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 
 from grader.course import load_course
-from grader.instructor.nbgrader_course import HIDDEN_BEGIN, run_nbgrader
-from grader.instructor.release import release
+from grader.instructor.nbgrader_course import HIDDEN_BEGIN
+from grader.instructor.release import collect_tests, release
 from grader.instructor.sync import BEGIN, END, expected_stubs, strip_solutions
+from grader.nbcheck import REPORT_FILE
 from grader.notebooks import group_of, public_names
 from tests.kit.test_notebooks import nbgrader_meta, solution_cells, student_notebook
 from tests.kit.variants import KIT_ROOT
 from tests.kit.variants_tensor_ops import MISTAKES as TENSOR_OPS_MISTAKES
 
-pytestmark = pytest.mark.heavy(150)  # rough seconds; see tests/kit/conftest.py
+pytestmark = pytest.mark.heavy(170)  # rough seconds; see tests/kit/conftest.py
 
-ROUND_TRIP = ["tensor_ops"]
-COURSE_ID = load_course().name
+ROUND_TRIP = ["tensor_ops", "gpu_training"]
+COURSE = load_course()
+COURSE_ID = COURSE.name
 NO_KEEPDIM = next(v for v in TENSOR_OPS_MISTAKES if v.name == "row_normalize_no_keepdim")
 BROKEN_PICK = "def pick(Y_hat, y):\n    return Y_hat[range(len(y)), y\n"
 NOISY = """\
@@ -58,12 +68,35 @@ def arange_grid(rows, cols):
 EXPLORING = ["%matplotlib inline", "X = arange_grid(2, 3)\nraise RuntimeError('just trying')"]
 
 
+def bare_env() -> dict[str, str]:
+    """The environment of an instructor who activated nothing: no venv's bin/ on PATH."""
+    venv = Path(sys.executable).parent
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep)
+            if p and Path(p).resolve() != venv.resolve() and ".venv" not in Path(p).parts]
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    return {**env, "PATH": os.pathsep.join(path or ["/usr/bin", "/bin"])}
+
+
 def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the nbgrader command in the course folder."""
-    run = run_nbgrader(course, *args)
+    """`python -m grader nbgrader --course COURSE ARGS`, as the README shows it, run from
+    outside the kit with no environment activated."""
+    assert shutil.which("alembic", path=bare_env()["PATH"]) is None  # or the test proves little
+    run = subprocess.run([sys.executable, "-m", "grader", "nbgrader", "--course", str(course),
+                          *args], cwd=course.parent, env=bare_env(), capture_output=True,
+                         text=True)
     if check:
-        assert run.returncode == 0, run.stderr[-4000:]
+        assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     return run
+
+
+def make_nbgrader(course: Path, *args: str, tmp: Path) -> subprocess.CompletedProcess:
+    """`make nbgrader ARGS=... COURSE=...` in the kit, with no environment activated (the
+    venv's Python stands in for the .venv the Makefile would create, its stamp made new)."""
+    stamp = tmp / "installed"
+    stamp.touch()
+    return subprocess.run(["make", "-s", "nbgrader", f"PY={sys.executable}", f"STAMP={stamp}",
+                           f"COURSE={course}", f"ARGS={' '.join(args)}"], cwd=KIT_ROOT,
+                          env=bare_env(), capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +160,7 @@ def graded(course, tmp_path_factory) -> dict:
     rough = submission(course, "tensor_ops", {"arange_grid": NOISY_ARANGE, "pick": BROKEN_PICK})
     submit(course, "rough", "tensor_ops", student_notebook(rough, extra=[
         (3, NOISY), *((after_check_of(rough, "arange_grid"), text) for text in EXPLORING)]))
+    (course / "submitted" / "rough" / "tensor_ops" / REPORT_FILE).write_text(json.dumps(FORGED))
     submit(course, "crasher", "tensor_ops", submission(course, "tensor_ops"))
     nbgrader(course, "autograde", "*")
     first_scores = scores(course)
@@ -137,7 +171,8 @@ def graded(course, tmp_path_factory) -> dict:
                              cwd=KIT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     nbgrader(course, "autograde", "tensor_ops", "--student", "crasher", "--force")
-    nbgrader(course, "export")
+    export = make_nbgrader(course, "export", tmp=tmp_path_factory.mktemp("make"))
+    assert export.returncode == 0, (export.stdout + export.stderr)[-3000:]
     _, err = batch.communicate()
     assert batch.returncode == 0, err[-3000:]
     return {"first": first_scores, "cells": scores(course), "csv": exported(course),
@@ -166,6 +201,26 @@ def exported(course: Path) -> dict[tuple[str, str], tuple[float, float]]:
 
 def total(graded, student: str, topic: str) -> tuple[float, float]:
     return graded["csv"][(student, topic)]
+
+
+FORGED = {"submission": "rough", "score": 1000, "max_score": 1000, "topics": []}
+
+
+@functools.cache
+def gpu_tests(topic: str) -> dict[str, float]:
+    """The topic's GPU tests and their points, which the notebooks leave out under
+    "where-cuda"."""
+    return {t.name: t.points for t in collect_tests([topic], "counted").get(topic, []) if t.gpu}
+
+
+def gpu_points(topic: str) -> float:
+    return sum(gpu_tests(topic).values())
+
+
+def ours_graded_gpu_tests() -> bool:
+    """Whether the grader counted GPU tests here (where-cuda on a machine with CUDA), which
+    nbgrader's notebooks, fixed at release, leave out."""
+    return COURSE.gpu_tests == "where-cuda" and torch.cuda.is_available()
 
 
 # --------------------------------------------------------------------------- generate_assignment
@@ -239,33 +294,103 @@ def test_a_dying_kernel_leaves_nothing_passed(graded):
 
 
 def test_the_grader_agrees_with_nbgrader_cell_by_cell(graded):
+    """Every score and maximum, topic and cell, is the grader's on the same notebook. (With
+    "where-cuda" on a machine with CUDA the grader also counts the GPU tests, which the
+    notebooks leave out: those are compared without them.)"""
+    gpu = {topic: gpu_points(topic) for topic in ROUND_TRIP}
+    gpu_names = {name for topic in ROUND_TRIP for name in gpu_tests(topic)}
     compared = 0
     for (student, topic), cells in graded["cells"].items():
         report = graded["ours"][student]
         entry = next(t for t in report["topics"] if t["name"] == topic)
-        assert entry["score"] == graded["csv"][(student, topic)][0], (student, topic)
-        assert entry["max_score"] == graded["csv"][(student, topic)][1]
+        tests = [t for t in entry["tests"]
+                 if not (ours_graded_gpu_tests() and t["name"] in gpu_names)]
+        extra = gpu[topic] if ours_graded_gpu_tests() else 0
+        assert entry["score"] - sum(t["score"] for t in entry["tests"] if t not in tests) == \
+            graded["csv"][(student, topic)][0], (student, topic)
+        assert entry["max_score"] == graded["csv"][(student, topic)][1] + extra
         functions = public_names((KIT_ROOT / "solutions" / f"{topic}.py").read_text())
         for cell, (score, _) in cells.items():
             function = cell.removeprefix("test_")
-            ours = sum(t["score"] for t in entry["tests"] if group_of(
+            ours = sum(t["score"] for t in tests if group_of(
                 t["name"], functions) == (None if function == "_topic" else function))
             assert score == pytest.approx(ours), (student, topic, cell)
             compared += 1
     assert compared >= 20
 
 
+def test_a_gpu_topic_gets_every_point_nbgrader_and_the_grader_can_give(graded):
+    """gpu_training released with "where-cuda" and autograded here: the reference gets all of
+    nbgrader's points, which are the grader's maximum on a machine without CUDA (the topic's
+    points less its GPU tests', which no notebook cell holds); the grader's own run lists the
+    GPU tests as not counted where there is no CUDA."""
+    assert COURSE.gpu_tests == "where-cuda"  # the default this test is about
+    score, most = total(graded, "reference", "gpu_training")
+    gpu = gpu_points("gpu_training")
+    assert gpu > 0 and score == most == COURSE.topic("gpu_training").points - gpu
+    report = graded["ours"]["reference"]
+    ours = next(t for t in report["topics"] if t["name"] == "gpu_training")
+    assert ours["score"] == ours["max_score"] == most + (gpu if torch.cuda.is_available() else 0)
+    skipped = [t for t in report["not_counted"] if t["topic"] == "gpu_training"]
+    assert sum(t["points"] for t in skipped) == (0 if torch.cuda.is_available() else gpu)
+    assert total(graded, "stubs", "gpu_training") == (0, most)
+
+
 # --------------------------------------------------------------------------- feedback
 
 
-def test_feedback_teaches_without_showing_hidden_tests(course, graded):
-    nbgrader(course, "generate_feedback", "tensor_ops", "--student", "mistake")
-    html = (course / "feedback" / "mistake" / "tensor_ops" / "tensor_ops.html").read_text()
-    checks = html[html.index("Hidden checks of `row_normalize`"):]
+@pytest.fixture(scope="module")
+def feedback(course, graded) -> dict[str, str]:
+    """student -> the HTML of their tensor_ops feedback."""
+    nbgrader(course, "generate_feedback", "tensor_ops")
+    return {student: (course / "feedback" / student / "tensor_ops" / "tensor_ops.html"
+                      ).read_text() for student in ("mistake", "rough", "crasher")}
+
+
+def timeless(entry: dict) -> dict:
+    """A report's topic entry without the tests' durations."""
+    return {**entry, "tests": [{k: v for k, v in t.items() if k != "duration_s"}
+                               for t in entry["tests"]]}
+
+
+REPORT_START = "grader batch</code> writes"  # where the grader's report begins in the feedback
+
+
+def test_feedback_teaches_without_showing_hidden_tests(feedback):
+    """The cells' part of the feedback says what failed, never a hidden test's name or the
+    hidden part of a cell; the grader's report after it names hidden tests as `grader batch`'s
+    reports do, and shows no hidden test's code either."""
+    html = feedback["mistake"]
+    cells = html[:html.index(REPORT_START)]
+    checks = cells[cells.index("Hidden checks of `row_normalize`"):]
     assert NO_KEEPDIM.expect in checks[:checks.index("Hidden checks of", 1)]  # what failed
     hidden = (KIT_ROOT / "tests" / "hidden" / "test_tensor_ops.py").read_text()
     public = (KIT_ROOT / "tests" / "public" / "test_tensor_ops.py").read_text()
-    names = {n.name for n in ast.parse(hidden).body if isinstance(n, ast.FunctionDef)
+    tree = ast.parse(hidden)
+    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)
              and n.name.startswith("test_")} - set(re.findall(r"def (test_\w+)", public))
-    assert names and not [n for n in names if re.search(rf"\b{n}\b", html)]
+    assert names and not [n for n in names if re.search(rf"\b{n}\b", cells)]
     assert "BEGIN HIDDEN TESTS" not in html and "hidden=True" not in html
+    code = {line.strip() for n in tree.body if isinstance(n, ast.FunctionDef)
+            and n.name in names for stmt in n.body[1:]
+            for line in ast.unparse(stmt).splitlines() if len(line.strip()) > 30}
+    assert code and not [line for line in code if line in html]
+
+
+def test_feedback_ends_with_the_graders_report(course, graded, feedback):
+    """Autograde leaves the grader's report on each notebook beside it (the one a student
+    submitted there is replaced), it is the report `grader batch` writes for that student, and
+    the feedback ends with it; a kernel that died leaves none, and the feedback says so."""
+    for student in ("mistake", "rough"):
+        ours = graded["ours"][student]
+        left = json.loads((course / "autograded" / student / "tensor_ops" / REPORT_FILE
+                           ).read_text())
+        assert left["submission"] == student and left != FORGED
+        batch_entry = next(t for t in ours["topics"] if t["name"] == "tensor_ops")
+        assert [timeless(t) for t in left["topics"]] == [timeless(batch_entry)]
+        report = feedback[student][feedback[student].index(REPORT_START):]
+        assert f"Grade report: {student}" in report
+        assert f"Total: {left['score']:g}/{left['max_score']:g}" in report
+    assert NO_KEEPDIM.expect in feedback["mistake"][feedback["mistake"].index(REPORT_START):]
+    assert not (course / "autograded" / "crasher" / "tensor_ops" / REPORT_FILE).exists()
+    assert "No report of torchdrill" in feedback["crasher"]

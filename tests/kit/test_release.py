@@ -19,6 +19,7 @@ import pytest
 import grader.instructor.release as release_module
 from grader.course import load_course
 from grader.instructor.sync import BEGIN, END
+from grader.nbcheck import GPU_METADATA_KEY
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(25)  # rough seconds; see tests/kit/conftest.py
@@ -177,7 +178,12 @@ def test_nbgrader_course_has_a_notebook_per_topic(released):
         nb = nbformat.read(course / "source" / topic / f"{topic}.ipynb", as_version=4)
         nbformat.validate(nb)
         assert any(c.metadata.get("nbgrader", {}).get("solution") for c in nb.cells)
-    assert (course / "README.md").exists()
+        assert nb.metadata[GPU_METADATA_KEY]["tests"] == COURSE.gpu_tests
+    readme = (course / "README.md").read_text()
+    assert f'[gpu] tests = "{COURSE.gpu_tests}"' in readme  # the setting the notebooks follow
+    assert 'make nbgrader ARGS="autograde softmax"' in readme
+    assert "no environment activated" in readme
+    assert "grader.instructor.nbsteps.AutogradeExecute" in config
 
 
 # --------------------------------------------------------------------------- all or nothing
