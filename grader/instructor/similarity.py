@@ -18,15 +18,15 @@ most of the class shares is the course's idiom, not copying: it does not count
 from __future__ import annotations
 
 import html
-import io
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import copydetect
 import numpy as np
+from copydetect.utils import filter_code, get_token_coverage, winnow
 
 from grader.atomic import write_atomic
 
@@ -54,19 +54,61 @@ class Pair:
         return max(self.share_a, self.share_b)
 
 
-def _fingerprint(code: str, boilerplate: np.ndarray) -> copydetect.CodeFingerprint:
+WINDOW = GUARANTEE_TOKENS - NOISE_TOKENS + 1
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """One student's code of a topic as copydetect's `compare_files` reads it (the attributes of
+    its CodeFingerprint), built with a stable hash of each k-gram: copydetect's own uses
+    Python's `hash`, which changes with every process (PYTHONHASHSEED), so the same class could
+    be flagged in one run and not in the next."""
+
+    raw_code: str
+    filtered_code: str
+    offsets: np.ndarray
+    hashes: set[int]
+    hash_idx: dict[int, list[int]]
+    k: int
+    token_coverage: int
+
+
+# A k-gram's hash: its characters' code points times fixed odd 64-bit coefficients, summed with
+# the wrap-around of int64 arithmetic. Deterministic, and one vectorised product per document.
+_COEFFICIENTS = np.random.default_rng(20261203).integers(
+    1, 2**62, size=NOISE_TOKENS, dtype=np.int64) * 2 + 1
+
+
+def _kgram_hashes(doc: str, k: int) -> np.ndarray:
+    if len(doc) < k:
+        return np.array([], dtype=np.int64)
+    points = np.frombuffer(doc.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    with np.errstate(over="ignore"):
+        return np.lib.stride_tricks.sliding_window_view(points, k) @ _COEFFICIENTS[:k]
+
+
+def _fingerprint(code: str, boilerplate: set[int]) -> Fingerprint:
+    """copydetect's filtering (names replaced, comments and layout dropped) and winnowing, our
+    hash; fingerprints the released stub has are left out."""
     logging.getLogger().disabled, was = True, logging.getLogger().disabled  # its lexer warnings
     try:
-        return copydetect.CodeFingerprint(
-            "submission.py", NOISE_TOKENS, GUARANTEE_TOKENS - NOISE_TOKENS + 1,
-            boilerplate=boilerplate, fp=io.StringIO(code))
+        filtered, offsets = filter_code(code, "submission.py")
     finally:
         logging.getLogger().disabled = was
+    hashes = _kgram_hashes(filtered, NOISE_TOKENS)
+    selected, where = (winnow(hashes, WINDOW, remove_duplicates=False) if len(hashes)
+                       else (hashes, np.array([], dtype=np.int64)))
+    index: dict[int, list[int]] = defaultdict(list)
+    for h, i in zip(selected.tolist(), where.tolist(), strict=True):
+        if h not in boilerplate:
+            index[h].append(i)
+    return Fingerprint(code, filtered, offsets, set(index), dict(index), NOISE_TOKENS,
+                       int(get_token_coverage(index, NOISE_TOKENS, len(filtered))))
 
 
-def fingerprints(sources: Mapping[str, str], stub: str) -> dict[str, copydetect.CodeFingerprint]:
+def fingerprints(sources: Mapping[str, str], stub: str) -> dict[str, Fingerprint]:
     """Each student's fingerprint of one topic, the stub's own removed as boilerplate."""
-    boilerplate = np.array(sorted(_fingerprint(stub, np.array([])).hashes), dtype=np.int64)
+    boilerplate = _fingerprint(stub, set()).hashes
     return {student: _fingerprint(code, boilerplate) for student, code in sources.items()}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import os
 import subprocess
 import sys
 
@@ -103,3 +104,16 @@ def test_a_batch_lists_the_copy_and_links_its_side_by_side(tmp_path):
     with open(out / "gradebook.csv") as f:
         rows = {r["student"]: float(r["max_similarity"]) for r in csv.DictReader(f)}
     assert rows["alice"] == rows["carol"] > 0.7 and rows["bob"] == 0.0
+
+
+def test_the_same_class_gets_the_same_pairs_in_every_process():
+    """Fingerprints hash the same in every process: copydetect's own use Python's `hash`, which
+    PYTHONHASHSEED changes, and a pair near the threshold came and went between runs."""
+    script = ("import sys; sys.path.insert(0, '.')\n"
+              "from tests.kit.test_similarity import ALICE, BOB, CAROL, STUB\n"
+              "from grader.instructor.similarity import similar_pairs\n"
+              "print(similar_pairs('softmax', {'a': ALICE, 'b': BOB, 'c': CAROL}, STUB, 0.0))")
+    seen = {subprocess.run([sys.executable, "-c", script], cwd=KIT_ROOT, text=True, check=True,
+                           capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+            for seed in ("1", "2", "3")}
+    assert len(seen) == 1, seen
