@@ -27,6 +27,7 @@ from grader.handle import Student, _apply_writeback, _changed_arguments, _grader
 from grader.plugin import Grading, grader_error_of
 from grader.sandbox import server
 from grader.sandbox.server import _largest_difference
+from tests.kit.students import student_of
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(25)  # rough seconds; see tests/kit/conftest.py
@@ -109,13 +110,8 @@ def lines(source: str) -> dict[str, int]:
 def student(request, tmp_path_factory):
     sub = tmp_path_factory.mktemp("sub")
     (sub / "sgd.py").write_text(textwrap.dedent(SOURCE))
-    course = load_course().with_call_timeout(10)
-    grading = Grading(sub, course, in_process=request.param == "in-process")
-    s = Student(grading.session, course.topic("sgd"))
-    grading.session.begin_test("t")
-    yield s
-    grading.close()
-    sys.modules.pop("sgd", None)  # in-process, the next file's sgd.py must not find this one
+    with student_of(sub, "sgd", in_process=request.param == "in-process") as s:
+        yield s
 
 
 def fresh(student: Student, test: str) -> Student:
@@ -239,15 +235,9 @@ def test_a_torch_tampered_with_in_the_worker_is_no_grader_error(tmp_path):
     of its own: the tampering lasts as long as the worker (in-process it would break the
     grader's own torch)."""
     (tmp_path / "sgd.py").write_text(textwrap.dedent(SOURCE))
-    course = load_course().with_call_timeout(10)
-    grading = Grading(tmp_path, course)
-    try:
-        grading.session.begin_test("tamper")
-        with pytest.raises(ArgumentChanged, match=r"tamper changed its argument #1 in place "
-                           r"\(its values\)"):
-            Student(grading.session, course.topic("sgd")).tamper(torch.ones(2))
-    finally:
-        grading.close()
+    with student_of(tmp_path, "sgd", test="tamper") as student, pytest.raises(
+            ArgumentChanged, match=r"tamper changed its argument #1 in place \(its values\)"):
+        student.tamper(torch.ones(2))
 
 
 def test_a_worker_that_claims_a_grader_failure_is_not_believed():
@@ -315,15 +305,9 @@ def test_a_notebook_cells_statements_are_the_students(tmp_path):
                 nbformat.v4.new_code_cell("x = 1\n\nboom = lambda X: X / 0 + 1 / 0")]
     (tmp_path / "softmax").mkdir()  # in a folder of its own: the label is softmax/softmax.ipynb
     (tmp_path / "softmax" / "softmax.ipynb").write_text(json.dumps(nb))
-    course = load_course().with_call_timeout(10)
-    grading = Grading(tmp_path, course, in_process=True)
-    try:
-        grading.session.begin_test("nb")
-        with pytest.raises(StudentRaised, match=r"\(line 3 of softmax\.ipynb, cell 2\)$"):
-            Student(grading.session, course.topic("softmax")).boom(torch.ones(1))
-    finally:
-        grading.close()
-        sys.modules.pop("softmax", None)
+    with student_of(tmp_path, "softmax", in_process=True, test="nb") as student, pytest.raises(
+            StudentRaised, match=r"\(line 3 of softmax\.ipynb, cell 2\)$"):
+        student.boom(torch.ones(1))
 
 
 def test_grade_gives_no_score_when_the_grader_failed(tmp_path, monkeypatch):

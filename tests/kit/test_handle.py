@@ -12,7 +12,6 @@ import textwrap
 import pytest
 import torch
 
-from grader.course import load_course
 from grader.failures import (
     ArgumentChanged,
     NotDifferentiable,
@@ -22,8 +21,8 @@ from grader.failures import (
     StudentTimedOut,
 )
 from grader.handle import RemoteRef
-from grader.plugin import Grading
 from grader.sandbox.forkserver import LAZY_TORCH_MODULES
+from tests.kit.students import student_of
 
 SOURCE = '''
 import os
@@ -90,15 +89,9 @@ def todo():
 def student(request, tmp_path_factory):
     sub = tmp_path_factory.mktemp("sub")
     (sub / "sgd.py").write_text(textwrap.dedent(SOURCE))
-    course = load_course().with_call_timeout(2)
-    grading = Grading(sub, course, in_process=request.param == "in-process")
-    from grader.handle import Student
-
-    s = Student(grading.session, course.topic("sgd"))  # course.toml: sgd's params in place
-    grading.session.begin_test("t")
-    yield s
-    grading.close()
-    sys.modules.pop("sgd", None)  # in-process, the next file's sgd.py must not find this one
+    # course.toml: sgd's params in place
+    with student_of(sub, "sgd", in_process=request.param == "in-process", call_timeout=2) as s:
+        yield s
 
 
 def test_in_place_updates_the_contract_allows_reach_the_caller(student):

@@ -16,11 +16,11 @@ import torch
 
 from grader.course import load_course, reference_parameters
 from grader.failures import ArgumentChanged
-from grader.handle import Student, _apply_writeback, _changed_arguments
-from grader.plugin import Grading
+from grader.handle import _apply_writeback, _changed_arguments
 from grader.sandbox import wire
 from grader.sandbox.client import decode_reply
 from tests.kit import variants_sgd
+from tests.kit.students import student_of
 from tests.kit.variants import KIT_ROOT, Variant, build_submission
 
 pytestmark = pytest.mark.heavy(60)  # rough seconds; see tests/kit/conftest.py
@@ -73,13 +73,8 @@ def data_iter(batch_size, features, labels):
 def student(request, tmp_path_factory):
     sub = tmp_path_factory.mktemp("sub")
     (sub / "sgd.py").write_text(textwrap.dedent(SOURCE))
-    course = load_course().with_call_timeout(10)
-    grading = Grading(sub, course, in_process=request.param == "in-process")
-    s = Student(grading.session, course.topic("sgd"))
-    grading.session.begin_test("t")
-    yield s
-    grading.close()
-    sys.modules.pop("sgd", None)  # in-process, the next file's sgd.py must not find this one
+    with student_of(sub, "sgd", in_process=request.param == "in-process") as s:
+        yield s
 
 
 def test_in_place_arguments_are_named_by_the_reference():
@@ -265,20 +260,13 @@ def test_writes_through_data_count_both_ways(tmp_path, mode):
     when the contract lets the argument change (sgd's params), and still fail when it does not
     (squared_loss's y_hat)."""
     (tmp_path / "sgd.py").write_text(DATA_SOURCE)
-    course = load_course().with_call_timeout(10)
-    grading = Grading(tmp_path, course, in_process=mode == "in-process")
-    try:
-        s = Student(grading.session, course.topic("sgd"))
-        grading.session.begin_test("t")
+    with student_of(tmp_path, "sgd", in_process=mode == "in-process") as s:
         w = torch.ones(3, requires_grad=True)
         w.grad = torch.full((3,), 2.0)
         s.sgd([w], 0.5, 2)
         assert torch.equal(w.detach(), torch.full((3,), 0.5))
         assert torch.equal(w.grad, torch.zeros(3))
-        grading.session.begin_test("u")
+        s._session.begin_test("u")
         y_hat = torch.tensor([[3.0], [1.0]])
         with pytest.raises(ArgumentChanged, match="squared_loss changed its argument y_hat"):
             s.squared_loss(y_hat, torch.tensor([1.0, 1.0]))
-    finally:
-        grading.close()
-        sys.modules.pop("sgd", None)
