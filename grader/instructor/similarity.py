@@ -83,8 +83,12 @@ def _kgram_hashes(doc: str, k: int) -> np.ndarray:
     if len(doc) < k:
         return np.array([], dtype=np.int64)
     points = np.frombuffer(doc.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    with np.errstate(over="ignore"):
-        return np.lib.stride_tricks.sliding_window_view(points, k) @ _COEFFICIENTS[:k]
+    n = len(points) - k + 1
+    hashes = np.zeros(n, dtype=np.int64)
+    with np.errstate(over="ignore"):  # one pass per position in the k-gram: memory stays O(n)
+        for j in range(k):
+            hashes += points[j:j + n] * _COEFFICIENTS[j]
+    return hashes
 
 
 def _fingerprint(code: str, boilerplate: set[int]) -> Fingerprint:
