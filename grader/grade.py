@@ -4,6 +4,7 @@ batch and the bench all grade through `grade`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -45,11 +46,12 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
           out_dir: str | Path | None = None, in_process: bool = False,
           template: Template | None = None, course: Course | None = None,
           verbose: bool = False, keyword: str | None = None, plan: TestPlan | None = None,
-          timeout_s: float | None = None) -> Report:
+          timeout_s: float | None = None, plugins: Sequence[object] = ()) -> Report:
     """Grade one submission; write its reports to `out_dir` (if given) and return the report.
     `keyword`: only the tests whose names match this pytest `-k` expression. `plan` notes the
     tests collected. `timeout_s`: wall clock for all of it (main thread only); past it the
-    run stops and the report says that grading was stopped. A failure of the grader itself
+    run stops and the report says that grading was stopped. `plugins`: more pytest plugins for
+    the run (a measurement's). A failure of the grader itself
     (`grading.grader_errors`) raises GraderError: no report, rather than one that blames the
     student."""
     course = course or load_course()
@@ -67,7 +69,7 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
                 *PYTEST_PLUGINS, "-W", "ignore::pytest.PytestAssertRewriteWarning",
                 *(loud if verbose else quiet), *(["-k", keyword] if keyword else [])]
         with Watchdog(timeout_s) as watchdog:
-            code = pytest.main(args, plugins=[grading, plan])
+            code = pytest.main(args, plugins=[grading, plan, *plugins])
             if not watchdog.fired:
                 if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
                         code == pytest.ExitCode.INTERRUPTED):
