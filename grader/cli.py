@@ -5,6 +5,7 @@ and exist only where the instructor code does, never in the student kit."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--in-process", action="store_true",
                    help="run your code in this process, for a debugger (no sandbox)")
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's progress")
+    g.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
+                   help="topics graded at once, each in a process of its own (default: the "
+                   "cores this process may use)")
     if has_instructor_commands():
         from grader.instructor import commands  # only here: a grade must not wait for it
 
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None, template: Template | None = None) -> int
     try:
         report = grade(path, topics, suite, out, args.in_process, template=template,
                        course=course, verbose=args.verbose, keyword=args.keyword,
-                       timeout_s=timeout)
+                       timeout_s=timeout, jobs=max(1, args.jobs))
     except GraderError as e:
         print(f"grading {path} stopped: {e}", file=sys.stderr)
         return 3

@@ -4,20 +4,25 @@ batch and the bench all grade through `grade`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
+from grader.budgets import Timings, topic_cost
 from grader.course import KIT_ROOT, Course, load_course
 from grader.failures import GraderError
+from grader.forked import Forked
 from grader.plugin import Grading
 from grader.report.formats import write_reports
-from grader.report.schema import Report
+from grader.report.schema import Flag, GradedTestRecord, NotCounted, Report
 from grader.report.scoring import build_report
 from grader.sandbox.client import Template
 from grader.stopped import TestPlan, Watchdog, stopped_report
-from grader.submission import Submission
+from grader.submission import Submission, load_submission
 
 SUITES = ("public", "hidden", "all")
 
@@ -42,58 +47,143 @@ def test_files(topics: list[str], suite: str) -> list[Path]:
             if (p := KIT_ROOT / "tests" / s / f"test_{t}.py").exists()]
 
 
+@dataclass
+class Part:
+    """What one test session found, for some of a submission's topics."""
+
+    records: list[GradedTestRecord]
+    not_counted: list[NotCounted]
+    flags: list[Flag]
+    isolation: list[str]
+    grader_errors: list[str]
+    problems: str  # why the session did not complete ("" when it did)
+    timings: Timings
+
+
+def run_session(submission: Submission, course: Course, topics: list[str], suite: str,
+                template: Template | None, in_process: bool, out_dir: str | None,
+                verbose: bool, keyword: str | None, plan: TestPlan,
+                plugins: Sequence[object] = ()) -> Part:
+    """One pytest session over these topics' tests, with the grading plugin."""
+    grading = Grading(submission, course, template, in_process, out_dir,
+                      int(course.limits.get("threads", 1)))
+    quiet = ["-p", "no:terminal"]  # the report's table replaces pytest's output
+    loud = ["-q", "--no-header", "--tb=no", "-rN"]
+    args = [*map(str, test_files(topics, suite)), f"--rootdir={KIT_ROOT}",
+            "-c", str(KIT_ROOT / "pyproject.toml"), *PYTEST_PLUGINS,
+            "-W", "ignore::pytest.PytestAssertRewriteWarning",
+            *(loud if verbose else quiet), *(["-k", keyword] if keyword else [])]
+    try:
+        code = pytest.main(args, plugins=[grading, plan, *plugins])
+    finally:
+        grading.close()
+    failed = code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR,
+                      pytest.ExitCode.INTERRUPTED)
+    problems = f"the test run did not complete (pytest exit code {code})\n" + "\n".join(
+        filter(None, [grading.session.fatal, *grading.collection_errors])) if failed else ""
+    return Part(grading.records, grading.not_counted, grading.session.flags,
+                grading.session.isolation, grading.grader_errors, problems, grading.timings)
+
+
+def topic_shares(topics: list[str], suite: str, jobs: int) -> list[list[str]]:
+    """The topics split into at most `jobs` shares of about equal cost (the reference's
+    measured test time, `grader.budgets`; the number of tests where never measured), each
+    in course order."""
+    costs = {t: topic_cost(test_files([t], suite)) for t in topics}
+    shares: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(topics))))]
+    for t in sorted(topics, key=lambda t: -costs[t]):  # the costliest first, to the lightest
+        min(shares, key=lambda share: sum(costs[x] for x in share)).append(t)
+    return [sorted(share, key=topics.index) for share in shares if share]
+
+
 def grade(path: str | Path | Submission, topics: list[str] | None = None, suite: str | None = None,
           out_dir: str | Path | None = None, in_process: bool = False,
           template: Template | None = None, course: Course | None = None,
           verbose: bool = False, keyword: str | None = None, plan: TestPlan | None = None,
-          timeout_s: float | None = None, plugins: Sequence[object] = ()) -> Report:
+          timeout_s: float | None = None, plugins: Sequence[object] = (), jobs: int = 1,
+          timings: Timings | None = None) -> Report:
     """Grade one submission; write its reports to `out_dir` (if given) and return the report.
-    `keyword`: only the tests whose names match this pytest `-k` expression. `plan` notes the
+    `keyword`: only the tests whose names match this pytest -k expression. `plan` notes the
     tests collected. `timeout_s`: wall clock for all of it (main thread only); past it the
-    run stops and the report says that grading was stopped. `plugins`: more pytest plugins for
-    the run (a measurement's). A failure of the grader itself
-    (`grading.grader_errors`) raises GraderError: no report, rather than one that blames the
-    student."""
+    run stops and the report says that grading was stopped. `plugins`: more pytest plugins
+    for the run (a measurement's). `jobs`: test sessions at once, each on a share of the
+    topics in a forked copy of this process, sandboxed and with a worker of its own (not with
+    --in-process, -v or plugins, which live in this process). `timings`: filled with each
+    test's seconds (`grader.budgets`). A failure of the grader itself (`grading.grader_errors`)
+    raises GraderError: no report, rather than one that blames the student."""
     course = course or load_course()
     topics = topics or course.names
     suite = suite or default_suite()
-    files = test_files(topics, suite)
-    grading = Grading(path, course, template, in_process,
-                      str(Path(out_dir).resolve()) if out_dir else None)
+    submission = path if isinstance(path, Submission) else load_submission(path)
+    torch.set_num_threads(int(course.limits.get("threads", 1)))  # before any fork (forked.py)
+    own_template = Template(int(course.limits.get("threads", 1))) if (
+        template is None and not in_process) else None
+    template = template or own_template
+    parallel = template is not None and not verbose and not plugins
+    shares = topic_shares(topics, suite, jobs if parallel else 1)
+    out = str(Path(out_dir).resolve()) if out_dir else None
     plan = plan or TestPlan()
+    children: list[Forked] = []
     report: Report | None = None
     try:
-        quiet = ["-p", "no:terminal"]  # the report's table replaces pytest's output
-        loud = ["-q", "--no-header", "--tb=no", "-rN"]
-        args = [*map(str, files), f"--rootdir={KIT_ROOT}", "-c", str(KIT_ROOT / "pyproject.toml"),
-                *PYTEST_PLUGINS, "-W", "ignore::pytest.PytestAssertRewriteWarning",
-                *(loud if verbose else quiet), *(["-k", keyword] if keyword else [])]
         with Watchdog(timeout_s) as watchdog:
-            code = pytest.main(args, plugins=[grading, plan, *plugins])
+            for share in shares[1:]:
+                children.append(Forked(functools.partial(
+                    _forked_session, submission, course, share, suite, template, out, keyword)))
+            parts = [run_session(submission, course, shares[0], suite, template, in_process,
+                                 out, verbose, keyword, plan, plugins)]
             if not watchdog.fired:
-                if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
-                        code == pytest.ExitCode.INTERRUPTED):
-                    raise RuntimeError(f"the test run did not complete (pytest exit code "
-                                       f"{code})\n" + "\n".join(filter(None, [
-                                           grading.session.fatal, *grading.collection_errors])))
-                if grading.grader_errors:
-                    raise GraderError(
-                        f"the grader itself failed on {len(grading.grader_errors)} test(s); no "
-                        "score was given, since it would count a grader bug as the student's lost "
-                        "points. Report this to the course's developers:\n"
-                        + "\n".join(grading.grader_errors))
-                report = build_report(grading.records, course, topics, grading.submission,
-                                      grading.session.isolation, grading.session.flags,
-                                      grading.not_counted)
+                parts += [child.result() for child in children]
+                report = _report(parts, course, topics, submission, timings)
         if report is None:  # the watchdog stopped it, which it does only given a budget
             assert timeout_s is not None
-            report = stopped_report(course, topics, grading.submission.name, timeout_s,
+            for child in children:
+                child.drain()
+                for records, not_counted in child.messages:
+                    plan.records += records
+                    plan.not_counted += not_counted
+            report = stopped_report(course, topics, submission.name, timeout_s,
                                     plan.records, plan.not_counted)
     finally:
-        grading.close()
+        for child in children:
+            child.stop()
+        if own_template is not None:
+            own_template.close()
     if out_dir is not None:
         write_reports(report, Path(out_dir))
     return report
+
+
+def _forked_session(submission: Submission, course: Course, topics: list[str], suite: str,
+                    template: Template | None, out_dir: str | None, keyword: str | None,
+                    send: Callable[[object], None]) -> Part:
+    """`run_session` in a forked copy (`grader.forked`): it tells the parent the tests it
+    collected at once, which the parent needs if its budget runs out."""
+    plan = TestPlan(lambda p: send((p.records, p.not_counted)))
+    return run_session(submission, course, topics, suite, template, False, out_dir, False,
+                       keyword, plan)
+
+
+def _report(parts: list[Part], course: Course, topics: list[str], submission: Submission,
+            timings: Timings | None) -> Report:
+    """The report of a run whose sessions all completed; RuntimeError or GraderError when one
+    did not, or when the grader itself failed on a test."""
+    problems = [p.problems for p in parts if p.problems]
+    if problems:
+        raise RuntimeError("\n".join(problems))
+    grader_errors = [e for p in parts for e in p.grader_errors]
+    if grader_errors:
+        raise GraderError(
+            f"the grader itself failed on {len(grader_errors)} test(s); no score was given, "
+            "since it would count a grader bug as the student's lost points. Report this to "
+            "the course's developers:\n" + "\n".join(grader_errors))
+    if timings is not None:
+        for p in parts:
+            timings.update(p.timings)
+    isolation = next((p.isolation for p in parts if p.isolation), [])
+    return build_report([r for p in parts for r in p.records], course, topics, submission,
+                        isolation, [f for p in parts for f in p.flags],
+                        [n for p in parts for n in p.not_counted])
 
 
 def grading_budget(course: Course, student_timeout: float | None = None) -> float:

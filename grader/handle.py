@@ -108,7 +108,7 @@ def _failure_from_error(function: str, error: object) -> Exception:
 
 
 MAX_TIMEOUTS = 2  # a function that hangs twice is not called again in this submission
-RETRY_FRACTION = 0.25  # of the call time limit, for a function that ran out of time once
+RETRY_FRACTION = 0.25  # of its limit, for a function that ran out of time once
 
 
 class Session:
@@ -132,6 +132,11 @@ class Session:
         self.broken: StudentFailure | None = None
         self.pending_seed: int | None = None
         self.timeouts: dict[str, int] = {}
+        self.test_budget_s: float | None = None  # this test's calls in all (grader.budgets)
+        self.test_used_s = 0.0
+        self.last_limit_s = 0.0  # of the last request sent
+        self._imported: set[tuple[int, str]] = set()  # (worker generation, topic)
+        self.import_hung: dict[str, str] = {}  # topic -> why its module is not imported again
         self.fatal = ""  # why grading had to stop, when it did
         self._machinery: dict[str, dict[str, tuple[str, ...]]] = {}  # topic -> function -> uses
         topics = set(course.names)  # a topic's module may import another; nothing else goes
@@ -142,12 +147,14 @@ class Session:
             "address_space_limit": not torch.cuda.is_available(),
         }
 
-    def begin_test(self, test_id: str) -> None:
-        """A new test starts: forget the last test's forbidden hits and hang or crash, and
-        seed the worker's random generators from the test's name on its first call."""
+    def begin_test(self, test_id: str, budget_s: float | None = None) -> None:
+        """A new test starts: forget the last test's forbidden hits and hang or crash, seed
+        the worker's random generators from the test's name on its first call, and give its
+        calls `budget_s` seconds in all (None: only the per-call limit)."""
         self.test_hits, self.broken = [], None
         self._seen_hits = set()
         self.pending_seed = zlib.crc32(test_id.encode())
+        self.test_budget_s, self.test_used_s = budget_s, 0.0
 
     # -- the worker -------------------------------------------------------------------------
 
@@ -179,6 +186,32 @@ class Session:
                             "how": "source"} for function, uses in found.items() for use in uses]
         return self._machinery[topic.name]
 
+    def ensure_imported(self, topic: Topic) -> None:
+        """Import the topic's module in the worker on its own, so that a module that hangs
+        when imported costs one time limit for the whole topic, not one per function. An error
+        it raises is left for the call, which reports it (the worker remembers it)."""
+        if topic.name in self.import_hung:
+            raise StudentTimedOut(self.import_hung[topic.name])
+        if self.worker is not None and self.worker.alive and (
+                self.generation, topic.name) in self._imported:
+            return
+        request = {"op": "call", "kind": "import", "module": topic.name, "function": "",
+                   "args": (), "kwargs": {}, "forbidden": (), "arguments": []}
+        try:
+            self.request(topic, request, f"importing {topic.name}")
+        except StudentTimedOut:
+            self.import_hung[topic.name] = (
+                f"importing your {topic.name} module did not finish within "
+                f"{self.last_limit_s:.3g} s, so none of its functions can be graded. Code at the "
+                "top level of a module (outside any function) runs when it is imported: look "
+                "there for a loop that never ends or a long computation, and move work into "
+                "functions.")
+            self.broken = StudentTimedOut(self.import_hung[topic.name])
+            raise self.broken from None
+        except StudentFailure:
+            pass
+        self._imported.add((self.generation, topic.name))
+
     def request(self, topic: Topic, request: dict, function: str) -> Any:
         """Run a request for `topic`; every failure raises one of `grader.failures`."""
         args_tensors = tensors_in([request.get("args", ()), request.get("kwargs", {})])
@@ -197,21 +230,32 @@ class Session:
             raise StudentTimedOut(f"the submission used up its {self.budget_s:.0f} s of "
                                   "grading time; the remaining tests were not run")
         limit = min(topic.call_timeout_s, left)
+        if self.test_budget_s is not None:
+            if self.test_used_s >= self.test_budget_s:
+                self.broken = StudentTimedOut(
+                    f"this test's calls into your code used up their {self.test_budget_s:.3g} s "
+                    "(far slower than the reference: vectorise instead of looping over "
+                    "elements)")
+                raise self.broken
+            limit = min(limit, self.test_budget_s - self.test_used_s)
         if self.timeouts.get(function):  # an infinite loop loops on every input
-            limit = min(limit, topic.call_timeout_s * RETRY_FRACTION)
+            limit = min(limit, (self.test_budget_s or topic.call_timeout_s) * RETRY_FRACTION)
         arguments = request.get("arguments") or describe_arguments(request.get("args", ()),
                                                                     request.get("kwargs", {}))
         request = {**request, "arguments": arguments,
                    "arg_grads": [t.grad if t.is_leaf else None for t in args_tensors]}
         worker = self._worker()
-        before = worker.busy_s
+        before, self.last_limit_s = worker.busy_s, limit
         try:
             reply = worker.request(request, limit, args_tensors, self._make_remote)
         except WorkerTimeout:
             self.timeouts[function] = self.timeouts.get(function, 0) + 1
+            budget = "" if self.test_budget_s is None else (
+                f"; a test's calls may take {self.test_budget_s:.3g} s in all, many times what "
+                "the reference takes")
             self.broken = StudentTimedOut(
                 f"{function} did not finish within {limit:.3g} s (an infinite loop, or far "
-                "too slow: vectorise instead of looping over elements)")
+                f"too slow: vectorise instead of looping over elements{budget})")
             raise self.broken from None
         except WorkerDied as e:
             self.broken = StudentCrashed(
@@ -220,6 +264,7 @@ class Session:
             raise self.broken from None
         finally:
             self.used_s += worker.busy_s - before
+            self.test_used_s += worker.busy_s - before
         self._record(topic, function, reply.get("flags") or [])
         error = reply.get("error")
         if not reply.get("ok") and isinstance(error, dict) and error.get("kind") == "grader":
@@ -587,6 +632,8 @@ class Student:
                    "forbidden": self._topic.forbidden_for(function),
                    "arguments": describe_arguments(args, kwargs, *contract), **extra}
         self._session.current_topic = self._topic
+        if kind != "remote":
+            self._session.ensure_imported(self._topic)
         return self._session.request(self._topic, request, function)
 
     def call(self, function: str, *args, **kwargs) -> Any:

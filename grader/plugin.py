@@ -19,6 +19,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
 
+from grader.budgets import Timings, record, reference_time, test_budget
 from grader.checks import RecognisedMistake
 from grader.course import KIT_ROOT, Course, GpuTests, load_course
 from grader.failures import GraderError, StudentFailure
@@ -29,7 +30,7 @@ from grader.submission import Submission, load_submission
 
 settings.register_profile(
     "grading", derandomize=True, deadline=None, database=None, print_blob=False,
-    max_examples=25, suppress_health_check=list(HealthCheck),
+    max_examples=6, suppress_health_check=list(HealthCheck),
     phases=(Phase.explicit, Phase.generate))  # no shrinking: the first failure is reported
 settings.register_profile(
     "thorough", derandomize=False, deadline=None, max_examples=300,
@@ -56,6 +57,7 @@ class Grading:
         self.not_counted: list[NotCounted] = []  # skipped tests (a GPU test without a GPU)
         self.collection_errors: list[str] = []
         self.grader_errors: list[str] = []  # "<test id>: <message>" of tests the grader failed
+        self.timings: Timings = {}  # each test's seconds, as grader.budgets keeps them
 
     def close(self) -> None:
         self.session.close()
@@ -68,7 +70,9 @@ class Grading:
     def student(self, request) -> Student:
         """The submission's functions for the topic of this test module (test_<topic>.py)."""
         topic = self.course.topic(topic_of(request.node))
-        self.session.begin_test(request.node.nodeid)
+        node = request.node
+        reference_s = reference_time(node.path, getattr(node, "originalname", node.name))
+        self.session.begin_test(node.nodeid, test_budget(self.course, reference_s))
         return Student(self.session, topic)
 
     @pytest.hookimpl(wrapper=True)
@@ -80,6 +84,8 @@ class Grading:
                 self.grader_errors.append(f"{item.nodeid}: {failure}"[:MAX_MESSAGE])
             elif not report.skipped:
                 self.records.append(self._record(item, call, report))
+                record(self.timings, item.path, getattr(item, "originalname", item.name),
+                       self.session.test_used_s, call.duration)
             else:
                 self.not_counted.append(not_counted_entry(item, _skip_reason(report)))
         return report

@@ -35,14 +35,18 @@ def add_parsers(sub: argparse._SubParsersAction,
                    "folder when it holds nbgrader_config.py, else the kit's release/nbgrader)")
     n.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="nbgrader's command and its arguments")
-    s = sub.add_parser("sync", help="regenerate exercises/ from solutions/")
-    s.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
+    s = sub.add_parser("sync", help="regenerate exercises/ from solutions/ and measure the "
+                       "reference's time per test (tests/*/reference_times.json)")
+    s.add_argument("--check", action="store_true", help="fail if exercises/ is out of date or "
+                   "a test has no reference time")
+    s.add_argument("--times", action="store_true", help="measure the reference's times again "
+                   "(done anyway when a solution changed or a test has none)")
 
 
 def run(args: argparse.Namespace, course_of: CourseOf) -> int:
     """Run the instructor's command `args.command`; the exit status."""
     if args.command == "sync":
-        return _sync(args.check)
+        return _sync(args.check, args.times)
     if args.command == "release":
         from grader.instructor.release import release
 
@@ -89,14 +93,24 @@ def _nbgrader(given: str | None, args: list[str]) -> int:
     return run_nbgrader(course, *args, capture=False).returncode
 
 
-def _sync(check: bool) -> int:
-    from grader.instructor.sync import sync
+def _sync(check: bool, times: bool) -> int:
+    from grader.budgets import unmeasured
+    from grader.instructor.sync import measure_reference, suite_files, sync, write_times
 
     drift = sync(check=check)
-    if check and drift:
-        print("exercises/ is out of date with solutions/: " + ", ".join(drift)
-              + "\nrun `python -m grader sync` and commit the result.", file=sys.stderr)
+    missing = unmeasured(suite_files())
+    if check and (drift or missing):
+        if drift:
+            print("exercises/ is out of date with solutions/: " + ", ".join(drift),
+                  file=sys.stderr)
+        if missing:
+            print("tests without a reference time: " + ", ".join(missing), file=sys.stderr)
+        print("run `python -m grader sync` and commit the result.", file=sys.stderr)
         return 1
     print("exercises/ is in sync with solutions/" if not drift else
           "regenerated: " + ", ".join(drift))
+    if not check and (times or drift or missing):
+        print("measuring the reference's time per test...")
+        write_times(measure_reference())
+        print("wrote tests/public/reference_times.json and tests/hidden/reference_times.json")
     return 0

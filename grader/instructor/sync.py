@@ -1,4 +1,5 @@
-"""Generating the student stubs (`exercises/`) from the reference (`solutions/`).
+"""Generating the student stubs (`exercises/`) from the reference (`solutions/`), and measuring
+the reference's time in each test, from which a test's time budget follows (`grader.budgets`).
 
 The solution code sits between nbgrader's `### BEGIN SOLUTION` / `### END SOLUTION` markers;
 as nbgrader does, each region becomes `# YOUR CODE HERE` + `raise NotImplementedError()` at the
@@ -8,9 +9,11 @@ track and the notebook track strip solutions the same way.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from grader.atomic import write_atomic
+from grader.budgets import TIMES_FILE, Timings, merged
 from grader.course import KIT_ROOT
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -68,3 +71,35 @@ def sync(check: bool = False, root: Path = KIT_ROOT) -> list[str]:
     extra = sorted(p.name for p in exercises.glob("*.py") if p.name not in stubs)
     drift += [f"{name} (no solution)" for name in extra]
     return drift
+
+
+MEASURE_ROUNDS = 3
+
+
+def suite_files(root: Path = KIT_ROOT) -> list[Path]:
+    """Every test module of the public and hidden suites."""
+    return sorted(p for suite in ("public", "hidden") for p in (root / "tests" / suite).glob(
+        "test_*.py"))
+
+
+def measure_reference(rounds: int = MEASURE_ROUNDS) -> dict[Path, Timings]:
+    """The reference graded `rounds` times (sandboxed, one topic at a time, on one thread, as
+    a student is graded), each test's least time kept: suite folder -> its times."""
+    from grader.grade import grade
+    from grader.sandbox.client import Template
+
+    runs: list[Timings] = []
+    template = Template()
+    try:
+        for _ in range(rounds):
+            timings: Timings = {}
+            grade(KIT_ROOT / "solutions", suite="all", template=template, timings=timings)
+            runs.append(timings)
+    finally:
+        template.close()
+    return merged(runs, suite_files())
+
+
+def write_times(times: dict[Path, Timings]) -> None:
+    for suite, timings in times.items():
+        write_atomic(suite / TIMES_FILE, json.dumps(timings, indent=1, sort_keys=True) + "\n")

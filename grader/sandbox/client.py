@@ -10,6 +10,7 @@ decoded and references to objects in the worker.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import signal
@@ -17,6 +18,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -45,12 +47,15 @@ class TemplateFailed(RuntimeError):
 class Template:
     """The pre-loaded template process (`grader.sandbox.forkserver`), started once per grading run.
     It starts importing torch at once; the first fork waits until it is ready, so the grader's own
-    start-up (imports, test collection) overlaps the template's."""
+    start-up (imports, test collection) overlaps the template's. Forked copies of this process
+    (`grader.forked`) share it: a lock file serialises their requests (a POSIX record lock, held
+    per process and let go when its holder dies) and holds whether the template is ready."""
 
     def __init__(self, threads: int = 1):
         self.threads = threads
         if os.getuid() == 0:
             cgroups.sweep()  # workers' cgroups a killed grader left behind
+        self._lock = tempfile.TemporaryFile()
         self._start()
 
     def _start(self) -> None:
@@ -63,10 +68,12 @@ class Template:
             [sys.executable, "-m", "grader.sandbox.forkserver", str(child.fileno())],
             pass_fds=[child.fileno()], cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL)
         child.close()
-        self.control, self.ready = parent, False
+        self.control = parent
+        os.pwrite(self._lock.fileno(), b"-", 0)  # not ready
 
     def _wait_ready(self) -> None:
-        if self.ready:
+        """Read the template's "ready" byte, once for all processes that share it."""
+        if os.pread(self._lock.fileno(), 1, 0) == b"R":
             return
         self.control.settimeout(STARTUP_TIMEOUT_S)
         try:
@@ -76,7 +83,7 @@ class Template:
         if not ready:
             raise TemplateFailed("the worker template failed to start (see the output above)")
         self.control.settimeout(None)
-        self.ready = True
+        os.pwrite(self._lock.fileno(), b"R", 0)
 
     def fork(self, config: dict, max_reply_bytes: int) -> WorkerConnection:
         """A new sandboxed worker; a template that died is started again once."""
@@ -87,7 +94,7 @@ class Template:
         try:
             outer_pid = self._fork(theirs)
         except (OSError, RuntimeError):
-            self.close()
+            self._stop()
             self._start()
             outer_pid = self._fork(theirs)
         theirs.close()
@@ -97,20 +104,27 @@ class Template:
     def _fork(self, theirs: socket.socket) -> int:
         from grader.sandbox import wire
 
-        self._wait_ready()
-        socket.send_fds(self.control, [b"F"], [theirs.fileno()])
+        fcntl.lockf(self._lock, fcntl.LOCK_EX)
         try:
+            self._wait_ready()
+            socket.send_fds(self.control, [b"F"], [theirs.fileno()])
             pid = wire.recv_exact(self.control, 8)
         except EOFError:
             raise TemplateFailed("the worker template exited") from None
+        finally:
+            fcntl.lockf(self._lock, fcntl.LOCK_UN)
         return struct.unpack(">q", pid)[0]
 
-    def close(self) -> None:
+    def _stop(self) -> None:
         try:
             self.control.close()
             self.proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
+
+    def close(self) -> None:
+        self._stop()
+        self._lock.close()
 
 
 def decode_reply(reply: bytes, nonce: str, arg_tensors: list, make_remote) -> dict[str, Any]:

@@ -209,14 +209,18 @@ def seed_everything(seed: int) -> None:
 
 
 def run(request: dict, modules: SubmissionModules, hits: list[str]) -> Any:
-    """Execute one call or gradient request; forbidden calls it hit are appended to `hits`
-    whether or not it raises. A failure of the grader's own set-up raises GraderStepFailed."""
+    """Execute one call, gradient or import request; forbidden calls it hit are appended to
+    `hits` whether or not it raises. A failure of the grader's own set-up raises
+    GraderStepFailed."""
     if request.get("seed") is not None:  # before the import: a module may draw at import
         try:
             seed_everything(request["seed"])
         except Exception as e:
             raise GraderStepFailed("setup") from e
     kind = request["kind"]
+    if kind == "import":  # the module alone, so that a hang here is known as the import's
+        modules.module(request["module"])
+        return None
     if kind == "remote":
         fn, name = request["fn"], getattr(request["fn"], "__name__", "callable")
     else:
