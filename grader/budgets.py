@@ -20,7 +20,7 @@ from grader.course import Course
 TIMES_FILE = "reference_times.json"
 
 
-def test_key(test_file: str | Path, function: str) -> str:
+def key_of(test_file: str | Path, function: str) -> str:
     """A test function's key: `hidden/test_softmax::test_softmax_matches_torch`."""
     path = Path(test_file)
     return f"{path.parent.name}/{path.stem}::{function}"
@@ -41,7 +41,7 @@ def reference_times(suite_dir: Path) -> Timings:
 
 
 def _entry(test_file: str | Path, function: str, field: str) -> float | None:
-    entry = reference_times(Path(test_file).resolve().parent).get(test_key(test_file, function))
+    entry = reference_times(Path(test_file).resolve().parent).get(key_of(test_file, function))
     return entry[field] if entry else None
 
 
@@ -53,19 +53,19 @@ def reference_time(test_file: str | Path, function: str) -> float | None:
 def topic_cost(test_files: list[Path]) -> float:
     """What grading these test files costs, in the reference's seconds where measured (else
     one second per test, about a hypothesis test's cost)."""
-    costs = [_entry(f, name, "test_s") for f in test_files for name in test_functions(f)]
+    costs = [_entry(f, name, "test_s") for f in test_files for name in functions_in(f)]
     return sum(1.0 if c is None else c for c in costs)
 
 
 def record(timings: Timings, test_file: str | Path, function: str, calls_s: float,
            test_s: float) -> None:
     """Add one test run (one parameter set) to `timings`."""
-    entry = timings.setdefault(test_key(test_file, function), {"calls_s": 0.0, "test_s": 0.0})
+    entry = timings.setdefault(key_of(test_file, function), {"calls_s": 0.0, "test_s": 0.0})
     entry["calls_s"] = max(entry["calls_s"] or 0.0, round(calls_s, 4))
     entry["test_s"] = round((entry["test_s"] or 0.0) + test_s, 4)
 
 
-def test_budget(course: Course, reference_s: float | None) -> float | None:
+def budget_of(course: Course, reference_s: float | None) -> float | None:
     """Seconds a test's calls into student code may take in all; None: no budget beyond the
     per-call limit (the test was never measured, or the course sets no floor)."""
     floor, multiplier = course.limits.get("test_floor_s"), course.limits.get("test_multiplier")
@@ -75,7 +75,7 @@ def test_budget(course: Course, reference_s: float | None) -> float | None:
 
 
 @functools.cache
-def test_functions(test_file: Path) -> list[str]:
+def functions_in(test_file: Path) -> list[str]:
     """The test functions a test module defines (read, never imported)."""
     tree = ast.parse(test_file.read_text(), str(test_file))
     return [n.name for n in tree.body
@@ -84,8 +84,8 @@ def test_functions(test_file: Path) -> list[str]:
 
 def unmeasured(test_files: list[Path]) -> list[str]:
     """The tests of these files missing from their suite's times (`sync` measures them)."""
-    return [test_key(f, name) for f in test_files for name in test_functions(f)
-            if test_key(f, name) not in reference_times(f.resolve().parent)]
+    return [key_of(f, name) for f in test_files for name in functions_in(f)
+            if key_of(f, name) not in reference_times(f.resolve().parent)]
 
 
 def merged(runs: list[Timings], test_files: list[Path]) -> dict[Path, Timings]:
@@ -94,8 +94,8 @@ def merged(runs: list[Timings], test_files: list[Path]) -> dict[Path, Timings]:
     out: dict[Path, Timings] = {}
     for f in test_files:
         suite = out.setdefault(f.resolve().parent, {})
-        for name in test_functions(f):
-            key = test_key(f, name)
+        for name in functions_in(f):
+            key = key_of(f, name)
             seen = [r[key] for r in runs if key in r]
             suite[key] = {field: min([v for e in seen if (v := e[field]) is not None],
                                      default=None) for field in ("calls_s", "test_s")}

@@ -192,6 +192,8 @@ class Session:
         it raises is left for the call, which reports it (the worker remembers it)."""
         if topic.name in self.import_hung:
             raise StudentTimedOut(self.import_hung[topic.name])
+        if self.broken is not None:  # this test already hung or crashed (hypothesis retries)
+            raise type(self.broken)(str(self.broken))
         if self.worker is not None and self.worker.alive and (
                 self.generation, topic.name) in self._imported:
             return
@@ -200,6 +202,8 @@ class Session:
         try:
             self.request(topic, request, f"importing {topic.name}")
         except StudentTimedOut:
+            if self.worker is not None and self.worker.alive:  # the budget was gone before it
+                raise
             self.import_hung[topic.name] = (
                 f"importing your {topic.name} module did not finish within "
                 f"{self.last_limit_s:.3g} s, so none of its functions can be graded. Code at the "

@@ -19,7 +19,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
 
-from grader.budgets import Timings, record, reference_time, test_budget
+from grader.budgets import Timings, budget_of, record, reference_time
 from grader.checks import RecognisedMistake
 from grader.course import KIT_ROOT, Course, GpuTests, load_course
 from grader.failures import GraderError, StudentFailure
@@ -72,7 +72,7 @@ class Grading:
         topic = self.course.topic(topic_of(request.node))
         node = request.node
         reference_s = reference_time(node.path, getattr(node, "originalname", node.name))
-        self.session.begin_test(node.nodeid, test_budget(self.course, reference_s))
+        self.session.begin_test(node.nodeid, budget_of(self.course, reference_s))
         return Student(self.session, topic)
 
     @pytest.hookimpl(wrapper=True)
