@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(PY) -m mypy
 
 bench: $(STAMP)
+	$(PY) -m grader.instructor.bench_grade
 	$(PY) -m grader.instructor.bench
 	$(PY) -m grader.instructor.bench_class
 	$(PY) -m grader.instructor.bench_similarity

@@ -2,6 +2,7 @@
 torch here, so the two processes import it at the same time."""
 
 if __name__ == "__main__":  # not when multiprocessing's spawn re-imports this module
+    import os
     import sys
 
     from grader.sandbox.client import Template
@@ -16,4 +17,8 @@ if __name__ == "__main__":  # not when multiprocessing's spawn re-imports this m
     finally:
         if template is not None:
             template.close()
+    if sandboxed_grade:  # reports are written (atomically): skip tearing torch down (~0.5 s)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     raise SystemExit(code)

@@ -51,10 +51,15 @@ def reference_time(test_file: str | Path, function: str) -> float | None:
 
 
 def topic_cost(test_files: list[Path]) -> float:
-    """What grading these test files costs, in the reference's seconds where measured (else
-    one second per test, about a hypothesis test's cost)."""
-    costs = [_entry(f, name, "test_s") for f in test_files for name in functions_in(f)]
-    return sum(1.0 if c is None else c for c in costs)
+    """What grading these test files costs: the reference's seconds as measured (a file never
+    measured counts one second per test, about a hypothesis test's cost)."""
+    total = 0.0
+    for f in test_files:
+        prefix = key_of(f, "")
+        costs = [e["test_s"] for k, e in reference_times(f.resolve().parent).items()
+                 if k.startswith(prefix)]
+        total += sum(c or 0.0 for c in costs) if costs else len(functions_in(f))
+    return total
 
 
 def record(timings: Timings, test_file: str | Path, function: str, calls_s: float,
