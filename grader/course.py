@@ -80,6 +80,11 @@ class Course:
     def names(self) -> list[str]:
         return [t.name for t in self.topics]
 
+    @property
+    def threads(self) -> int:
+        """torch threads of each grading process and worker ([limits] threads)."""
+        return int(self.limits.get("threads", 1))
+
     def with_call_timeout(self, seconds: float) -> Course:
         """The same course with every topic's per-call limit set to `seconds`."""
         return replace(self, topics=tuple(replace(t, call_timeout_s=seconds)

@@ -65,8 +65,7 @@ def run_session(submission: Submission, course: Course, topics: list[str], suite
                 verbose: bool, keyword: str | None, plan: TestPlan,
                 plugins: Sequence[object] = ()) -> Part:
     """One pytest session over these topics' tests, with the grading plugin."""
-    grading = Grading(submission, course, template, in_process, out_dir,
-                      int(course.limits.get("threads", 1)))
+    grading = Grading(submission, course, template, in_process, out_dir, course.threads)
     quiet = ["-p", "no:terminal"]  # the report's table replaces pytest's output
     loud = ["-q", "--no-header", "--tb=no", "-rN"]
     args = [*map(str, test_files(topics, suite)), f"--rootdir={KIT_ROOT}",
@@ -115,9 +114,8 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
     topics = topics or course.names
     suite = suite or default_suite()
     submission = path if isinstance(path, Submission) else load_submission(path)
-    torch.set_num_threads(int(course.limits.get("threads", 1)))  # before any fork (forked.py)
-    own_template = Template(int(course.limits.get("threads", 1))) if (
-        template is None and not in_process) else None
+    torch.set_num_threads(course.threads)  # before any fork (grader.forked)
+    own_template = Template(course.threads) if template is None and not in_process else None
     template = template or own_template
     parallel = template is not None and not verbose and not plugins
     shares = topic_shares(topics, suite, jobs if parallel else 1)

@@ -55,10 +55,11 @@ def template_once() -> Template:
     if _template is None:
         from grader.sandbox.client import Template
 
-        _template = Template()
+        threads = load_course().threads
+        _template = Template(threads)
         import torch
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
     return _template
 
 
