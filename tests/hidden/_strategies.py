@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from hypothesis import settings
 from hypothesis import strategies as st
 
 LAYOUTS = ("contiguous", "transposed", "strided", "offset")
@@ -116,3 +117,16 @@ def labels(draw, n: int, num_classes: int) -> torch.Tensor:
     seed = draw(st.integers(0, 2**31 - 1))
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, num_classes, (n,), generator=g)
+
+
+def max_examples(at_least: int | None = None, at_most: int | None = None) -> settings:
+    """`@max_examples(...)`: the loaded profile's max_examples, raised to `at_least` and capped
+    at `at_most`. The grading profile's own number is the floor every test gets; `at_least` is
+    what a test needs to catch the variants suite's mistakes with margin, as measured by
+    `python -m tests.kit.examples_needed`; `at_most` caps a test too costly to run 300 times in
+    an instructor's "thorough" run, which otherwise keeps its own number. (A plain
+    `@settings(max_examples=n)` would fix n under every profile.) Read when the test module is
+    imported, after pytest_configure has loaded the profile."""
+    n = settings().max_examples  # the loaded profile's
+    n = max(n, at_least) if at_least is not None else n
+    return settings(max_examples=min(n, at_most) if at_most is not None else n)

@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from grader.checks import assert_close, expect_float, expect_python_float, max_abs
@@ -200,6 +200,8 @@ def gradient_mistakes(f, x: torch.Tensor, eps: float) -> dict[str, torch.Tensor]
 
 @pytest.mark.points(4)
 @given(inputs=gradient_inputs())
+@example(inputs=("sum_of_cubes", tds.random_tensor((2, 3), 0, torch.float64, 2.0, "uniform"),
+                 None))  # a matrix: a gradient flattened to 1-D fails at once
 def test_numerical_gradient_matches_true_gradient(student, inputs):
     """numerical_gradient(f, x, eps) is the gradient of f at a float64 x of any shape (1-D,
     2-D), within the central difference's error, for default and explicit eps (§2.4.1)."""
@@ -216,6 +218,9 @@ def test_numerical_gradient_matches_true_gradient(student, inputs):
 @given(inputs=gradient_inputs(names=("sum_of_cubes", "sum_of_exps",
                                      "square_of_sum_plus_quartic"), epss=(1e-3,),
                               away_from_zero=True))
+@example(inputs=("sum_of_exps",  # a matrix again, its entries in [0.5, 2]
+                 tds.random_tensor((3, 2), 1, torch.float64, 2.0, "uniform").abs() * 0.75 + 0.5,
+                 1e-3))
 def test_numerical_gradient_is_central(student, inputs):
     """With eps = 1e-3 and large second derivatives the forward difference is off by about
     eps |f''| / 2: numerical_gradient must use central differences (§2.4.1)."""
@@ -240,6 +245,8 @@ def test_numerical_gradient_leaves_x_unchanged(student, inputs):
 @pytest.mark.points(2)
 @given(inputs=gradient_inputs(layout=st.sampled_from(["transposed", "strided", "offset"]),
                               epss=(1e-4,)))
+@example(inputs=("square_of_sum_plus_quartic", tds.with_layout(  # transposed: view(-1) fails
+    tds.random_tensor((2, 3), 2, torch.float64, 2.0, "uniform"), "transposed"), 1e-4))
 def test_numerical_gradient_non_contiguous_x(student, inputs):
     """x may be a transposed matrix or a slice of a larger tensor: the gradient is still right
     and x unchanged (use reshape or clone, not view, to flatten) (§2.4.1)."""
@@ -449,6 +456,7 @@ control_flow_inputs = tds.tensors(
 
 @pytest.mark.points(3)
 @given(a=control_flow_inputs)
+@example(a=torch.tensor([-900.0, 200.0, -600.0]))  # norm >= 1000 and sum < 0: 100 * (2 a)
 def test_control_flow_f_value(student, a):
     """control_flow_f(a) follows §2.5.4 for scalars and tensors of any shape, tiny to huge:
     b = 2a, doubled while b.norm() < 1000, then b if b.sum() > 0 else 100 * b."""

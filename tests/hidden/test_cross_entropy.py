@@ -16,7 +16,7 @@ import weakref
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from grader.checks import (
@@ -147,7 +147,7 @@ def test_cross_entropy_one_loss_per_example(student):
 
 
 @pytest.mark.points(1)
-@settings(max_examples=10)
+@tds.max_examples(at_most=10)
 @given(Py=probabilities_and_labels(), seed=st.integers(0, 2**16))
 def test_cross_entropy_gradient(student, Py, seed):
     """Autograd through your cross_entropy gives -v_i / y_hat[i, y[i]] at the true classes and
@@ -245,7 +245,7 @@ def test_cross_entropy_from_logits_far_below_max(student):
 
 
 @pytest.mark.points(2)
-@settings(max_examples=10)
+@tds.max_examples(at_most=10)
 @given(Ly=logits_and_labels(magnitude=tds.magnitudes(100.0)), seed=st.integers(0, 2**16))
 def test_cross_entropy_from_logits_gradient(student, Ly, seed):
     """Autograd through your loss gives v_i * (softmax(o_i) - onehot(y_i)), the gradient

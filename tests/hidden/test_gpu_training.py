@@ -35,11 +35,12 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
 
 from grader.checks import expect_float, hints_on_error, max_abs
+from tests.hidden import _strategies as tds
 from tests.hidden._probes import logged_calls
 from tests.hidden._training import (
     batches,
@@ -136,7 +137,7 @@ def test_try_gpu_with_two_gpus(student):
 
 @pytest.mark.points(2)
 @given(count=st.integers(0, 4), i=st.integers(0, 5))
-@settings(max_examples=15)
+@tds.max_examples(at_most=15)
 def test_try_gpu_any_count(student, count, i):
     """try_gpu(i) is cuda:i when torch reports more than i GPUs and the CPU otherwise, for
     0 to 4 GPUs (§5.6.1)."""
@@ -165,7 +166,8 @@ def expect_device_list(value, expected: list[torch.device], what: str) -> None:
 
 @pytest.mark.points(2)
 @given(count=st.integers(0, 4))
-@settings(max_examples=5)
+@example(count=2)
+@tds.max_examples(at_most=5)
 def test_try_all_gpus(student, count):
     """try_all_gpus() lists cuda:0 ... cuda:{n-1} for n GPUs, and [cpu] when there is none
     (§5.6.1)."""
@@ -205,7 +207,7 @@ def evaluation_setups(draw):
 
 @pytest.mark.points(3)
 @given(setup=evaluation_setups())
-@settings(max_examples=10)
+@tds.max_examples(at_most=10)
 def test_evaluate_accuracy_gpu_counts_correct_predictions(student, setup):
     """evaluate_accuracy_gpu(net, data_iter, device) is the number of examples classified
     correctly (argmax of the logits == y) over all batches divided by the number of examples,
@@ -430,7 +432,7 @@ def train_twice(student, net, train_data, test_data, num_epochs, lr, device=CPU,
 
 @pytest.mark.points(4)
 @given(setup=training_setups(lrs=(0.1, 0.5, 1.0)))
-@settings(max_examples=5)
+@tds.max_examples(at_most=5)
 def test_train_gpu_takes_the_sgd_steps(student, setup):
     """After its Xavier initialisation, train_gpu(net, train_iter, test_iter, num_epochs, lr,
     cpu) takes one torch.optim.SGD step with lr on the mean cross-entropy of each batch, in
@@ -448,7 +450,7 @@ def test_train_gpu_takes_the_sgd_steps(student, setup):
 
 @pytest.mark.points(2)
 @given(setup=training_setups(lrs=(0.1, 0.5, 1.0)))
-@settings(max_examples=5)
+@tds.max_examples(at_most=5)
 def test_train_gpu_history(student, setup):
     """train_gpu's history holds, per epoch, the mean cross-entropy per training example, the
     fraction of training examples classified correctly and the fraction of test examples

@@ -33,7 +33,7 @@ import operator
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
 
@@ -177,7 +177,7 @@ def expect_params(params, num_inputs: int, num_hiddens: int, num_outputs: int):
 
 @pytest.mark.points(2)
 @given(sizes=st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(1, 12)))
-@settings(max_examples=10)
+@tds.max_examples(at_most=10)
 def test_init_mlp_params_shapes_and_gradients(student, sizes):
     """init_mlp_params(num_inputs, num_hiddens, num_outputs) returns [W1 (in, h), b1 (h,),
     W2 (h, out), b2 (out,)] in float32, each a leaf tensor with requires_grad=True, for
@@ -319,8 +319,16 @@ def mlp_inputs(draw):
     return X, params
 
 
+# Images (2, 2, 3) stored transposed: X.view(-1, d) fails on them (flatten with reshape).
+TRANSPOSED_IMAGES = (
+    tds.with_layout(tds.random_tensor((3, 2, 2, 3), 1, magnitude=10.0), "transposed"),
+    [tds.random_tensor(shape, seed, magnitude=m) for seed, (shape, m) in enumerate(
+        (((12, 5), 12 ** -0.5), ((5,), 0.5), ((5, 3), 1.0), ((3,), 0.5)), start=2)])
+
+
 @pytest.mark.points(4)
 @given(inputs=mlp_inputs())
+@example(inputs=TRANSPOSED_IMAGES)
 def test_mlp_forward_matches_model(student, inputs):
     """mlp_forward(X, params) = relu(X W1 + b1) W2 + b2 for X of shape (n, ...) flattened to
     (n, num_inputs) (also non-contiguous X: use reshape), float32 and float64; ReLU on the
@@ -354,6 +362,7 @@ def test_mlp_forward_mnist_images(student):
 
 @pytest.mark.points(2)
 @given(inputs=mlp_inputs())
+@example(inputs=TRANSPOSED_IMAGES)
 def test_mlp_forward_is_not_affine(student, inputs):
     """The MLP is not an affine map of X: f(X) + f(-X) differs from 2 f(0) as soon as some
     hidden units are negative. A model without a hidden nonlinearity fails this (§4.1.1.3)."""
@@ -372,7 +381,7 @@ def test_mlp_forward_is_not_affine(student, inputs):
 
 @pytest.mark.points(2)
 @given(inputs=mlp_inputs(), seed=st.integers(0, 2**16))
-@settings(max_examples=15)
+@tds.max_examples(at_most=15)
 def test_mlp_forward_gradient(student, inputs, seed):
     """Autograd through your mlp_forward gives the true gradient with respect to X: no
     detach, no torch.no_grad, no .item() inside the model (§4.2.2)."""
@@ -391,7 +400,8 @@ def test_mlp_forward_gradient(student, inputs, seed):
 
 @pytest.mark.points(1)
 @given(inputs=mlp_inputs())
-@settings(max_examples=10)
+@example(inputs=TRANSPOSED_IMAGES)
+@tds.max_examples(at_most=10)
 def test_mlp_forward_leaves_inputs_unchanged(student, inputs):
     """mlp_forward must not modify X or the parameters (reshape into a new name, no in-place
     relu on an input)."""
@@ -518,7 +528,7 @@ def run_small_training(student, setup):
 
 @pytest.mark.points(5)
 @given(setup=training_setups(lrs=(0.05, 0.3, 1.0)))
-@settings(max_examples=6)
+@tds.max_examples(at_most=6)
 def test_train_mlp_takes_the_sgd_steps(student, setup):
     """After train_mlp(net, train_iter, test_iter, num_epochs, lr) the net's parameters are
     those of one torch.optim.SGD step with learning rate lr on the mean cross-entropy of each
@@ -532,7 +542,7 @@ def test_train_mlp_takes_the_sgd_steps(student, setup):
 
 @pytest.mark.points(3)
 @given(setup=training_setups(lrs=(0.05, 0.3, 1.0)))
-@settings(max_examples=6)
+@tds.max_examples(at_most=6)
 def test_train_mlp_history_of_training(student, setup):
     """history['train_loss'][e] is the mean cross-entropy per training example in epoch e
     (each batch's mean loss weighted by its size), and history['train_acc'][e] the fraction
@@ -547,7 +557,7 @@ def test_train_mlp_history_of_training(student, setup):
 
 @pytest.mark.points(2)
 @given(setup=training_setups(lrs=(0.05, 0.3, 1.0)))
-@settings(max_examples=6)
+@tds.max_examples(at_most=6)
 def test_train_mlp_history_of_testing(student, setup):
     """history['test_acc'][e] is the fraction of test_iter's examples the net classifies
     correctly after epoch e, over all test batches (the last one may be smaller) (§3.6.6)."""

@@ -15,7 +15,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from grader.checks import assert_close, expect_tensor, max_abs
@@ -76,7 +76,7 @@ def test_synthetic_data_without_noise_is_linear(student, d, n, b, seed):
 @pytest.mark.points(1)
 @given(d=st.integers(1, 5), n=st.integers(1, 40), b=st.floats(-5, 5, allow_nan=False),
        seed=st.integers(0, 2**16))
-@settings(max_examples=10)
+@tds.max_examples(at_most=10)
 def test_synthetic_data_keeps_float64(student, d, n, b, seed):
     """For a float64 w, X and y are float64 too, and with noise=0 y = X w + b: create X and
     the noise with dtype=w.dtype (§3.3.1)."""
@@ -195,7 +195,7 @@ def iter_inputs(draw):
 
 
 @pytest.mark.points(4)
-@settings(max_examples=20)
+@tds.max_examples(at_most=20)
 @given(inputs=iter_inputs())
 def test_data_iter_one_pass(student, inputs):
     """One pass of data_iter yields every example exactly once, in batches of batch_size except
@@ -456,7 +456,7 @@ def test_sgd_zeroes_gradients(student, inputs):
 
 
 @pytest.mark.points(2)
-@settings(max_examples=10)
+@tds.max_examples(at_most=10)
 @given(inputs=sgd_inputs())
 def test_sgd_twice_without_new_gradients(student, inputs):
     """Two sgd calls with no backward in between move the parameters only once: the first call
@@ -646,6 +646,7 @@ def descent_inputs(draw):
 
 @pytest.mark.points(4)
 @given(inputs=descent_inputs())
+@example(inputs=("sum_of_squares", tds.random_tensor((3, 2), 5, distribution="uniform"), 0.1, 3))
 def test_gradient_descent_matches_steps(student, inputs):
     """gradient_descent(f, x0, lr, num_steps) is x0 after num_steps steps x <- x - lr grad f(x)
     (0 steps: x0 itself), for 1-D and 2-D x0, float32 and float64, several f and lr (§3.1.1)."""

@@ -35,6 +35,11 @@ logits = tds.matrices(rows=(1, 9), cols=(1, 9), magnitude=tds.magnitudes())
 # max in place of a logsumexp, is wrong by 0.2 or more here); hypothesis always tries it.
 MODERATE = torch.tensor([[0.5, -1.0, 1.5, 0.0, 1.0], [2.0, 1.0, -0.5, 0.25, 1.75],
                          [-3.0, -2.5, -2.0, -3.5, -1.0]])
+# Rows far apart: one near 800 (exp overflows unless its max is subtracted), one near 0 and one
+# from -300 to 2 (a max over the whole tensor underflows them to 0/0; log of their tiny
+# probabilities is -inf): every unstable formula fails here at once; hypothesis always tries it.
+FAR_APART = torch.tensor([[-2.0, 0.5, 1.0, -0.75], [800.0, 801.5, 799.0, 800.25],
+                          [-300.0, 0.0, 2.0, -1.0]])
 
 
 @st.composite
@@ -93,6 +98,7 @@ def softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
 @pytest.mark.points(4)
 @given(X=logits)
 @example(X=MODERATE)
+@example(X=FAR_APART)
 def test_softmax_matches_torch(student, X):
     """softmax(X) equals torch.softmax(X, dim=1) for logits up to 1e4, float32 and float64,
     square and non-square, contiguous or not (§3.4.1, §3.7)."""
@@ -159,6 +165,7 @@ def test_softmax_rows_sum_to_one(student, X):
 @pytest.mark.points(2)
 @given(X=tds.matrices(rows=(1, 6), cols=(1, 6), magnitude=tds.magnitudes(100.0)),
        shift=st.sampled_from([-1e3, -50.0, 3.5, 80.0, 1e3]))
+@example(X=MODERATE, shift=1e3)
 def test_softmax_shift_invariant(student, X, shift):
     """Adding the same constant to a row does not change its softmax (§3.7), also when the
     constant pushes exp past float32's range."""
@@ -187,6 +194,7 @@ def test_softmax_preserves_argmax(student, X):
 
 @pytest.mark.points(2)
 @given(X=logits)
+@example(X=FAR_APART)
 def test_softmax_each_row_alone(student, X):
     """softmax(X)[i] equals softmax(X[i:i+1]): rows never influence each other (no max or
     sum over the whole batch)."""
@@ -201,6 +209,7 @@ def test_softmax_each_row_alone(student, X):
 
 @pytest.mark.points(1)
 @given(X=logits)
+@example(X=FAR_APART)
 def test_softmax_leaves_input_unchanged(student, X):
     """softmax returns the right values without modifying its argument (no `X -= ...` or
     `X.exp_()`)."""
@@ -252,6 +261,7 @@ def logsumexp_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
 @pytest.mark.points(3)
 @given(X=logits)
 @example(X=MODERATE)
+@example(X=FAR_APART)
 def test_logsumexp_matches_torch(student, X):
     """logsumexp(X) equals torch.logsumexp(X, dim=1), shape (n,), for logits up to 1e4
     (§3.7)."""
@@ -273,6 +283,7 @@ def test_logsumexp_finite_for_huge_logits(student, X):
 
 @pytest.mark.points(1)
 @given(X=tds.matrices(rows=(1, 6), cols=(1, 6), magnitude=tds.magnitudes(100.0)))
+@example(X=torch.tensor([[99.0, 100.0, 97.5], [0.5, -1.0, 0.0]]))  # float32 exp(100) is inf
 def test_logsumexp_gradient_is_softmax(student, X):
     """The gradient of sum_i logsumexp(X)_i is softmax(X): your logsumexp must be
     differentiable by autograd."""
@@ -284,6 +295,7 @@ def test_logsumexp_gradient_is_softmax(student, X):
 
 @pytest.mark.points(1)
 @given(X=logits)
+@example(X=FAR_APART)
 def test_logsumexp_leaves_input_unchanged(student, X):
     """logsumexp returns the right values without modifying its argument."""
     out = student.logsumexp(X)  # the handle fails a change to an argument
@@ -308,6 +320,7 @@ def log_softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
 @pytest.mark.points(3)
 @given(X=logits)
 @example(X=MODERATE)
+@example(X=FAR_APART)
 def test_log_softmax_matches_torch(student, X):
     """log_softmax(X) equals torch.log_softmax(X, dim=1) for logits up to 1e4 (§3.7.2)."""
     expected = torch.log_softmax(X.double(), 1).to(X.dtype)
@@ -347,6 +360,7 @@ def test_log_softmax_gradient(student, X, seed):
 
 @pytest.mark.points(1)
 @given(X=logits)
+@example(X=FAR_APART)
 def test_log_softmax_leaves_input_unchanged(student, X):
     """log_softmax returns the right values without modifying its argument."""
     out = student.log_softmax(X)  # the handle fails a change to an argument
@@ -371,6 +385,12 @@ def regression_inputs(draw):
     return X, W, b
 
 
+# Images (2, 3) stored transposed (X.view(-1, d) fails on them) and a bias far from 0.
+TRANSPOSED_IMAGES = (tds.with_layout(tds.random_tensor((3, 2, 3), 1), "transposed"),
+                     tds.random_tensor((6, 4), 2, magnitude=0.5),
+                     tds.random_tensor((4,), 3, magnitude=0.5))
+
+
 def oracle_regression(X, W, b):
     return torch.softmax(X.double().reshape(-1, W.shape[0]) @ W.double() + b.double(), 1).to(
         X.dtype)
@@ -378,6 +398,7 @@ def oracle_regression(X, W, b):
 
 @pytest.mark.points(3)
 @given(inputs=regression_inputs())
+@example(inputs=TRANSPOSED_IMAGES)
 def test_softmax_regression_matches_model(student, inputs):
     """softmax_regression(X, W, b) = softmax(X.reshape(-1, d) @ W + b) for images X of any
     shape (n, ...), non-contiguous included (use reshape, not view) (§3.6.2)."""
@@ -395,6 +416,7 @@ def test_softmax_regression_matches_model(student, inputs):
 
 @pytest.mark.points(2)
 @given(inputs=regression_inputs(), seed=st.integers(0, 2**16))
+@example(inputs=TRANSPOSED_IMAGES, seed=0)
 def test_softmax_regression_gradient_in_W(student, inputs, seed):
     """Autograd reaches W through your model (what training in §3.6 relies on)."""
     X, W, b = inputs
