@@ -27,7 +27,8 @@ def add_grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", choices=SUITES, help="public, hidden or all (default: all "
                    "where tests/hidden exists)")
     p.add_argument("--call-timeout", type=float,
-                   help="seconds one call into student code may take (default: course.toml)")
+                   help="seconds one call into student code may take, instead of each "
+                   "test's budget from the reference's time (default: course.toml)")
     p.add_argument("--student-timeout", type=float, metavar="SECONDS",
                    help="seconds grading one submission may take in all; past them it is "
                    "stopped and the report says so (default: course.toml grading_timeout_s; "

@@ -86,9 +86,12 @@ class Course:
         return int(self.limits.get("threads", 1))
 
     def with_call_timeout(self, seconds: float) -> Course:
-        """The same course with every topic's per-call limit set to `seconds`."""
-        return replace(self, topics=tuple(replace(t, call_timeout_s=seconds)
-                                          for t in self.topics))
+        """The same course with every topic's per-call limit set to `seconds`, and no test
+        budgets (`grader.budgets`): a limit given by hand is the limit."""
+        limits = {k: v for k, v in self.limits.items()
+                  if k not in ("test_floor_s", "test_multiplier")}
+        return replace(self, limits=limits, topics=tuple(replace(t, call_timeout_s=seconds)
+                                                         for t in self.topics))
 
     def all_forbidden(self) -> set[str]:
         return {n for t in self.topics for n in t.forbidden} | {

@@ -31,3 +31,19 @@ def test_bench_prints_what_the_similarity_report_costs():
     assert run.returncode == 0, run.stderr[-3000:]
     assert re.search(r"^similarity: 20 students x 7 topics in [\d.]+ s \(target \d+ s\); \d+ "
                      r"pairs at the threshold$", run.stdout, re.M), run.stdout
+
+
+def test_bench_class_grades_the_same_tests_on_every_side():
+    """Two students (the reference and a correct variant): batch, per-student pytest and the
+    plain-cell nbgrader course grade the same tests and give the same scores."""
+    run = subprocess.run([sys.executable, "-m", "grader.instructor.bench_class", "--students",
+                          "2", "--jobs", "1"], cwd=KIT_ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = run.stdout
+    assert re.search(r"^tests: same \d+ tests \([\d.]+ points\) on every side", out, re.M), out
+    assert re.search(r"^per-student pytest, sequential: [\d.]+ s .*pytest/ours [\d.]+x$", out,
+                     re.M), out
+    assert re.search(r"^nbgrader autograde, plain cells: [\d.]+ s .*nbgrader/ours [\d.]+x "
+                     r"\(target 20x\)$", out, re.M), out
+    assert re.search(r"nbgrader's Execute: timeout \d+ s per cell", out), out
+    assert "scores: 2/2 students scored the same on every side" in out, out

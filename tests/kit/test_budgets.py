@@ -5,7 +5,6 @@ costs one budget for its whole topic, and a test missing from the measured times
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -115,8 +114,7 @@ def test_a_parallel_grade_past_its_budget_is_stopped_with_every_test(tmp_path):
     sub.mkdir()
     (sub / "softmax.py").write_text(looping_everywhere(REFERENCE))
     shutil.copy(KIT_ROOT / "solutions" / "tensor_ops.py", sub)
-    course = COURSE.with_call_timeout(60)
-    course = dataclasses.replace(course, limits={**course.limits, "test_floor_s": 60.0})
+    course = COURSE.with_call_timeout(60)  # no test budgets: each call may take 60 s
     before = _children()
     report = grade(sub, ["tensor_ops", "softmax"], "all", course=course, jobs=2, timeout_s=4)
     tests = [t for tp in report["topics"] for t in tp["tests"]]
