@@ -9,7 +9,6 @@ its configuration from its own socket, isolates itself and serves.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import pickle
 import signal
@@ -28,23 +27,16 @@ import torch.utils.data  # noqa: F401
 import torchdrill  # noqa: F401
 from grader.course import KIT_ROOT, load_course
 from grader.sandbox import cgroups, dispatch_guard, fsroot, isolation, uids, wire
+from grader.sandbox.lazy import import_lazy_modules
 from grader.sandbox.server import Worker
 
-# Modules torch imports on first use, not at `import torch`: the first backward with a
-# grad_output (torch.fx's symbolic shapes, with sympy: ~0.4 s) and the first optimizer step
-# (torch._dynamo: ~0.9 s). The template imports them once (no thread starts), after saying it
-# is ready, while the grader collects its tests, so that no worker pays for them.
 TASKS_OF_A_WORKER = 16  # the worker's own threads, beyond max_processes for student code
-LAZY_TORCH_MODULES = ("torch.fx.experimental.symbolic_shapes",
-                      "torch.nested._internal.nested_tensor", "torch._dynamo")
 
 
 def preload() -> None:
     """A speed-up only: a module that fails to import is left for torch to try lazily, and
     forbidden lists that fail to resolve are resolved (and fail) in the worker instead."""
-    for name in LAZY_TORCH_MODULES:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
+    import_lazy_modules()  # after saying it is ready, while the grader collects its tests
     with contextlib.suppress(Exception):
         dispatch_guard.preload(load_course())
 
