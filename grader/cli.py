@@ -37,6 +37,14 @@ def add_grading_options(p: argparse.ArgumentParser) -> None:
                    help="only tests whose names match EXPR, as pytest -k (e.g. logsumexp)")
 
 
+def idle_cores() -> int:
+    """The cores this process may use less the load average: where other processes already
+    keep the cores busy, a second test session only competes with the first (measured by
+    `make bench`: slower than one)."""
+    cores = len(os.sched_getaffinity(0))
+    return max(1, cores - round(os.getloadavg()[0]))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -47,9 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--in-process", action="store_true",
                    help="run your code in this process, for a debugger (no sandbox)")
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's progress")
-    g.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
-                   help="topics graded at once, each in a process of its own (default: the "
-                   "cores this process may use)")
+    g.add_argument("--jobs", type=int, default=idle_cores(),
+                   help="test sessions at once, each on a share of the topics in a process of "
+                   "its own (default: the cores this process may use that other work leaves "
+                   "idle, at least 1)")
     if has_instructor_commands():
         from grader.instructor import commands  # only here: a grade must not wait for it
 

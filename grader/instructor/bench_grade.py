@@ -4,7 +4,8 @@ runs it, a whole process each time, in units of a fresh `import torch` timed in 
 Each speed-up is shown before and after, in the same run, with the setting that switches it:
 - the reference, all topics: one test session at a time (`--jobs 1`) against one per core;
 - the same on torch's default threads (course.toml `threads` = the cores) against one thread;
-- the same again while two other CPU-bound processes run;
+- the same again while two other CPU-bound processes run: every core against the default
+  (`--jobs`: the cores the load average leaves idle);
 - a softmax whose every function loops forever, and one that loops when imported: each test's
   calls limited by the time budget from the reference's measured time (course.toml
   `test_floor_s`, `test_multiplier`) against the per-call limit alone (the course without
@@ -118,17 +119,19 @@ def main(argv: list[str] | None = None) -> int:
             return statistics.median(fn() for _ in range(args.runs))
 
         imports = median(lambda: seconds([sys.executable, "-c", "import torch"]))
-        after = median(lambda: grade_s(reference, out=out))
+        all_cores = ("--jobs", str(CORES))
+        after = median(lambda: grade_s(reference, *all_cores, out=out))
         rows: list[tuple[str, str, float, str, float]] = [
             ("reference", "one session (--jobs 1)",
              median(lambda: grade_s(reference, "--jobs", "1", out=out)),
              f"{CORES} sessions", after),
             ("reference", f"torch on {CORES} threads",
-             median(lambda: grade_s(reference, course=many_threads, out=out)), "1 thread", after)]
-        with busy(2):
-            rows.append(("reference, two CPU-bound processes running", "--jobs 1",
-                         median(lambda: grade_s(reference, "--jobs", "1", out=out)),
-                         f"--jobs {CORES}", median(lambda: grade_s(reference, out=out))))
+             median(lambda: grade_s(reference, *all_cores, course=many_threads, out=out)),
+             "1 thread", after)]
+        with busy(2):  # the default --jobs leaves out the cores these keep busy
+            rows.append(("reference, two CPU-bound processes running", f"--jobs {CORES}",
+                         median(lambda: grade_s(reference, *all_cores, out=out)),
+                         "idle cores", median(lambda: grade_s(reference, out=out))))
         rows += [
             ("softmax looping in every function", "per-call limit (1 function)",
              grade_s(one_loop, *softmax, course=per_call, out=out), "test budgets",
