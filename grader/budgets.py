@@ -21,7 +21,7 @@ TIMES_FILE = "reference_times.json"
 
 
 def key_of(test_file: str | Path, function: str) -> str:
-    """A test function's key: `hidden/test_softmax::test_softmax_matches_torch`."""
+    """A test function's key: `public/test_softmax::test_softmax_small_example`."""
     path = Path(test_file)
     return f"{path.parent.name}/{path.stem}::{function}"
 

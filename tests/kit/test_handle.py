@@ -21,7 +21,7 @@ from grader.failures import (
     StudentTimedOut,
 )
 from grader.handle import RemoteRef
-from grader.sandbox.forkserver import LAZY_TORCH_MODULES
+from grader.sandbox.lazy import LAZY_TORCH_MODULES
 from tests.kit.students import student_of
 
 SOURCE = '''
