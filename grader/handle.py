@@ -188,21 +188,20 @@ class Session:
 
     def ensure_imported(self, topic: Topic) -> None:
         """Import the topic's module in the worker on its own, so that a module that hangs
-        when imported costs one time limit for the whole topic, not one per function. An error
+        when imported costs one per-call limit for the whole topic, not one per function. An error
         it raises is left for the call, which reports it (the worker remembers it)."""
         if topic.name in self.import_hung:
             raise StudentTimedOut(self.import_hung[topic.name])
-        if self.broken is not None:  # this test already hung or crashed (hypothesis retries)
-            raise type(self.broken)(str(self.broken))
         if self.worker is not None and self.worker.alive and (
                 self.generation, topic.name) in self._imported:
             return
         request = {"op": "call", "kind": "import", "module": topic.name, "function": "",
                    "args": (), "kwargs": {}, "forbidden": (), "arguments": []}
+        function = f"importing {topic.name}"
         try:
-            self.request(topic, request, f"importing {topic.name}")
+            self.request(topic, request, function)
         except StudentTimedOut:
-            if self.worker is not None and self.worker.alive:  # the budget was gone before it
+            if not self.timeouts.get(function):  # not this import: the test was already broken
                 raise
             self.import_hung[topic.name] = (
                 f"importing your {topic.name} module did not finish within "
@@ -234,16 +233,20 @@ class Session:
             raise StudentTimedOut(f"the submission used up its {self.budget_s:.0f} s of "
                                   "grading time; the remaining tests were not run")
         limit = min(topic.call_timeout_s, left)
-        if self.test_budget_s is not None:
-            if self.test_used_s >= self.test_budget_s:
+        # A module's import is not a test's work (a notebook's top-level cells run there): it
+        # has the per-call limit and spends nothing of the test's budget.
+        in_test = request.get("kind") != "import"
+        test_budget = self.test_budget_s if in_test else None
+        if test_budget is not None:
+            if self.test_used_s >= test_budget:
                 self.broken = StudentTimedOut(
-                    f"this test's calls into your code used up their {self.test_budget_s:.3g} s "
+                    f"this test's calls into your code used up their {test_budget:.3g} s "
                     "(far slower than the reference: vectorise instead of looping over "
                     "elements)")
                 raise self.broken
-            limit = min(limit, self.test_budget_s - self.test_used_s)
+            limit = min(limit, test_budget - self.test_used_s)
         if self.timeouts.get(function):  # an infinite loop loops on every input
-            limit = min(limit, (self.test_budget_s or topic.call_timeout_s) * RETRY_FRACTION)
+            limit = min(limit, (test_budget or topic.call_timeout_s) * RETRY_FRACTION)
         arguments = request.get("arguments") or describe_arguments(request.get("args", ()),
                                                                     request.get("kwargs", {}))
         request = {**request, "arguments": arguments,
@@ -254,8 +257,8 @@ class Session:
             reply = worker.request(request, limit, args_tensors, self._make_remote)
         except WorkerTimeout:
             self.timeouts[function] = self.timeouts.get(function, 0) + 1
-            budget = "" if self.test_budget_s is None else (
-                f"; a test's calls may take {self.test_budget_s:.3g} s in all, many times what "
+            budget = "" if test_budget is None else (
+                f"; a test's calls may take {test_budget:.3g} s in all, many times what "
                 "the reference takes")
             self.broken = StudentTimedOut(
                 f"{function} did not finish within {limit:.3g} s (an infinite loop, or far "
@@ -267,8 +270,9 @@ class Session:
                 "killed for using too much memory")
             raise self.broken from None
         finally:
-            self.used_s += worker.busy_s - before
-            self.test_used_s += worker.busy_s - before
+            spent = worker.busy_s - before
+            self.used_s += spent
+            self.test_used_s += spent if in_test else 0.0
         self._record(topic, function, reply.get("flags") or [])
         error = reply.get("error")
         if not reply.get("ok") and isinstance(error, dict) and error.get("kind") == "grader":
