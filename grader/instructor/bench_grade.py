@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
              grade_s(one_loop, *softmax, course=per_call, out=out), "test budgets",
              median(lambda: grade_s(loops, *softmax, out=out))),
             ("softmax looping when imported", "(per-call limit: 4 x 25 s)", math.nan,
-             "test budgets", median(lambda: grade_s(import_loop, *softmax, out=out)))]
+             "one limit", median(lambda: grade_s(import_loop, *softmax, out=out)))]
     print(f"python -m grader grade, whole process, median of {args.runs} runs, {CORES} cores; "
           f"x: in fresh `import torch`s ({imports:.2f} s)")
     print(f"{'':<44}{'before':<30}{'':>12}  {'after':<14}{'':>12}  target")
