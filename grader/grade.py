@@ -21,7 +21,7 @@ from grader.report.formats import write_reports
 from grader.report.schema import Flag, GradedTestRecord, NotCounted, Report
 from grader.report.scoring import build_report
 from grader.sandbox.client import Template
-from grader.sandbox.lazy import import_lazy_modules
+from grader.sandbox.lazy import GRADER_LAZY_MODULES, import_lazy_modules
 from grader.stopped import TestPlan, Watchdog, stopped_report
 from grader.submission import Submission, load_submission
 
@@ -121,7 +121,7 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
     parallel = template is not None and not verbose and not plugins
     shares = topic_shares(topics, suite, jobs if parallel else 1)
     if len(shares) > 1:
-        import_lazy_modules()  # once here, not in each forked session
+        import_lazy_modules(GRADER_LAZY_MODULES)  # once here, not in each forked session
     out = str(Path(out_dir).resolve()) if out_dir else None
     plan = plan or TestPlan()
     children: list[Forked] = []

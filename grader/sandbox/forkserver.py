@@ -27,16 +27,17 @@ import torch.utils.data  # noqa: F401
 import torchdrill  # noqa: F401
 from grader.course import KIT_ROOT, load_course
 from grader.sandbox import cgroups, dispatch_guard, fsroot, isolation, uids, wire
-from grader.sandbox.lazy import import_lazy_modules
+from grader.sandbox.lazy import WORKER_LAZY_MODULES, import_lazy_modules
 from grader.sandbox.server import Worker
 
 TASKS_OF_A_WORKER = 16  # the worker's own threads, beyond max_processes for student code
 
 
 def preload() -> None:
-    """A speed-up only: a module that fails to import is left for torch to try lazily, and
-    forbidden lists that fail to resolve are resolved (and fail) in the worker instead."""
-    import_lazy_modules()  # after saying it is ready, while the grader collects its tests
+    """Run after saying it is ready, while the grader collects its tests. A speed-up only: a
+    module that fails to import is left for torch to try lazily, and forbidden lists that fail
+    to resolve are resolved (and fail) in the worker instead."""
+    import_lazy_modules(WORKER_LAZY_MODULES)
     with contextlib.suppress(Exception):
         dispatch_guard.preload(load_course())
 

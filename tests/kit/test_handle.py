@@ -21,7 +21,7 @@ from grader.failures import (
     StudentTimedOut,
 )
 from grader.handle import RemoteRef
-from grader.sandbox.lazy import LAZY_TORCH_MODULES
+from grader.sandbox.lazy import WORKER_LAZY_MODULES
 from tests.kit.students import student_of
 
 SOURCE = '''
@@ -205,7 +205,7 @@ def test_a_dead_template_is_restarted(student):
 
 def test_the_template_preloads_what_torch_imports_lazily():
     """Else every worker pays for them (~1.3 s) on its first backward or optimizer step."""
-    for name in LAZY_TORCH_MODULES:
+    for name in WORKER_LAZY_MODULES:
         importlib.import_module(name)  # a torch upgrade that moves one fails here, not silently
 
 

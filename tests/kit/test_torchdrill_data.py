@@ -236,6 +236,20 @@ def test_only_the_test_split_is_split_with_a_warning(tmp_path):
     assert other[0].dataset.indices != train.indices
 
 
+def test_a_batch_holds_the_samples_given_one_by_one(tmp_path):
+    """A DataLoader asks for its batch at once (__getitems__): the same samples, bit for bit."""
+    make_mnist(tmp_path, test=30)
+    with pytest.warns(DataFallbackWarning):
+        _, test_iter = D.load_data_mnist(8, root=tmp_path)
+    dataset = test_iter.dataset.dataset  # the images under the Subset
+    indices = [29, 0, 7, 7, 13]
+    for i, (image, label) in zip(indices, dataset.__getitems__(indices), strict=True):
+        want_image, want_label = dataset[i]
+        assert image.shape == want_image.shape == (1, 28, 28)
+        assert torch.equal(image, want_image), f"image {i} differs from dataset[{i}]"
+        assert type(label) is int and label == want_label
+
+
 def test_training_loader_is_seeded_and_reshuffles(tmp_path):
     make_mnist(tmp_path, train=64, test=8)
     order = [_all(D.load_data_mnist(16, root=tmp_path, seed=s)[0])[1] for s in (0, 0, 1)]
