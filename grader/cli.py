@@ -76,8 +76,12 @@ def course_of(args: argparse.Namespace) -> tuple[Course, list[str] | None]:
     if args.call_timeout:
         course = course.with_call_timeout(args.call_timeout)
     topics = [t.strip() for t in args.topics.split(",")] if args.topics else None
-    for t in topics or []:
-        course.topic(t)
+    try:
+        for t in topics or []:
+            course.topic(t)
+    except KeyError as e:  # a usage error, said as argparse says one
+        print(f"python -m grader {args.command}: error: {e.args[0]}", file=sys.stderr)
+        raise SystemExit(2) from None
     return course, topics
 
 

@@ -126,7 +126,10 @@ def main(fd: int) -> None:
     control.setblocking(True)  # an fd made under socket.setdefaulttimeout() arrives non-blocking
     isolation.die_with_parent()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    control.sendall(b"R")
+    try:
+        control.sendall(b"R")
+    except OSError:  # the grader is already done (a command line it refused)
+        os._exit(0)
     preload()
     while True:
         try:

@@ -325,3 +325,13 @@ def test_the_report_is_cleaned_where_it_is_built(tmp_path):
         == "Total 109/109all passed"
     assert report["flags"][0]["call"] == "torch.softmax"
     assert report["files_not_graded"] == [{"file": "notes.py", "reason": "notes.py"}]
+
+
+def test_an_unknown_topic_is_a_usage_error_not_a_traceback(tmp_path):
+    """A typo in --topics: one line that lists the topics, exit code 2 as argparse's own."""
+    run = subprocess.run([sys.executable, "-m", "grader", "grade", str(tmp_path), "--topics",
+                          "softmax,sofmax"], cwd=KIT_ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "no topic 'sofmax'" in run.stderr and "softmax, cross_entropy" in run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
