@@ -5,17 +5,15 @@ if __name__ == "__main__":  # not when multiprocessing's spawn re-imports this m
     import os
     import sys
 
-    from grader.cpu_load import sample
     from grader.sandbox.client import Template
 
-    started = sample()  # before the template: its start-up is ours, not other work
     sandboxed_grade = sys.argv[1:2] == ["grade"] and "--in-process" not in sys.argv[2:]
     template = Template() if sandboxed_grade else None
 
     from grader.cli import main
 
     try:
-        code = main(template=template, started=started)
+        code = main(template=template)
     finally:
         if template is not None:
             template.close()

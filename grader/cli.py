@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from grader.course import KIT_ROOT, Course, load_course
-from grader.cpu_load import CpuSample, cores_used_by_others
 from grader.failures import GraderError
 from grader.grade import SUITES, default_suite, grade, grading_budget
 from grader.report.table import render_table
@@ -38,17 +37,6 @@ def add_grading_options(p: argparse.ArgumentParser) -> None:
                    help="only tests whose names match EXPR, as pytest -k (e.g. logsumexp)")
 
 
-def idle_cores(since: CpuSample | None, template: Template | None) -> int:
-    """The cores this process may use less those other work keeps busy (measured since
-    `since`, this run's start, not counting this process and its template; the load average
-    where not measured): where other processes already keep the cores busy, a second test
-    session only competes with the first (measured by `make bench`: slower than one)."""
-    cores = len(os.sched_getaffinity(0))
-    pids = (template.proc.pid,) if template is not None else ()
-    others = cores_used_by_others(since, pids) if since is not None else None
-    return max(1, cores - round(os.getloadavg()[0] if others is None else others))
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -59,10 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--in-process", action="store_true",
                    help="run your code in this process, for a debugger (no sandbox)")
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's progress")
-    g.add_argument("--jobs", type=int,
+    # Also on a busy machine: each session is one more process in the scheduler's fair share
+    # (`make bench`: two sessions beside two CPU-bound processes were as fast as one or more).
+    g.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
                    help="test sessions at once, each on a share of the topics in a process of "
-                   "its own (default: the cores this process may use that other work leaves "
-                   "idle, at least 1)")
+                   "its own (default: the cores this process may run on)")
     if has_instructor_commands():
         from grader.instructor import commands  # only here: a grade must not wait for it
 
@@ -85,10 +74,8 @@ def course_of(args: argparse.Namespace) -> tuple[Course, list[str] | None]:
     return course, topics
 
 
-def main(argv: list[str] | None = None, template: Template | None = None,
-         started: CpuSample | None = None) -> int:
-    """The command line; `template`: a worker template already started, for `grade`;
-    `started`: the CPU time when this run started, to see how busy the machine is."""
+def main(argv: list[str] | None = None, template: Template | None = None) -> int:
+    """The command line; `template`: a worker template already started, for `grade`."""
     args = _parser().parse_args(argv)
     if args.command != "grade":
         from grader.instructor import commands
@@ -99,11 +86,10 @@ def main(argv: list[str] | None = None, template: Template | None = None,
     out = Path(args.out) if args.out else Path("grading") / path.resolve().name
     suite = args.suite or default_suite()
     timeout = None if args.in_process else grading_budget(course, args.student_timeout)
-    jobs = idle_cores(started, template) if args.jobs is None else max(1, args.jobs)
     try:
         report = grade(path, topics, suite, out, args.in_process, template=template,
                        course=course, verbose=args.verbose, keyword=args.keyword,
-                       timeout_s=timeout, jobs=jobs)
+                       timeout_s=timeout, jobs=max(1, args.jobs))
     except GraderError as e:
         print(f"grading {path} stopped: {e}", file=sys.stderr)
         return 3
