@@ -67,12 +67,9 @@ def run_session(submission: Submission, course: Course, topics: list[str], suite
                 plugins: Sequence[object] = ()) -> Part:
     """One pytest session over these topics' tests, with the grading plugin."""
     grading = Grading(submission, course, template, in_process, out_dir, course.threads)
-    quiet = ["-p", "no:terminal"]  # the report's table replaces pytest's output
     loud = ["-q", "--no-header", "--tb=no", "-rN"]
-    args = [*map(str, test_files(topics, suite)), f"--rootdir={KIT_ROOT}",
-            "-c", str(KIT_ROOT / "pyproject.toml"), *PYTEST_PLUGINS,
-            "-W", "ignore::pytest.PytestAssertRewriteWarning",
-            *(loud if verbose else quiet), *(["-k", keyword] if keyword else [])]
+    args = [*_pytest_args(topics, suite, verbose), *(loud if verbose else []),
+            *(["-k", keyword] if keyword else [])]
     try:
         code = pytest.main(args, plugins=[grading, plan, *plugins])
     finally:
@@ -83,6 +80,27 @@ def run_session(submission: Submission, course: Course, topics: list[str], suite
         filter(None, [grading.session.fatal, *grading.collection_errors])) if failed else ""
     return Part(grading.records, grading.not_counted, grading.session.flags,
                 grading.session.isolation, grading.grader_errors, problems, grading.timings)
+
+
+def _pytest_args(topics: list[str], suite: str, verbose: bool = False) -> list[str]:
+    """pytest's command line for these topics' test files, the grading plugins only."""
+    quiet = [] if verbose else ["-p", "no:terminal"]  # the report's table replaces pytest's
+    return [*map(str, test_files(topics, suite)), f"--rootdir={KIT_ROOT}",
+            "-c", str(KIT_ROOT / "pyproject.toml"), *PYTEST_PLUGINS,
+            "-W", "ignore::pytest.PytestAssertRewriteWarning", *quiet]
+
+
+def import_test_modules(submission: Submission, course: Course, topics: list[str], suite: str,
+                        template: Template) -> None:
+    """pytest's collection of these topics' tests in this process, before it forks its test
+    sessions: each session then finds the test modules imported (assertion rewriting and all,
+    as a batch's next student finds them), instead of every session importing them on its own
+    while the worker template is still starting."""
+    grading = Grading(submission, course, template, threads=course.threads)
+    try:
+        pytest.main([*_pytest_args(topics, suite), "--collect-only"], plugins=[grading])
+    finally:
+        grading.close()
 
 
 def topic_shares(topics: list[str], suite: str, jobs: int) -> list[list[str]]:
@@ -120,8 +138,9 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
     template = template or own_template
     parallel = template is not None and not verbose and not plugins
     shares = topic_shares(topics, suite, jobs if parallel else 1)
-    if len(shares) > 1:
-        import_lazy_modules(GRADER_LAZY_MODULES)  # once here, not in each forked session
+    if len(shares) > 1:  # once here, not in each forked session
+        import_lazy_modules(GRADER_LAZY_MODULES)
+        import_test_modules(submission, course, topics, suite, template)
     out = str(Path(out_dir).resolve()) if out_dir else None
     plan = plan or TestPlan()
     children: list[Forked] = []
