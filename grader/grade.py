@@ -138,7 +138,7 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
     template = template or own_template
     parallel = template is not None and not verbose and not plugins
     shares = topic_shares(topics, suite, jobs if parallel else 1)
-    if len(shares) > 1:  # once here, not in each forked session
+    if template is not None and len(shares) > 1:  # once here, not in each forked session
         import_lazy_modules(GRADER_LAZY_MODULES)
         import_test_modules(submission, course, topics, suite, template)
     out = str(Path(out_dir).resolve()) if out_dir else None
