@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="run your code in this process, for a debugger (no sandbox)")
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's progress")
     # Also on a busy machine: each session is one more process in the scheduler's fair share
-    # (`make bench`: two sessions beside two CPU-bound processes were as fast as one or more).
+    # (`make bench`: two sessions beside two CPU-bound processes were faster than one).
     g.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
                    help="test sessions at once, each on a share of the topics in a process of "
                    "its own (default: the cores this process may run on)")

@@ -26,6 +26,7 @@ from grader.stopped import TestPlan, Watchdog, stopped_report
 from grader.submission import Submission, load_submission
 
 SUITES = ("public", "hidden", "all")
+QUIET = ["-p", "no:terminal"]  # the report's table replaces pytest's output
 
 # A grading run loads only the plugins it needs: a score must not depend on which pytest
 # plugins are installed where it runs (pytest-randomly would reorder and reseed), and each
@@ -68,7 +69,7 @@ def run_session(submission: Submission, course: Course, topics: list[str], suite
     """One pytest session over these topics' tests, with the grading plugin."""
     grading = Grading(submission, course, template, in_process, out_dir, course.threads)
     loud = ["-q", "--no-header", "--tb=no", "-rN"]
-    args = [*_pytest_args(topics, suite, verbose), *(loud if verbose else []),
+    args = [*_pytest_args(topics, suite), *(loud if verbose else QUIET),
             *(["-k", keyword] if keyword else [])]
     try:
         code = pytest.main(args, plugins=[grading, plan, *plugins])
@@ -82,12 +83,11 @@ def run_session(submission: Submission, course: Course, topics: list[str], suite
                 grading.session.isolation, grading.grader_errors, problems, grading.timings)
 
 
-def _pytest_args(topics: list[str], suite: str, verbose: bool = False) -> list[str]:
+def _pytest_args(topics: list[str], suite: str) -> list[str]:
     """pytest's command line for these topics' test files, the grading plugins only."""
-    quiet = [] if verbose else ["-p", "no:terminal"]  # the report's table replaces pytest's
     return [*map(str, test_files(topics, suite)), f"--rootdir={KIT_ROOT}",
             "-c", str(KIT_ROOT / "pyproject.toml"), *PYTEST_PLUGINS,
-            "-W", "ignore::pytest.PytestAssertRewriteWarning", *quiet]
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
 
 
 def import_test_modules(submission: Submission, course: Course, topics: list[str], suite: str,
@@ -98,7 +98,7 @@ def import_test_modules(submission: Submission, course: Course, topics: list[str
     while the worker template is still starting."""
     grading = Grading(submission, course, template, threads=course.threads)
     try:
-        pytest.main([*_pytest_args(topics, suite), "--collect-only"], plugins=[grading])
+        pytest.main([*_pytest_args(topics, suite), *QUIET, "--collect-only"], plugins=[grading])
     finally:
         grading.close()
 

@@ -286,8 +286,8 @@ class _ImageDataset(data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image, label = self.data[index], int(self.targets[index])
-        if self._transform is None:  # ToTensor of a uint8 image, without the PIL round trip
-            return image.unsqueeze(0).to(torch.get_default_dtype()).div(255), label
+        if self._transform is None:
+            return _to_tensor(image), label
         from PIL import Image
 
         return self._transform(Image.fromarray(image.numpy())), label  # mode "L"
@@ -297,8 +297,14 @@ class _ImageDataset(data.Dataset):
         the batch, not one per image (5x faster an epoch)."""
         if self._transform is not None:
             return [self[i] for i in indices]
-        images = self.data[indices].unsqueeze(1).to(torch.get_default_dtype()).div(255)
+        images = _to_tensor(self.data[indices])
         return list(zip(images.unbind(0), self.targets[indices].tolist(), strict=True))
+
+
+def _to_tensor(images: torch.Tensor) -> torch.Tensor:
+    """ToTensor of uint8 images ``(..., H, W)``, without the PIL round trip: a channel
+    dimension before ``H`` and floats in [0, 1]."""
+    return images.unsqueeze(-3).to(torch.get_default_dtype()).div(255)
 
 
 def _transform(resize: Size) -> Callable[[Any], torch.Tensor]:

@@ -119,14 +119,13 @@ def main(argv: list[str] | None = None) -> int:
             return statistics.median(fn() for _ in range(args.runs))
 
         imports = median(lambda: seconds([sys.executable, "-c", "import torch"]))
-        all_cores = ("--jobs", str(CORES))
-        after = median(lambda: grade_s(reference, *all_cores, out=out))
+        after = median(lambda: grade_s(reference, out=out))  # the default: one session a core
         rows: list[tuple[str, str, float, str, float]] = [
             ("reference", "one session (--jobs 1)",
              median(lambda: grade_s(reference, "--jobs", "1", out=out)),
              f"{CORES} sessions", after),
             ("reference", f"torch on {CORES} threads",
-             median(lambda: grade_s(reference, *all_cores, course=many_threads, out=out)),
+             median(lambda: grade_s(reference, course=many_threads, out=out)),
              "1 thread", after)]
         with busy(2):  # each session is one more process in the scheduler's fair share
             rows.append(("reference, two CPU-bound processes running", "--jobs 1",

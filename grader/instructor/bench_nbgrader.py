@@ -47,7 +47,7 @@ import pytest
 
 from grader.course import KIT_ROOT, Topic, load_course
 from grader.grade import test_files
-from grader.instructor.nbgrader_course import HIDDEN_BEGIN, HIDDEN_END, NBGRADER_SCHEMA
+from grader.instructor.nbgrader_course import HIDDEN_BEGIN, HIDDEN_END, cell_metadata
 from grader.notebooks import METADATA_KEY
 from grader.plugin import Grading, points_of
 from grader.sandbox.forbidden import canonical, resolve
@@ -224,12 +224,6 @@ def _module_code(path: Path) -> str:
                      if line.strip() != "from __future__ import annotations")
 
 
-def _meta(grade_id: str, points: float) -> dict:
-    return {"nbgrader": {"grade": True, "solution": False, "locked": True, "task": False,
-                         "grade_id": grade_id, "points": points,
-                         "schema_version": NBGRADER_SCHEMA}}
-
-
 def _hidden(lines: list[str], hidden: bool) -> str:
     return "\n".join([HIDDEN_BEGIN, *lines, HIDDEN_END] if hidden else lines)
 
@@ -254,10 +248,10 @@ def plain_notebook(source_nb: NotebookNode, topic: Topic, tests: list[PlainTest]
         "## The course's tests\n\nThey call your functions through `student` (defined in the "
         "next cell); each cell is worth the points of its test."))
     nb.cells.append(nbformat.v4.new_code_cell(setup.rstrip() + "\n",
-                                              metadata=_meta(SETUP_ID, 0)))
+                                              metadata=cell_metadata(SETUP_ID, points=0)))
     for t in tests:
-        nb.cells.append(nbformat.v4.new_code_cell(_hidden(t.call_lines(), t.hidden),
-                                                  metadata=_meta(t.function, t.points)))
+        nb.cells.append(nbformat.v4.new_code_cell(
+            _hidden(t.call_lines(), t.hidden), metadata=cell_metadata(t.function, points=t.points)))
     nbformat.validate(nb)
     return nb
 

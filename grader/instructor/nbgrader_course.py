@@ -68,7 +68,8 @@ def group_tests(tests: Iterable[CourseTest], functions: list[str]) -> dict[str |
 # --------------------------------------------------------------------------- module -> notebook
 
 
-def _nbgrader(grade_id: str, *, solution: bool = False, points: float | None = None) -> dict:
+def cell_metadata(grade_id: str, *, solution: bool = False, points: float | None = None) -> dict:
+    """A cell's nbgrader metadata: a solution cell, or with `points` a locked cell of checks."""
     meta = {"grade": points is not None, "solution": solution, "locked": points is not None,
             "task": False, "grade_id": grade_id, "schema_version": NBGRADER_SCHEMA}
     if points is not None:
@@ -183,7 +184,7 @@ def solution_notebook(topic: Topic, source: str, tests: list[CourseTest],
     groups = group_tests(tests, public_names(source))
     for node, text in _cells_of_module(source):
         name = node.name if node is not None else f"cell{len(cells) + 1}"
-        meta = _nbgrader(f"{name}_code", solution=True) if BEGIN in text else {}
+        meta = cell_metadata(f"{name}_code", solution=True) if BEGIN in text else {}
         if node is None:
             cells.append(nbformat.v4.new_code_cell(text, metadata=meta))
             continue
@@ -210,7 +211,7 @@ def _test_cell(topic: str, function: str | None, tests: list[CourseTest]) -> Not
     grade_id = f"test_{function}" if function else "test__topic"
     return nbformat.v4.new_code_cell(
         _test_cell_source(topic, function, tests),
-        metadata=_nbgrader(grade_id, points=_points(sum(t.points for t in tests))))
+        metadata=cell_metadata(grade_id, points=_points(sum(t.points for t in tests))))
 
 
 # --------------------------------------------------------------------------- the nbgrader course
