@@ -62,6 +62,30 @@ class Similarity:
 
 
 @dataclass(frozen=True)
+class SourceRules:
+    """What a submission's source may contain (course.toml's [source]; checked by
+    `grader.scan.allowlist` in the grader and, below Python, by the worker's audit hook)."""
+
+    # modules a submission may import: a name covers itself; `name.*` its submodules too
+    imports: tuple[str, ...] = ()
+    # public names inside those modules that reach around the rules (they evaluate strings,
+    # unpickle, or compile past the dispatcher): `typing.get_type_hints`, `torch.compile`
+    refused: tuple[str, ...] = ()
+
+    def allows_import(self, module: str) -> bool:
+        """Whether `module` (dotted) may be imported: listed itself, under a listed `name.*`,
+        or a package above a listed module (`torch.utils` for `torch.utils.data`)."""
+        for pattern in self.imports:
+            if pattern.endswith(".*"):
+                base = pattern[:-2]
+                if module == base or module.startswith(base + "."):
+                    return True
+            elif module == pattern or pattern.startswith(module + "."):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
 class Course:
     name: str
     title: str
@@ -69,6 +93,7 @@ class Course:
     topics: tuple[Topic, ...]
     similarity: Similarity = Similarity()
     gpu_tests: GpuTests = "where-cuda"  # one of GPU_SETTINGS (course.toml's [gpu] tests)
+    source: SourceRules = SourceRules()
 
     def topic(self, name: str) -> Topic:
         for t in self.topics:
@@ -113,7 +138,8 @@ def load_course(path: Path = COURSE_FILE) -> Course:
         for t in data["topics"])
     return Course(name=data["course"]["name"], title=data["course"]["title"], limits=limits,
                   topics=topics, similarity=Similarity(**data.get("similarity", {})),
-                  gpu_tests=gpu_setting(data.get("gpu", {}).get("tests", "where-cuda"), path))
+                  gpu_tests=gpu_setting(data.get("gpu", {}).get("tests", "where-cuda"), path),
+                  source=SourceRules(**{k: tuple(v) for k, v in data.get("source", {}).items()}))
 
 
 def gpu_setting(value: object, path: Path | None = None) -> GpuTests:
