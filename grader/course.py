@@ -15,8 +15,8 @@ KIT_ROOT = Path(__file__).resolve().parent.parent
 # The instructor's code, in the repository only: the student kit leaves it out, and a worker
 # never sees it (grader.sandbox.fsroot binds grader/ without it).
 INSTRUCTOR_ONLY = ("grader/instructor", "grader/nbexecute.py")
-# Another course file (a shorter time limit, a topic that allows some machinery) can be named
-# by whoever runs the grader; student code never sees or sets the grader's environment.
+# Another course file (a shorter time limit, a topic that allows a step outside [source]) can
+# be named by whoever runs the grader; student code never sees or sets the grader's environment.
 COURSE_FILE = Path(os.environ.get("TORCHDRILL_COURSE") or KIT_ROOT / "course.toml")
 # What the course makes of its GPU tests (`@pytest.mark.gpu`), course.toml's [gpu] tests:
 # "where-cuda": counted where CUDA exists, elsewhere skipped and listed as not counted;
@@ -39,7 +39,7 @@ class Topic:
     forbidden: tuple[str, ...] = ()
     functions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     in_place: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    allow: tuple[str, ...] = ()  # machinery (grader.scan.machinery) this topic's code may use
+    allow: tuple[str, ...] = ()  # steps outside [source] this topic may take (allowlist.Step kind)
 
     def forbidden_for(self, function: str) -> tuple[str, ...]:
         """Topic-wide forbidden calls plus those listed for `function`."""

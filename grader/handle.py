@@ -53,7 +53,7 @@ from grader.sandbox.client import (
 )
 from grader.sandbox.server import compare, snapshots
 from grader.sandbox.wire import remote_ref, tensors_in
-from grader.scan import machinery
+from grader.scan import allowlist
 from grader.scan.source import SourceTooLarge, python_loops
 from grader.submission import Submission
 from grader.text import clean_text
@@ -138,11 +138,17 @@ class Session:
         self._imported: set[tuple[int, str]] = set()  # (worker generation, topic)
         self.import_hung: dict[str, str] = {}  # topic -> why its module is not imported again
         self.fatal = ""  # why grading had to stop, when it did
-        self._machinery: dict[str, dict[str, tuple[str, ...]]] = {}  # topic -> function -> uses
+        self._outside: dict[str, tuple[allowlist.Step, ...]] = {}  # topic -> its steps
         topics = set(course.names)  # a topic's module may import another; nothing else goes
+        # A module that steps outside the allow-list never reaches the worker, not even when
+        # another topic's module imports it: its code never runs.
+        refused = {m: self._refusal(m) for m in submission.sources if m in topics
+                   and self.steps_outside(course.topic(m))}
         self.config = {
-            "sources": {m: s for m, s in submission.sources.items() if m in topics},
-            "problems": {m: p for m, p in submission.problems.items() if m in topics},
+            "sources": {m: s for m, s in submission.sources.items()
+                        if m in topics and m not in refused},
+            "problems": {**{m: p for m, p in submission.problems.items() if m in topics},
+                         **refused},
             "limits": self.limits, "hidden_paths": list(hidden_paths), "threads": threads,
             "address_space_limit": not torch.cuda.is_available(),
         }
@@ -173,18 +179,28 @@ class Session:
             self.isolation = self.worker.isolation
         return self.worker
 
-    def machinery(self, topic: Topic) -> dict[str, tuple[str, ...]]:
-        """The topic's functions whose source uses machinery course.toml does not allow (each
-        flagged once); their tests fail without running them."""
-        if topic.name not in self._machinery:
+    def steps_outside(self, topic: Topic) -> tuple[allowlist.Step, ...]:
+        """Where the topic's module steps outside course.toml's [source] allow-list, less what
+        the topic `allow`s (each flagged once, with its line); every test of the topic then
+        fails without running it. `--in-process` is the student's own debugging: there
+        `breakpoint()` is theirs."""
+        if topic.name not in self._outside:
             try:
-                found = machinery.costing(self.submission.source(topic.name) or "", topic.allow)
+                found = allowlist.costing(self.submission.source(topic.name) or "",
+                                          self.course.source, self.course.names, topic.allow,
+                                          debugging=self.template is None)
             except SourceTooLarge:  # such a file is refused when the submission is read
-                found = {}
-            self._machinery[topic.name] = found
-            self.flags += [{"topic": topic.name, "function": function, "call": use,
-                            "how": "source"} for function, uses in found.items() for use in uses]
-        return self._machinery[topic.name]
+                found = ()
+            self._outside[topic.name] = found
+            self.flags += [{"topic": topic.name, "function": f"{topic.name} (the module)",
+                            "call": clean_text(str(step))[:MAX_TEXT], "how": "source"}
+                           for step in found[:MAX_FLAGS]]
+        return self._outside[topic.name]
+
+    def _refusal(self, module: str) -> str:
+        filename = self.submission.sources.get(module, (f"{module}.py", ""))[0]
+        return allowlist.message(Path(filename).name,
+                                 self.steps_outside(self.course.topic(module)))
 
     def ensure_imported(self, topic: Topic) -> None:
         """Import the topic's module in the worker on its own, so that a module that hangs
@@ -222,9 +238,8 @@ class Session:
             request, self.pending_seed = {**request, "seed": self.pending_seed}, None
         if self.broken is not None:  # one hang or crash per test is enough (hypothesis retries)
             raise type(self.broken)(str(self.broken))
-        if request.get("op") in ("call", "gradient") and (
-                uses := self.machinery(topic).get(function)):
-            raise ForbiddenCall(machinery.message(function, uses))
+        if request.get("op") != "release" and self.steps_outside(topic):
+            raise ForbiddenCall(self._refusal(topic.name))
         if self.timeouts.get(function, 0) >= MAX_TIMEOUTS:
             raise StudentTimedOut(f"{function} ran out of time {MAX_TIMEOUTS} times already, so "
                                   "it is not run again: look for an infinite loop")

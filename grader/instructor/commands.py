@@ -95,20 +95,32 @@ def _nbgrader(given: str | None, args: list[str]) -> int:
 
 def _sync(check: bool, times: bool) -> int:
     from grader.budgets import unmeasured
-    from grader.instructor.sync import measure_reference, suite_files, sync, write_times
+    from grader.instructor.sync import (
+        measure_reference,
+        suite_files,
+        sync,
+        sync_module_attributes,
+        write_times,
+    )
 
     drift = sync(check=check)
     missing = unmeasured(suite_files())
-    if check and (drift or missing):
+    stale = sync_module_attributes(check)
+    if check and (drift or missing or stale):
         if drift:
             print("exercises/ is out of date with solutions/: " + ", ".join(drift),
                   file=sys.stderr)
+        if stale:
+            print("grader/scan/module_attributes.json is out of date with course.toml's "
+                  "[source] imports or the installed modules", file=sys.stderr)
         if missing:
             print("tests without a reference time: " + ", ".join(missing), file=sys.stderr)
         print("run `python -m grader sync` and commit the result.", file=sys.stderr)
         return 1
     print("exercises/ is in sync with solutions/" if not drift else
           "regenerated: " + ", ".join(drift))
+    if stale and not check:
+        print("wrote grader/scan/module_attributes.json (what the allowed modules hold)")
     if not check and (times or drift or missing):
         print("measuring the reference's time per test...")
         write_times(measure_reference())

@@ -10,11 +10,14 @@ track and the notebook track strip solutions the same way.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from grader.atomic import write_atomic
 from grader.budgets import TIMES_FILE, Timings, merged
 from grader.course import KIT_ROOT
+from grader.scan.allowlist import MODULE_ATTRIBUTES_FILE
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
@@ -71,6 +74,27 @@ def sync(check: bool = False, root: Path = KIT_ROOT) -> list[str]:
     extra = sorted(p.name for p in exercises.glob("*.py") if p.name not in stubs)
     drift += [f"{name} (no solution)" for name in extra]
     return drift
+
+
+COMPUTE_ATTRIBUTES = ("import json; from grader.course import load_course; "
+                      "from grader.scan.allowlist import compute_module_attributes; "
+                      "print(json.dumps(compute_module_attributes(load_course().source), "
+                      "indent=0, sort_keys=True))")
+
+
+def sync_module_attributes(check: bool = False) -> bool:
+    """Write (or, with `check`, compare) what the allowed modules hold, which the source
+    allow-list reads (`grader.scan.allowlist.compute_module_attributes`); whether it differed.
+    Computed in a fresh interpreter: what a module holds depends on what was imported before."""
+    text = subprocess.run([sys.executable, "-c", COMPUTE_ATTRIBUTES], cwd=KIT_ROOT, check=True,
+                          capture_output=True, text=True).stdout
+    try:
+        same = MODULE_ATTRIBUTES_FILE.read_text() == text
+    except OSError:
+        same = False
+    if not same and not check:
+        write_atomic(MODULE_ATTRIBUTES_FILE, text)
+    return not same
 
 
 MEASURE_ROUNDS = 3

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from grader.course import Course
+from grader.report.formats import topic_functions
 from grader.report.schema import Flag, GradedTest, GradedTestRecord, NotCounted, Report, TopicEntry
 from grader.scan.source import SourceTooLarge, forbidden_in_source, function_names
 from grader.submission import Submission
@@ -33,15 +34,15 @@ MAX_SOURCE_FLAGS = 200  # a module of thousands of functions does not make a rep
 
 
 def source_flags(submission: Submission, course: Course, topics: list[str]) -> list[Flag]:
-    """Forbidden calls named in each function's source (reported; the runtime check scores),
-    at most MAX_SOURCE_FLAGS."""
+    """Forbidden calls named in the source of each of the contract's functions (reported; the
+    runtime check scores), at most MAX_SOURCE_FLAGS."""
     flags: list[Flag] = []
     for name in topics:
         topic, source = course.topic(name), submission.source(name)
         if not source:
             continue
-        try:
-            functions = function_names(source)
+        try:  # the contract's functions, however the submission binds them
+            functions = [f for f in function_names(source) if f in topic_functions(name)]
         except SourceTooLarge:  # not scanned; `load_submission` refuses such a file anyway
             continue
         for function in functions:

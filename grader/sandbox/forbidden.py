@@ -10,7 +10,7 @@ fnmatch patterns (`torch.linalg.*`) and `@`.
 What a guarded call forbids and what it hit is its Guard's own `GuardState`, handed to whatever
 records a hit; the one thing the process shares is the stack of entered states the class hooks
 read (a hooked `__init__` serves every guard), kept in the hooks' closure. None of this stops
-code that imports the grader: the source scan (`grader.scan.machinery`) costs such code, and
+code that imports the grader: the source allow-list (`grader.scan.allowlist`) refuses such code, and
 the dispatcher guard catches the computations whatever happens here.
 """
 

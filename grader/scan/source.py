@@ -2,7 +2,9 @@
 function's body, and Python loops where the exercise asks for vectorised code.
 
 A function is scanned together with the module-level helpers it calls, so moving
-`torch.cdist` into `_helper()` is still seen.
+`torch.cdist` into `_helper()` is still seen, and found however it is bound: a `def`, a class,
+or a top-level assignment (`pick = _pick_loop`, `softmax = lambda X: ...`), also inside a
+top-level `if`/`try`/`with` (each binding of a name counts).
 
 The grader's work is bounded whatever the source: a source over `MAX_SOURCE_CHARS` is not
 scanned at all (`SourceTooLarge`; `grader.submission` refuses such a file before it is
@@ -54,10 +56,11 @@ class _Span(NamedTuple):
 
 @dataclass
 class _Definition:
-    """What one top-level def or class uses, gathered in one walk of its body."""
+    """What one top-level name's bindings use (a def or class, or an assignment's value),
+    gathered in one walk of each."""
 
-    span: _Span
-    is_function: bool
+    span: _Span  # of its first binding
+    is_function: bool  # a def (or an assignment: it may hold any callable), not a class
     calls: set[str] = field(default_factory=set)  # other top-level definitions it names
     matmul: bool = False  # uses the @ operator
     loops: list[tuple[str, int]] = field(default_factory=list)
@@ -160,14 +163,11 @@ def _full_name(chain: tuple[str, ...], aliases: dict[str, str]) -> str | None:
     return None
 
 
-def _walk_definition(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
-                     top_level: set[str], aliases: dict[str, str]
-                     ) -> tuple[_Definition, set[tuple[str, ...]]]:
-    """One walk of a definition: what it uses, with its references as raw chains (`F`,
-    `softmax`) to resolve once every import of the module is known."""
-    found = _Definition(_Span(node.lineno, node.col_offset, node.end_lineno or node.lineno,
-                              node.end_col_offset or 0),
-                        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
+def _walk_definition(node: ast.AST, top_level: set[str], aliases: dict[str, str],
+                     found: _Definition) -> set[tuple[str, ...]]:
+    """One walk of a binding (a def, a class, an assigned value) into `found`: what it uses,
+    with its references as raw chains (`F`, `softmax`) to resolve once every import of the
+    module is known."""
     chains: set[tuple[str, ...]] = set()
     for inner in _nodes(node):
         if isinstance(inner, ast.Name):
@@ -185,13 +185,39 @@ def _walk_definition(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
             found.loops.append((f"{call[-1]}()", inner.lineno))
         elif isinstance(inner, ast.Import | ast.ImportFrom):
             add_aliases(inner, aliases)
-    return found, chains
+    return chains
+
+
+BLOCKS = (ast.If, ast.Try, ast.TryStar, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor,
+          ast.While, ast.Match)
+
+
+def _bindings(body: list[ast.stmt]) -> Iterator[tuple[str, ast.stmt, ast.AST]]:
+    """(name, the statement, what to walk) for each top-level binding of a name: defs and
+    classes, and assignments to plain names (the assigned value), looking into top-level
+    blocks (`if`, `try`, `with`...) but not into functions or classes."""
+    todo: list[ast.stmt] = list(reversed(body))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, DEFINITIONS):
+            yield node.name, node, node
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign) and node.value:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        yield name.id, node, node.value
+        elif isinstance(node, BLOCKS):
+            children = [getattr(node, f, []) for f in ("body", "orelse", "finalbody")]
+            children += [h.body for h in getattr(node, "handlers", [])]
+            children += [c.body for c in getattr(node, "cases", [])]
+            todo.extend(reversed([s for block in children for s in block]))
 
 
 @functools.lru_cache(maxsize=8)
 def parse(source: str) -> ast.Module | None:
     """The module's tree, parsed once per source text for every scan of it (this one and
-    `grader.scan.machinery`); None when it does not parse (its tests report the syntax error).
+    `grader.scan.allowlist`); None when it does not parse (its tests report the syntax error).
     Raises SourceTooLarge past MAX_SOURCE_CHARS. Callers only read the tree."""
     if len(source) > MAX_SOURCE_CHARS:
         raise SourceTooLarge(len(source))
@@ -208,16 +234,21 @@ def _scan(source: str) -> _Module:
     tree = parse(source)
     if tree is None:
         return _Module({}, {}, {})
-    top_level = {n.name for n in tree.body if isinstance(n, DEFINITIONS)}
+    bindings = list(_bindings(tree.body))
+    top_level = {name for name, _, _ in bindings}
     aliases: dict[str, str] = {}  # from every import in the module, wherever it is
+    for inner in _nodes(tree):
+        if isinstance(inner, ast.Import | ast.ImportFrom):
+            add_aliases(inner, aliases)
     walked: dict[str, tuple[_Definition, set[tuple[str, ...]]]] = {}
-    for node in tree.body:
-        if isinstance(node, DEFINITIONS):
-            walked[node.name] = _walk_definition(node, top_level, aliases)
-        else:
-            for inner in _nodes(node):
-                if isinstance(inner, ast.Import | ast.ImportFrom):
-                    add_aliases(inner, aliases)
+    for name, statement, value in bindings:
+        if name not in walked:
+            walked[name] = (_Definition(_Span(
+                statement.lineno, statement.col_offset,
+                statement.end_lineno or statement.lineno, statement.end_col_offset or 0),
+                not isinstance(statement, ast.ClassDef)), set())
+        definition, chains = walked[name]
+        chains |= _walk_definition(value, top_level, aliases, definition)
     users: dict[str, set[str]] = {}
     callers: dict[str, set[str]] = {name: set() for name in walked}
     for name, (definition, chains) in walked.items():
@@ -245,7 +276,8 @@ def python_loops(source: str, function: str) -> list[tuple[str, int]]:
 
 
 def function_source(source: str, function: str) -> str | None:
-    """The text of a top-level function, or None when the module does not define it."""
+    """The text of a top-level function's first binding, or None when the module does not
+    bind it."""
     definition = _scan(source).definitions.get(function)
     if definition is None:
         return None
@@ -259,5 +291,5 @@ def callers(source: str) -> dict[str, set[str]]:
 
 
 def function_names(source: str) -> list[str]:
-    """Names of the module's top-level functions."""
+    """Names of the module's top-level functions, however bound (a def or an assignment)."""
     return [name for name, d in _scan(source).definitions.items() if d.is_function]

@@ -1,6 +1,6 @@
-"""A course that allows all machinery, for kit tests that attack another layer (the sandbox,
-the dispatcher guard, the grader's caps) with code the source scan would otherwise stop before
-it runs (`grader.scan.machinery`)."""
+"""A course that allows every step outside the source allow-list, for kit tests that attack
+another layer (the sandbox, the audit hook, the dispatcher guard, the grader's caps) with code
+the source scan would otherwise stop before it runs (`grader.scan.allowlist`)."""
 
 from __future__ import annotations
 

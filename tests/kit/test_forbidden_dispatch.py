@@ -2,8 +2,8 @@
 aliases, `torch.ops`, equivalents, threads, TorchScript, a disabled Python mode, a patched
 grader. Each softmax.py below computes softmax with a forbidden operator by one such route;
 graded on the softmax function's tests, each earns nothing. The course they are graded against
-allows all machinery, so that the code runs and the dispatcher alone is tested (the source
-scan would stop most of them first: test_machinery.py)."""
+allows every step outside the source allow-list, so that the code runs and the dispatcher
+alone is tested (the source scan would stop most of them first: test_allowlist.py)."""
 
 from __future__ import annotations
 

@@ -55,6 +55,14 @@ def test_exercises_are_in_sync():
     assert sync(check=True) == [], "run `python -m grader sync`"
 
 
+def test_what_the_allowed_modules_hold_is_up_to_date():
+    """The source allow-list's table of module-valued attributes is computed from the allowed
+    modules themselves (in a fresh interpreter) and kept current like the stubs."""
+    from grader.instructor.sync import sync_module_attributes
+
+    assert not sync_module_attributes(check=True), "run `python -m grader sync`"
+
+
 def test_stubs_contain_no_solution_code():
     for name, stub in expected_stubs().items():
         solution = (KIT_ROOT / "solutions" / name).read_text()
