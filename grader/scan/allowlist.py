@@ -271,9 +271,13 @@ class _Scan:
                 self._check_attribute(node, parents, label)
 
     def _check_import(self, node: ast.AST, module: str, label: str | None) -> None:
-        if not self._module_allowed(module):
-            self._step(node, f"`import {module}`: {module} is not among the modules a "
-                       "submission may import", "import", label)
+        if self._module_allowed(module):
+            return
+        text = f"`import {module}`: {module} is not among the modules a submission may import"
+        if "." not in module and not self._is_importable(module):  # a helper file of theirs?
+            text += (f" (if {module}.py is a file of yours: only the course's topic files are "
+                     f"graded, so copy the code you need from {module}.py into this file)")
+        self._step(node, text, "import", label)
 
     def _check_import_from(self, node: ast.ImportFrom, label: str | None) -> None:
         module = node.module or ""

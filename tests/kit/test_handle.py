@@ -20,6 +20,7 @@ from grader.failures import (
     StudentRaised,
     StudentTimedOut,
 )
+from grader.course import KIT_ROOT
 from grader.handle import RemoteRef
 from grader.sandbox.lazy import WORKER_LAZY_MODULES
 from tests.kit.students import student_of
@@ -213,7 +214,7 @@ def test_a_template_that_cannot_start_stops_grading_and_fails_no_test(tmp_path, 
     """The grader's own failure must not cost the student points: no report, a clear error."""
     from grader.cli import grade
 
-    (tmp_path / "softmax.py").write_text(textwrap.dedent(SOURCE))
+    (tmp_path / "softmax.py").write_text((KIT_ROOT / "solutions" / "softmax.py").read_text())
     monkeypatch.setattr(sys, "executable", shutil.which("false"))
     with pytest.raises(RuntimeError, match="worker template failed to start"):
         grade(tmp_path, ["softmax"], "public", tmp_path / "out")
