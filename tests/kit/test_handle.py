@@ -12,6 +12,7 @@ import textwrap
 import pytest
 import torch
 
+from grader.course import KIT_ROOT
 from grader.failures import (
     ArgumentChanged,
     NotDifferentiable,
@@ -20,7 +21,6 @@ from grader.failures import (
     StudentRaised,
     StudentTimedOut,
 )
-from grader.course import KIT_ROOT
 from grader.handle import RemoteRef
 from grader.sandbox.lazy import WORKER_LAZY_MODULES
 from tests.kit.students import student_of

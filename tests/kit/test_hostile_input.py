@@ -17,7 +17,7 @@ import pytest
 
 from grader.course import load_course
 from grader.handle import MAX_FLAGS_PER_FUNCTION, MAX_HITS, Session
-from grader.report.scoring import MAX_SOURCE_FLAGS, build_report, source_flags
+from grader.report.scoring import build_report, source_flags
 from grader.scan.allowlist import steps_outside
 from grader.scan.source import (
     MAX_SOURCE_CHARS,
