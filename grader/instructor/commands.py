@@ -40,7 +40,7 @@ def add_parsers(sub: argparse._SubParsersAction,
     s.add_argument("--check", action="store_true", help="fail if exercises/ is out of date or "
                    "a test has no reference time")
     s.add_argument("--times", action="store_true", help="measure the reference's times again "
-                   "(done anyway when a solution changed or a test has none)")
+                   "(done anyway for tests that have none)")
 
 
 def run(args: argparse.Namespace, course_of: CourseOf) -> int:
@@ -94,35 +94,50 @@ def _nbgrader(given: str | None, args: list[str]) -> int:
 
 
 def _sync(check: bool, times: bool) -> int:
+    import os
+
     from grader.budgets import unmeasured
     from grader.instructor.sync import (
+        STRICT_ENV,
         measure_reference,
+        student_work_advice,
         suite_files,
         sync,
         sync_module_attributes,
         write_times,
     )
 
-    drift = sync(check=check)
+    result = sync(check=check)
     missing = unmeasured(suite_files())
     stale = sync_module_attributes(check)
-    if check and (drift or missing or stale):
-        if drift:
-            print("exercises/ is out of date with solutions/: " + ", ".join(drift),
+    if result.student_work:
+        print(student_work_advice(result.student_work), file=sys.stderr)
+    strict = bool(os.environ.get(STRICT_ENV)) and bool(result.student_work)
+    if check and (result.drift or missing or stale or strict):
+        if result.drift:
+            print("exercises/ is out of date with solutions/: " + ", ".join(result.drift),
                   file=sys.stderr)
         if stale:
             print("grader/scan/module_attributes.json is out of date with course.toml's "
                   "[source] imports or the installed modules", file=sys.stderr)
         if missing:
             print("tests without a reference time: " + ", ".join(missing), file=sys.stderr)
-        print("run `python -m grader sync` and commit the result.", file=sys.stderr)
+        if strict:
+            print(f"{STRICT_ENV} is set (CI): exercises/ must hold the generated stubs only",
+                  file=sys.stderr)
+        if result.drift or missing or stale:
+            print("`python -m grader sync` updates them (it never overwrites your own work in "
+                  "exercises/); commit the result.", file=sys.stderr)
         return 1
-    print("exercises/ is in sync with solutions/" if not drift else
-          "regenerated: " + ", ".join(drift))
+    print("exercises/ is in sync with solutions/" if not result.drift else
+          "regenerated: " + ", ".join(result.drift))
     if stale and not check:
         print("wrote grader/scan/module_attributes.json (what the allowed modules hold)")
-    if not check and (times or drift or missing):
-        print("measuring the reference's time per test...")
+    if not check and (times or missing):
+        print("measuring the reference's time per test (best on an idle machine)...")
         write_times(measure_reference())
         print("wrote tests/public/reference_times.json and tests/hidden/reference_times.json")
+    elif not check and result.drift:
+        print("solutions changed: measure their time again on an idle machine with "
+              "`python -m grader sync --times`.")
     return 0

@@ -9,9 +9,11 @@ track and the notebook track strip solutions the same way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.atomic import write_atomic
@@ -59,21 +61,70 @@ def expected_stubs(solutions: Path = KIT_ROOT / "solutions") -> dict[str, str]:
     return stubs
 
 
-def sync(check: bool = False, root: Path = KIT_ROOT) -> list[str]:
-    """Write (or, with `check`, compare) exercises/ against solutions/; return what differs."""
+GENERATED_FILE = ".generated.sha256"  # in exercises/: the hash of each stub sync wrote
+STRICT_ENV = "TORCHDRILL_STRICT_SYNC"  # CI: an exercise that is not a generated stub fails
+
+
+@dataclass
+class SyncResult:
+    """What `sync` found: stubs it wrote (or, checking, would write), and exercises it left
+    alone because they hold someone's own work (not a stub sync generated)."""
+
+    drift: list[str]
+    student_work: list[str]
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def generated_hashes(exercises: Path) -> dict[str, str]:
+    """File name -> the hash of the stub `sync` last wrote there."""
+    try:
+        lines = (exercises / GENERATED_FILE).read_text().splitlines()
+    except OSError:
+        return {}
+    return {name: digest for digest, _, name in (line.partition("  ") for line in lines)
+            if name}
+
+
+def sync(check: bool = False, root: Path = KIT_ROOT) -> SyncResult:
+    """Write (or, with `check`, compare) exercises/ against solutions/. An exercise is
+    replaced only when it is missing or is a stub sync generated (its hash is in
+    GENERATED_FILE): one a student filled in is never overwritten, only reported."""
     exercises = root / "exercises"
     stubs = expected_stubs(root / "solutions")
-    drift = []
+    generated = generated_hashes(exercises)
+    result = SyncResult([], [])
     for name, text in stubs.items():
         target = exercises / name
-        if target.exists() and target.read_text() == text:
+        current = target.read_text() if target.exists() else None
+        if current == text:
+            generated.setdefault(name, _digest(text))
             continue
-        drift.append(name)
+        if current is not None and generated.get(name) != _digest(current):
+            result.student_work.append(name)
+            continue
+        result.drift.append(name)
         if not check:
             write_atomic(target, text)
+            generated[name] = _digest(text)
     extra = sorted(p.name for p in exercises.glob("*.py") if p.name not in stubs)
-    drift += [f"{name} (no solution)" for name in extra]
-    return drift
+    result.drift += [f"{name} (no solution)" for name in extra]
+    if not check:
+        write_atomic(exercises / GENERATED_FILE, "".join(
+            f"{digest}  {name}\n" for name, digest in sorted(generated.items())))
+    return result
+
+
+def student_work_advice(names: list[str], exercises: Path = KIT_ROOT / "exercises") -> str:
+    """How to keep the student's work in `names` and still bring the stubs up to date."""
+    files = " ".join(f"exercises/{n}" for n in names)
+    return (f"{', '.join(names)} in {exercises} hold{'s' if len(names) == 1 else ''} your own "
+            "work (not a stub `sync` generated), so sync leaves "
+            f"{'it' if len(names) == 1 else 'them'} alone. That is right for a student: grade "
+            "it with `make grade`. A course author who wants the fresh stubs: keep the work "
+            f"elsewhere first (`mkdir -p ~/my-work && mv {files} ~/my-work/`), then run sync.")
 
 
 COMPUTE_ATTRIBUTES = ("import json; from grader.course import load_course; "

@@ -8,7 +8,14 @@ import shutil
 
 import pytest
 
-from grader.instructor.sync import MarkerError, expected_stubs, strip_solutions, sync
+from grader.instructor.sync import (
+    MarkerError,
+    SyncResult,
+    expected_stubs,
+    strip_solutions,
+    student_work_advice,
+    sync,
+)
 from tests.kit.variants import KIT_ROOT
 
 SOLUTION = '''"""Module doc."""
@@ -52,7 +59,7 @@ def test_unbalanced_markers_are_errors(text):
 
 
 def test_exercises_are_in_sync():
-    assert sync(check=True) == [], "run `python -m grader sync`"
+    assert sync(check=True) == SyncResult([], []), "run `python -m grader sync`"
 
 
 def test_what_the_allowed_modules_hold_is_up_to_date():
@@ -80,13 +87,40 @@ def test_stubs_contain_no_solution_code():
         assert "### BEGIN SOLUTION" not in stub
 
 
+def _kit_copy(tmp_path):
+    shutil.copytree(KIT_ROOT / "solutions", tmp_path / "solutions")
+    shutil.copytree(KIT_ROOT / "exercises", tmp_path / "exercises")
+    return tmp_path
+
+
 def test_check_finds_drift_and_refuses_to_check_nothing(tmp_path):
     """`sync --check` compares against the kit's own solutions/ (a check against an empty
     folder would pass whatever exercises/ holds)."""
-    shutil.copytree(KIT_ROOT / "solutions", tmp_path / "solutions")
-    shutil.copytree(KIT_ROOT / "exercises", tmp_path / "exercises")
-    assert sync(check=True, root=tmp_path) == []
-    (tmp_path / "exercises" / "softmax.py").write_text("# edited by hand\n")
-    assert sync(check=True, root=tmp_path) == ["softmax.py"]
+    root = _kit_copy(tmp_path)
+    assert sync(check=True, root=root) == SyncResult([], [])
+    solution = root / "solutions" / "softmax.py"
+    solution.write_text(solution.read_text().replace('"""', '"""Changed. ', 1))
+    assert sync(check=True, root=root) == SyncResult(["softmax.py"], [])
     with pytest.raises(FileNotFoundError, match="no solution modules"):
-        sync(check=True, root=tmp_path / "exercises")
+        sync(check=True, root=root / "exercises")
+
+
+def test_sync_never_overwrites_a_students_work(tmp_path):
+    """A student filled in softmax.py and ran sync (as `make test` once told them to): their
+    work stays, the stale stub beside it is brought up to date, and the advice keeps work."""
+    root = _kit_copy(tmp_path)
+    mine = root / "exercises" / "softmax.py"
+    work = mine.read_text().replace("raise NotImplementedError()", "return X.exp()", 1)
+    mine.write_text(work)
+    for name in ("softmax.py", "sgd.py"):  # both solutions change: new stubs are due
+        solution = root / "solutions" / name
+        solution.write_text(solution.read_text().replace('"""', '"""Changed. ', 1))
+    assert sync(check=True, root=root) == SyncResult(["sgd.py"], ["softmax.py"])
+    assert sync(root=root) == SyncResult(["sgd.py"], ["softmax.py"])
+    assert mine.read_text() == work
+    assert (root / "exercises" / "sgd.py").read_text().startswith('"""Changed. ')
+    assert sync(check=True, root=root) == SyncResult([], ["softmax.py"])
+    advice = student_work_advice(["softmax.py"])
+    assert "your own work" in advice and "mv exercises/softmax.py" in advice
+    mine.unlink()  # once the work is kept elsewhere, the stub comes back
+    assert sync(root=root) == SyncResult(["softmax.py"], [])
