@@ -13,16 +13,19 @@ SUBMISSION ?= exercises
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) grader/python_check.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@echo "Installing the kit into $(VENV): torch with its CUDA libraries, about 6 GB and" \
+		"a few minutes the first time."
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
 	@touch $@
 
 grade: $(STAMP)
 	$(PY) -m grader grade $(SUBMISSION) $(if $(TOPICS),--topics $(TOPICS),) $(if $(K),-k "$(K)",)
 
 grade-class: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-class SUBMISSIONS=DIR [OUT=DIR]"; exit 2; }
-	$(PY) -m grader batch $(SUBMISSIONS) --out $(or $(OUT),grading/class)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-class SUBMISSIONS=DIR [OUT=DIR] [TOPICS=softmax,mlp]"; exit 2; }
+	$(PY) -m grader batch $(SUBMISSIONS) --out $(or $(OUT),grading/class) $(if $(TOPICS),--topics $(TOPICS),)
 
 test: $(STAMP)
 	$(PY) -m grader sync --check

@@ -177,8 +177,11 @@ SUBMISSION ?= exercises
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+\t@test -x $(PY) || $(PYTHON) grader/python_check.py
 \t@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-\t$(PY) -m pip install --disable-pip-version-check -q -e .
+\t@echo "Installing the kit into $(VENV): torch with its CUDA libraries, about 6 GB and" \\
+\t\t"a few minutes the first time."
+\t$(PY) -m pip install --disable-pip-version-check --progress-bar on -e .
 \t@touch $@
 
 grade: $(STAMP)
