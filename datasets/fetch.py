@@ -31,12 +31,34 @@ def _data_root() -> Path:
 
 
 def fetch(name: str, root: Path) -> str:
-    """Download one dataset's train and test splits; return a one-line summary."""
+    """Download one dataset's train and test splits; return a one-line summary. A download
+    that fails leaves the data root as it found it (torchvision makes its folders first)."""
     from torchvision import datasets
 
     cls = getattr(datasets, DATASETS[name])
-    sizes = [len(cls(root=str(root), train=train, download=True)) for train in (True, False)]
+    before = _paths(root)
+    try:
+        sizes = [len(cls(root=str(root), train=train, download=True)) for train in (True, False)]
+    except BaseException:
+        _remove_new(root, before)
+        raise
     return f"{DATASETS[name]}: {sizes[0]} training and {sizes[1]} test images in {root}"
+
+
+def _paths(root: Path) -> set[Path]:
+    return set(root.rglob("*")) if root.is_dir() else set()
+
+
+def _remove_new(root: Path, before: set[Path]) -> None:
+    """Remove what appeared under `root` (and `root` itself, if it did) since `before`."""
+    for path in sorted(_paths(root) - before, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
+    if not before and root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
 
 
 def _reason(err: BaseException) -> str:
