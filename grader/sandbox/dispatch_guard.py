@@ -126,21 +126,35 @@ FAMILIES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
       "clip_", "_foreach_clamp_min", "_foreach_clamp_min_", "_foreach_clamp_max",
       "_foreach_clamp_max_", "_foreach_maximum", "_foreach_maximum_", "_foreach_minimum",
       "_foreach_minimum_", "quantized::clamp", "static_runtime::clamp_nan_to_num")),
-    (("torch.nn.functional.dropout*", "torch.nn.functional.alpha_dropout",
-      "torch.nn.functional.feature_alpha_dropout", "torch.nn.Dropout*", "torch.nn.AlphaDropout",
-      "torch.nn.FeatureAlphaDropout", "torch.dropout", "torch.dropout_", "torch.alpha_dropout*",
-      "torch.feature_dropout*", "torch.feature_alpha_dropout*", "torch.native_dropout"),
+    ((*(f"torch.nn.functional.{n}" for n in (
+        "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+        "feature_alpha_dropout")),
+      *(f"torch.nn.{n}" for n in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+                                  "AlphaDropout", "FeatureAlphaDropout")),
+      *(f"torch.{n}{inplace}" for n in ("dropout", "alpha_dropout", "feature_dropout",
+                                        "feature_alpha_dropout") for inplace in ("", "_")),
+      "torch.native_dropout"),
      ("dropout", "dropout_", "native_dropout", "_fused_dropout", "feature_dropout",
       "feature_dropout_", "alpha_dropout", "alpha_dropout_", "feature_alpha_dropout",
       "feature_alpha_dropout_", "quantized::dropout")),
-    (("torch.nn.functional.conv*", "torch.nn.Conv*", "torch.nn.ConvTranspose*",
-      "torch.nn.LazyConv*", "torch.conv*"), CONVOLUTION),
-    (("torch.nn.functional.max_pool*", "torch.nn.functional.avg_pool*",
-      "torch.nn.functional.adaptive_*pool*", "torch.nn.functional.fractional_max_pool*",
-      "torch.nn.functional.lp_pool*", "torch.nn.MaxPool*", "torch.nn.AvgPool*",
-      "torch.nn.AdaptiveMaxPool*", "torch.nn.AdaptiveAvgPool*", "torch.nn.FractionalMaxPool*",
-      "torch.nn.LPPool*", "torch.max_pool*", "torch.avg_pool*", "torch.adaptive_*pool*",
-      "torch.mkldnn_*pool*", "torch.quantized_max_pool*"),
+    ((*(f"{module}.{n}{d}d" for module in ("torch.nn.functional", "torch")
+        for n in ("conv", "conv_transpose") for d in (1, 2, 3)),
+      *(f"torch.nn.{lazy}{n}{d}d" for lazy in ("", "Lazy") for n in ("Conv", "ConvTranspose")
+        for d in (1, 2, 3)),
+      "torch.nn.functional.conv_tbc", "torch.conv_tbc", "torch.convolution"), CONVOLUTION),
+    ((*(f"torch.nn.functional.{kind}_pool{d}d" for kind in (
+        "max", "avg", "adaptive_max", "adaptive_avg", "lp") for d in (1, 2, 3)),
+      *(f"torch.nn.functional.{kind}_pool{d}d_with_indices" for kind in ("max", "adaptive_max")
+        for d in (1, 2, 3)),
+      *(f"torch.nn.functional.fractional_max_pool{d}d{indices}" for d in (2, 3)
+        for indices in ("", "_with_indices")),
+      *(f"torch.nn.{kind}Pool{d}d" for kind in ("Max", "Avg", "AdaptiveMax", "AdaptiveAvg", "LP")
+        for d in (1, 2, 3)),
+      "torch.nn.FractionalMaxPool2d", "torch.nn.FractionalMaxPool3d",
+      *(f"torch.{kind}_pool{d}d" for kind in ("max", "quantized_max") for d in (1, 2, 3)),
+      "torch.max_pool1d_with_indices", "torch.avg_pool1d", "torch.adaptive_avg_pool1d",
+      "torch.adaptive_max_pool1d", "torch.mkldnn_max_pool2d", "torch.mkldnn_max_pool3d",
+      "torch.mkldnn_adaptive_avg_pool2d"),
      ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool*_with_indices", "avg_pool*",
       "adaptive_avg_pool*", "_adaptive_avg_pool*", "adaptive_max_pool*", "fractional_max_pool*",
       "mkldnn_max_pool*", "mkldnn_adaptive_avg_pool2d", "quantized_max_pool*", "_mps_max_pool*",
@@ -156,16 +170,12 @@ COMPOSITE_KEYS = ("CPU", "CUDA", "AutogradCPU", "AutogradCUDA", "AutogradNestedT
                   "AutogradOther", "NestedTensorCPU", "SparseCPU")
 
 
-def _matches(pattern: str, name: str) -> bool:
-    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(pattern, name)
-
-
 @functools.cache
 def _families(name: str) -> list[tuple[str, ...]]:
-    """The operator patterns a course.toml name (or pattern) stands for: the families with a
-    name it matches, or whose name pattern matches it (`F.max_pool2d`, `F.max_pool*`)."""
+    """The operator patterns a course.toml name (or pattern) stands for."""
     full = canonical(name)
-    return [ops for names, ops in FAMILIES if any(_matches(n, full) for n in names)]
+    return [ops for names, ops in FAMILIES
+            if any(n == full or fnmatch.fnmatchcase(n, full) for n in names)]
 
 
 class _Table:

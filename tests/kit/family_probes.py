@@ -484,20 +484,27 @@ def main() -> None:
                     "hung": hung, "search_s": round(time.monotonic() - started, 1),
                     "families": {}}
     started = time.monotonic()
+    lists = {family.name: forbidding_lists(family.name) for family in FAMILIES}
+    checks = [(hit, where, lists[family_of[id(hit.probe)]][where]) for hit in found
+              for where in lists[family_of[id(hit.probe)]]]
+    checks.sort(key=lambda check: check[2])  # a list's kernels are registered once
+    verdicts, crashed, hung = operator_search.forked_map(
+        lambda check: _refused(check[0], check[2]), checks)
+    for i in crashed + hung:
+        verdicts[i] = "the call crashed or hung under the guard"
+    report["crashed_under_the_guard"] = [f"{checks[i][0].op} ({checks[i][1]})"
+                                         for i in crashed + hung]
+    refused = {(id(checks[i][0]), checks[i][1]): v for i, v in verdicts.items()}
     for family in FAMILIES:
-        hits = [hit for hit in found if family_of[id(hit.probe)] == family.name]
-        lists = forbidding_lists(family.name)
-        refused = {where: [_refused(hit, names) for hit in hits] for where, names in lists.items()}
-        dispatch_guard.disarm()
-        listed = {where: set(dispatch_guard.operators(names)) for where, names in lists.items()}
-        entries = []
-        for i, hit in enumerate(hits):
-            base = hit.op.partition(".")[0]
-            entries.append({"op": hit.op, "base": base, "probe": hit.probe.label,
-                            "result": hit.result, "allowed": family.allowed.get(base),
-                            "listed": {where: hit.op in ops for where, ops in listed.items()},
-                            "refused": {where: r[i] for where, r in refused.items()}})
-        report["families"][family.name] = {"forbidden_by": lists, "known": family.known,
+        names_of = lists[family.name]
+        listed = {where: set(dispatch_guard.operators(names)) for where, names in names_of.items()}
+        entries = [{"op": hit.op, "base": hit.op.partition(".")[0], "probe": hit.probe.label,
+                    "result": hit.result,
+                    "allowed": family.allowed.get(hit.op.partition(".")[0]),
+                    "listed": {where: hit.op in ops for where, ops in listed.items()},
+                    "refused": {where: refused[id(hit), where] for where in names_of}}
+                   for hit in found if family_of[id(hit.probe)] == family.name]
+        report["families"][family.name] = {"forbidden_by": names_of, "known": family.known,
                                            "found": entries}
     report["guarded_calls_s"] = round(time.monotonic() - started, 1)
     json.dump(report, sys.stdout, indent=1)

@@ -259,58 +259,64 @@ def _writes(qualified: str) -> bool:
     return signature is None or signature[1]
 
 
-def _search_from(conn: Any, operators: list[str], start: int, probes: list[Probe],
-                 quantizable: frozenset[str]) -> None:
-    """In a forked child: search operators[start:], saying which one it starts before each."""
-    for i in range(start, len(operators)):
+def _map_from(conn: Any, fn: Callable[[Any], Any], items: list[Any], start: int) -> None:
+    """In a forked child: fn over items[start:], saying which item it starts before each."""
+    for i in range(start, len(items)):
         conn.send(("start", i))
-        for p, c, name in search_one(operators[i], probes, quantizable):
-            conn.send(("found", (i, p, c, name)))
+        conn.send(("result", (i, fn(items[i]))))
     conn.send(("done", None))
 
 
-def search(probes: list[Probe], operators: list[str]
-           ) -> tuple[list[Found], list[str], list[str]]:
-    """(what was found, operators that crashed the process, operators that hung). Forked
-    children do the calls; after a crash or a hang a new one goes on with the next operator."""
+def forked_map(fn: Callable[[Any], Any], items: list[Any]
+               ) -> tuple[dict[int, Any], list[int], list[int]]:
+    """({index: fn(item)}, indices of the items that crashed the process, of those that hung):
+    forked children make the calls, one after another; after a crash or a hang a new child
+    goes on with the next item (an operator may corrupt the process it runs in)."""
     context = multiprocessing.get_context("fork")
-    quantizable = _quantized_kernels()
-    hits: list[tuple[int, int, int, str]] = []
-    crashed: list[str] = []
-    hung: list[str] = []
+    results: dict[int, Any] = {}
+    crashed: list[int] = []
+    hung: list[int] = []
     start = 0
-    while start < len(operators):
+    while start < len(items):
         ours, theirs = context.Pipe()
-        child = context.Process(target=_search_from, args=(theirs, operators, start, probes,
-                                                                 quantizable))
+        child = context.Process(target=_map_from, args=(theirs, fn, items, start))
         child.start()
         theirs.close()
         current, done = start, False
-        while True:
+        while not done:
             if not ours.poll(HANG_S):
                 child.kill()
-                hung.append(operators[current])
+                hung.append(current)
                 break
             try:
                 kind, value = ours.recv()
             except EOFError:
-                crashed.append(operators[current])
+                crashed.append(current)
                 break
             if kind == "start":
                 current = value
-            elif kind == "found":
-                hits.append(value)
+            elif kind == "result":
+                results[value[0]] = value[1]
             else:
                 done = True
-                break
         child.join()
         ours.close()
-        start = len(operators) if done else current + 1
+        start = len(items) if done else current + 1
+    return results, crashed, hung
+
+
+def search(probes: list[Probe], operators: list[str]
+           ) -> tuple[list[Found], list[str], list[str]]:
+    """(what was found, operators that crashed the process, operators that hung)."""
+    quantizable = _quantized_kernels()
+    results, crashed, hung = forked_map(
+        lambda op: list(search_one(op, probes, quantizable)), operators)
     found = []
-    for i, p, c, name in hits:
-        args, kwargs = calls(operators[i], probes[p])[c]
-        found.append(Found(operators[i], probes[p], name, args, kwargs))
-    return found, crashed, hung
+    for i, hits in sorted(results.items()):
+        for p, c, name in hits:
+            args, kwargs = calls(operators[i], probes[p])[c]
+            found.append(Found(operators[i], probes[p], name, args, kwargs))
+    return found, [operators[i] for i in crashed], [operators[i] for i in hung]
 
 
 def _views(out: np.ndarray) -> Iterator[np.ndarray]:

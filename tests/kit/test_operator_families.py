@@ -34,7 +34,8 @@ def listing(report: dict) -> str:
     lines = [f"{report['operators']} operators, {report['probes']} probes, namespaces "
              f"{', '.join(report['namespaces'])} (skipped: "
              f"{', '.join(report['skipped_namespaces'])}); crashed the search process: "
-             f"{', '.join(report['crashed']) or 'none'}; hung: {', '.join(report['hung']) or 'none'}"]
+             f"{', '.join(report['crashed']) or 'none'}; hung: "
+             f"{', '.join(report['hung']) or 'none'}"]
     for family, entry in report["families"].items():
         lines.append(f"{family} (forbidden by {', '.join(entry['forbidden_by'])}):")
         for op in entry["found"]:
@@ -83,7 +84,8 @@ def test_the_search_reaches_every_namespace(derived):
                       "aten::alpha_dropout", "quantized::dropout"}),
     (("nn.Dropout", "torch.dropout", "F.dropout2d"), {"aten::dropout", "aten::feature_dropout"}),
     (("F.conv2d",), {"aten::conv2d", "aten::convolution", "aten::_convolution",
-                     "aten::convolution_backward", "quantized::conv2d", "mkldnn::_convolution_pointwise"}),
+                     "aten::convolution_backward", "quantized::conv2d",
+                     "mkldnn::_convolution_pointwise"}),
     (("nn.Conv2d", "torch.conv_transpose2d"), {"aten::conv2d", "aten::conv_transpose2d"}),
     (("F.max_pool2d",), {"aten::max_pool2d", "aten::max_pool2d_with_indices",
                          "quantized::max_pool2d"}),
@@ -97,6 +99,14 @@ def test_the_search_reaches_every_namespace(derived):
 def test_names_map_to_the_operators_that_compute_them(names, expected):
     found = {overload.partition(".")[0] for overload in dispatch_guard.operators(names)}
     assert expected <= found, expected - found
+
+
+@pytest.mark.parametrize(("names", "exactly"), [
+    (("torch.linalg.lstsq",), {"aten::linalg_lstsq"}),  # not the whole of torch.linalg.*
+    (("F.one_hot",), {"aten::one_hot"}),
+])
+def test_a_name_stands_for_its_own_family_only(names, exactly):
+    assert {o.partition(".")[0] for o in dispatch_guard.operators(names)} == exactly
 
 
 @pytest.mark.parametrize("names", [CONTRACT_LISTS["conv"], CONTRACT_LISTS["regularization"],
