@@ -1,14 +1,17 @@
 """Forbidden calls enforced at PyTorch's dispatcher, below anything student code reaches from
-Python: every course.toml name that stands for a computation maps to the ATen operators that
-compute it (and their equivalents), and while a guarded function runs those operators have a
-kernel that records the call and raises.
+Python: every course.toml name that stands for a computation maps to the operators that compute
+it, in every namespace (ATen's, and quantized, mkldnn, torchvision...), and while a guarded
+function runs those operators have a kernel that records the call and raises. Which operators
+compute a family's result is derived, not remembered: tests/kit/test_operator_families.py runs
+every operator on the family's probes and fails while one that computes it escapes.
 
 A name-level check (a TorchFunctionMode, `grader.sandbox.forbidden`) sees `torch.softmax` but not
 `torch._softmax`, `torch.ops.aten._softmax`, `F.softmin(-X)`, a TorchScript function, a call
 from another thread or one made under `torch._C.DisableTorchFunction()`. All of those reach
 the dispatcher, whose kernel table is process-wide, so all of them are caught here. The kernels
-are registered with `torch.library` for the backend keys that have a kernel of the operator,
-and for composite operators also for the autograd keys (which decompose them first).
+are registered with `torch.library`, one library per namespace, for the backend keys that have
+a kernel of the operator, and for composite operators also for the autograd keys (which
+decompose them first).
 
 Registering a set costs milliseconds, so a sandboxed worker keeps the last set armed between
 calls; `--in-process` (the grader's own process) has the name-level check only.

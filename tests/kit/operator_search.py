@@ -13,6 +13,7 @@ crashes the process is noted and the search goes on with the next.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import multiprocessing
@@ -99,21 +100,19 @@ def _fresh(value: Any) -> Any:
     return value
 
 
-class engine:
+@contextlib.contextmanager
+def engine(name: str | None) -> Iterator[None]:
     """Within the block, the quantized engine is `name` (qnnpack has kernels the default
     engine lacks); None leaves it."""
-
-    def __init__(self, name: str | None):
-        self.name, self.before = name, None
-
-    def __enter__(self) -> None:
-        if self.name is not None:
-            self.before = torch.backends.quantized.engine
-            torch.backends.quantized.engine = self.name
-
-    def __exit__(self, *exc: object) -> None:
-        if self.before is not None:
-            torch.backends.quantized.engine = self.before
+    if name is None:
+        yield
+        return
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = name
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = before
 
 
 @dataclass(frozen=True)
@@ -150,6 +149,11 @@ def _signature(qualified: str) -> tuple[tuple[_Arg, ...], bool] | None:
                          element is not None and element.kind() == "TensorType"))
     writes = any(a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
     return tuple(args), writes
+
+
+def _writes(qualified: str) -> bool:
+    signature = _signature(qualified)
+    return signature is None or signature[1]
 
 
 SMALL = {"IntType": (1,), "BoolType": (False,), "DeviceObjType": (torch.device("cpu"),)}
@@ -232,7 +236,8 @@ def _run(op: Any, probe: Probe, args: tuple[Any, ...], kwargs: dict[str, Any],
 
 def _quantized_kernels() -> frozenset[str]:
     """The operators a quantized probe is tried on: those with a quantized kernel, and every
-    operator outside ATen (whose ATen operators run float probes as well as quantized ones)."""
+    operator outside ATen (an ATen operator without a quantized kernel computes on a
+    quantized tensor only what it computes on the float probes)."""
     return frozenset(torch._C._dispatch_get_registrations_for_dispatch_key("QuantizedCPU")) | {
         q for q in all_operators() if not q.startswith("aten::")}
 
@@ -252,11 +257,6 @@ def search_one(qualified: str, probes: list[Probe], quantizable: frozenset[str]
             if name is not None:
                 yield p, c, name
                 break
-
-
-def _writes(qualified: str) -> bool:
-    signature = _signature(qualified)
-    return signature is None or signature[1]
 
 
 def _map_from(conn: Any, fn: Callable[[Any], Any], items: list[Any], start: int) -> None:
