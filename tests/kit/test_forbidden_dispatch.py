@@ -18,7 +18,7 @@ import pytest
 from tests.kit.permissive import permissive_env
 from tests.kit.variants import KIT_ROOT
 
-pytestmark = pytest.mark.heavy(40)
+pytestmark = pytest.mark.heavy(50)
 
 CHEATS = {
     "disable_torch_function": '''
