@@ -1,9 +1,10 @@
 """Forbidden calls are caught at the dispatcher however student code reaches them: private
-aliases, `torch.ops`, equivalents, threads, TorchScript, a disabled Python mode, a patched
-grader. Each softmax.py below computes softmax with a forbidden operator by one such route;
-graded on the softmax function's tests, each earns nothing. The course they are graded against
-allows every step outside the source allow-list, so that the code runs and the dispatcher
-alone is tested (the source scan would stop most of them first: test_allowlist.py)."""
+aliases, `torch.ops`, equivalents (a CTC loss, a quantized kernel in another namespace),
+threads, TorchScript, a disabled Python mode, a patched grader. Each softmax.py below computes
+softmax with a forbidden operator by one such route; graded on the softmax function's tests,
+each earns nothing. The course they are graded against allows every step outside the source
+allow-list, so that the code runs and the dispatcher alone is tested (the source scan would
+stop most of them first: test_allowlist.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from tests.kit.permissive import permissive_env
 from tests.kit.variants import KIT_ROOT
 
-pytestmark = pytest.mark.heavy(40)
+pytestmark = pytest.mark.heavy(50)
 
 CHEATS = {
     "disable_torch_function": '''
@@ -60,6 +61,38 @@ def softmax(X):
     eye = torch.eye(X.shape[1], dtype=X.dtype)
     q = X[None]
     return F.scaled_dot_product_attention(q, eye[None], eye[None], scale=1.0)[0]
+''',
+    "ctc_loss_equivalent": '''
+import math
+import torch
+import torch.nn.functional as F
+
+def softmax(X):
+    # a CTC loss sums its alignments in log space: with X[i, t] the label's log-probability at
+    # every other step and -inf between, row i's loss is exactly -logsumexp(X[i])
+    n, q = X.shape
+    log_probs = torch.zeros(2 * q, n, 2, dtype=X.dtype)
+    log_probs[0::2, :, 1] = X.T
+    log_probs[1::2, :, 1] = -math.inf
+    labels = torch.ones(n, 1, dtype=torch.long)
+    loss = F.ctc_loss(log_probs, labels, torch.full((n,), 2 * q), torch.ones(n, dtype=torch.long),
+                      reduction="none")
+    return torch.exp(X + loss[:, None])
+''',
+    "safe_softmax": '''
+import torch
+
+def softmax(X):
+    return torch.ops.aten._safe_softmax(X, 1)
+''',
+    "quantized_qnnpack": '''
+import torch
+
+def softmax(X):
+    torch.backends.quantized.engine = "qnnpack"
+    span = float(X.abs().max()) or 1.0
+    qX = torch.quantize_per_tensor(X.float(), 2 * span / 255, 128, torch.quint8)
+    return torch.ops.quantized.softmax(qX, 1, 1 / 256, 0).dequantize().to(X.dtype)
 ''',
     "thread_at_import": '''
 import queue
