@@ -1,9 +1,9 @@
 """JSON from someone else, measured before it is parsed.
 
 `json.loads` builds every value of a text before anything can look at them: 64 MB of
-`[{},{},...]` are 21 million dicts, 3.7 GB of a process's memory, and 30,000 `[` are a
-RecursionError. So a text is first measured over its bytes, at C speed and in memory no larger
-than the text: its strings blanked (a `,` or `[` inside a string is text), then its values
+`[{},{},...]` are 21 million dicts, gigabytes of a process's memory, and 30,000 `[` are a
+RecursionError. So a text is first measured over its bytes, at C speed and in memory of the
+order of the text's: its strings blanked (a `,` or `[` inside a string is text), then its values
 counted by the separators that introduce them and its nesting by a running sum of its brackets.
 A text over a budget is refused unbuilt.
 """

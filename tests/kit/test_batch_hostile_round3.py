@@ -224,6 +224,32 @@ def test_a_grading_that_outgrows_the_graders_memory_is_reported(tmp_path):
     assert "more than 250 MB of the grader's own memory" in messages(hog)
 
 
+ADDRESS_SPACE_CAP = """
+import os
+from grader.instructor import pool
+os.geteuid = lambda: 1000  # as for a grader that is not root: no cgroup of its own
+print(pool.cap_memory(200))
+try:
+    junk = bytearray(400 << 20)
+    print("not capped")
+except MemoryError:
+    print("capped")
+"""
+
+
+def test_without_a_cgroup_the_grader_is_capped_by_its_address_space():
+    """Where the grader cannot have a cgroup (not root) and has no CUDA, RLIMIT_AS caps it:
+    the cap counts from the address space it has when capped (torch's CUDA build reserves 3
+    GB on import), so 400 MB more fail under a cap of 200."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA reserves address space: the grader is capped by a cgroup or not at all")
+    run = subprocess.run([sys.executable, "-c", ADDRESS_SPACE_CAP], cwd=KIT_ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.stdout.split() == ["rlimit", "capped"], run.stderr[-2000:]
+
+
 # -- the pieces, one by one -----------------------------------------------------------------------
 
 
