@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from grader.sandbox.jsonbound import check_json
+
 WHOLE_TOPIC = None  # the group of tests that are about no single function
 METADATA_KEY = "torchdrill"  # notebook metadata: the topic and its functions, for grouping tests
 DEF_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -45,6 +47,12 @@ def group_of(test_name: str, functions: Iterable[str]) -> str | None:
 # --------------------------------------------------------------------------- notebook -> module
 
 
+# A notebook's JSON, measured before it is parsed (grader.sandbox.jsonbound): 32 MB of `[]`
+# would be 10 million lists. A notebook of long outputs has some thousands of values.
+MAX_NOTEBOOK_VALUES = 1_000_000
+MAX_NOTEBOOK_DEPTH = 64
+
+
 class NotebookError(ValueError):
     """The file is not a notebook Jupyter could open."""
 
@@ -54,6 +62,7 @@ def read_notebook(data: bytes, name: str) -> dict[str, Any]:
     Format 4 is read as plain JSON: importing nbformat (jsonschema and its format checkers)
     costs ~1.8 s, once per grading process. Older formats are converted by nbformat."""
     try:
+        check_json(data, MAX_NOTEBOOK_VALUES, MAX_NOTEBOOK_DEPTH)  # before json builds it
         nb = json.loads(data.decode("utf-8"))
         if isinstance(nb, dict) and nb.get("nbformat") != 4:
             import nbformat

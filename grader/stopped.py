@@ -20,7 +20,7 @@ import pytest
 
 from grader import plugin
 from grader.course import Course
-from grader.report.schema import GradedTestRecord, NotCounted, Report
+from grader.report.schema import GradedTestRecord, NotCounted, Outcome, Report
 from grader.report.scoring import build_report
 from grader.submission import Submission
 
@@ -100,15 +100,18 @@ def stopped_message(seconds: float) -> str:
 
 
 def stopped_report(course: Course, topics: list[str], student: str, seconds: float,
-                   planned: list[GradedTestRecord], not_counted: list[NotCounted]) -> Report:
-    """The report of a student whose grading was stopped after `seconds`: every planned test
-    lost with outcome `timeout`, so the maximum is the course's. Stopped before its tests
-    were collected, each topic stands as one lost test worth the topic's points. The
-    submission's source is not scanned again (that may be what was slow)."""
-    message = stopped_message(seconds)
-    records: list[GradedTestRecord] = [{**r, "message": message} for r in planned] or [
+                   planned: list[GradedTestRecord], not_counted: list[NotCounted],
+                   message: str | None = None, outcome: Outcome = "timeout") -> Report:
+    """The report of a student whose grading was stopped after `seconds` (or for another
+    reason, which `message` gives): every planned test lost with `outcome`, so the maximum is
+    the course's. Stopped before its tests were collected, each topic stands as one lost
+    test worth the topic's points. The submission's source is not scanned again (that may be
+    what was slow)."""
+    message = message or stopped_message(seconds)
+    records: list[GradedTestRecord] = [
+        {**r, "outcome": outcome, "message": message} for r in planned] or [
         {"topic": t, "name": "grading", "visibility": "public", "score": 0.0,
-         "max_score": course.topic(t).points, "outcome": "timeout", "message": message,
+         "max_score": course.topic(t).points, "outcome": outcome, "message": message,
          "mistake": None, "hint": "", "duration_s": 0.0} for t in topics]
     return build_report(records, course, topics, Submission(student, Path(student)), [], [],
                         not_counted)

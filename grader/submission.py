@@ -13,14 +13,16 @@ following a symbolic link (a link could deliver the reference solution or a file
 may read), only regular files (reading a FIFO would block forever), and only up to a size.
 A topic file that is refused fails that topic's tests with the reason; every other file that
 does not reach the grader (helpers.py, a second copy of a topic) is listed in `not_graded`,
-which the report shows as `files_not_graded`.
+which the report shows as `files_not_graded`. Nothing else is read or walked: a folder nested
+thousands deep, a sparse file of a terabyte or a million files beside the topic files cost a
+listing of the top folder, never a read or a recursion.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,11 +70,28 @@ def load_submission(path: str | Path, topics: Iterable[str] | None = None) -> Su
     folder = path if folder_mode else path.parent
     root = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        entries = sorted(os.listdir(root)) if folder_mode else [path.name]
-        _Reader(sub, folder, root, list(topics), folder_mode).read(entries)
+        reader = _Reader(sub, folder, root, list(topics), folder_mode)
+        if folder_mode:
+            with os.scandir(root) as listing:
+                reader.read(entry.name for entry in listing)
+        else:
+            reader.read(iter([path.name]))
     finally:
         os.close(root)
     return sub
+
+
+def smallest(names: Iterator[str], n: int) -> tuple[list[str], int]:
+    """The first `n` of `names` in sorted order and how many there were, in memory for a few
+    times `n` names however many come."""
+    kept: list[str] = []
+    count = 0
+    for name in names:
+        count += 1
+        kept.append(name)
+        if len(kept) > 4 * n:
+            kept = sorted(kept)[:n]
+    return sorted(kept)[:n], count
 
 
 class _Reader:
@@ -85,24 +104,34 @@ class _Reader:
         self.nested = nested  # look for <topic>/<topic>.ipynb too
         self.skipped: list[tuple[str, str]] = []
 
-    def read(self, entries: list[str]) -> None:
-        present = set(entries)
+    def read(self, entries: Iterator[str]) -> None:
+        """Read the topic files among `entries` (the folder's names, streamed) and list the
+        other code files as not graded (the first MAX_NOT_GRADED by name, then a count)."""
+        wanted = {f"{t}{s}" for t in self.topics for s in CODE_SUFFIXES}
+        present: set[str] = set()
+
+        def others() -> Iterator[str]:
+            for name in entries:
+                if name in wanted or name in self.topics:
+                    present.add(name)
+                elif name.endswith(CODE_SUFFIXES):
+                    yield name
+
+        listed, count = smallest(others(), MAX_NOT_GRADED)
         for topic in self.topics:
             candidates = [c for c in (f"{topic}.py", f"{topic}.ipynb") if c in present]
             if self.nested and topic in present and self._has_nested(topic):
                 candidates.append(f"{topic}/{topic}.ipynb")
             if candidates:
                 self._topic(topic, candidates)
-        wanted = {f"{t}{s}" for t in self.topics for s in CODE_SUFFIXES}
         course = ", ".join(f"{t}.py" for t in self.topics)
         self.skipped += [(name, f"{name} is not graded and your topic files cannot import it: "
                           f"only the course's topic files ({course}) reach the grader. Put "
-                          "the code you need from it into the topic's file.")
-                         for name in entries if name.endswith(CODE_SUFFIXES)
-                         and name not in wanted]
+                          "the code you need from it into the topic's file.") for name in listed]
+        count += len(self.skipped) - len(listed)
         self.sub.not_graded = [{"file": f, "reason": r} for f, r in self.skipped[:MAX_NOT_GRADED]]
-        if len(self.skipped) > MAX_NOT_GRADED:
-            more = len(self.skipped) - MAX_NOT_GRADED
+        if count > MAX_NOT_GRADED:
+            more = count - MAX_NOT_GRADED
             self.sub.not_graded.append({"file": f"{more} more files", "reason": (
                 f"{more} more files were not graded either; they are not listed")})
 

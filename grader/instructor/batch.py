@@ -1,29 +1,46 @@
 """Grading a class: every entry of a folder is one student (a folder of `.py` files or
 notebooks, or a `.zip` of one), graded in parallel, each report written atomically as soon as
-it is done. A student whose files, the tests and the kit are unchanged since their report is
-skipped, so a run killed midway resumes where it stopped. At the end, the gradebook and the
+it is done. A student whose submission, the tests and the kit are unchanged since their report
+is skipped, so a run killed midway resumes where it stopped. At the end, the gradebook and the
 class page are written from every report.
 
 Each student's reports go to `OUT/students/<student>/`, so no student's name can collide with
-the class's own files in `OUT/`. Local runs use grader processes the batch owns
-(`grader.instructor.pool`: one worker template each, none outliving the batch, each student
-within a wall-clock budget); `--executor dask` sends the same tasks to a Dask cluster. What a
-grader process does for one student is `grader.instructor.tasks`.
+the class's own files in `OUT/`. A student is known by an id made from their entry's name
+(`entries`): the name itself where it is plain text, its bytes that are not UTF-8 and its
+invisible characters escaped otherwise (`grader.text.safe_name`), and a folder and a zip of the
+same name (`alice/`, `alice.zip`) each under its own, the zip by its full name; the class page
+and the gradebook say so. Ids depend on the class folder's names only, so a rerun finds each
+student's reports where it left them.
+
+A student's fingerprint is that of what grading reads of the submission
+(`grader.submission.load_submission`: the course's topic files, each within a size; the names
+of the other code files), never a walk of the folder: a tree nested thousands deep or a sparse
+file of a terabyte costs nothing, and a change to a file the grader never reads regrades no one.
+
+Local runs use grader processes the batch owns (`grader.instructor.pool`: one worker template
+each, none outliving the batch, each student within a wall-clock budget and a memory cap);
+`--executor dask` sends the same tasks to a Dask cluster. What a grader process does for one
+student is `grader.instructor.tasks`. Whatever one student's entry does to the grader, the
+others are graded and the class's files are written: that student gets a report saying what
+went wrong, or is listed on the class page and in the gradebook as not graded, with the reason.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.course import COURSE_FILE, GPU_TESTS_ENV, KIT_ROOT, Course, load_course
 from grader.grade import grading_budget
 from grader.instructor.class_report import STUDENTS, write_class_report
-from grader.instructor.pool import run_tasks
+from grader.instructor.pool import memory_cap_mb, run_tasks
 from grader.instructor.similarity import ClassSimilarity, compare_class
 from grader.instructor.sync import expected_stubs
 from grader.instructor.tasks import (
@@ -35,60 +52,96 @@ from grader.instructor.tasks import (
 )
 from grader.report.formats import summary_line
 from grader.report.schema import Report
-from grader.text import clean_text
+from grader.submission import Submission
+from grader.text import clean_text, safe_name
 
 Graded = tuple[Task, Report | None, str | None]  # a student's report, or why there is none
+MAX_ID_BYTES = 200  # a student's id is a folder name: at most 255 bytes on most file systems
 
 
-def entries(root: Path) -> list[tuple[str, Path]]:
-    """(student id, entry) for each sub-folder and `.zip` of `root`, by name."""
-    found = []
-    for p in sorted(root.iterdir()):
-        if p.name.startswith("."):
-            continue
-        if p.is_dir():
-            found.append((p.name, p))
-        elif p.suffix.lower() == ".zip":
-            found.append((p.stem, p))
-    return found
+@dataclass(frozen=True)
+class Entry:
+    """One student of a class folder: the id their reports go by (their folder under
+    `OUT/students/` and their row of the gradebook), their folder or zip, and what the class
+    page says of the id when it is not simply the entry's name."""
+
+    student: str
+    path: Path
+    note: str = ""
 
 
-def _hash_files(h, files: Iterator[Path], base: Path) -> None:
-    """Each regular file's path and bytes. A symlink counts by where it points, never
-    followed (a link in a submission must not make the coordinator read a device or a huge
-    file), and a file that cannot be read by its error."""
-    for f in sorted(files):
-        if "__pycache__" in f.parts:
-            continue
-        if f.is_symlink():
-            data = b"link to " + os.fsencode(os.readlink(f))
-        elif f.is_file():
-            try:
-                data = f.read_bytes()
-            except OSError as e:
-                data = f"unreadable: {e.strerror}".encode()
-        else:
-            continue
-        h.update(str(f.relative_to(base)).encode() + b"\0")
-        h.update(data + b"\0")
+def entries(root: Path) -> list[Entry]:
+    """Each sub-folder and `.zip` of `root` (not those whose names begin with a dot), by name,
+    with its student id: the folder's name, or the zip's without `.zip`, made safe to show
+    (`safe_name`); where a folder and a zip would share an id, the zip keeps its full name."""
+    found: dict[str, tuple[str, Path, str]] = {}  # name -> (id it asks for, path, as shown)
+    with os.scandir(root) as listing:
+        for item in listing:
+            path = Path(item.path)
+            if item.name.startswith("."):
+                continue
+            if path.is_dir():
+                found[item.name] = (item.name, path, safe_name(item.name) + "/")
+            elif path.suffix.lower() == ".zip":
+                found[item.name] = (path.stem, path, safe_name(item.name))
+    ids = {name: wanted for name, (wanted, _, _) in found.items()}
+    while True:
+        taken = Counter(ids.values())
+        clashes = [name for name, i in ids.items() if i != name and taken[i] > 1]
+        if not clashes:
+            break
+        for name in clashes:  # an entry's full name is unique in its folder
+            ids[name] = name
+    result = []
+    for name in sorted(found):
+        wanted, path, shown = found[name]
+        student = student_id(ids[name])
+        notes = []
+        if others := sorted(found[n][2] for n in found
+                            if n != name and wanted in (found[n][0], ids[n])):
+            notes.append(f"{shown} is graded on its own, as {student}: the class folder also "
+                         f"holds {', '.join(others)}")
+        if safe_name(ids[name]) != ids[name]:
+            notes.append("its name is shown escaped: \\xNN is a byte that is not UTF-8, "
+                         "\\uNNNN a character that is invisible or reorders text")
+        if student != safe_name(ids[name]):
+            notes.append(f"its name is too long for a folder's: its reports are in {student}")
+        result.append(Entry(student, path, "; ".join(notes)))
+    return result
+
+
+def student_id(name: str) -> str:
+    """The id of an entry that asks for `name`: `safe_name(name)`, shortened with a hash of
+    the name where it would be too long for a folder's name."""
+    shown = safe_name(name)
+    if len(os.fsencode(shown)) <= MAX_ID_BYTES:
+        return shown
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    return f"{shown[:MAX_ID_BYTES // 4]}~{digest}"
 
 
 def kit_hash() -> str:
     """Everything that decides a score besides the submission: grader, tests, course."""
     h = hashlib.sha256()
     for sub in ("grader", "torchdrill", "tests/public", "tests/hidden"):
-        _hash_files(h, (KIT_ROOT / sub).rglob("*.py"), KIT_ROOT)
-    _hash_files(h, iter([KIT_ROOT / "pyproject.toml"]), KIT_ROOT)
+        for f in sorted((KIT_ROOT / sub).rglob("*.py")):
+            if "__pycache__" not in f.parts:
+                h.update(str(f.relative_to(KIT_ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+    h.update((KIT_ROOT / "pyproject.toml").read_bytes())
     h.update(COURSE_FILE.read_bytes())  # the kit's course.toml, or the one TORCHDRILL_COURSE names
     h.update(os.environ.get(GPU_TESTS_ENV, "").encode())  # [gpu] tests, when overridden
     return h.hexdigest()
 
 
-def fingerprint(entry: Path, kit: str, options: tuple) -> str:
-    h = hashlib.sha256((kit + repr(options)).encode())
-    files = entry.rglob("*") if entry.is_dir() else iter([entry])
-    _hash_files(h, files, entry if entry.is_dir() else entry.parent)
-    return h.hexdigest()
+def fingerprint(submission: Submission, kit: str, options: tuple) -> str:
+    """What decides a student's report: the kit, the options, and what grading reads of the
+    submission (each topic's file by its path inside the submission and its text, what was
+    wrong with a topic, the files not graded)."""
+    read = {"sources": {m: [os.path.relpath(f, submission.path), text]
+                        for m, (f, text) in submission.sources.items()},
+            "problems": submission.problems, "not_graded": submission.not_graded}
+    data = json.dumps([kit, repr(options), submission.name, read], sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()  # ascii: json escapes the rest
 
 
 def is_current(task: Task) -> bool:
@@ -131,36 +184,63 @@ def gpu_refusal(course: Course, topics: list[str] | None, executor: str = "local
             "(counted only where CUDA exists) or \"omitted\" (not part of the course).")
 
 
+@dataclass
+class Plan:
+    """A class to grade: a task per student, and what the class page and the gradebook say of
+    a student besides their report (`notes`: their id, or why they were not graded)."""
+
+    tasks: list[Task]
+    notes: dict[str, str] = field(default_factory=dict)
+
+
 def plan(root: Path, out: Path, topics: list[str] | None, suite: str | None,
          call_timeout: float | None, keyword: str | None = None,
-         student_timeout: float | None = None) -> list[Task]:
-    """One task per student of `root`, reporting to `OUT/students/<student>/`."""
-    kit = kit_hash()
+         student_timeout: float | None = None) -> Plan:
+    """One task per student of `root`, reporting to `OUT/students/<student>/`, fingerprinted
+    by what grading reads of their submission."""
+    kit, names = kit_hash(), load_course().names
     options = (tuple(topics or ()), suite, call_timeout, keyword, student_timeout)
-    return [Task(student, str(entry), str(student_dir(out, student)),
-                 tuple(topics) if topics else None, suite, call_timeout,
-                 fingerprint(entry, kit, options), keyword)
-            for student, entry in entries(root)]
+    found = entries(root)
+    tasks = []
+    with tempfile.TemporaryDirectory(prefix="torchdrill-") as scratch:
+        for n, e in enumerate(found):
+            task = Task(e.student, str(e.path), str(student_dir(out, e.student)),
+                        tuple(topics) if topics else None, suite, call_timeout, "", keyword)
+            unpacked = Path(scratch, str(n))  # where a zip is unpacked
+            submission = read_submission(task, unpacked, names)
+            tasks.append(replace(task, fingerprint=fingerprint(submission, kit, options)))
+    return Plan(tasks, {e.student: e.note for e in found if e.note})
 
 
 def grade_locally(tasks: list[Task], jobs: int, budget_s: float | None = None
                   ) -> Iterator[Graded]:
     """Grade tasks on `jobs` grader processes of our own (`grader.instructor.pool`), each
-    student within `budget_s` (default: course.toml's); yield (task, report, error) as each
-    finishes. A student stopped past the budget gets a report that says so."""
+    student within `budget_s` (default: course.toml's) and the pool's memory cap; yield (task,
+    report, error) as each finishes. A student stopped past the budget or the cap gets a
+    report that says so."""
     course = load_course()
     budget_s = budget_s or grading_budget(course)
+    from grader.stopped import stopped_report
+
     for outcome in run_tasks(tasks, jobs, budget_s):
         task = outcome.task
-        if outcome.stopped:
-            from grader.stopped import stopped_report
-
+        if outcome.stopped or outcome.out_of_memory:
+            why = out_of_memory_message(memory_cap_mb(course)) if outcome.out_of_memory \
+                else None
             report = stopped_report(course, list(task.topics or course.names), task.student,
-                                    budget_s, outcome.planned, outcome.not_counted)
+                                    budget_s, outcome.planned, outcome.not_counted, why,
+                                    "error" if outcome.out_of_memory else "timeout")
             write_student(task, report)
             yield task, report, None
         else:
             yield task, outcome.report, outcome.error
+
+
+def out_of_memory_message(megabytes: int) -> str:
+    return (f"grading this submission needed more than {megabytes:,} MB of the grader's own "
+            "memory and was stopped, so none of its tests earned points: something in it sent "
+            "the grader far more data than an exercise needs (a huge result, or a flood of "
+            "values). Ask your instructor.")
 
 
 def _dask(tasks: list[Task], scheduler: str) -> Iterator[Graded]:
@@ -195,7 +275,8 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
     )
 
     out.mkdir(parents=True, exist_ok=True)
-    tasks = plan(root, out, topics, suite, call_timeout, keyword, student_timeout)
+    planned = plan(root, out, topics, suite, call_timeout, keyword, student_timeout)
+    tasks, notes = planned.tasks, planned.notes
     todo = [t for t in tasks if not is_current(t)]
     print(f"{len(tasks)} students; {len(tasks) - len(todo)} unchanged since their report, "
           f"{len(todo)} to grade", file=sys.stderr)
@@ -218,31 +299,40 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
             progress.update(bar, advance=1, rate=f"{n / elapsed * 60:.1f}/min")
             if error or report is None:
                 failures.append(task.student)
+                notes[task.student] = "; ".join(filter(None, [
+                    f"not graded in this run: {error}", notes.get(task.student)]))
                 _say(progress.console, f"{task.student}: could not be graded: {error}", "red")
             else:
                 _say(progress.console, f"{task.student}: {summary_line(report)}")
     reports = {t.student: _load(Path(t.out) / "report.json") for t in tasks}
-    similar = similarity(tasks, course, out)
     write_class_report({s: r for s, r in reports.items() if r}, out,
-                       f"{course.title}: {root.name}", similar)
+                       f"{course.title}: {safe_name(root.name)}", similarity(tasks, course, out),
+                       notes)
     print(f"gradebook: {out / 'gradebook.csv'}; class page: {out / 'index.html'}; "
           f"students' reports: {out / STUDENTS}/", file=sys.stderr)
     return len(failures)
 
 
-def similarity(tasks: list[Task], course: Course, out: Path) -> ClassSimilarity:
+def similarity(tasks: list[Task], course: Course, out: Path) -> ClassSimilarity | None:
     """Every pair of students compared per topic graded (grader.instructor.similarity), the
-    pairs at course.toml's [similarity] threshold written beside the class page."""
+    pairs at course.toml's [similarity] threshold written beside the class page; None, with a
+    line on the console, where the comparison failed (the class page goes without it)."""
     stubs = expected_stubs(KIT_ROOT / "solutions")
     topics = {t for task in tasks for t in (task.topics or course.names)}
     stubs = {t: stubs[f"{t}.py"] for t in course.names if t in topics and f"{t}.py" in stubs}
     code: dict[str, dict[str, str]] = {}
-    for task in tasks:
-        with tempfile.TemporaryDirectory(prefix="torchdrill-") as scratch:
-            sub = read_submission(task, Path(scratch))
-        code[task.student] = {t: text for t in stubs if (text := sub.source(t))}
-    return compare_class(code, stubs, course.similarity.threshold,
-                         course.similarity.min_shared, out)
+    with tempfile.TemporaryDirectory(prefix="torchdrill-") as scratch:
+        for n, task in enumerate(tasks):
+            unpacked = Path(scratch, str(n))  # where a zip is unpacked
+            sub = read_submission(task, unpacked, course.names)
+            code[task.student] = {t: text for t in stubs if (text := sub.source(t))}
+    try:
+        return compare_class(code, stubs, course.similarity.threshold,
+                             course.similarity.min_shared, out)
+    except Exception as e:  # a student's code the comparison could not take: grades stand
+        print(clean_text(f"similar code was not compared: {type(e).__name__}: {e}"),
+              file=sys.stderr)
+        return None
 
 
 def _say(console, text: str, style: str | None = None) -> None:
@@ -253,8 +343,6 @@ def _say(console, text: str, style: str | None = None) -> None:
 
 
 def _load(path: Path) -> Report | None:
-    import json
-
     try:
         report: Report = json.loads(path.read_text())
         return report

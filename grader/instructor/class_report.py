@@ -3,7 +3,10 @@ and `index.html` (score histograms per topic, the most-failed tests with their m
 forbidden-call flags, timeouts and crashes, the pairs of students whose code is similar linked
 to a side-by-side view in `similarity/`, and each student's score linked to their report in
 `students/<student>/`), with matplotlib figures embedded in the page. Everything from a
-report is escaped on the page: a student's name is text, never markup."""
+report is cleaned (`grader.text.clean_text`: no control characters, invisible ones shown
+escaped) and escaped on the page: a student's name is text, never markup. In the gradebook, a
+cell that a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, a tab or a carriage
+return first) is led by a single quote, as OWASP advises against CSV injection."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from urllib.parse import quote
 from grader.atomic import write_atomic
 from grader.instructor.similarity import ClassSimilarity
 from grader.report.schema import GradedTest, Outcome, Report, waiting
+from grader.text import clean_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,32 +51,54 @@ def _tests(report: Report) -> Iterator[tuple[str, GradedTest]]:
             yield topic["name"], test
 
 
-def gradebook_rows(reports: list[Report], similarity: Mapping[str, float] | None = None
-                   ) -> list[dict[str, object]]:
-    """One row per student: per-topic scores, total, flags, timeouts and crashes, and their
-    highest similarity to a classmate's code of one topic (0 to 1)."""
-    names = topic_names(reports)
+def gradebook_rows(students: Mapping[str, Report], similarity: Mapping[str, float] | None = None,
+                   notes: Mapping[str, str] | None = None) -> list[dict[str, object]]:
+    """One row per student, by id: per-topic scores, total, flags, timeouts and crashes, their
+    highest similarity to a classmate's code of one topic (0 to 1) and what the batch noted of
+    them; a student without a report has only their note (why they were not graded)."""
+    notes = notes or {}
+    names = topic_names(list(students.values()))
     rows: list[dict[str, object]] = []
-    for r in sorted(reports, key=lambda r: r["submission"]):
+    for student in sorted({*students, *notes}):
+        r = students.get(student)
+        if r is None:
+            rows.append({"student": student, "note": notes[student] or "not graded"})
+            continue
         scores = {t["name"]: t["score"] for t in r["topics"]}
         outcomes = Counter[Outcome](test["outcome"] for _, test in _tests(r))
         flags = sorted({f"{f['topic']}.{f['function']}: {f['call']}" for f in r["flags"]})
-        rows.append({"student": r["submission"], **{n: scores.get(n, 0.0) for n in names},
+        rows.append({"student": student, **{n: scores.get(n, 0.0) for n in names},
                      "total": r["score"], "max_score": r["max_score"],
                      "flags": "; ".join(flags), "timeouts": outcomes["timeout"],
                      "errors": outcomes["error"],
-                     "max_similarity": round((similarity or {}).get(r["submission"], 0.0), 3)})
+                     "max_similarity": round((similarity or {}).get(student, 0.0), 3),
+                     "note": notes.get(student, "")})
     return rows
 
 
-def gradebook_csv(reports: list[Report], similarity: Mapping[str, float] | None = None) -> str:
-    rows = gradebook_rows(reports, similarity)
-    fields = ["student", *topic_names(reports), "total", "max_score", "flags", "timeouts",
-              "errors", "max_similarity"]
+# A cell a spreadsheet would read as a formula (OWASP's CSV injection): it begins with one of
+# these. Such a cell is written after a single quote, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A value as a CSV cell the kit writes: text cleaned (`clean_text`) and, where it would
+    begin a formula, led by a single quote; numbers as they are."""
+    if not isinstance(value, str):
+        return value
+    text = clean_text(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def gradebook_csv(students: Mapping[str, Report], similarity: Mapping[str, float] | None = None,
+                  notes: Mapping[str, str] | None = None) -> str:
+    rows = gradebook_rows(students, similarity, notes)
+    fields = ["student", *topic_names(list(students.values())), "total", "max_score", "flags",
+              "timeouts", "errors", "max_similarity", "note"]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", restval="")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()
 
 
@@ -145,13 +171,18 @@ class Share(NamedTuple):
     value: float
 
 
+def _e(text: object) -> str:
+    """Text on the page: cleaned (`clean_text`) and escaped, never markup."""
+    return html.escape(clean_text(str(text)))
+
+
 def _cell(value: object) -> str:
     if isinstance(value, Share):
         width = round(100 * min(max(value.value, 0.0), 1.0))
         return f'<span class=bar style="width:{width}px"></span> {value.value:.0%}'
     if isinstance(value, Link):
-        return f'<a href="{html.escape(quote(value.href))}">{html.escape(value.text)}</a>'
-    return html.escape(str(value))
+        return f'<a href="{html.escape(quote(value.href))}">{_e(value.text)}</a>'
+    return _e(value)
 
 
 def _table(headers: list[str], rows: Sequence[Sequence[object]], empty: str) -> str:
@@ -170,10 +201,13 @@ text-align:left;vertical-align:top;font-size:14px}th{background:#f0f3f7}
 """ + f".bar{{display:inline-block;height:10px;background:{SHARE_COLOR};vertical-align:middle}}"
 
 
-def class_page(students: dict[str, Report], title: str,
-               similar: ClassSimilarity | None = None) -> str:
-    """The page for these reports, by student folder (each score links to the report in it),
-    with the pairs of similar code, each linked to its side-by-side page."""
+def class_page(students: Mapping[str, Report], title: str,
+               similar: ClassSimilarity | None = None,
+               notes: Mapping[str, str] | None = None) -> str:
+    """The page for these reports, by student id (each score links to the report in the
+    student's folder), with the pairs of similar code, each linked to its side-by-side page,
+    and what the batch noted of a student (why they were not graded, how their id was made)."""
+    notes = notes or {}
     reports = list(students.values())
     totals = [r["score"] for r in reports]
     top = max((r["max_score"] for r in reports), default=0)
@@ -185,9 +219,10 @@ def class_page(students: dict[str, Report], title: str,
              for r in sorted(reports, key=lambda r: r["submission"]) for f in r["flags"]]
     failed = [[f["topic"], f["test"], f["students"], f["message"][:400]]
               for f in most_failed(reports)]
-    scores = [[r["submission"], Link(f"{r['score']:g} / {r['max_score']:g}",
-                                     f"{STUDENTS}/{folder}/report.html")]
-              for folder, r in sorted(students.items(), key=lambda kv: kv[1]["submission"])]
+    scores = [[student, Link(f"{r['score']:g} / {r['max_score']:g}",
+                             f"{STUDENTS}/{student}/report.html")
+               if (r := students.get(student)) else "not graded", notes.get(student, "")]
+              for student in sorted({*students, *notes})]
     similar = similar or ClassSimilarity([], {}, {})
     pairs = [[p.topic, p.a, p.b, Share(p.similarity), p.shared,
               Link("side by side", similar.pages[p])] for p in similar.pairs if p in similar.pages]
@@ -200,8 +235,8 @@ def class_page(students: dict[str, Report], title: str,
              if reports else "<p class=empty>No reports yet.</p>")
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
-<title>{html.escape(title)}</title><style>{CSS}</style></head><body>
-<h1>{html.escape(title)}</h1>{stats}
+<title>{_e(title)}</title><style>{CSS}</style></head><body>
+<h1>{_e(title)}</h1>{stats}
 <h2>Scores</h2>{figure}
 <h2>Most-failed tests</h2>{_table(["topic", "test", "students", "most common message"], failed,
                                   "No test lost points.")}
@@ -214,15 +249,17 @@ in the other's (names replaced, the released stub left out); a reason to read bo
 </p>{_table(["topic", "student", "student", "similarity", "shared", "compare"], pairs,
             "No pair of students above the course's threshold.")}{
     f"<p>and {more} more pairs.</p>" if more > 0 else ""}
-<h2>Students</h2>{_table(["student", "score"], scores, "No students.")}
+<h2>Students</h2>{_table(["student", "score", "note"], scores, "No students.")}
 </body></html>
 """
 
 
-def write_class_report(students: dict[str, Report], out: Path, title: str,
-                       similar: ClassSimilarity | None = None) -> None:
-    """Write `gradebook.csv` and `index.html` for these reports, keyed by the folder under
-    `OUT/students/` that holds each (atomically)."""
+def write_class_report(students: Mapping[str, Report], out: Path, title: str,
+                       similar: ClassSimilarity | None = None,
+                       notes: Mapping[str, str] | None = None) -> None:
+    """Write `gradebook.csv` and `index.html` for these reports, keyed by the student's id (the
+    folder under `OUT/students/` that holds each), with the batch's `notes` on students
+    (atomically)."""
     highest = similar.highest if similar else None
-    write_atomic(out / "gradebook.csv", gradebook_csv(list(students.values()), highest))
-    write_atomic(out / "index.html", class_page(students, title, similar))
+    write_atomic(out / "gradebook.csv", gradebook_csv(students, highest, notes))
+    write_atomic(out / "index.html", class_page(students, title, similar, notes))

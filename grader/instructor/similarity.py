@@ -29,6 +29,7 @@ import numpy as np
 from copydetect.utils import filter_code, get_token_coverage, winnow
 
 from grader.atomic import write_atomic
+from grader.text import clean_text
 
 NOISE_TOKENS = 25  # k: shorter matches are never counted (copydetect's default)
 GUARANTEE_TOKENS = 30  # a shared run this long is always found (window = guarantee - noise + 1)
@@ -165,7 +166,10 @@ mark { background: #ffd27a; }
 
 def side_by_side(pair: Pair, code_a: str, code_b: str, stub: str) -> str:
     """An HTML page with both students' code of the topic, the shared parts marked. Every piece
-    of student text is escaped: code and names are text, never markup."""
+    of student text is cleaned (`clean_text`: a bidi override or a zero-width space in code is
+    shown escaped where it hides, not made to reorder what is read) and escaped: code and
+    names are text, never markup."""
+    code_a, code_b = clean_text(code_a), clean_text(code_b)
     prints = fingerprints({"a": code_a, "b": code_b}, stub)
     _, _, (slices_a, slices_b) = copydetect.compare_files(prints["a"], prints["b"])
 
@@ -176,7 +180,9 @@ def side_by_side(pair: Pair, code_a: str, code_b: str, stub: str) -> str:
                                                      escape_html=True)
         return text
 
-    e = html.escape
+    def e(text: str) -> str:
+        return html.escape(clean_text(text))
+
     title = f"{pair.topic}: {pair.a} and {pair.b}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

@@ -4,6 +4,7 @@ student's reports and the fingerprint that lets a rerun skip them."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +16,14 @@ from grader.grade import grade
 from grader.instructor.archive import extract_submission
 from grader.report.formats import write_reports
 from grader.report.schema import Report
-from grader.submission import Submission, load_submission
+from grader.submission import Submission, load_submission, smallest
 
 if TYPE_CHECKING:
     from grader.sandbox.client import Template
     from grader.stopped import TestPlan
 
 FINGERPRINT = ".fingerprint"
+SHOWN_NAMES = 8  # names a report shows of a submission that holds no code file
 
 
 @dataclass(frozen=True)
@@ -63,29 +65,44 @@ def template_once() -> Template:
     return _template
 
 
-def read_submission(task: Task, scratch: Path) -> Submission:
-    """The student's submission; whatever was wrong with it (a bad archive, no code, a file
+def read_submission(task: Task, scratch: Path, topics: list[str] | None = None) -> Submission:
+    """The student's submission, a zip unpacked into `scratch` (`topics`: the course's, read
+    from course.toml unless given). Whatever was wrong with it (a bad archive, no code, a file
     that could not be read) becomes a problem of every topic, so the student still gets a
     report that says so."""
+    topics = topics or load_course().names
     entry = Path(task.entry)
     try:
         problem = None
         if entry.is_file():
+            scratch.mkdir(exist_ok=True)
             problem = extract_submission(entry, scratch)
             entry = scratch
-        sub = load_submission(entry)
+        sub = load_submission(entry, topics)
         if problem is None and not sub.sources and not sub.problems:
-            names = sorted(p.name for p in entry.rglob("*") if p.is_file())[:8]
-            problem = ("the submission has no .py or .ipynb files" +
-                       (f" (found: {', '.join(names)})" if names else ": it is empty"))
+            problem = f"the submission has no .py or .ipynb files{_found(entry)}"
     except Exception as e:
         sub = Submission(task.student, entry)
         problem = f"the submission could not be read ({type(e).__name__}: {e})"
     sub.name = task.student
     if problem:
-        for topic in load_course().names:
+        for topic in topics:
             sub.problems.setdefault(topic, problem)
     return sub
+
+
+def _found(folder: Path) -> str:
+    """What a submission without code holds, as a report says it: the first names of its top
+    folder (never a walk of what lies below)."""
+    if not folder.is_dir():
+        return ""
+    with os.scandir(folder) as listing:
+        names, count = smallest((e.name + "/" if e.is_dir(follow_symlinks=False) else e.name
+                                 for e in listing), SHOWN_NAMES)
+    if not names:
+        return ": it is empty"
+    more = f" and {count - len(names)} more" if count > len(names) else ""
+    return f" (found: {', '.join(names)}{more})"
 
 
 def grade_task(task: Task, plan: TestPlan | None = None) -> Report:

@@ -6,6 +6,8 @@ cgroup bounds the tree. Each worker gets its own cgroup, a sibling of every othe
 under the grader's cgroup, so equal CPU weights mean one student's busy processes cannot starve
 a concurrent student. The worker joins its cgroup itself, before any student code runs; the
 grader removes it once the worker is dead (`remove`), and sweeps any left by a killed grader.
+A batch's grader process caps its own memory with a cgroup of its own the same way
+(`grader.instructor.pool`), and its coordinator asks whether it was killed for it (`oom_killed`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 ROOT = Path("/sys/fs/cgroup")
 PREFIX = "torchdrill-w"
 V1_CONTROLLERS = ("memory", "pids", "cpu")
+MEMORY_EVENTS = {"v2": "memory.events", "memory": "memory.oom_control"}
 
 
 def _own_paths() -> dict[str, str]:
@@ -104,6 +107,22 @@ def remove(name: str, wait_s: float = 1.0) -> None:
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.005)
+
+
+def oom_killed(name: str) -> bool:
+    """Whether the kernel killed a process of this cgroup for its memory limit (the
+    `oom_kill` count of memory.events in v2, of memory.oom_control in v1)."""
+    for controller, parent in _parents().items():
+        if controller not in MEMORY_EVENTS:
+            continue
+        try:
+            text = (parent / f"{PREFIX}{name}" / MEMORY_EVENTS[controller]).read_text()
+        except OSError:
+            continue
+        counts = dict(line.split(maxsplit=1) for line in text.splitlines() if " " in line)
+        if counts.get("oom_kill", "0").strip() != "0":
+            return True
+    return False
 
 
 def sweep() -> None:

@@ -4,7 +4,10 @@ Grader to worker: pickle (the worker trusts the grader). Worker to grader: data 
 format whose decoder cannot run code: a JSON tree (tagged lists, tuples, dicts, tensors, NumPy
 arrays, devices, dtypes, remote references) followed by raw storage bytes. Tensors keep dtype,
 shape, strides, storage offset, device and requires_grad, and tensors that share a storage in
-the worker share one in the grader. Every message is length-prefixed and size-capped.
+the worker share one in the grader. Every message is length-prefixed and size-capped, and a
+reply's JSON is measured over its bytes before it is parsed (`grader.sandbox.jsonbound`): a
+tree of more values, or deeper, than the decoder would take is refused before `json.loads`
+builds any of it.
 
 The worker's side of the wire is the student's: decoding fails only as a WireError, whatever
 the bytes, and the grader reads a WireError as a worker that broke the protocol (the
@@ -25,10 +28,19 @@ from typing import Any, TypeGuard
 import numpy as np
 import torch
 
+from grader.sandbox.jsonbound import TooLarge, check_json
+
 HEADER = struct.Struct(">cQ")
 PICKLE, DATA = b"P", b"D"
-MAX_DEPTH = 64
-MAX_NODES = 1_000_000
+MAX_DEPTH = 64  # nesting of a value (a list in a list ...)
+MAX_NODES = 1_000_000  # values in one message (tensors, numbers, lists, ...)
+# The JSON of a message's tree: its bytes (tensor data travels apart, as raw storage), and its
+# values and nesting, counted before it is parsed. A value is a JSON object and a list in the
+# tree (`{"t": "list", "v": [...]}`), so the tree nests twice as deep; a list of MAX_NODES
+# numbers is MAX_NODES JSON values; 2 million values parse in at most a few hundred MB.
+MAX_TREE_BYTES = 32 << 20
+MAX_TREE_VALUES = 2 * MAX_NODES
+MAX_TREE_DEPTH = 2 * MAX_DEPTH + 8
 
 DTYPES: dict[str, torch.dtype] = {
     name: getattr(torch, name)
@@ -164,10 +176,14 @@ class DataEncoder:
         self.storages: dict[tuple[str, int], dict] = {}
         self.tensors: list[tuple[dict, torch.Tensor]] = []
         self.extra_blobs: list[bytes] = []
+        self.nodes = 0
 
     def encode(self, value: Any, depth: int = 0) -> Any:
+        self.nodes += 1
         if depth > MAX_DEPTH:
             raise WireError("value nested too deeply to send")
+        if self.nodes > MAX_NODES:
+            raise WireError(TOO_LARGE)
         if value is None or isinstance(value, bool | str):
             return value
         if isinstance(value, int):
@@ -250,7 +266,24 @@ class DataEncoder:
         blobs.extend(self.extra_blobs)
         doc = json.dumps({"tree": tree, "storages": storages,
                           "blob_sizes": [len(b) for b in blobs]}).encode()
+        check_tree(doc)  # what the grader would refuse, refused here with a reason
         return struct.pack(">I", len(doc)) + doc + b"".join(blobs)
+
+
+TOO_LARGE = ("it holds more numbers, strings, lists and dicts than one reply to the grader "
+             "may; return a tensor instead of a Python structure that large")
+
+
+def check_tree(doc: bytes | memoryview) -> None:
+    """WireError unless a message's JSON tree is within the bytes, values and nesting any
+    decoder accepts; nothing of it is parsed."""
+    if len(doc) > MAX_TREE_BYTES:
+        raise WireError(f"{TOO_LARGE} (its structure is {len(doc) >> 20} MB of JSON; a "
+                        f"tensor's data does not count)")
+    try:
+        check_json(doc, MAX_TREE_VALUES, MAX_TREE_DEPTH)
+    except TooLarge as e:
+        raise WireError(f"{TOO_LARGE} ({e})") from None
 
 
 def _extent(t: torch.Tensor) -> tuple[int, int]:
@@ -278,6 +311,7 @@ class DataDecoder:
         if len(payload) < 4:
             raise WireError("truncated message")
         (n,) = struct.unpack(">I", payload[:4])
+        check_tree(memoryview(payload)[4:4 + n])  # before json.loads builds anything
         try:
             doc = json.loads(payload[4:4 + n])
         except (ValueError, RecursionError) as e:

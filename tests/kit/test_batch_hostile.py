@@ -25,6 +25,7 @@ from urllib.parse import quote
 import pytest
 
 from grader.instructor.archive import extract_submission
+from grader.text import safe_name
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(90)  # rough seconds; see tests/kit/conftest.py
@@ -196,6 +197,7 @@ def test_grade_stops_a_submission_that_stalls_it(tmp_path):
 # -- names and archives ------------------------------------------------------------------------
 
 NASTY_NAME = "<i>[bold red]x\x1b[2J"  # markup for the page and the console, a terminal escape
+NASTY_ID = safe_name(NASTY_NAME)  # its id: the escape shown as `\u001b`, never sent to a screen
 
 
 def zip_with(path: Path, patch) -> Path:
@@ -241,7 +243,7 @@ def odd_class(tmp_path_factory):
     return root / "out", run
 
 
-ODD = ["dangling", "encrypted", "gradebook.csv", "index.html", "method99", NASTY_NAME]
+ODD = ["dangling", "encrypted", "gradebook.csv", "index.html", "method99", NASTY_ID]
 
 
 def test_every_odd_student_gets_a_report(odd_class):
@@ -249,7 +251,7 @@ def test_every_odd_student_gets_a_report(odd_class):
     assert run.returncode == 0, run.stderr[-3000:]
     full = report(out, "index.html")["max_score"]
     assert full > 0 and report(out, "index.html")["score"] == full
-    assert report(out, NASTY_NAME)["score"] == full
+    assert report(out, NASTY_ID)["score"] == full
     assert report(out, "gradebook.csv")["score"] == 0
     assert "password" in messages(report(out, "encrypted"))
     assert "compression" in messages(report(out, "method99")).lower()
@@ -263,7 +265,7 @@ def test_class_files_are_the_class_s(odd_class):
     assert sorted(rows) == sorted(report(out, s)["submission"] for s in ODD)
     assert float(rows["index.html"]["total"]) > 0
     page = (out / "index.html").read_text()
-    for folder in ("index.html", NASTY_NAME):  # each score links to the student's own report
+    for folder in ("index.html", NASTY_ID):  # each score links to the student's own report
         assert f'href="students/{quote(folder)}/report.html"' in page
     assert "&lt;i&gt;[bold red]x" in page and "<i>" not in page
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
 import torch
 
-from grader.sandbox import wire
+from grader.sandbox import client, wire
 
 
 def roundtrip(value, arg_tensors=None, arg_storages=None):
@@ -165,3 +166,56 @@ def test_oversized_message_is_refused_unread():
         wire.recv_message(b, 1 << 20)
     a.close()
     b.close()
+
+
+# -- a reply's size, bounded before it is decoded ------------------------------------------------
+
+
+def flood(megabytes: int) -> bytes:
+    """A reply whose result is a list of `{}` as many as fit in `megabytes` of JSON: what a
+    worker that writes its own bytes can send. `json.loads` of it builds a dict per 3 bytes."""
+    items = megabytes * 1_000_000 // 3
+    doc = (b'{"tree": {"head": {}, "writeback": [], "result": [' + b"{}," * items + b'{}]}, '
+           b'"storages": [], "blob_sizes": []}')
+    return struct.pack(">I", len(doc)) + doc
+
+
+def test_a_reply_flood_is_refused_before_it_is_built():
+    """8 MB of `{},{},...` are 2.7 million dicts once parsed (about 200 MB, 3.7 GB for 64 MB):
+    the decoder refuses it having built nothing of it."""
+    payload = flood(8)
+    tracemalloc.start()
+    try:
+        with pytest.raises(wire.WireError, match="return a tensor"):
+            client.decode_reply(payload, "nonce", [], lambda h: None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(payload), f"decoding a refused reply took {peak >> 20} MB"
+
+
+@pytest.mark.parametrize("tree,refused", [
+    ([[]] * (wire.MAX_TREE_VALUES // 2), True),  # each item is a `[` and a `,`
+    (json.loads("[" * (wire.MAX_TREE_DEPTH + 1) + "]" * (wire.MAX_TREE_DEPTH + 1)), True),
+    ([0.5] * wire.MAX_NODES, False),  # the most numbers a decoded value may hold
+    (["a,[b,{c:d"] * (wire.MAX_TREE_VALUES // 4), False),  # what strings hold is text
+], ids=["values", "depth", "numbers", "strings"])
+def test_tree_bounds_count_what_json_would_build(tree, refused):
+    doc = json.dumps({"tree": tree, "storages": [], "blob_sizes": []}).encode()
+    if refused:
+        with pytest.raises(wire.WireError, match="return a tensor"):
+            wire.check_tree(doc)
+    else:
+        wire.check_tree(doc)
+
+
+def test_a_result_too_large_to_send_says_so_in_the_worker(monkeypatch):
+    """An honest result past the bounds (a Python list of millions) is refused where it is
+    encoded, with what to do instead, rather than as a reply the grader cannot read."""
+    monkeypatch.setattr(wire, "MAX_NODES", 1000)
+    monkeypatch.setattr(wire, "MAX_TREE_VALUES", 2000)
+    with pytest.raises(wire.WireError, match="return a tensor"):
+        wire.encode_data([0] * 1001, lambda obj: (0, "", ""))  # too many values
+    with pytest.raises(wire.WireError, match="return a tensor"):
+        wire.encode_data([[]] * 500, lambda obj: (0, "", ""))  # too much JSON for them
+    wire.encode_data([0] * 999, lambda obj: (0, "", ""))
