@@ -161,7 +161,8 @@ def check_zero_states(states, params, what: str, pairs: bool) -> None:
 
 @pytest.mark.points(2)
 @given(params=parameter_lists())
-@example(params=[torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)])
+@example(params=[torch.ones(3, dtype=torch.float64, requires_grad=True),
+                 torch.ones(3, dtype=torch.float64, requires_grad=True)])
 def test_init_momentum_states_zeros(student, params):
     """init_momentum_states(params) gives one zero tensor per parameter with its shape and
     dtype, each its own tensor, for 1 to 3 parameters, float32 and float64 (§11.6.5)."""
@@ -171,7 +172,8 @@ def test_init_momentum_states_zeros(student, params):
 
 @pytest.mark.points(2)
 @given(params=parameter_lists())
-@example(params=[torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)])
+@example(params=[torch.ones(3, dtype=torch.float64, requires_grad=True),
+                 torch.ones(3, dtype=torch.float64, requires_grad=True)])
 def test_init_adagrad_states_zeros(student, params):
     """init_adagrad_states(params) gives one zero tensor per parameter with its shape and
     dtype, each its own tensor (§11.7.5)."""
@@ -180,7 +182,8 @@ def test_init_adagrad_states_zeros(student, params):
 
 @pytest.mark.points(2)
 @given(params=parameter_lists())
-@example(params=[torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)])
+@example(params=[torch.ones(3, dtype=torch.float64, requires_grad=True),
+                 torch.ones(3, dtype=torch.float64, requires_grad=True)])
 def test_init_rmsprop_states_zeros(student, params):
     """init_rmsprop_states(params) gives one zero tensor per parameter with its shape and
     dtype, each its own tensor (§11.8.2)."""
@@ -189,7 +192,8 @@ def test_init_rmsprop_states_zeros(student, params):
 
 @pytest.mark.points(2)
 @given(params=parameter_lists())
-@example(params=[torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)])
+@example(params=[torch.ones(3, dtype=torch.float64, requires_grad=True),
+                 torch.ones(3, dtype=torch.float64, requires_grad=True)])
 def test_init_adam_states_pairs(student, params):
     """init_adam_states(params) gives one pair (v, s) of zero tensors per parameter with its
     shape and dtype, v and s separate tensors (§11.10.2)."""
