@@ -23,6 +23,7 @@ from grader.failures import StudentRaised
 from tests.hidden import _strategies as tds
 from tests.public.test_regularization import (
     BIAS_PENALISED,
+    BIASES_DECAYED,
     DROPOUT_IN_EVAL,
     DROPOUT_ONE_NAN,
     FROM_X1,
@@ -282,13 +283,12 @@ def test_weight_decay_groups_splits_by_name(student, case):
         raise AssertionError(f"{twice} appear more than once in the groups ({name}): each "
                              "parameter exactly once, as net.named_parameters() lists them.")
     if sorted(first) != sorted(decayed) or sorted(second) != sorted(others):
-        bias = any(n.endswith("bias") for n in first)
-        raise AssertionError(
-            f"for {name} the decayed group holds {sorted(first)} and the other {sorted(second)}"
-            f"; expected {decayed} and {others}" + (
-                ": the biases are decayed too; only parameters whose name ends in 'weight' "
-                "are (§4.5.4)." if bias else ": decay exactly the parameters whose name in "
-                "net.named_parameters() ends in 'weight'."))
+        found = (f"for {name} the decayed group holds {sorted(first)} and the other "
+                 f"{sorted(second)}; expected {decayed} and {others}")
+        if any(n.endswith("bias") for n in first):
+            raise RecognisedMistake(f"{found}: {BIASES_DECAYED}", BIASES_DECAYED)
+        raise AssertionError(f"{found}: decay exactly the parameters whose name in "
+                             "net.named_parameters() ends in 'weight'.")
 
 
 # --------------------------------------------------------------------------- dropout_layer

@@ -69,7 +69,7 @@ def zeroed(p: torch.Tensor) -> bool:
 
 
 @pytest.mark.points(1)
-def test_himmelblau_values(student):
+def test_himmelblau_at_three_points(student):
     """himmelblau at one point (2,) is a 0-d tensor: 170 at (0, 0), 0 at the minimum (3, 2); a
     batch of points (n, 2) gives (n,), one value per point (the last axis holds the
     coordinates)."""
@@ -85,9 +85,10 @@ def test_himmelblau_values(student):
 
 
 @pytest.mark.points(1)
-def test_init_adam_states_pairs(student):
+def test_init_adam_states_small(student):
     """init_adam_states([w, b]) gives one pair (v, s) of zero tensors per parameter, with its
-    shape and dtype; init_momentum_states gives one zero tensor per parameter."""
+    shape and dtype; init_momentum_states (and AdaGrad's and RMSProp's) one zero tensor per
+    parameter, with its shape and dtype (float64 for w here)."""
     w, b = torch.ones(3, 2, dtype=torch.float64), torch.ones(2)
     states = student.init_adam_states([w, b])
     assert isinstance(states, list) and len(states) == 2, "one (v, s) pair per parameter"
@@ -95,8 +96,11 @@ def test_init_adam_states_pairs(student):
         for name, t in (("v", v), ("s", s)):
             expect_tensor(t, name, shape=p.shape, dtype=p.dtype)
             assert not bool(t.any()), f"{name} should start at zero"
-    velocities = student.init_momentum_states([w, b])
-    assert [tuple(v.shape) for v in velocities] == [(3, 2), (2,)], "one zero tensor per parameter"
+    for function in ("init_momentum_states", "init_adagrad_states", "init_rmsprop_states"):
+        states = student.call(function, [w, b])
+        assert isinstance(states, list) and len(states) == 2, "one zero tensor per parameter"
+        for i, (state, p) in enumerate(zip(states, (w, b), strict=True)):
+            expect_tensor(state, f"{function}([w, b])[{i}]", shape=p.shape, dtype=p.dtype)
 
 
 @pytest.mark.points(2)
@@ -127,6 +131,7 @@ def test_adagrad_tiny_gradients(student):
                  mistakes={EPS_OUTSIDE: torch.tensor([0.99009901, 1.00999001, 1.0]),
                            NO_EPS: torch.tensor([0.99, 1.01, float("nan")])})
     assert_close(step["states"][0], torch.tensor([1e-8, 1e-6, 0.0]), "s after one step",
+                 atol=1e-12, rtol=1e-5,
                  mistakes={state_not_kept("s", "s + p.grad**2"): torch.zeros(3)})
     assert zeroed(step["params"][0]), NOT_ZEROED
 
@@ -142,16 +147,18 @@ def test_rmsprop_tiny_gradients(student):
                  mistakes={EPS_OUTSIDE: torch.tensor([0.96934657, 1.03152309, 1.0]),
                            NO_EPS: torch.tensor([0.968377223, 1.03162278, float("nan")])})
     assert_close(step["states"][0], torch.tensor([1e-9, 1e-7, 0.0]), "s after one step",
+                 atol=1e-12, rtol=1e-5,
                  mistakes={state_not_kept("s", "gamma * s + (1 - gamma) * p.grad**2"):
                            torch.zeros(3)})
+    assert zeroed(step["params"][0]), NOT_ZEROED
 
 
 @pytest.mark.points(2)
 def test_adam_first_step_two_parameters(student):
     """Adam's first step (t = 1, lr = 0.1) on w = [1, -1] and b = [0.5] with gradients
     [0.2, -3] and [1e-3]: with the bias corrections every entry moves by about lr against its
-    gradient's sign, both parameters use t = 1, and afterwards hyperparams['t'] is 2
-    (§11.10.2)."""
+    gradient's sign, both parameters use t = 1, w's v is 0.1 g = [0.02, -0.3], and afterwards
+    hyperparams['t'] is 2 (§11.10.2)."""
     (step,) = run_steps(student, "adam", [torch.tensor([1.0, -1.0]), torch.tensor([0.5])],
                         [[torch.tensor([0.2, -3.0]), torch.tensor([1e-3])]],
                         [(torch.zeros(2), torch.zeros(2)), (torch.zeros(1), torch.zeros(1))],
@@ -162,13 +169,17 @@ def test_adam_first_step_two_parameters(student):
                            ADAM_T_TOO_LARGE: torch.tensor([0.925586844, -0.925586353])})
     assert_close(b, torch.tensor([0.4000999]), "b after one step",
                  mistakes={ADAM_T_PER_PARAMETER: torch.tensor([0.42569138])})
+    (v, s), _ = step["states"]
+    assert_close(v, torch.tensor([0.02, -0.3]), "w's state v after one step",
+                 mistakes={state_not_kept("v", "beta1 * v + (1 - beta1) * p.grad"):
+                           torch.zeros(2)})
     t = step["hyperparams"]["t"]
     assert t == 2, f"hyperparams['t'] is {t} after the first call, not 2: " + (
         ADAM_T_NOT_INCREASED if t == 1 else ADAM_T_PER_PARAMETER)
 
 
 @pytest.mark.points(2)
-def test_descend_path(student):
+def test_descend_two_steps(student):
     """descend(shifted_quadratic, x0 = [0, 1], counting_update, [zeros], {'lr': 0.1, 't': 1},
     2) returns the path (3, 2), x0 first, with each step's own gradient (the update leaves
     x.grad alone, so the gradients must not pile up), leaves x0 alone, and the update's

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from grader.checks import RecognisedMistake, assert_close, expect_tensor
+from grader.failures import StudentRaised
 
 # What the tests say when they recognise a mistake (the hidden tests say the same).
 NO_FACTORIAL = ("the columns are x**i without the / i!: divide column i by i! "
@@ -28,6 +29,8 @@ PENALTY_PER_BATCH = ("the penalty was added once per batch: add lambd * l2_penal
                      "example's loss before the sum (l = squared_loss(...) + lambd * "
                      "l2_penalty(w); l.sum().backward()), so that after sgd's division by "
                      "len(y) it still weighs lambd (§4.5.3).")
+BIASES_DECAYED = ("the biases are decayed too: only the parameters whose name ends in 'weight' "
+                  "are (§4.5.4).")
 BIAS_PENALISED = ("the bias was penalised too: the penalty is lambd * l2_penalty(w), of the "
                   "weights only; b is not decayed (§4.5.3).")
 NO_RESCALE = ("the kept elements were not rescaled: divide them by 1 - dropout, so that each "
@@ -217,17 +220,19 @@ def test_weight_decay_groups_linear_layers(student):
     assert decayed["weight_decay"] == 0.01 and others["weight_decay"] == 0, (
         "the first group has weight_decay=wd, the second weight_decay=0")
     shapes = sorted(tuple(p.shape) for p in decayed["params"])
+    if (2,) in shapes or (3,) in shapes:
+        raise RecognisedMistake(f"the decayed group holds parameters of shapes {shapes}: "
+                                f"{BIASES_DECAYED}", BIASES_DECAYED)
     assert shapes == [(2, 3), (3, 4)], (
-        f"the decayed group holds parameters of shapes {shapes}: the two weights only "
-        "(biases are not decayed)")
+        f"the decayed group holds parameters of shapes {shapes}: the two weights only")
     assert sorted(tuple(p.shape) for p in others["params"]) == [(2,), (3,)], (
         "the second group holds the two biases")
 
 
 @pytest.mark.points(1)
 def test_dropout_layer_zero_and_one(student):
-    """dropout_layer(X, 0) gives X's values and dropout_layer(X, 1) gives zeros, not nan
-    (§4.6.4)."""
+    """dropout_layer(X, 0) gives X's values and dropout_layer(X, 1) gives zeros, not nan;
+    dropout_layer(X, 1.5) raises an exception (§4.6.4)."""
     X = nonzero_tensor((4, 5), 0)
     assert_close(student.dropout_layer(X, 0.0), X, "dropout_layer(X, 0)", atol=0)
     ones = student.dropout_layer(X, 1.0)
@@ -235,6 +240,10 @@ def test_dropout_layer_zero_and_one(student):
     if bool(ones.isnan().any()):
         raise RecognisedMistake(f"dropout_layer(X, 1): {DROPOUT_ONE_NAN}", DROPOUT_ONE_NAN)
     assert not bool(ones.any()), "dropout_layer(X, 1) should be all zeros"
+    with pytest.raises(StudentRaised):
+        student.dropout_layer(X, 1.5)
+        raise AssertionError("dropout_layer(X, 1.5) did not raise: check 0 <= dropout <= 1 "
+                             "and raise a ValueError otherwise (nan included).")
 
 
 @pytest.mark.points(2)
@@ -252,10 +261,13 @@ def test_dropout_layer_statistics(student):
 def test_dropout_layer_rows_get_their_own_masks(student):
     """dropout_layer(X, 0.5) on 50 rows of 40: rows 0 and 1, 2 and 3, ... agree on whether an
     element was dropped about half the time, never all the time; so do columns 0 and 1, 2 and
-    3, ...: every element is dropped on its own (§4.6.4)."""
-    out = student.dropout_layer(nonzero_tensor((50, 40), 2), 0.5)
-    zeroed = expect_tensor(out, "dropout_layer(X, 0.5)", shape=(50, 40)) == 0
+    3, ..., and two calls: every element is dropped on its own, anew on each call (§4.6.4)."""
+    X = nonzero_tensor((50, 40), 2)
+    zeroed = expect_tensor(student.dropout_layer(X, 0.5), "dropout_layer(X, 0.5)",
+                           shape=(50, 40)) == 0
     check_masks_independent(zeroed, 0.5, "the masks of dropout_layer(X, 0.5)")
+    check_agreement(zeroed == (student.dropout_layer(X, 0.5) == 0), 0.5,
+                    "the masks of two calls", SAME_MASK_EVERY_CALL)
 
 
 @pytest.mark.points(1)
