@@ -12,6 +12,9 @@ Scalar functions of a float (`cube`, `exp`, `sine`, `reciprocal`) accept a Pytho
 return one (they also accept tensors). Scalar functions of a tensor return a 0-d tensor; vector
 functions return a tensor. Everything here is plain torch: no files, no network, no state.
 
+`States`, `Hyperparams` and the update functions at the end are what optim's tests give its
+update functions and `descend`.
+
 `HostBatches` is what gpu_training's tests give `evaluate_accuracy_gpu` and `train_gpu` as data:
 batches `(X, y)` that act as if they were on another device than the net until you move them
 with `.to(device)`, so a batch or labels left behind fail on a machine without a GPU too. Try
@@ -20,6 +23,7 @@ your code with it: `evaluate_accuracy_gpu(net, HostBatches([(X, y)]))`.
 
 from __future__ import annotations
 
+import collections
 import math
 
 import torch
@@ -182,6 +186,62 @@ def parameters_with_grads(values, grads) -> Parameters:
         p.grad = grad.detach().clone().to(p.dtype)
         params.append(p)
     return Parameters(params)
+
+
+# --------------------------------------------------------------------------- optimizer steps
+# What optim's tests give the update functions (`sgd_momentum`, `adagrad`, `rmsprop`, `adam`)
+# and `descend`. Your code changes the states and hyperparameters in place, so they are made in
+# the process that runs your code and stay there, where the tests read them back; try your code
+# with plain lists and dicts: they behave the same.
+
+
+class States(list):
+    """Optimizer states, one entry per parameter (a tensor, or Adam's pair `(v, s)`), as
+    `init_*_states(params)` makes them. `entries` is a plain list of the entries now."""
+
+    @property
+    def entries(self) -> list:
+        return list(self)
+
+
+def optimizer_states(values) -> States:
+    """`States` holding copies of `values`: tensors, or `(v, s)` pairs of tensors."""
+    return States(tuple(t.detach().clone() for t in v) if isinstance(v, tuple | list)
+                  else v.detach().clone() for v in values)
+
+
+class Hyperparams(collections.UserDict):
+    """A dict of hyperparameters (`hyperparams["lr"]`, `hyperparams["t"] += 1`, `**hyperparams`
+    all work as with a dict). `data` is a plain dict of what it holds now."""
+
+
+def set_grads(params, grads) -> None:
+    """Give `params[i]` the gradient `grads[i]` (a copy), as a new `backward()` would after the
+    update zeroed the last one: what the tests do between two steps."""
+    for p, grad in zip(params, grads, strict=True):
+        p.grad = grad.detach().clone().to(p.dtype)
+
+
+def gradient_descent_update(params, states, hyperparams) -> None:
+    """Plain gradient descent as an update function: `p -= lr * p.grad`, then `p.grad` zeroed
+    (`hyperparams["lr"]`; `states` unused)."""
+    with torch.no_grad():
+        for p in params:
+            p -= hyperparams["lr"] * p.grad
+            p.grad.zero_()
+
+
+def counting_update(params, states, hyperparams) -> None:
+    """An update function whose step depends on the whole run: `states[i] += p.grad`, then
+    `p -= lr * (p.grad + states[i]) / t` with `t = hyperparams["t"]`, then `hyperparams["t"] +=
+    1`. It leaves `p.grad` as it is, so a gradient left from an earlier step shows in the
+    path; `states` is `[torch.zeros_like(x0)]`."""
+    t = hyperparams["t"]
+    with torch.no_grad():
+        for p, s in zip(params, states, strict=True):
+            s += p.grad
+            p -= hyperparams["lr"] * (p.grad + s) / t
+    hyperparams["t"] = t + 1
 
 
 # --------------------------------------------------------------------------- batches on the host

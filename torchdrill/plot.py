@@ -1,5 +1,5 @@
-"""Plotting as the book does it: ``plot`` (§2.4.1), ``show_images`` (§3.5.1) and ``Animator``
-(§3.6.6), on matplotlib.
+"""Plotting as the book does it: ``plot`` (§2.4.1), ``show_images`` (§3.5.1), ``Animator``
+(§3.6.6), ``show_trace_2d`` (§11.3) and the course notes' ``plot_surface``, on matplotlib.
 
 In a Jupyter notebook the figures draw inline, through pyplot, as in the book. Everywhere else
 -- a script, a test, the grader -- nothing opens a window and nothing calls ``plt.show()``:
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["Animator", "in_notebook", "plot", "set_axes", "show_images"]
+__all__ = ["Animator", "in_notebook", "plot", "plot_surface", "set_axes", "show_images",
+           "show_trace_2d"]
 
 #: Line formats for successive curves, as in the book; more curves cycle through them.
 FMTS = ("-", "m--", "g-.", "r:")
@@ -197,6 +198,98 @@ def show_images(
         ax.axes.get_yaxis().set_visible(False)
         if titles:
             ax.set_title(titles[i])
+    return axes
+
+
+def _grid(f: Any, x1: Any, x2: Any) -> Any:
+    """`f` on the grid of points (x1[i, j], x2[i, j]), as a NumPy array: `f` takes a tensor of
+    points `(..., 2)` (``himmelblau``) and returns one value per point."""
+    import torch
+
+    points = torch.stack([torch.as_tensor(x1), torch.as_tensor(x2)], dim=-1)
+    with torch.no_grad():
+        return _as_plottable(torch.as_tensor(f(points)))
+
+
+def _trace_points(trace: Any) -> Any:
+    """An optimizer's path as a NumPy array `(k, 2)`: a tensor (descend's result) or a list of
+    points (tensors or pairs of numbers)."""
+    import numpy as np
+
+    if hasattr(trace, "detach"):
+        return _as_plottable(trace).reshape(-1, 2)
+    return np.array([[float(c) for c in _as_plottable(point)] for point in trace],
+                    dtype=float).reshape(-1, 2)
+
+
+def _around(values: Any) -> tuple[float, float]:
+    """The range of `values` with a margin: a tenth of the span, at least 1."""
+    lo, hi = float(values.min()), float(values.max())
+    margin = max(1.0, (hi - lo) / 10)
+    return lo - margin, hi + margin
+
+
+def show_trace_2d(
+    f: Any,
+    trace: Any,
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+    step: float = 0.1,
+    figsize: tuple[float, float] = (3.5, 2.5),
+    axes: Axes | None = None,
+) -> Axes:
+    """The contour lines of ``f`` with an optimizer's path on top (``d2l.show_trace_2d``,
+    §11.3), and the axes.
+
+    ``f`` maps a tensor of points ``(..., 2)`` to one value per point, as ``himmelblau`` does
+    (the book's ``f`` takes ``x1, x2`` apart); ``trace`` is the path, ``(k, 2)``: what
+    ``descend`` returns, or a list of points. The contours cover ``xlim`` x ``ylim``, sampled
+    every ``step``; by default the path's range with a margin. For example::
+
+        path = descend(himmelblau, torch.tensor([-1.0, 0.0]), adam,
+                       init_adam_states([torch.zeros(2)]), {"lr": 0.1, "t": 1}, 200)
+        show_trace_2d(himmelblau, path)
+    """
+    import torch
+
+    points = _trace_points(trace)
+    xlim = xlim or _around(points[:, 0])
+    ylim = ylim or _around(points[:, 1])
+    x1, x2 = torch.meshgrid(torch.arange(*xlim, step), torch.arange(*ylim, step), indexing="ij")
+    if axes is None:
+        axes = _new_figure(figsize, in_notebook()).add_subplot()
+    axes.cla()
+    axes.plot(points[:, 0], points[:, 1], "-o", color="#ff7f0e")
+    axes.contour(x1.numpy(), x2.numpy(), _grid(f, x1, x2), colors="#1f77b4")
+    axes.set_xlim(xlim)
+    axes.set_ylim(ylim)
+    axes.set_xlabel("x1")
+    axes.set_ylabel("x2")
+    return axes
+
+
+def plot_surface(
+    f: Any,
+    xlim: tuple[float, float] = (-6.0, 6.0),
+    ylim: tuple[float, float] = (-6.0, 6.0),
+    step: float = 0.1,
+    view: tuple[float, float] = (60.0, -30.0),
+    figsize: tuple[float, float] = (5.0, 4.0),
+) -> Any:
+    """The surface z = f(x, y) over ``xlim`` x ``ylim``, sampled every ``step``, seen from
+    ``view`` = (elevation, azimuth) in degrees, as the course notes draw Himmelblau's function
+    (``plot_surface(himmelblau)``); returns the 3-d axes (``ax.figure`` is the figure).
+
+    ``f`` maps a tensor of points ``(..., 2)`` to one value per point.
+    """
+    import torch
+
+    x, y = torch.meshgrid(torch.arange(*xlim, step), torch.arange(*ylim, step), indexing="xy")
+    axes = _new_figure(figsize, in_notebook()).add_subplot(projection="3d")
+    axes.plot_surface(x.numpy(), y.numpy(), _grid(f, x, y), cmap="viridis")
+    axes.view_init(*view)
+    axes.set_xlabel("x")
+    axes.set_ylabel("y")
     return axes
 
 

@@ -63,7 +63,7 @@ def test_topic_maxima_match_course_toml(solutions_report):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the report without CUDA")
 def test_gpu_tests_are_reported_as_not_counted_without_cuda(solutions_report):
     skipped = solutions_report["not_counted"]
-    assert skipped and {t["topic"] for t in skipped} == {"gpu_training"}
+    assert skipped and {t["topic"] for t in skipped} == {"gpu_training", "regularization"}
     assert all("CUDA" in t["reason"] for t in skipped)
     total = not_counted(solutions_report)
     assert f"Not counted: {len(skipped)} tests ({total:g} points)" in to_markdown(solutions_report)

@@ -199,3 +199,53 @@ def test_animator_in_a_notebook_redraws_inline(fake_notebook, tmp_path, monkeypa
     explicit = P.Animator(path="curves.png")
     explicit.add(1, 0.5)
     assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def _himmelblau(x: torch.Tensor) -> torch.Tensor:
+    return (x[..., 0] ** 2 + x[..., 1] - 11) ** 2 + (x[..., 0] + x[..., 1] ** 2 - 7) ** 2
+
+
+def test_show_trace_2d_draws_the_path_over_contours():
+    path = torch.tensor([[-1.0, 0.0], [-1.5, 1.0], [-2.5, 2.5], [-2.8, 3.1]], requires_grad=True)
+    before = _pyplot_figures()
+    ax = P.show_trace_2d(_himmelblau, path)
+    assert _pyplot_figures() == before
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_xdata(), [-1.0, -1.5, -2.5, -2.8])
+    np.testing.assert_allclose(line.get_ydata(), [0.0, 1.0, 2.5, 3.1])
+    assert line.get_marker() == "o"
+    contours = [c for c in ax.collections if hasattr(c, "levels")]
+    assert len(contours) == 1 and len(contours[0].levels) > 2  # f's contour lines
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
+    np.testing.assert_allclose([*ax.get_xlim(), *ax.get_ylim()], [-3.8, 0.0, -1.0, 4.1],
+                               atol=1e-6)  # the path's range and a margin of 1
+
+
+def test_show_trace_2d_takes_a_list_and_a_region():
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    calls = []
+
+    def f(x):
+        calls.append(tuple(x.shape))
+        return (x ** 2).sum(-1)
+
+    assert P.show_trace_2d(f, [(1.0, 1.0), torch.tensor([0.5, 0.25])], xlim=(-2, 2),
+                           ylim=(-1, 1), step=0.5, axes=ax) is ax
+    assert calls == [(8, 4, 2)]  # f gets the grid's points at once, (..., 2)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [1.0, 0.25])
+    assert ax.get_xlim() == (-2, 2) and ax.get_ylim() == (-1, 1)
+
+
+def test_plot_surface_as_the_notes_draw_himmelblau():
+    before = _pyplot_figures()
+    ax = P.plot_surface(_himmelblau)
+    assert _pyplot_figures() == before
+    assert ax.name == "3d" and (ax.elev, ax.azim) == (60, -30)
+    (surface,) = ax.collections
+    assert type(surface).__name__ == "Poly3DCollection"
+    low, high = ax.get_zlim()
+    assert low <= 0 and high >= 2000  # about 0 at the minima, 2100 near (5.9, 5.9)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "y")
+    assert tuple(ax.figure.get_size_inches()) == (5, 4)
