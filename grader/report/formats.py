@@ -16,7 +16,7 @@ import html
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
@@ -190,7 +190,9 @@ class Diagnosis:
     number: int  # 1, 2, ... within its function; the tests' details refer to it
     text: str
     recognised: bool
-    tests: list[GradedTest]
+    tests: list[GradedTest]  # every test it cost: those that named it and, for the one
+    likely: list[GradedTest] = field(default_factory=list)  # recognised mistake of a
+    # function, its other wrong results (which these tests name as likely its doing)
 
     @property
     def lost(self) -> float:
@@ -221,19 +223,32 @@ class FunctionFix:
 
 
 def diagnose(tests: list[GradedTest]) -> list[Diagnosis]:
-    """What went wrong in these lost tests, each thing once: every recognised mistake, then
-    every message two or more of the others share; each kind costliest first."""
+    """What went wrong in these lost tests (one function's), each thing once: every
+    recognised mistake, then every message two or more of the others share; each kind
+    costliest first. Where one mistake is recognised, it costs every wrong result of the
+    function, also those whose test did not name it (a nan for large logits is the missing
+    max subtraction another test named): a mistake's cost is all it took."""
     groups: dict[tuple[bool, str], list[GradedTest]] = {}
     for test in tests:
         mistake = test.get("mistake")
         key = (True, mistake) if mistake else (False, test["message"])
         if key[1]:
             groups.setdefault(key, []).append(test)
+    recognised = [key for key in groups if key[0]]
+    likely: list[GradedTest] = []
+    if len(recognised) == 1:  # one known mistake: a wrong result it did not name is its too
+        for key, group in list(groups.items()):
+            if not key[0]:
+                likely += [t for t in group if t["outcome"] == "failed"]
+                groups[key] = [t for t in group if t["outcome"] != "failed"]
+        likely += [t for t in tests if not t["message"] and t["outcome"] == "failed"]
+        groups[recognised[0]] += likely
     kept = [(key, group) for key, group in groups.items() if key[0] or len(group) > 1]
     kept.sort(key=lambda item: (not item[0][0], -sum(map(lost_points, item[1])),
                                 -len(item[1])))  # stable: else in the tests' order
-    return [Diagnosis(number, text, recognised, group)
-            for number, ((recognised, text), group) in enumerate(kept, 1)]
+    return [Diagnosis(number, text, key_recognised, group,
+                      likely if key_recognised else [])
+            for number, ((key_recognised, text), group) in enumerate(kept, 1)]
 
 
 def function_fixes(topic: TopicEntry) -> list[FunctionFix]:
@@ -275,6 +290,8 @@ def detail_message(test: GradedTest, diagnoses: Sequence[Diagnosis]) -> str:
     if diagnosis is None:
         return message
     reference = f"see {diagnosis.number} above"
+    if any(t is test for t in diagnosis.likely):
+        return f"{message} (likely the mistake of {diagnosis.number} above)"
     if not diagnosis.recognised:
         return f"the same message as {diagnosis.number} above"
     if message.endswith(diagnosis.text):

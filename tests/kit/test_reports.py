@@ -451,7 +451,7 @@ def test_lost_tests_are_grouped_by_function_each_thing_said_once():
     softmax = fixes[0]
     assert [(d.number, d.text, d.recognised, [t["name"] for t in d.tests], d.lost)
             for d in softmax.diagnoses] == [
-        (1, WRONG, True, ["test_softmax_a", "test_softmax_b"], 3.0),
+        (1, WRONG, True, ["test_softmax_a", "test_softmax_b", "test_softmax_e"], 4.0),
         (2, BOOM, False, ["test_softmax_c", "test_softmax_d"], 2.5)]
     assert fixes[1].diagnoses == [] and fixes[2].diagnoses == []  # a message of its own
 
@@ -465,13 +465,14 @@ def test_markdown_leads_each_function_with_its_diagnosis():
     text = to_markdown(diagnosed())
     wrong = reports._md(WRONG)
     assert _after(text.splitlines(), "### To fix: softmax.softmax · 1/7.5")[:3] == [
-        f"1. **{wrong}** — cost 2 tests, 3 points",
+        f"1. **{wrong}** — cost 3 tests, 4 points",
         f"2. **{BOOM}** — cost 2 tests, 2.5 points",
         "#### test\\_softmax\\_a · wrong result · 0/2"]
     assert text.count(wrong) == 1 and text.count(BOOM) == 1  # the details refer to them
     assert "```text\nsoftmax(X) for X (3, 5): see 1 above\n```" in text
     assert "```text\nthe same message as 2 above\n```" in text
-    assert "```text\nrows sum to 2\n```" in text  # not diagnosed: said where it is
+    # a wrong result no test recognised, where one mistake was: said, and counted as its
+    assert "```text\nrows sum to 2 (likely the mistake of 1 above)\n```" in text
     assert text.index("### To fix: softmax.logsumexp") < text.index("the topic as a whole")
     assert re.search(r"(?<!\\)<script", text) is None
 
@@ -482,7 +483,7 @@ def test_html_leads_each_function_with_its_diagnosis():
     diagnosis = page[start:].split("\n")[1]
     assert diagnosis.startswith('<ul class="diagnosis"><li>1. <strong>'
                                 f"{html.escape(WRONG)}</strong>")
-    assert "cost 2 tests, 3 points" in diagnosis and "cost 2 tests, 2.5 points" in diagnosis
+    assert "cost 3 tests, 4 points" in diagnosis and "cost 2 tests, 2.5 points" in diagnosis
     assert page.count(html.escape(WRONG)) == 1
     assert "<pre>softmax(X) for X (3, 5): see 1 above</pre>" in page
     assert "<script" not in page.lower()
@@ -492,7 +493,7 @@ def test_html_leads_each_function_with_its_diagnosis():
 def test_table_leads_each_function_with_its_diagnosis():
     lines = [line.rstrip() for line in _recorded(diagnosed()).splitlines()]
     start = lines.index("softmax.softmax  1/7.5")
-    assert lines[start + 1:start + 3] == [f"  1. {WRONG} — cost 2 tests, 3 points",
+    assert lines[start + 1:start + 3] == [f"  1. {WRONG} — cost 3 tests, 4 points",
                                           f"  2. {BOOM} — cost 2 tests, 2.5 points"]
     text = "\n".join(lines)
     assert text.count(WRONG) == 1 and text.count(BOOM) == 1  # verbatim: no markup, once
@@ -506,7 +507,7 @@ def test_gradescope_keeps_each_tests_message_and_sums_up_the_diagnosis():
     _check_gradescope(results)
     tests = {t["name"]: t for t in results["tests"]}
     assert f"softmax(X): {WRONG}" in tests["softmax: test_softmax_b"]["output"]
-    assert f"softmax.softmax: {WRONG} — cost 2 tests, 3 points" in results["output"]
+    assert f"softmax.softmax: {WRONG} — cost 3 tests, 4 points" in results["output"]
 
 
 def test_a_report_without_mistakes_still_renders():
