@@ -34,19 +34,22 @@ MAX_SOURCE_FLAGS = 200  # a module of thousands of functions does not make a rep
 
 
 def source_flags(submission: Submission, course: Course, topics: list[str]) -> list[Flag]:
-    """Forbidden calls named in the source of each of the contract's functions (reported; the
-    runtime check scores), at most MAX_SOURCE_FLAGS."""
+    """Forbidden calls named in the source of each of the contract's functions or the helpers
+    only it reaches, never those another contract function writes (reported; the runtime
+    check scores), at most MAX_SOURCE_FLAGS."""
     flags: list[Flag] = []
     for name in topics:
         topic, source = course.topic(name), submission.source(name)
         if not source:
             continue
+        contract = topic_functions(name)
         try:  # the contract's functions, however the submission binds them
-            functions = [f for f in function_names(source) if f in topic_functions(name)]
+            functions = [f for f in function_names(source) if f in contract]
         except SourceTooLarge:  # not scanned; `load_submission` refuses such a file anyway
             continue
         for function in functions:
-            for call in forbidden_in_source(source, function, list(topic.forbidden_for(function))):
+            for call in forbidden_in_source(source, function,
+                                            list(topic.forbidden_for(function)), contract):
                 flags.append({"topic": name, "function": function, "call": call,
                               "how": "source"})
     return flags[:MAX_SOURCE_FLAGS]

@@ -74,7 +74,7 @@ class _Module:
     definitions: dict[str, _Definition]
     users: dict[str, set[str]]  # dotted name (import aliases resolved) -> definitions reading it
     callers: dict[str, set[str]]  # definition -> the definitions that name it
-    _reaching: dict[str, set[str]] = field(default_factory=dict)
+    _reaching: dict[tuple[str, frozenset[str]], set[str]] = field(default_factory=dict)
 
     def reachable(self, function: str) -> list[_Definition]:
         """The function's definition plus every top-level definition it reaches by name."""
@@ -90,11 +90,13 @@ class _Module:
             todo.extend(self.definitions[name].calls - seen)
         return found
 
-    def reaching(self, forbidden: str) -> set[str]:
+    def reaching(self, forbidden: str, stop: frozenset[str] = frozenset()) -> set[str]:
         """The definitions that use `forbidden` (a course.toml name or pattern, or `@`) or
         reach one that does: its users, then a walk back along the calls, once per name for
-        the whole module rather than once per function."""
-        if forbidden not in self._reaching:
+        the whole module rather than once per function. The walk does not pass through a
+        definition in `stop` (another contract function, whose own use it is)."""
+        key = (forbidden, stop)
+        if key not in self._reaching:
             pattern = canonical(forbidden)
             if pattern == "@":
                 todo = [d for d, definition in self.definitions.items() if definition.matmul]
@@ -103,11 +105,14 @@ class _Module:
                 todo = [d for name, users in self.users.items() if match(name) for d in users]
             seen = set(todo)
             while todo:
-                fresh = self.callers[todo.pop()] - seen
+                name = todo.pop()
+                if name in stop:
+                    continue
+                fresh = self.callers[name] - seen
                 seen |= fresh
                 todo.extend(fresh)
-            self._reaching[forbidden] = seen
-        return self._reaching[forbidden]
+            self._reaching[key] = seen
+        return self._reaching[key]
 
 
 def _nodes(root: ast.AST) -> Iterator[ast.AST]:
@@ -261,11 +266,15 @@ def _scan(source: str) -> _Module:
                    callers)
 
 
-def forbidden_in_source(source: str, function: str, names: Iterable[str]) -> list[str]:
+def forbidden_in_source(source: str, function: str, names: Iterable[str],
+                        others: Iterable[str] = ()) -> list[str]:
     """The course.toml names (in their order) whose use appears in `function` or in the
-    helpers it calls. Raises SourceTooLarge for a source over MAX_SOURCE_CHARS."""
+    helpers it calls, not counting uses inside the `others` (the contract's other functions:
+    `softmax_regression` calling a `softmax` that uses `F.softmax` does not write it itself).
+    Raises SourceTooLarge for a source over MAX_SOURCE_CHARS."""
     module = _scan(source)
-    return [n for n in dict.fromkeys(names) if function in module.reaching(n)]
+    stop = frozenset(others) - {function}
+    return [n for n in dict.fromkeys(names) if function in module.reaching(n, stop)]
 
 
 def python_loops(source: str, function: str) -> list[tuple[str, int]]:

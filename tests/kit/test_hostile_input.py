@@ -283,6 +283,29 @@ def test_a_source_over_the_cap_is_not_scanned():
     assert source_flags(sub, COURSE, ["softmax"]) == []
 
 
+def test_a_forbidden_call_is_flagged_where_it_is_written_not_in_its_callers():
+    """softmax_regression calls softmax, which writes F.softmax: the flag is softmax's; a
+    private helper is part of the function that reaches it."""
+    source = textwrap.dedent('''
+        import torch.nn.functional as F
+
+        def softmax(X):
+            return F.softmax(X, 1)
+
+        def _rows(X):
+            return F.softmax(X, 1)
+
+        def log_softmax(X):
+            return _rows(X).log()
+
+        def softmax_regression(X, W, b):
+            return softmax(X.reshape(-1, W.shape[0]) @ W + b)
+        ''')
+    sub = Submission("s", KIT_ROOT, {"softmax": ("softmax.py", source)})
+    flags = {(f["function"], f["call"]) for f in source_flags(sub, COURSE, ["softmax"])}
+    assert flags == {("softmax", "F.softmax"), ("log_softmax", "F.softmax")}
+
+
 def test_helpers_reached_by_name_are_scanned_with_their_imports():
     source = textwrap.dedent('''
         from torch.nn import functional as F
