@@ -7,7 +7,8 @@ from tests.kit.variants import Variant, edited
 MISTAKES = [
     # corr2d
     edited("conv", "corr2d_flipped_kernel",
-           ("(X[i:i + kh, j:j + kw] * K).sum()", "(X[i:i + kh, j:j + kw] * K.flip(0, 1)).sum()"),
+           ("Y[i, j] = (X[i:i + kh, j:j + kw] * K).sum()\n",
+            "Y[i, j] = (X[i:i + kh, j:j + kw] * K.flip(0, 1)).sum()\n"),
            expect="flipped"),
     edited("conv", "corr2d_one_row_short", ("X.shape[0] - kh + 1, X.shape[1] - kw + 1",
                                             "X.shape[0] - kh, X.shape[1] - kw + 1"),
