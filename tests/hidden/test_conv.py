@@ -741,13 +741,16 @@ def test_lenet_computes_lenet(student):
 # LeNet on MNIST. With its sigmoids, the book's LeNet sits near chance for the first thousands
 # of plain SGD steps on raw MNIST pixels (measured: 3000 steps at lr 0.9, still 10.6%), so the
 # test standardises the images and scales them by INPUT_SCALE: the first layer's sigmoids then
-# see a signal, and the net leaves the plateau within a few hundred steps. The grader sets the
-# initial weights itself (Xavier-uniform, as train_gpu does, from LENET_SEED), so every correct
-# lenet() takes the same steps. The reference reaches 70-75% on MNIST's test split and
-# 50-68% on generated digits over ten seeds (see the report of this suite's author).
-INPUT_SCALE = 8.0
-LENET_SEED, LENET_LR, LENET_BATCH, LENET_EPOCHS, LENET_IMAGES = 0, 0.5, 64, 3, 6400
-LENET_BARS = {"synthetic": 0.35, "mnist": 0.5}
+# see a signal, and the net leaves the plateau within a few hundred steps (350 here: 2 epochs
+# of 175 batches, about 1.4 s of one core). The grader sets the initial weights itself
+# (Xavier-uniform, as train_gpu does, from LENET_SEED), so every correct lenet() takes the same
+# steps: 75% on MNIST's test split (8,000 / 2,000), 58% on generated digits, and within 0.01 of
+# that when rounding-sized noise (1e-6) is added to the weights. Over init seeds 0-9 the
+# reference reaches 68-79% on MNIST and 29-58% on generated digits, whose plateau lasts longer;
+# the bars stay below the worst of those.
+INPUT_SCALE = 16.0
+LENET_SEED, LENET_LR, LENET_BATCH, LENET_EPOCHS, LENET_IMAGES = 0, 0.5, 32, 2, 5600
+LENET_BARS = {"synthetic": 0.25, "mnist": 0.5}
 
 
 def lenet_mnist() -> tuple[list, torch.Tensor, torch.Tensor, str]:
@@ -779,10 +782,10 @@ def xavier_lenet(seed: int) -> nn.Sequential:
 
 @pytest.mark.points(3)
 def test_lenet_learns_mnist(student):
-    """lenet() learns MNIST: from Xavier-uniform weights set by the test, 300 plain SGD steps
-    (lr 0.5, batches of 64, torchdrill.callables.sgd_epochs) on standardised images bring the
+    """lenet() learns MNIST: from Xavier-uniform weights set by the test, 350 plain SGD steps
+    (lr 0.5, batches of 32, torchdrill.callables.sgd_epochs) on standardised images bring the
     book's LeNet far above chance, measured by the grader with the book's LeNet on the trained
-    parameters: above 50% on MNIST's test split (35% on generated digits where the MNIST files
+    parameters: above 50% on MNIST's test split (25% on generated digits where the MNIST files
     are missing) (§6.6.2)."""
     net = student.lenet()
     keys = [k for k, _ in lenet_parameters(net, "lenet()")]

@@ -103,6 +103,17 @@ def test_pool2d_book_example(student):
 
 
 @pytest.mark.points(1)
+def test_pool2d_avg_of_a_2_by_3_window(student):
+    """Average pooling divides each window's sum by its number of entries: a (2, 3) window
+    holds 6 (not 2 + 3, nor 2 * 2); a float64 X gives a float64 result (§6.5.1)."""
+    X = torch.arange(12.0, dtype=torch.float64).reshape(3, 4) ** 2
+    out = expect_tensor(student.pool2d(X, (2, 3), "avg"), "pool2d(X, (2, 3), 'avg')",
+                        shape=(2, 2), dtype=torch.float64)
+    assert_close(out, F.avg_pool2d(X[None, None], (2, 3), stride=1)[0, 0],
+                 "pool2d(X, (2, 3), 'avg') for X (3, 4)")
+
+
+@pytest.mark.points(1)
 def test_pool2d_unknown_mode(student):
     """pool2d(X, 2, 'min') raises ValueError: only 'max' and 'avg' are pooling modes here
     (§6.5.1)."""
