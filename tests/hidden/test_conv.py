@@ -95,8 +95,9 @@ def oracle_conv(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 def corr_scale(X: torch.Tensor, K: torch.Tensor) -> float:
-    """The size of the sums a window's products make: rounding grows with it."""
-    return K[0].numel() * max(1.0, max_abs(X)) * max(1.0, max_abs(K))
+    """The size of the sums of one output's products (`K` the kernel of one output channel):
+    rounding grows with it."""
+    return K.numel() * max(1.0, max_abs(X)) * max(1.0, max_abs(K))
 
 
 def check_result(out, expected: torch.Tensor, what: str, scale: float,
