@@ -18,6 +18,7 @@ with requires_grad...), and as GraderError when an update of its values alone fa
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import traceback
 import zlib
@@ -269,7 +270,8 @@ class Session:
         worker = self._worker()
         before, self.last_limit_s = worker.busy_s, limit
         try:
-            reply = worker.request(request, limit, args_tensors, self._make_remote)
+            reply = worker.request(request, limit, args_tensors, functools.partial(
+                self._make_remote, tuple(request.get("forbidden", ()))))
         except WorkerTimeout:
             self.timeouts[function] = self.timeouts.get(function, 0) + 1
             budget = "" if test_budget is None else (
@@ -325,11 +327,13 @@ class Session:
             self._flags_per_function[key[:2]] = count + 1
             self.flags.append(flag)
 
-    def _make_remote(self, handle) -> RemoteRef:
-        """A RemoteRef for a worker-side object; its type name and repr are the student's
-        text, shown in messages, so they are cleaned and cut here."""
+    def _make_remote(self, forbidden: tuple[str, ...], handle) -> RemoteRef:
+        """A RemoteRef for a worker-side object, guarded by the forbidden calls of the request
+        that made it (`student.Conv2D(3)`'s layer keeps Conv2D's for its forward); its type
+        name and repr are the student's text, shown in messages, so they are cleaned and cut
+        here."""
         return RemoteRef(self, handle.ref_id, clean_text(str(handle.type_name))[:MAX_NAME],
-                         clean_text(str(handle.text))[:MAX_TEXT], self.generation)
+                         clean_text(str(handle.text))[:MAX_TEXT], self.generation, forbidden)
 
     def close(self) -> None:
         if self.worker is not None:
@@ -583,20 +587,21 @@ def _advice(name: str, changes: dict[str, list], iterated: bool | None) -> str:
 class RemoteRef:
     """A worker-side object (a student's nn.Module, a generator...) used from the grader."""
 
-    def __init__(self, session: Session, ref_id: int, type_name: str, text: str, gen: int):
-        object.__setattr__(self, "_remote", (session, ref_id, type_name, text, gen))
+    def __init__(self, session: Session, ref_id: int, type_name: str, text: str, gen: int,
+                 forbidden: tuple[str, ...]):
+        object.__setattr__(self, "_remote", (session, ref_id, type_name, text, gen, forbidden))
 
     def __reduce__(self):
         return remote_ref, (self._remote[1],)  # in a request: the worker's object itself
 
     def _do(self, action: str, *args, name: str | None = None, **kwargs) -> Any:
-        session, ref_id, type_name, _, gen = self._remote
+        session, ref_id, type_name, _, gen, forbidden = self._remote
         if session.generation != gen:
             raise StudentCrashed(f"this {type_name} lived in a worker that was restarted "
                                  "after a crash or timeout")
         topic = session.current_topic
         request = {"op": "ref", "ref": ref_id, "action": action, "name": name,
-                   "args": args, "kwargs": kwargs, "forbidden": topic.forbidden}
+                   "args": args, "kwargs": kwargs, "forbidden": forbidden}
         return session.request(topic, request, f"{type_name}.{name or action}")
 
     def __call__(self, *args, **kwargs):

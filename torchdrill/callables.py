@@ -19,6 +19,9 @@ update functions and `descend`.
 batches `(X, y)` that act as if they were on another device than the net until you move them
 with `.to(device)`, so a batch or labels left behind fail on a machine without a GPU too. Try
 your code with it: `evaluate_accuracy_gpu(net, HostBatches([(X, y)]))`.
+
+`sgd_epochs` is what conv's tests train your `lenet()` with: `sgd_epochs(lenet(), batches, 1,
+0.5)` takes one SGD step per batch.
 """
 
 from __future__ import annotations
@@ -342,3 +345,24 @@ class HostBatches:
         for X, y in self.batches:
             yield (HostTensor.wrap(X, "a batch X", self.left_behind),
                    HostTensor.wrap(y, "the labels y of a batch", self.left_behind))
+
+
+# --------------------------------------------------------------------------- training a net
+# What conv's tests train your `lenet()` with, after setting its weights themselves.
+
+
+def sgd_epochs(net: torch.nn.Module, train_iter, num_epochs: int, lr: float) -> None:
+    """Train `net` in place for `num_epochs` passes over `train_iter`: each batch `(X, y)`, in
+    order, is one minibatch SGD step `p -= lr * p.grad` on the mean cross-entropy of
+    `net(X)`, from the weights `net` has (the steps of D2L's `train_ch6`, §6.6.2, without
+    its initialisation and evaluation)."""
+    net.train()
+    for _ in range(num_epochs):
+        for X, y in train_iter:
+            loss = torch.nn.functional.cross_entropy(net(X), y)
+            net.zero_grad()
+            loss.backward()
+            with torch.no_grad():
+                for p in net.parameters():
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-lr)

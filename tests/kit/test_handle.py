@@ -15,6 +15,7 @@ import torch
 from grader.course import KIT_ROOT
 from grader.failures import (
     ArgumentChanged,
+    ForbiddenCall,
     NotDifferentiable,
     NotImplementedByStudent,
     StudentCrashed,
@@ -83,6 +84,9 @@ def broken():
 
 def todo():
     raise NotImplementedError
+
+def gradient_descent(lr):
+    return lambda p: torch.optim.SGD([p], lr=lr)
 '''
 
 
@@ -143,6 +147,14 @@ def test_remote_module(student):
     assert [k for k in net.state_dict()] == ["weight", "bias"]
     if isinstance(net, RemoteRef):
         assert "Linear" in repr(net)
+
+
+def test_an_object_keeps_the_forbidden_calls_of_the_function_that_made_it(student):
+    """course.toml forbids torch.optim in sgd's gradient_descent: in what it returns too (a
+    layer's forward is guarded as the class that built it)."""
+    step = student.gradient_descent(0.1)
+    with pytest.raises(ForbiddenCall, match="torch.optim.SGD is not allowed"):
+        step(torch.zeros(1, requires_grad=True))
 
 
 def test_remote_generator(student):
