@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.course import KIT_ROOT, Course
+from grader.course import KIT_ROOT, Course, load_course
 
 CourseOf = Callable[[argparse.Namespace], tuple[Course, "list[str] | None"]]
 
@@ -109,6 +109,12 @@ def _sync(check: bool, times: bool) -> int:
 
     result = sync(check=check)
     missing = unmeasured(suite_files())
+    names = load_course().names
+    orphans = [f"tests/{f.parent.name}/{f.name}" for f in suite_files()
+               if f.stem.removeprefix("test_") not in names]
+    if orphans:  # never measured (no grade runs them): a topic missing from course.toml
+        print("test files of no topic in course.toml: " + ", ".join(orphans), file=sys.stderr)
+        return 1
     stale = sync_module_attributes(check)
     if result.student_work:
         print(student_work_advice(result.student_work), file=sys.stderr)
