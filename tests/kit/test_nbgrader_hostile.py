@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.instructor.nbchecks import ReleasedCell, ReleasedNotebook, restore_checks
 from grader.instructor.release import release
 from grader.notebooks import group_of
 from tests.kit.test_nbgrader import (
@@ -45,7 +46,7 @@ from tests.kit.test_notebooks import nbgrader_meta, student_notebook
 from tests.kit.variants import KIT_ROOT
 from tests.kit.variants_softmax import MISTAKES
 
-pytestmark = pytest.mark.heavy(110)  # rough seconds; see tests/kit/conftest.py
+pytestmark = pytest.mark.heavy(130)  # rough seconds; see tests/kit/conftest.py
 
 TOPIC = "softmax"
 RELEASED_CHECKS = ["test_softmax", "test_logsumexp", "test_log_softmax",
@@ -89,19 +90,24 @@ def sabotage(course: Path) -> str:
 
 
 def forged(course: Path) -> nbformat.NotebookNode:
-    """The stubs with a grade cell of the student's own (100 points), the solution cell of
-    `softmax` made a grade cell (50 points), and a copy of a real cell of checks at the end."""
+    """The stubs with a grade cell of the student's own (100 points), one whose metadata
+    claims a newer nbgrader (which made nbgrader abort the whole class's autograde), the
+    solution cell of `softmax` made a grade cell (50 points), and a copy of a real cell of
+    checks at the end."""
     nb = released_notebook(course, TOPIC)
     extra = nbformat.v4.new_code_cell("100", metadata={"nbgrader": {
         "grade": True, "solution": False, "locked": True, "task": False, "points": 100,
         "grade_id": "extra_credit", "schema_version": 3}})
+    future = nbformat.v4.new_code_cell("1", metadata={"nbgrader": {
+        "grade": True, "solution": False, "locked": False, "points": 1,
+        "grade_id": "from_the_future", "schema_version": 99}})
     copy = nbformat.from_dict(json.loads(json.dumps(
         next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "test_softmax"))))
     copy.source, copy.id = "24", "a-copy"
     for cell in nb.cells:
         if nbgrader_meta(cell).get("grade_id") == f"{TOPIC}_code":
             cell.metadata.nbgrader.update(grade=True, points=50)
-    nb.cells[3:3] = [extra]
+    nb.cells[3:3] = [extra, future]
     nb.cells.append(copy)
     return nb
 
@@ -283,6 +289,7 @@ def test_a_grade_cell_of_the_students_own_earns_nothing(graded):
     a copy of a real cell of checks: nbgrader grades only the release's cells."""
     nb = autograded(graded, "forger")
     assert "extra_credit" not in json.dumps(nb.cells)
+    assert "from_the_future" not in json.dumps(nb.cells)
     solution = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == f"{TOPIC}_code")
     assert not nbgrader_meta(solution)["grade"] and "points" not in nbgrader_meta(solution)
     assert sorted(cell_scores(graded, "forger")) == sorted(RELEASED_CHECKS)
@@ -329,3 +336,31 @@ def test_the_steps_earlier_releases_configured_grade_in_the_sandbox():
     for name in (oldest.ExecuteUntilKernelDies, nbexecute.ExecuteUntilKernelDies,
                  nbsteps.AutogradeExecute):
         assert name is nbsteps.GradeInSandbox
+
+
+# --------------------------------------------------------------------------- restoring, alone
+
+
+def test_a_missing_cell_of_checks_goes_after_the_releases_cell_before_it():
+    """Both cells of `logsumexp` deleted and the first cell of checks copied twice: the copy
+    is dropped and `test_logsumexp` comes back after the nearest earlier cell of the release
+    that is still there; a student's own cell keeps its place."""
+    def cell(grade_id: str, points: float | None) -> ReleasedCell:
+        return ReleasedCell(grade_id, "code", f"# {grade_id}", "sum", points is not None, points)
+
+    release = ReleasedNotebook(TOPIC, ["softmax", "logsumexp"], {}, [
+        cell("softmax_code", None), cell("test_softmax", 2), cell("logsumexp_code", None),
+        cell("test_logsumexp", 1)])
+    meta = {"nbgrader": {"grade_id": "test_softmax", "grade": True}}
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("def softmax(X): ...", metadata={
+            "nbgrader": {"grade_id": "softmax_code", "solution": True}}),
+        nbformat.v4.new_code_cell("24", metadata=meta),
+        nbformat.v4.new_code_cell("mine = 1"),
+        nbformat.v4.new_code_cell("24", metadata=meta)])
+    changes = restore_checks(nb, release)
+    assert [(c.source, nbgrader_meta(c).get("grade_id")) for c in nb.cells] == [
+        ("def softmax(X): ...", "softmax_code"), ("# test_softmax", "test_softmax"),
+        ("# test_logsumexp", "test_logsumexp"), ("mine = 1", None)]
+    assert nbgrader_meta(nb.cells[1])["points"] == 2 and nbgrader_meta(nb.cells[1])["locked"]
+    assert len(changes) == 2
