@@ -128,8 +128,7 @@ def class_of(course: Path, markers: Path) -> dict[str, nbformat.NotebookNode | b
         "stub": stubs,
         "spoofer": before_checks(stubs, SPOOF_UP, *in_kernel_only(markers, "spoofer")),
         "silencer": before_checks(stubs, SILENCE, *in_kernel_only(markers, "silencer")),
-        "sinker": before_checks(submission(course, TOPIC), SPOOF_DOWN,
-                                *in_kernel_only(markers, "sinker")),
+        "sinker": before_checks(submission(course, TOPIC), SPOOF_DOWN),
         "reader": before_checks(stubs, READ, READ_BASH),
         "mallory": before_checks(stubs, sabotage(course), *in_kernel_only(markers, "mallory")),
         "ghost": without_check(course, "test_softmax"),
@@ -230,6 +229,7 @@ def test_grades_csv_is_the_graders_student_by_student(graded):
         assert graded["csv"][(student, TOPIC)] == (ours["score"], ours["max_score"]), student
     most = graded["ours"][VICTIM]["max_score"]
     assert graded["csv"][(VICTIM, TOPIC)] == (most, most)
+    assert graded["csv"][("sinker", TOPIC)] == (most, most)  # the reference, its checks spoiled
     assert 0 < graded["csv"][("partial", TOPIC)][0] < most
     for stubs in ("stub", "spoofer", "silencer", "reader", "mallory", "forger", "garbled"):
         assert graded["csv"][(stubs, TOPIC)] == (0, most), stubs
