@@ -1,14 +1,14 @@
-"""What the cells of checks in torchdrill's notebooks call, inside the Jupyter kernel.
+"""What the cells of checks in torchdrill's notebooks call, inside a student's Jupyter kernel,
+and the text those cells show.
 
 A cell of checks never runs the student's code in the kernel, nor tests there. `check` grades
 the saved notebook (`<topic>.ipynb` in the kernel's working folder, which is the notebook's
-folder under Jupyter and under `nbgrader autograde`) with `python -m grader grade`, in its own
-process, once per kernel and notebook content; then it reads one function's tests from that
-report (grouped as the release grouped them, by the function names the notebook's metadata
-lists: `grader.notebooks.group_of`), prints what went wrong (public tests by name, hidden
-tests only by what they check and what failed, never their code) and returns the points. As a
-cell's last value, that number is nbgrader's partial credit for the cell, so nbgrader's scores
-are the grader's, cell by cell.
+folder under Jupyter) with `python -m grader grade`, in its own process (`run_grader`), once per
+kernel and notebook content; then it prints what `checks_text` says about one function's tests
+in that report (grouped as the release grouped them, by the function names the notebook's
+metadata lists: `grader.notebooks.group_of`): public tests by name, hidden tests only by what
+they check and what failed, never their code. It returns the points, which as a cell's last
+value are nbgrader's partial credit for the cell.
 
 It writes nothing to stderr (nbgrader gives 0 to a cell with any stderr output, and torch and
 its friends print warnings there): warnings are silenced and the grader's output is captured.
@@ -19,9 +19,9 @@ a machine without CUDA makes the cell that holds them fail with that reason, nev
 with "where-cuda" or "omitted" they are in no cell, so the grader leaves them out too and a
 notebook's maximum is the same on every machine.
 
-Under `nbgrader autograde` (NBGRADER_EXECUTION=autograde) the grader's report is also written
-beside the notebook (`REPORT_FILE`), where `nbgrader generate_feedback` adds it to the feedback
-(`grader.instructor.nbsteps`).
+Under `nbgrader autograde` no kernel runs at all: the released course's Execute step
+(`grader.instructor.nbsteps.GradeInSandbox`) grades the submission with `run_grader` and
+writes each cell of checks' output from `checks_text`, the same text a kernel would print.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ GRADER_START_S = 120  # beyond the course's submission time limit: torch import,
 # GPU tests in this notebook's cells}. A notebook without it (released before the setting
 # existed) counted its GPU tests.
 GPU_METADATA_KEY = "torchdrill_gpu"
-REPORT_FILE = "torchdrill-report.json"  # beside the notebook, under nbgrader autograde only
 COUNTED_WITHOUT_CUDA = (
     "THIS COURSE COUNTS ITS GPU TESTS (released with [gpu] tests = \"counted\" in course.toml), "
     "and this machine has no CUDA device, so {points} of this cell's checks could not run. "
@@ -66,20 +65,29 @@ def check(topic: str, function: str | None = None, hidden: bool = False,
     with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
         warnings.simplefilter("ignore")
         report, functions = _report(topic)
+    text, earned = checks_text(report, topic, function, functions, hidden, points)
+    print(text)
+    return earned
+
+
+def checks_text(report: Report, topic: str, function: str | None, functions: list[str],
+                hidden: bool = False, points: float | None = None) -> tuple[str, float]:
+    """What a cell of checks says about `function`'s tests in `report` (tests grouped by
+    `functions`, the notebook's), and the points it gives: those of the public tests, or with
+    `hidden` those of all of them, which must be worth the cell's `points` (RuntimeError with
+    the reason otherwise)."""
     tests = [t for entry in report["topics"] if entry["name"] == topic for t in entry["tests"]
              if group_of(t["name"], functions) == function]
     about = f"`{function}`" if function else "the topic as a whole"
-    public = [t for t in tests if t["visibility"] == "public"]
     if not hidden:
-        _print_public(about, public)
-        return _earned(public)
+        public = [t for t in tests if t["visibility"] == "public"]
+        return "\n".join(_public_lines(about, public)), _earned(public)
     skipped = sum(float(t["points"]) for t in report.get("not_counted", [])
                   if t["topic"] == topic and group_of(t["name"], functions) == function)
     points = _check_hidden_ran(report, topic, tests, points, skipped)
-    _print_hidden(about, [t for t in tests if t["visibility"] == "hidden"])
     total = _earned(tests)
-    print(f"{about}: {_fmt(total)} of {_fmt(points)} points in all.")
-    return total
+    lines = _hidden_lines(about, [t for t in tests if t["visibility"] == "hidden"])
+    return "\n".join([*lines, f"{about}: {_fmt(total)} of {_fmt(points)} points in all."]), total
 
 
 def _report(topic: str) -> tuple[Report, list[str]]:
@@ -98,8 +106,6 @@ def _report(topic: str) -> tuple[Report, list[str]]:
     key = (topic, hashlib.sha256(data).hexdigest())
     if key not in _reports:
         _reports[key] = _grade(topic, notebook.name, data)
-        if os.environ.get("NBGRADER_EXECUTION") == "autograde":
-            (Path.cwd() / REPORT_FILE).write_text(json.dumps(_reports[key], indent=1))
     return _reports[key], functions
 
 
@@ -114,32 +120,35 @@ def released_gpu_tests(data: bytes) -> GpuTests:
 
 
 def _grade(topic: str, name: str, data: bytes) -> Report:
-    """The grader's report on these notebook bytes, from a fresh process in an empty folder
-    (`-P`: nothing beside the notebook can stand in for the grader), counting GPU tests as the
-    notebook was released. Under autograde the submission is laid out as nbgrader's
-    `submitted/<student>/<topic>/` that `grader batch` grades (the student: the folder above
-    the notebook's, `autograded/<student>/<topic>/`), so the report is the one batch writes."""
-    timeout = float(load_course().limits["submission_timeout_s"]) + GRADER_START_S
-    env = {**os.environ, GPU_TESTS_ENV: released_gpu_tests(data)}
-    student = Path.cwd().parent.name if os.environ.get("NBGRADER_EXECUTION") == "autograde" \
-        else ""
+    """The grader's report on these notebook bytes, as the only file of a submission in an
+    empty folder, counting GPU tests as the notebook was released."""
     with tempfile.TemporaryDirectory(prefix="torchdrill-check-") as tmp:
-        named = student not in ("", ".", "..")
-        submission = Path(tmp, student if named else "submission")
-        out = Path(tmp, "report")
-        notebook = submission / topic / name if named else submission / name
-        notebook.parent.mkdir(parents=True)
+        notebook = Path(tmp, "submission", name)
+        notebook.parent.mkdir()
         notebook.write_bytes(data)
+        return run_grader(notebook.parent, topic, released_gpu_tests(data))
+
+
+def run_grader(submission: Path, topic: str, gpu_tests: GpuTests) -> Report:
+    """The report of `python -m grader grade SUBMISSION --topics TOPIC`, as `grader batch`
+    grades a student's folder, from a fresh process in an empty folder (`-P`: nothing beside
+    the submission can stand in for the grader), counting GPU tests as `gpu_tests` says.
+    RuntimeError when the grader could not grade it."""
+    timeout = float(load_course().limits["submission_timeout_s"]) + GRADER_START_S
+    env = {**os.environ, GPU_TESTS_ENV: gpu_tests}
+    with tempfile.TemporaryDirectory(prefix="torchdrill-grade-") as tmp:
+        out = Path(tmp, "report")
         try:
             run = subprocess.run(
                 [sys.executable, "-P", "-m", "grader", "grade", str(submission), "--topics",
                  topic, "--out", str(out)], cwd=tmp, stdin=subprocess.DEVNULL, env=env,
                 capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"grading {name} took more than {timeout:.0f} s") from None
+            raise RuntimeError(f"grading {submission.name} took more than {timeout:.0f} s"
+                               ) from None
         report = out / "report.json"
         if run.returncode != 0 or not report.is_file():
-            raise RuntimeError(f"torchdrill's grader could not grade {name}:\n"
+            raise RuntimeError(f"torchdrill's grader could not grade {submission.name}:\n"
                                + (run.stderr or run.stdout)[-2000:])
         result: Report = json.loads(report.read_text())
         return result
@@ -180,41 +189,41 @@ def _points(x: float) -> str:
     return f"{x:g} point{'' if x == 1 else 's'}"
 
 
-def _print_public(about: str, tests: list[GradedTest]) -> None:
+def _public_lines(about: str, tests: list[GradedTest]) -> list[str]:
     if not tests:
-        print(f"No public checks for {about}: the hidden checks grade it. Test it yourself.")
-        return
+        return [f"No public checks for {about}: the hidden checks grade it. Test it yourself."]
     lost = [t for t in tests if t["score"] < t["max_score"]]
-    print(f"{about}: {_fmt(_earned(tests))} of {_fmt(_worth(tests))} points from the public "
-          "checks." + ("" if lost else " The hidden checks will test it further."))
-    _print_lost(lost, named=True)
+    return [f"{about}: {_fmt(_earned(tests))} of {_fmt(_worth(tests))} points from the public "
+            "checks." + ("" if lost else " The hidden checks will test it further."),
+            *_lost_lines(lost, named=True)]
 
 
-def _print_hidden(about: str, tests: list[GradedTest]) -> None:
-    print(f"Hidden checks of {about}: {_fmt(_earned(tests))} of {_fmt(_worth(tests))} points.")
-    _print_lost([t for t in tests if t["score"] < t["max_score"]], named=False)
+def _hidden_lines(about: str, tests: list[GradedTest]) -> list[str]:
+    return [f"Hidden checks of {about}: {_fmt(_earned(tests))} of {_fmt(_worth(tests))} points.",
+            *_lost_lines([t for t in tests if t["score"] < t["max_score"]], named=False)]
 
 
-def _print_lost(lost: list[GradedTest], named: bool) -> None:
+def _lost_lines(lost: list[GradedTest], named: bool) -> list[str]:
     """Each lost test with what went wrong and what it checks, after the diagnosis (each
     recognised mistake or shared message once, with what it cost, as the report has it); a
     function not written yet is said once, not once per test."""
+    lines = []
     unwritten = [t for t in lost if waiting(t)]
     if unwritten:
-        print(f"  ✗ {len(unwritten)} check(s), {_points(_worth(unwritten))}: "
-              f"{unwritten[0]['message']}")
+        lines.append(f"  ✗ {len(unwritten)} check(s), {_points(_worth(unwritten))}: "
+                     f"{unwritten[0]['message']}")
     fix = [t for t in lost if not waiting(t)]
     diagnoses = diagnose(fix)
-    for diagnosis in diagnoses:
-        print(f"  {diagnosis_text(diagnosis)}")
+    lines += [f"  {diagnosis_text(diagnosis)}" for diagnosis in diagnoses]
     for t in fix:
         name = t["name"] if named else "a hidden check"
-        print(f"  ✗ {name} ({_points(t['max_score'])}): {OUTCOMES[t['outcome']].check_text}")
+        lines.append(f"  ✗ {name} ({_points(t['max_score'])}): "
+                     f"{OUTCOMES[t['outcome']].check_text}")
         message = detail_message(t, diagnoses) if t.get("message") else ""
-        for label, text in (("what went wrong", message),
-                            ("what it checks", t.get("hint"))):
-            if text:
-                print(textwrap.indent(f"{label}: {text}", "      "))
+        lines += [textwrap.indent(f"{label}: {text}", "      ")
+                  for label, text in (("what went wrong", message),
+                                      ("what it checks", t.get("hint"))) if text]
+    return lines
 
 
 def _worth(tests: list[GradedTest]) -> float:

@@ -338,7 +338,7 @@ def same_tests(g: Gradings) -> bool:
     return False
 
 
-def print_times(g: Gradings, jobs: int, timeout: int, kit_config: Path) -> None:
+def print_times(g: Gradings, jobs: int, timeout: int) -> None:
     n = len(g.students)
     ours_s, pytest_s, nb_s = (g.seconds[side] for side in g.tests)
     print(f"grader batch --jobs {jobs}: {ours_s:.1f} s ({ours_s / n:.2f} s per student)")
@@ -347,13 +347,10 @@ def print_times(g: Gradings, jobs: int, timeout: int, kit_config: Path) -> None:
     print(f"nbgrader autograde, plain cells: {nb_s:.1f} s ({nb_s / n:.2f} s per student): "
           f"nbgrader/ours {nb_s / ours_s:.1f}x (target {RATIO_TARGET:.0f}x)")
     default_timeout, interrupt = bench_nbgrader.nbgrader_defaults()
-    kit_timeout, kit_interrupt = bench_nbgrader.kit_timeout(kit_config)
     whose = "nbgrader's default" if timeout == default_timeout else "--nbgrader-timeout"
-    kit_says = "not set" if kit_interrupt is None else kit_interrupt
     print(f"  nbgrader's Execute: timeout {timeout} s per cell ({whose}), interrupt_on_timeout "
-          f"{interrupt} (nbgrader's default); the kit's released nbgrader_config.py sets "
-          f"timeout {kit_timeout} s, sized for its cells that run the whole grader, "
-          f"interrupt_on_timeout {kit_says}")
+          f"{interrupt} (nbgrader's default); the kit's released course runs no Execute (it "
+          "grades in the sandbox)")
     timed_out = sum(c.error.startswith(TIMEOUT_ERROR) for cs in g.cells.values()
                     for c in cs.values())
     if timed_out:
@@ -417,8 +414,7 @@ def main(argv: list[str] | None = None) -> int:
           "shared)")
     gradings = grade_class(work, sources, args.jobs, args.nbgrader_timeout)
     ok = same_tests(gradings)
-    print_times(gradings, args.jobs, args.nbgrader_timeout,
-                work / "release" / "nbgrader" / "nbgrader_config.py")
+    print_times(gradings, args.jobs, args.nbgrader_timeout)
     ok &= same_scores(gradings)
     print("every difference is one a plain cell makes" if ok else "BENCH FAILED: see above")
     if not args.keep:

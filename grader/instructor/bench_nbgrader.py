@@ -279,18 +279,6 @@ def nbgrader_defaults() -> tuple[int, bool]:
     return Execute.timeout.default_value, Execute.interrupt_on_timeout.default_value
 
 
-def kit_timeout(config_path: Path) -> tuple[Any, Any]:
-    """Execute.timeout and interrupt_on_timeout as a released course's nbgrader_config.py sets
-    them (None: not set, nbgrader's default applies)."""
-    from traitlets.config import Config
-
-    config = Config()
-    exec(compile(config_path.read_text(), str(config_path), "exec"),  # noqa: S102 (ours)
-         {"get_config": lambda: config, "__file__": str(config_path)})
-    execute = config.get("Execute", {})
-    return execute.get("timeout"), execute.get("interrupt_on_timeout")
-
-
 def write_plain_course(root: Path, released_source: Path, topic: Topic, tests: list[PlainTest],
                        timeout: int) -> None:
     """nbgrader_config.py and source/<topic>/<topic>.ipynb of the plain course at `root`."""

@@ -2,9 +2,10 @@
 nbgrader source notebook: markdown cells from its docstrings, one solution cell per function
 (nbgrader strips the `### BEGIN SOLUTION` regions, as `grader.instructor.sync` does for
 `exercises/`), and after each function an autograded test cell worth the points of that
-function's tests. The cell calls `grader.nbcheck`, which grades the saved notebook with our
-sandboxed grader; the hidden part of the cell (between `### BEGIN HIDDEN TESTS` and
-`### END HIDDEN TESTS`) adds the hidden tests.
+function's tests. In a student's kernel the cell calls `grader.nbcheck`, which grades the
+saved notebook with our sandboxed grader; the hidden part of the cell (between
+`### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`) adds the hidden tests. Under `nbgrader
+autograde` no kernel runs: `grader.instructor.nbsteps` writes the cells' outputs instead.
 
 GPU tests are in the cells' points only when course.toml's [gpu] tests is "counted"
 (`grader.instructor.release.collect_tests` leaves them out otherwise): nbgrader's maximum is
@@ -27,7 +28,7 @@ import nbformat
 
 from grader.course import KIT_ROOT, Course, GpuTests, Topic, load_course
 from grader.instructor.sync import BEGIN
-from grader.nbcheck import GPU_METADATA_KEY, GRADER_START_S
+from grader.nbcheck import GPU_METADATA_KEY
 from grader.notebooks import (
     DEF_NODES,
     METADATA_KEY,
@@ -207,11 +208,17 @@ def solution_notebook(topic: Topic, source: str, tests: list[CourseTest],
     return nb
 
 
+def check_cell_id(function: str | None) -> str:
+    """The grade_id of the cell of checks for `function` (WHOLE_TOPIC: for the topic's tests
+    that are about no single function)."""
+    return f"test_{function}" if function else "test__topic"
+
+
 def _test_cell(topic: str, function: str | None, tests: list[CourseTest]) -> NotebookNode:
-    grade_id = f"test_{function}" if function else "test__topic"
     return nbformat.v4.new_code_cell(
         _test_cell_source(topic, function, tests),
-        metadata=cell_metadata(grade_id, points=_points(sum(t.points for t in tests))))
+        metadata=cell_metadata(check_cell_id(function),
+                               points=_points(sum(t.points for t in tests))))
 
 
 # --------------------------------------------------------------------------- the nbgrader course
@@ -226,9 +233,7 @@ def write_nbgrader_course(root: Path, course: Course, topics: list[Topic],
         path = root / "source" / topic.name / f"{topic.name}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nb, path)
-    timeout = int(float(course.limits["submission_timeout_s"]) + GRADER_START_S + 60)
-    (root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
-        course=course.name, timeout=timeout))
+    (root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(course=course.name))
     gpu = {t.name: sum(x.points for x in tests.get(t.name, []) if x.gpu) for t in topics}
     (root / "README.md").write_text(NBGRADER_README.format(
         kit=KIT_ROOT, python=sys.executable, topics=", ".join(t.name for t in topics),
@@ -238,7 +243,10 @@ def write_nbgrader_course(root: Path, course: Course, topics: list[Topic],
 
 
 NBGRADER_CONFIG = '''\
-"""nbgrader configuration of the {course} course (written by `python -m grader release`)."""
+"""nbgrader configuration of the {course} course (written by `python -m grader release`).
+
+No step below starts a kernel: `nbgrader autograde` runs a student's code only in the sandbox
+of torchdrill's grader, as `grader batch` does, and its scores are the grader's."""
 
 import os
 
@@ -247,16 +255,27 @@ c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "{course}"
 
-# The first cell of checks in a notebook grades all of it with torchdrill's grader, which may
-# take up to course.toml's submission_timeout_s, plus start-up.
-c.Execute.timeout = {timeout}
+# A submitted notebook nbgrader cannot read (not JSON ...) is autograded as the released
+# notebook in its place: scored as the grader scores the file (nothing, and why), not skipped.
+c.Autograde.exporter_class = "grader.instructor.nbsteps.ReadableNotebook"
 
-# A kernel that dies fails the cells it did not finish (0 points for their checks) instead of
-# aborting the submission and leaving the scores of an earlier autograde in the gradebook. The
-# grader's report on the notebook is kept beside it (none when the kernel died), and a
-# notebook that counts GPU tests is refused on a machine without CUDA.
+# Before autograding, the cells of checks and nbgrader's metadata become the release's, as the
+# gradebook recorded them: a cell of checks the student deleted or edited is put back, a copy
+# is dropped, and a grade cell of the student's own loses its metadata (it earns nothing).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "grader.instructor.nbsteps.ChecksFromRelease",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# In place of Execute: the student's submitted folder is graded by the grader (the report
+# `grader batch` writes for that student), each cell of checks gets that report's text and
+# points as its output, and the report is left beside the autograded notebook. A notebook that
+# counts GPU tests is refused on a machine without CUDA.
 c.Autograde.autograde_preprocessors = [
-    "grader.instructor.nbsteps.AutogradeExecute",
+    "grader.instructor.nbsteps.GradeInSandbox",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -265,8 +284,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Feedback keeps what the hidden checks printed (what failed, on what kind of input) but not
-# the hidden part of the cells, and ends with the grader's report, as `grader batch` writes it.
+# Feedback keeps what the hidden checks said (what failed, on what kind of input) but not the
+# hidden part of the cells, and ends with the grader's report, as `grader batch` writes it.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
@@ -282,11 +301,11 @@ Written by `python -m grader release` from the kit at `{kit}`; topics: {topics}.
 an assignment of the same name with one notebook, `source/<topic>/<topic>.ipynb`. GPU tests:
 `[gpu] tests = "{gpu_tests}"` (course.toml).
 
-The cells of checks import `grader.nbcheck`, which grades each notebook with torchdrill's
-grader, hidden tests included (they must be in `{kit}/tests/hidden/`), so nbgrader runs with
-the kit's Python. The kit's command does that with no environment activated: it runs nbgrader
-on this folder with the kit's Python and its `bin/` on PATH (where nbgrader finds `alembic`
-for its gradebook, and Jupyter the kernel), and with this folder's configuration only.
+Autograde grades each notebook with torchdrill's grader, hidden tests included (they must be
+in `{kit}/tests/hidden/`), in steps of the kit's own, so nbgrader runs with the kit's Python.
+The kit's command does that with no environment activated: it runs nbgrader on this folder
+with the kit's Python and its `bin/` on PATH (where nbgrader finds `alembic` for its
+gradebook), and with this folder's configuration only.
 
 ```
 cd {kit}
@@ -308,22 +327,29 @@ the topic. The students' notebooks grade themselves with the public tests only.
 
 {gpu}
 
-The feedback (`generate_feedback`) shows what each cell of checks printed (what failed, on what
+The feedback (`generate_feedback`) shows what each cell of checks says (what failed, on what
 kind of input; never the hidden part of the cells) and ends with the grader's report on the
 notebook, the report `grader batch` writes (hidden tests by name and what they check, never
 their code). Autograde leaves that report beside each notebook, as
 `autograded/<student>/<topic>/torchdrill-report.json`.
 
-nbgrader runs a student's cells in the same kernel as the cells of checks, so a determined
-student can fake what those cells print. The grader itself cannot be fooled that way (the
-student's code runs in its sandbox, the tests outside it), and it grades the same notebooks
-with the same scores:
+Autograde starts no Jupyter kernel: no cell of a student's runs on this machine outside the
+grader's sandbox (this folder's `nbgrader_config.py` replaces nbgrader's Execute step). The
+grader grades each student's `submitted/<student>/` folder as `grader batch` does, and each
+cell of checks gets the text and points of that report as its output; before that, the cells
+of checks and nbgrader's metadata are made the release's, as the gradebook recorded them (a
+cell of checks a student deleted, edited or copied is put back once; a grade cell of their own
+earns nothing). So nothing a student's cell prints or changes reaches the grades, and the
+cells of a student's own never show an output in the feedback. `grades.csv` is what the
+grader gives:
 
 ```
-{python} -m grader batch submitted --out grading/   # one report per student
+{python} -m grader batch submitted --out grading/   # the same scores, one report per student
 ```
 
-Use its reports as the grade of record, or to audit nbgrader's.
+A submitted notebook nbgrader cannot read (not JSON, ...) is autograded as the released
+notebook in its place, so it is scored (nothing, with the reason) rather than left out with an
+earlier autograde's scores.
 """
 
 GPU_README: dict[GpuTests, str] = {

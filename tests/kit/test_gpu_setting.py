@@ -23,14 +23,16 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from traitlets.config import Config
 
 from grader import grade as grade_module
 from grader import nbcheck
 from grader.course import GPU_SETTINGS, GPU_TESTS_ENV, load_course
 from grader.instructor import commands
 from grader.instructor.batch import gpu_refusal
+from grader.instructor.nbchecks import REPORT_FILE, counted_without_cuda
 from grader.instructor.nbgrader_course import solution_notebook, write_nbgrader_course
-from grader.instructor.nbsteps import AddGraderReport, AutogradeExecute, counted_without_cuda
+from grader.instructor.nbsteps import AddGraderReport, GradeInSandbox
 from grader.instructor.release import collect_tests
 from grader.notebooks import WHOLE_TOPIC, group_of, public_names
 from grader.plugin import Grading
@@ -183,7 +185,7 @@ def test_the_release_says_which_setting(tmp_path, all_tests):
         assert f'[gpu] tests = "{setting}"' in readme
         assert "make nbgrader" in readme and "-m grader nbgrader" in readme
         config = (root / "nbgrader_config.py").read_text()
-        assert "grader.instructor.nbsteps.AutogradeExecute" in config
+        assert "grader.instructor.nbsteps.GradeInSandbox" in config
         assert "grader.instructor.nbsteps.AddGraderReport" in config
         nb = nbformat.read(root / "source" / TOPIC / f"{TOPIC}.ipynb", as_version=4)
         assert nb.metadata[nbcheck.GPU_METADATA_KEY]["tests"] == setting
@@ -253,16 +255,6 @@ def test_a_counted_gpu_cell_fails_loudly_without_cuda(counted_notebook, monkeypa
     nbcheck._reports.clear()
     monkeypatch.setattr(nbcheck, "_grade", lambda *a: gpu_check_report(skipped=False))
     assert nbcheck.check(TOPIC, None, hidden=True, points=5) == 5  # on a machine with CUDA
-    assert not (counted_notebook / nbcheck.REPORT_FILE).exists()  # not under autograde
-
-
-def test_under_autograde_the_checks_leave_the_report_beside_the_notebook(counted_notebook,
-                                                                        monkeypatch):
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    monkeypatch.setattr(nbcheck, "_grade", lambda *a: gpu_check_report(skipped=False))
-    nbcheck.check(TOPIC, None, hidden=True, points=5)
-    left = json.loads((counted_notebook / nbcheck.REPORT_FILE).read_text())
-    assert left == gpu_check_report(skipped=False)
 
 
 # --------------------------------------------------------------------------- nbgrader's steps
@@ -275,27 +267,36 @@ def counted_nb(points: float = 6, setting: str = "counted") -> nbformat.Notebook
 
 @no_cuda
 def test_autograde_refuses_a_notebook_that_counts_gpu_tests_without_cuda(tmp_path):
-    stale = tmp_path / nbcheck.REPORT_FILE
+    """The release's source notebook says it counts GPU tests (what the submission says is
+    not asked): refused before anything is graded."""
+    source = tmp_path / "source" / TOPIC / f"{TOPIC}.ipynb"
+    source.parent.mkdir(parents=True)
+    nbformat.write(nbformat.from_dict({**counted_nb(), "metadata": {
+        **counted_nb().metadata, "torchdrill": {"topic": TOPIC, "functions": []}}}), source)
+    stale = tmp_path / REPORT_FILE
     stale.write_text("{}")  # brought by a submission
+    step = GradeInSandbox(config=Config({"CourseDirectory": {"root": str(tmp_path)}}))
+    resources = {"metadata": {"path": str(tmp_path)}, "nbgrader": {
+        "assignment": TOPIC, "notebook": TOPIC, "student": "alice", "db_url": "sqlite://"}}
     with pytest.raises(RuntimeError, match="autograde it on a machine with CUDA"):
-        AutogradeExecute().preprocess(counted_nb(), {"metadata": {"path": str(tmp_path)}})
+        step.preprocess(counted_nb(setting="where-cuda"), resources)
     assert not stale.exists()
-    assert counted_without_cuda(counted_nb(points=0)) is None  # a topic without GPU tests
-    assert counted_without_cuda(counted_nb(setting="where-cuda")) is None
-    assert counted_without_cuda(nbformat.v4.new_notebook()) is None
+    assert counted_without_cuda(counted_nb(points=0).metadata) is None  # no GPU tests
+    assert counted_without_cuda(counted_nb(setting="where-cuda").metadata) is None
+    assert counted_without_cuda(nbformat.v4.new_notebook().metadata) is None
 
 
 def test_feedback_ends_with_the_graders_report(tmp_path):
     report = stopped_report(COURSE, ["softmax"], "alice", 10, [], [])
-    (tmp_path / nbcheck.REPORT_FILE).write_text(json.dumps(report))
+    (tmp_path / REPORT_FILE).write_text(json.dumps(report))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
     nb, _ = AddGraderReport().preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert nb.cells[-1].cell_type == "markdown"
     assert nb.cells[-1].source.endswith(to_markdown(report))
-    (tmp_path / nbcheck.REPORT_FILE).unlink()
+    (tmp_path / REPORT_FILE).unlink()
     nb, _ = AddGraderReport().preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert "No report of torchdrill's grader" in nb.cells[-1].source
-    (tmp_path / nbcheck.REPORT_FILE).write_text('{"forged": true}')
+    (tmp_path / REPORT_FILE).write_text('{"forged": true}')
     nb, _ = AddGraderReport().preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert "could not be read" in nb.cells[-1].source and "forged" not in nb.cells[-1].source
 

@@ -1,20 +1,21 @@
-"""The nbgrader course, with the real nbgrader, Jupyter kernel and all, run as an instructor
-runs it: through `python -m grader nbgrader` (and once `make nbgrader`) with no environment
-activated (PATH without the venv's bin/, where nbgrader would look for `alembic`).
+"""The nbgrader course, with the real nbgrader, run as an instructor runs it: through
+`python -m grader nbgrader` (and once `make nbgrader`) with no environment activated (PATH
+without the venv's bin/, where nbgrader would look for `alembic`).
 
 `generate_assignment` works for every topic and strips all solution code and hidden tests. A
 class of students then submits tensor_ops notebooks: the reference (every point), the released
 stubs (none), a contract mistake (some lost), a notebook that prints to stderr and warns (every
 point), one with a cell that does not parse (only that function's points lost) and a forged
-grader report beside it, and a resubmission that kills the kernel after an autograde that gave
-every point (no point kept). The reference and the stubs also submit gpu_training, released
-with the default [gpu] tests = "where-cuda": on a machine without CUDA the reference gets
-nbgrader's every point, and that maximum is the grader's. nbgrader's scores, cell by cell, are
-the grader's on the same notebooks, and the feedback shows what failed without the hidden
-cells and ends with the grader's report. (`make bench` autogrades a class of softmax notebooks
-the same way and checks every score against the grader's.)
+grader report beside it, and a resubmission whose last cell ends the process (`os._exit`)
+after an autograde that gave every point: no kernel runs it, and it scores what the grader
+gives it (nothing: the worker that imports it dies). The reference and the stubs also submit
+gpu_training, released with the default [gpu] tests = "where-cuda": on a machine without CUDA
+the reference gets nbgrader's every point, and that maximum is the grader's. nbgrader's
+scores, cell by cell, are the grader's on the same notebooks, and the feedback shows what
+failed without the hidden cells and ends with the grader's report. (`make bench` autogrades a
+class of softmax notebooks the same way and checks every score against the grader's; hostile
+notebooks are tests/kit/test_nbgrader_hostile.py's.)
 """
-
 from __future__ import annotations
 
 import ast
@@ -33,10 +34,10 @@ import pytest
 import torch
 
 from grader.course import load_course
+from grader.instructor.nbchecks import REPORT_FILE
 from grader.instructor.nbgrader_course import HIDDEN_BEGIN
 from grader.instructor.release import collect_tests, release
 from grader.instructor.sync import BEGIN, END, expected_stubs, strip_solutions
-from grader.nbcheck import REPORT_FILE
 from grader.notebooks import group_of, public_names
 from tests.kit.test_notebooks import nbgrader_meta, solution_cells, student_notebook
 from tests.kit.variants import KIT_ROOT
@@ -69,11 +70,15 @@ EXPLORING = ["%matplotlib inline", "X = arange_grid(2, 3)\nraise RuntimeError('j
 
 
 def bare_env() -> dict[str, str]:
-    """The environment of an instructor who activated nothing: no venv's bin/ on PATH."""
+    """The environment of an instructor who activated nothing: no venv's bin/ on PATH. A
+    PYTHONPATH that names this kit stays (a checkout's tests run its own code, not a copy
+    installed elsewhere); any other goes."""
     venv = Path(sys.executable).parent
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep)
             if p and Path(p).resolve() != venv.resolve() and ".venv" not in Path(p).parts]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    if Path(os.environ.get("PYTHONPATH") or "/nonexistent").resolve() == KIT_ROOT.resolve():
+        env["PYTHONPATH"] = str(KIT_ROOT)
     return {**env, "PATH": os.pathsep.join(path or ["/usr/bin", "/bin"])}
 
 
@@ -142,15 +147,16 @@ def after_check_of(nb, function: str) -> int:
                 if nbgrader_meta(c).get("grade_id") == f"test_{function}") + 1
 
 
-def kernel_killer(course: Path) -> nbformat.NotebookNode:
+def process_ender(course: Path) -> nbformat.NotebookNode:
+    """The reference with a last cell that ends the process: in a kernel (as nbgrader ran it)
+    every check before it had passed; in the grader's worker the module never imports."""
     nb = submission(course, "tensor_ops")
-    return student_notebook(nb, extra=[(after_check_of(nb, "arange_grid"),
-                                        "import os\nos._exit(1)")])
+    return student_notebook(nb, extra=[(len(nb.cells), "import os\nos._exit(1)")])
 
 
 @pytest.fixture(scope="module")
 def graded(course, tmp_path_factory) -> dict:
-    """The class submitted, autograded (then a resubmission that kills the kernel), exported,
+    """The class submitted, autograded (then a resubmission that ends the process), exported,
     and graded again by the grader itself (beside nbgrader's second run: CI has two cores)."""
     for topic in ROUND_TRIP:
         submit(course, "reference", topic, submission(course, topic))
@@ -164,7 +170,7 @@ def graded(course, tmp_path_factory) -> dict:
     submit(course, "crasher", "tensor_ops", submission(course, "tensor_ops"))
     nbgrader(course, "autograde", "*")
     first_scores = scores(course)
-    submit(course, "crasher", "tensor_ops", kernel_killer(course))
+    submit(course, "crasher", "tensor_ops", process_ender(course))
     ours = tmp_path_factory.mktemp("ours")
     batch = subprocess.Popen([sys.executable, "-m", "grader", "batch", str(course / "submitted"),
                               "--out", str(ours), "--topics", ",".join(ROUND_TRIP)],
@@ -287,10 +293,11 @@ def test_stderr_warnings_and_broken_cells_cost_only_the_broken_function(graded):
         cells
 
 
-def test_a_dying_kernel_leaves_nothing_passed(graded):
+def test_a_resubmission_that_ends_the_process_scores_what_the_grader_gives(graded):
     first = graded["first"][("crasher", "tensor_ops")]
     assert all(score == most for score, most in first.values())  # the first submission
-    assert total(graded, "crasher", "tensor_ops")[0] == 0  # the resubmission killed its kernel
+    ours = next(t for t in graded["ours"]["crasher"]["topics"] if t["name"] == "tensor_ops")
+    assert total(graded, "crasher", "tensor_ops")[0] == ours["score"] == 0
 
 
 def test_the_grader_agrees_with_nbgrader_cell_by_cell(graded):
@@ -347,6 +354,23 @@ def feedback(course, graded) -> dict[str, str]:
                       ).read_text() for student in ("mistake", "rough", "crasher")}
 
 
+def hidden_test_names(topic: str) -> set[str]:
+    """The topic's hidden test functions (those the public tests do not also have)."""
+    hidden = ast.parse((KIT_ROOT / "tests" / "hidden" / f"test_{topic}.py").read_text())
+    public = (KIT_ROOT / "tests" / "public" / f"test_{topic}.py").read_text()
+    return {n.name for n in hidden.body if isinstance(n, ast.FunctionDef)
+            and n.name.startswith("test_")} - set(re.findall(r"def (test_\w+)", public))
+
+
+def hidden_test_code(topic: str) -> set[str]:
+    """Lines of the hidden tests' bodies long enough to be their own (never in a feedback)."""
+    hidden = ast.parse((KIT_ROOT / "tests" / "hidden" / f"test_{topic}.py").read_text())
+    names = hidden_test_names(topic)
+    return {line.strip() for n in hidden.body if isinstance(n, ast.FunctionDef)
+            and n.name in names for stmt in n.body[1:]
+            for line in ast.unparse(stmt).splitlines() if len(line.strip()) > 30}
+
+
 def timeless(entry: dict) -> dict:
     """A report's topic entry without the tests' durations."""
     return {**entry, "tests": [{k: v for k, v in t.items() if k != "duration_s"}
@@ -364,24 +388,18 @@ def test_feedback_teaches_without_showing_hidden_tests(feedback):
     cells = html[:html.index(REPORT_START)]
     checks = cells[cells.index("Hidden checks of `row_normalize`"):]
     assert NO_KEEPDIM.expect in checks[:checks.index("Hidden checks of", 1)]  # what failed
-    hidden = (KIT_ROOT / "tests" / "hidden" / "test_tensor_ops.py").read_text()
-    public = (KIT_ROOT / "tests" / "public" / "test_tensor_ops.py").read_text()
-    tree = ast.parse(hidden)
-    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)
-             and n.name.startswith("test_")} - set(re.findall(r"def (test_\w+)", public))
+    names = hidden_test_names("tensor_ops")
     assert names and not [n for n in names if re.search(rf"\b{n}\b", cells)]
     assert "BEGIN HIDDEN TESTS" not in html and "hidden=True" not in html
-    code = {line.strip() for n in tree.body if isinstance(n, ast.FunctionDef)
-            and n.name in names for stmt in n.body[1:]
-            for line in ast.unparse(stmt).splitlines() if len(line.strip()) > 30}
+    code = hidden_test_code("tensor_ops")
     assert code and not [line for line in code if line in html]
 
 
 def test_feedback_ends_with_the_graders_report(course, graded, feedback):
     """Autograde leaves the grader's report on each notebook beside it (the one a student
     submitted there is replaced), it is the report `grader batch` writes for that student, and
-    the feedback ends with it; a kernel that died leaves none, and the feedback says so."""
-    for student in ("mistake", "rough"):
+    the feedback ends with it."""
+    for student in ("mistake", "rough", "crasher"):
         ours = graded["ours"][student]
         left = json.loads((course / "autograded" / student / "tensor_ops" / REPORT_FILE
                            ).read_text())
@@ -392,5 +410,3 @@ def test_feedback_ends_with_the_graders_report(course, graded, feedback):
         assert f"Grade report: {student}" in report
         assert f"Total: {left['score']:g}/{left['max_score']:g}" in report
     assert NO_KEEPDIM.expect in feedback["mistake"][feedback["mistake"].index(REPORT_START):]
-    assert not (course / "autograded" / "crasher" / "tensor_ops" / REPORT_FILE).exists()
-    assert "No report of torchdrill" in feedback["crasher"]

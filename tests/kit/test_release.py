@@ -183,7 +183,7 @@ def test_nbgrader_course_has_a_notebook_per_topic(released):
     assert f'[gpu] tests = "{COURSE.gpu_tests}"' in readme  # the setting the notebooks follow
     assert 'make nbgrader ARGS="autograde softmax"' in readme
     assert "no environment activated" in readme
-    assert "grader.instructor.nbsteps.AutogradeExecute" in config
+    assert "grader.instructor.nbsteps.GradeInSandbox" in config
 
 
 # --------------------------------------------------------------------------- all or nothing
