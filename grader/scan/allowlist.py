@@ -25,9 +25,11 @@ with postponed annotations).
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import importlib.machinery
 import json
+import pkgutil
 import re
 import sys
 import types
@@ -91,6 +93,13 @@ def compute_module_attributes(rules: SourceRules) -> dict[str, object]:
             importlib.import_module(name)
         except ImportError:
             continue
+    for pattern in rules.imports:  # `name.*`: every public submodule, held or not
+        package = sys.modules.get(pattern[:-2]) if pattern.endswith(".*") else None
+        for found in pkgutil.walk_packages(getattr(package, "__path__", None) or [],
+                                           f"{pattern[:-2]}.", onerror=lambda name: None):
+            if not _private(found.name):
+                with contextlib.suppress(Exception):
+                    importlib.import_module(found.name)
     table: dict[str, dict[str, str]] = {}
     members: set[str] = set()
     todo = [n for n in roots if n in sys.modules]
@@ -109,6 +118,10 @@ def compute_module_attributes(rules: SourceRules) -> dict[str, object]:
     outside = {attr for held in table.values() for attr, module in held.items()
                if not rules.allows_import(module)}
     return {"modules": dict(sorted(table.items())), "unresolved": sorted(outside - members)}
+
+
+def _private(dotted_name: str) -> bool:
+    return any(part.startswith("_") for part in dotted_name.split("."))
 
 
 @functools.cache
@@ -271,6 +284,9 @@ class _Scan:
                 self._check_attribute(node, parents, label)
 
     def _check_import(self, node: ast.AST, module: str, label: str | None) -> None:
+        if module != FUTURE and _private(module):
+            self._step(node, f"`import {module}`: a private module", "private", label)
+            return
         if self._module_allowed(module):
             return
         text = f"`import {module}`: {module} is not among the modules a submission may import"
@@ -285,7 +301,7 @@ class _Scan:
             self._step(node, "a relative import: a submission is one module per topic",
                        "import", label)
             return
-        if not self._module_allowed(module):
+        if not self._module_allowed(module) or _private(module):
             self._check_import(node, module, label)
             return
         for a in node.names:
@@ -377,6 +393,9 @@ class _Scan:
                            "not use", "module", label)
             else:
                 self._check_module_value(node, parents, label)
+        elif attr in self.unresolved:  # on a module the table does not hold: its name decides
+            self._step(node, f"`{full}` names a module a submission may not use", "module",
+                       label)
 
 
 def _dunder(name: str) -> bool:

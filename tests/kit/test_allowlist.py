@@ -144,11 +144,16 @@ def test_reference_variants_and_stubs_step_nowhere():
     ("import torch\ndef f(X):\n    return torch.importlib.import_module\n", "module"),
     ("import torch.nn.functional as F\ndef f(X):\n    return F.importlib\n", "module"),
     ("import torch\ndef f(X, m):\n    return m.sys.modules\n", "module"),
+    # modules the kit's own public modules hold
+    ("from torchdrill import data\ndef f(X):\n    return data.os.system('true')\n", "module"),
+    ("import torchdrill.plot as p\ndef f(X):\n    return p.sys.modules\n", "module"),
+    ("import torch.nn._reduction\n", "private"),
+    ("from torch.nn import _reduction\n", "private"),
     # torch's private and compiler APIs
     ("import torch\ndef f(X):\n    return torch.ops.aten._softmax(X, 1, False)\n", "module"),
     ("import torch\ndef f(X):\n    with torch._C.DisableTorchFunction():\n        return X\n",
      "private"),
-    ("import torch._C as C\n", "import"),
+    ("import torch._C as C\n", "private"),
     ("import torch\ndef f(X):\n    return torch.jit.script(f)\n", "module"),
     ("import torch\nf = torch.compile(lambda X: X.softmax(1))\n", "refused"),
     ("from torch.library import Library\n", "import"),

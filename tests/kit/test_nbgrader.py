@@ -51,18 +51,17 @@ COURSE_ID = COURSE.name
 NO_KEEPDIM = next(v for v in TENSOR_OPS_MISTAKES if v.name == "row_normalize_no_keepdim")
 BROKEN_PICK = "def pick(Y_hat, y):\n    return Y_hat[range(len(y)), y\n"
 NOISY = """\
-import sys
 import warnings
 
-print("a progress note on stderr", file=sys.stderr)
+import torch
+
 warnings.warn("something is deprecated", DeprecationWarning)
-warnings.warn("a UserWarning, as torch prints them", UserWarning)
+warnings.warn("a UserWarning on stderr, as torch prints them", UserWarning)
+torch.tensor(torch.ones(2))  # torch's own UserWarning (copy-constructing from a tensor)
 """
 NOISY_ARANGE = '''\
 def arange_grid(rows, cols):
-    import sys
     import warnings
-    print("arange_grid called", file=sys.stderr)
     warnings.warn("arange_grid warns on every call", UserWarning)
     return torch.arange(rows * cols, dtype=torch.float32).reshape(rows, cols)
 '''
