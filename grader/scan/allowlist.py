@@ -83,7 +83,8 @@ class Step:
 def compute_module_attributes(rules: SourceRules) -> dict[str, object]:
     """What `sync` writes to MODULE_ATTRIBUTES_FILE, computed from the allowed modules (each
     imported here): `modules`, allowed module -> {public attribute: the module it holds},
-    walked from every allowed module into the allowed modules it holds; `unresolved`, the
+    walked from every allowed module into the allowed modules it holds; `submodules`, each
+    such package -> its public submodules, imported or not; `unresolved`, the
     attribute names that hold a module outside the list somewhere and are not also a member
     of any public class of those modules (`sys`, `jit`, `importlib`; not `modules`, which
     `nn.Module` has): named on an object the scan cannot resolve, they are refused."""
@@ -101,6 +102,7 @@ def compute_module_attributes(rules: SourceRules) -> dict[str, object]:
                 with contextlib.suppress(Exception):
                     importlib.import_module(found.name)
     table: dict[str, dict[str, str]] = {}
+    children: dict[str, list[str]] = {}
     members: set[str] = set()
     todo = [n for n in roots if n in sys.modules]
     while todo:
@@ -111,27 +113,41 @@ def compute_module_attributes(rules: SourceRules) -> dict[str, object]:
         public = {attr: value for attr, value in vars(module).items() if not attr.startswith("_")}
         table[name] = {attr: value.__name__ for attr, value in sorted(public.items())
                        if isinstance(value, types.ModuleType)}
+        path = getattr(module, "__path__", None)
+        if path is not None:  # its submodules, imported or not
+            children[name] = sorted(m.name for m in pkgutil.iter_modules(list(path))
+                                    if not m.name.startswith("_"))
         for value in public.values():
             if isinstance(value, type):
                 members.update(n for n in dir(value) if not n.startswith("_"))
         todo += [m for m in table[name].values() if rules.allows_import(m) and m not in table]
     outside = {attr for held in table.values() for attr, module in held.items()
                if not rules.allows_import(module)}
-    return {"modules": dict(sorted(table.items())), "unresolved": sorted(outside - members)}
+    return {"modules": dict(sorted(table.items())), "submodules": dict(sorted(children.items())),
+            "unresolved": sorted(outside - members)}
 
 
 def _private(dotted_name: str) -> bool:
     return any(part.startswith("_") for part in dotted_name.split("."))
 
 
+@dataclass(frozen=True)
+class ModuleTable:
+    """MODULE_ATTRIBUTES_FILE as `sync` wrote it (see `compute_module_attributes`)."""
+
+    modules: dict[str, dict[str, str]]
+    submodules: dict[str, list[str]]
+    unresolved: frozenset[str]
+
+
 @functools.cache
-def _module_attributes() -> tuple[dict[str, dict[str, str]], frozenset[str]]:
-    """MODULE_ATTRIBUTES_FILE as `sync` wrote it: (modules, unresolved names)."""
+def _module_attributes() -> ModuleTable:
     try:
         data = json.loads(MODULE_ATTRIBUTES_FILE.read_text())
-        return dict(data["modules"]), frozenset(data["unresolved"])
+        return ModuleTable(dict(data["modules"]), dict(data["submodules"]),
+                           frozenset(data["unresolved"]))
     except (OSError, ValueError, KeyError, TypeError):
-        return {}, frozenset()
+        return ModuleTable({}, {}, frozenset())
 
 
 @functools.cache
@@ -163,6 +179,29 @@ def interpreter_attributes() -> frozenset[str]:
     return names
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def module_of(full: str, topics: frozenset[str] = frozenset()) -> str | None:
+    """The module a dotted name is (`torch.nn` -> `torch.nn`, `torch.sys` -> `sys`), or None
+    when it is not a module, read from what `sync` computed: the same answer in every
+    process, whatever it imported."""
+    table = _module_attributes()
+    if full in table.modules or full in topics or full == FUTURE:
+        return full
+    parent, _, leaf = full.rpartition(".")
+    if not parent:
+        return full if full in sys.builtin_module_names or (
+            importlib.machinery.PathFinder.find_spec(full) is not None) else None
+    parent_module = module_of(parent, topics)
+    if parent_module is None:
+        return None
+    held = table.modules.get(parent_module, {}).get(leaf)
+    if held is not None:
+        return held
+    if leaf in table.submodules.get(parent_module, ()):
+        return f"{parent_module}.{leaf}"
+    return None
+
+
 # -- one module's scan -------------------------------------------------------------------------
 
 
@@ -173,7 +212,9 @@ class _Scan:
     def __init__(self, tree: ast.Module, source: str, rules: SourceRules,
                  topics: frozenset[str], debugging: bool):
         self.rules, self.topics, self.debugging = rules, topics, debugging
-        self.modules, self.unresolved = _module_attributes()
+        table = _module_attributes()
+        self.modules, self.submodules, self.unresolved = (table.modules, table.submodules,
+                                                          table.unresolved)
         self.steps: dict[tuple[int, str], Step] = {}
         self.cells = _cell_lines(source)
         self.wrappers: set[int] = set()  # ids of the exec/compile/globals of embedded code
@@ -221,41 +262,8 @@ class _Scan:
     def _module_allowed(self, module: str) -> bool:
         return module == FUTURE or module in self.topics or self.rules.allows_import(module)
 
-    @functools.cache  # noqa: B019 - one scan object per source, dropped with it
     def _module_of(self, full: str) -> str | None:
-        """The module a dotted name is (`torch.nn` -> `torch.nn`, `torch.sys` -> `sys`), or
-        None when it is not a module."""
-        if full in self.modules or full in self.topics or full == FUTURE:
-            return full
-        parent, _, leaf = full.rpartition(".")
-        if not parent:
-            return full if self._is_importable(full) else None
-        parent_module = self._module_of(parent)
-        if parent_module is None:
-            return None
-        held = self.modules.get(parent_module, {}).get(leaf)
-        if held is not None:
-            return held
-        submodule = f"{parent_module}.{leaf}"
-        return submodule if self._is_importable(submodule) else None
-
-    @staticmethod
-    def _is_importable(name: str) -> bool:
-        """Whether `name` is a module, without importing anything (a package's submodule is
-        looked up on its parent's path only when the parent is imported already)."""
-        if name in sys.modules:
-            return isinstance(sys.modules[name], types.ModuleType)
-        parent, _, _ = name.rpartition(".")
-        if not parent:
-            return importlib.machinery.PathFinder.find_spec(name) is not None \
-                or name in sys.builtin_module_names
-        package = sys.modules.get(parent)
-        path = getattr(package, "__path__", None)
-        try:
-            return path is not None and importlib.machinery.PathFinder.find_spec(
-                name, list(path)) is not None
-        except (ImportError, ValueError):
-            return False
+        return module_of(full, self.topics)
 
     # -- the walk ------------------------------------------------------------------------------
 
@@ -290,7 +298,7 @@ class _Scan:
         if self._module_allowed(module):
             return
         text = f"`import {module}`: {module} is not among the modules a submission may import"
-        if "." not in module and not self._is_importable(module):  # a helper file of theirs?
+        if "." not in module and module_of(module) is None:  # a helper file of theirs?
             text += (f" (if {module}.py is a file of yours: only the course's topic files are "
                      f"graded, so copy the code you need from {module}.py into this file)")
         self._step(node, text, "import", label)

@@ -149,6 +149,8 @@ def test_reference_variants_and_stubs_step_nowhere():
     ("import torchdrill.plot as p\ndef f(X):\n    return p.sys.modules\n", "module"),
     ("import torch.nn._reduction\n", "private"),
     ("from torch.nn import _reduction\n", "private"),
+    ("import torch.utils\ndef f(X):\n    return torch.utils.cpp_extension.load_inline\n",
+     "module"),  # a submodule never imported where the scan runs
     # torch's private and compiler APIs
     ("import torch\ndef f(X):\n    return torch.ops.aten._softmax(X, 1, False)\n", "module"),
     ("import torch\ndef f(X):\n    with torch._C.DisableTorchFunction():\n        return X\n",
@@ -226,7 +228,9 @@ def test_what_the_allowed_modules_hold_is_read_from_them():
 
     from grader.scan.allowlist import _module_attributes
 
-    modules, unresolved = _module_attributes()
+    table = _module_attributes()
+    modules, unresolved = table.modules, table.unresolved
+    assert "cpp_extension" in table.submodules["torch.utils"]  # imported or not
     assert modules["torch"]["sys"] == "sys" and modules["torch"]["jit"] == "torch.jit"
     assert torch.nn.functional.importlib.__name__ == modules["torch.nn.functional"]["importlib"]
     assert {"sys", "os", "importlib", "jit", "inspect"} <= unresolved
