@@ -27,6 +27,9 @@ from grader.submission import Submission, load_submission
 
 SUITES = ("public", "hidden", "all")
 QUIET = ["-p", "no:terminal"]  # the report's table replaces pytest's output
+# --in-process is the student's own debugging: what their code prints reaches the terminal, and
+# breakpoint() is plain pdb on it (pytest's own pdb wrapper needs its terminal plugin)
+DEBUGGING = ["--capture=no", "-p", "no:debugging"]
 
 # A grading run loads only the plugins it needs: a score must not depend on which pytest
 # plugins are installed where it runs (pytest-randomly would reorder and reseed), and each
@@ -70,7 +73,7 @@ def run_session(submission: Submission, course: Course, topics: list[str], suite
     grading = Grading(submission, course, template, in_process, out_dir, course.threads)
     loud = ["-q", "--no-header", "--tb=no", "-rN"]
     args = [*_pytest_args(topics, suite), *(loud if verbose else QUIET),
-            *(["-k", keyword] if keyword else [])]
+            *(["-k", keyword] if keyword else []), *(DEBUGGING if in_process else [])]
     try:
         code = pytest.main(args, plugins=[grading, plan, *plugins])
     finally:

@@ -60,6 +60,7 @@ REACHING_BUILTINS = frozenset({
     "__import__", "breakpoint"})
 SHADOWABLE_BUILTINS = frozenset({"open", "input"})  # refused only where they are the builtins
 DEBUGGING_BUILTINS = frozenset({"breakpoint"})  # allowed under `grade --in-process`
+DEBUGGING_MODULES = frozenset({"pdb"})  # likewise: `import pdb; pdb.set_trace()`
 FUTURE = "__future__"
 
 
@@ -260,7 +261,8 @@ class _Scan:
         return ".".join([self.aliases[chain[0]], *chain[1:]])
 
     def _module_allowed(self, module: str) -> bool:
-        return module == FUTURE or module in self.topics or self.rules.allows_import(module)
+        return (module == FUTURE or module in self.topics or self.rules.allows_import(module)
+                or self.debugging and module in DEBUGGING_MODULES)
 
     def _module_of(self, full: str) -> str | None:
         return module_of(full, self.topics)
@@ -521,7 +523,7 @@ def steps_outside(source: str, rules: SourceRules, topics: frozenset[str] = froz
                   debugging: bool = False) -> tuple[Step, ...]:
     """Each place where `source` steps outside the allow-list, in line order. `topics`: the
     course's topic modules (importable by each other); `debugging`: `grade --in-process`, where
-    `breakpoint()` is the student's. Raises SourceTooLarge past MAX_SOURCE_CHARS; a module that
+    `breakpoint()` and `import pdb` are the student's. Raises SourceTooLarge past MAX_SOURCE_CHARS; a module that
     does not parse has no steps (its tests report the syntax error)."""
     tree = parse(source)
     if tree is None:

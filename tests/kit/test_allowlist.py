@@ -189,8 +189,9 @@ def test_each_step_outside_is_found(snippet, kind):
     assert any(s.startswith(kind + ":") for s in found), found
 
 
-def test_breakpoint_is_the_students_own_when_debugging_in_process():
-    source = "def f(X):\n    breakpoint()\n    return X\n"
+@pytest.mark.parametrize("source", ["def f(X):\n    breakpoint()\n    return X\n",
+                                    "def f(X):\n    import pdb; pdb.set_trace()\n    return X\n"])
+def test_a_debugger_is_the_students_own_when_debugging_in_process(source):
     assert steps(source, debugging=True) == []
     assert steps(source) != []
 
