@@ -522,9 +522,10 @@ def _cell_lines(source: str) -> dict[int, str]:
 def steps_outside(source: str, rules: SourceRules, topics: frozenset[str] = frozenset(),
                   debugging: bool = False) -> tuple[Step, ...]:
     """Each place where `source` steps outside the allow-list, in line order. `topics`: the
-    course's topic modules (importable by each other); `debugging`: `grade --in-process`, where
-    `breakpoint()` and `import pdb` are the student's. Raises SourceTooLarge past MAX_SOURCE_CHARS; a module that
-    does not parse has no steps (its tests report the syntax error)."""
+    course's topic modules (importable by each other); `debugging`: `grade --in-process`,
+    where `breakpoint()` and `import pdb` are the student's. Raises SourceTooLarge past
+    MAX_SOURCE_CHARS; a module that does not parse has no steps (its tests report the syntax
+    error)."""
     tree = parse(source)
     if tree is None:
         return ()
