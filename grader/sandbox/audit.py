@@ -20,16 +20,22 @@ caller:
   codecs;
 - the import machinery, for imports (it owns the rest of a module's loading);
 - code generated from strings (`<string>`, `<unknown>`: its generator's frame is further out);
-- for running code (exec, compile, code and function objects, marshal), starting programs and
-  adding audit hooks, which library code does only while it is being imported: every library
-  frame but top-level code, so torch.fx's exec or a pickled `eval` reached from student code
-  is the student's.
+- for running code (exec, compile, code and function objects, marshal), starting programs,
+  tracing and adding audit hooks, which library code does only while it is being imported:
+  every library frame but top-level code, the grader's included. Such an event that nobody
+  owns (a thread's, a finalizer's, a callback's: `Thread(target=exec)`) is the student's too,
+  and so torch.fx's exec or a pickled `eval` reached from student code.
 A library otherwise owns what it does, with student code on the stack or not: torch's lazy
 imports, matplotlib reading frames, numpy opening files, torch's DataLoader forking workers.
-Unpickling is judged by what it resolves: while student code is anywhere on the stack, only a
-plain name in a module a submission may import, in torch or numpy (DataLoader workers send
-tensors and arrays back pickled) or in a few of Python's own, never a module, and no builtin
-that reaches around.
+Two events are judged by what they name as well:
+- an import (an `import` event, or the import machinery running a module's top-level code,
+  which is all `importlib.import_module` raises) owned by the student must be of a module it
+  may import, or a private module of such a package (numpy's C code imports
+  `numpy._core.arrayprint` from the student's frame when an array is first printed);
+- an unpickled global, whoever unpickles, outside the grader's own requests, must be a plain
+  name (no dots, no module) in a module a submission may import, in torch or numpy (DataLoader
+  workers send tensors and arrays back pickled) or in a few of Python's own, and no builtin
+  that reaches around: a pickle is data a student can write.
 
 A refusal is recorded in the hook's window (drained into the request's hits by
 `Backstop.collect`) before it raises, so catching the exception changes nothing: the call
@@ -42,14 +48,15 @@ included (CPython raises no event for those); it is Python, reachable from the s
 module, and reports through an audit event, so it holds nothing of the hook's.
 
 What this leaves to the source scan, for code that may do anything Python allows: attribute
-walks raise no event (`torch.sys.modules`, `__subclasses__()`, `__globals__`, `__builtins__`),
-and they reach every module, the dispatcher guard's state and this module's globals included;
-a library in the installation that hands its caller a frame is trusted; an unpickled object's
-state may be written into objects of the allowed modules; `_posixsubprocess` starts programs
-without an event; numpy's `as_strided` reads and writes memory beyond an array. Out of reach:
-memory through ctypes or `/proc/self/mem` (root's once the worker is not dumpable), native code
-or Python loaded from a file the student wrote, new threads of gc finalizers while the hook
-judges (it holds the collector off), and every event above.
+walks raise no event (`torch.sys.modules`, `torch.builtins.__import__`, `__subclasses__()`,
+`__globals__`), and they reach every module, the dispatcher guard's state and this module's
+globals included; a library in the installation that hands its caller a frame is trusted;
+a thread or finalizer that calls a library's frame or gc function directly is nobody's, and
+allowed; `_posixsubprocess` starts programs without an event; numpy's `as_strided` reads and
+writes memory beyond an array. Out of reach: memory through ctypes or `/proc/self/mem` (root's
+once the worker is not dumpable), native code or Python loaded from a file the student wrote,
+student finalizers run by the collector while the hook judges (it holds the collector off),
+and every event above.
 """
 
 from __future__ import annotations
@@ -101,7 +108,8 @@ MESSAGES = {
 class Rule(NamedTuple):
     """How an event is judged (see the module docstring): its family (for the message), the
     standard-library modules that own it, whether library frames act for their caller outside
-    their top-level code, whether the import machinery owns it."""
+    their top-level code (and an event nobody owns is the student's), whether the import
+    machinery owns it."""
 
     family: str
     stdlib_owners: frozenset[str] = frozenset()
@@ -127,8 +135,8 @@ RULES: dict[str, Rule] = {
     **dict.fromkeys(("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
                      "os.forkpty", "pty.spawn"), PROCESS),
     "os.fork": Rule("process"),  # torch's DataLoader forks its workers while student code runs
-    **dict.fromkeys(("sys.settrace", "sys.setprofile"), Rule("trace")),
-    "sys.addaudithook": Rule("trace", strict=True),
+    **dict.fromkeys(("sys.settrace", "sys.setprofile", "sys.addaudithook"),
+                    Rule("trace", strict=True)),
     **dict.fromkeys(("builtins.input", "builtins.input/result"), Rule("input")),
     "ctypes.dlopen": Rule("ctypes"),
     "open": Rule("loading"),  # only code files, opened by the import machinery
@@ -224,7 +232,10 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
     compiled_files = frozenset(filename for filename, _ in compiled)
     libraries, stdlib = _installation()
     loadable = (*libraries, *stdlib, *_dirs(SYSTEM))
+    grader = _dirs([str(KIT_ROOT / "grader")])
     allows, imported = _import_rules(imports)
+    builtins = _student_builtins(imports)
+    import_code = builtins["__import__"].__code__
     rules: dict[str, Judged] = {event: (*rule,) for event, rule in RULES.items()}
     import_rule = rules["import"]
     prefix_rules = tuple((prefix, (*rule,)) for prefix, rule in PREFIX_RULES.items())
@@ -245,7 +256,9 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
         while frame is not None:
             code = frame.f_code
             kind, name = classify(code.co_filename)
-            if kind == "student":
+            if code is import_code:  # the submission's `__import__`: for its caller
+                pass
+            elif kind == "student":
                 return True
             if kind == "machinery":
                 if machinery_owns:
@@ -256,14 +269,11 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
             elif kind == "library" and (not strict or code.co_name == "<module>"):
                 return False
             frame = frame.f_back
-        return False
+        return strict  # nobody's: a thread's, a finalizer's or a callback's library call
 
-    def student_on_stack(frame: FrameType | None) -> bool:
-        while frame is not None:
-            if classify(frame.f_code.co_filename)[0] == "student":
-                return True
-            frame = frame.f_back
-        return False
+    def grader_unpickles(frame: FrameType | None) -> bool:
+        """Whether the grader's own code runs the unpickler (a request, which it trusts)."""
+        return frame is not None and frame.f_code.co_filename.startswith(grader)
 
     def outside(path: object, roots: tuple[str, ...]) -> bool:
         """Whether `path` (a str; anything else is not judged here) lies outside `roots`."""
@@ -308,7 +318,7 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
                 return f"import {name}" if not imported(name) and owner_is_student(
                     frame, import_rule) else None
         if event == "pickle.find_class":
-            return None if unpicklable(*args) or not student_on_stack(frame) else \
+            return None if unpicklable(*args) or grader_unpickles(frame) else \
                 f"pickle.find_class({args[0]}.{args[1]})"
         if event == "open":  # a code file outside the installation
             return f"loading {args[0]}" if frame is not None and classify(
@@ -362,7 +372,7 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
         return calls
 
     sys.addaudithook(hook)
-    return Backstop(collect, lambda: tuple(window), _student_builtins(imports))
+    return Backstop(collect, lambda: tuple(window), builtins)
 
 
 def _import_rules(imports: Iterable[str]) -> tuple[Callable[[str], bool],
@@ -393,16 +403,20 @@ def _import_rules(imports: Iterable[str]) -> tuple[Callable[[str], bool],
 def _student_builtins(imports: Iterable[str]) -> dict[str, Any]:
     """The builtins the submission's modules run with: Python's, but an `__import__` that
     refuses modules outside `imports` and relative imports, whether imported already or not,
-    and `from X import Y` where Y is such a module. C code importing from a student's frame
-    calls it too (`PyImport_Import`, its fromlist a list where a statement's is None or a
-    tuple): for that one, a package's private modules are its own. It refuses through an
-    audit event, which the hook records: it holds nothing of the hook's."""
-    allows, imported = _import_rules(imports)
+    and `from X import Y` where Y is such a module. C code importing while a student's frame is
+    the current one calls it too (`PyImport_Import`: `io` to print a traceback, numpy its
+    `_core.arrayprint`), its fromlist a list where a statement's is None or a tuple: that
+    import goes through unchecked, for the hook to judge if it is new (the hook sees through
+    this function's frame). It refuses through an audit event, which the hook records: it
+    holds nothing of the hook's."""
+    allows = _import_rules(imports)[0]
     real_import, audit, module_type, event = (vars(sys.modules["builtins"])["__import__"],
                                               sys.audit, ModuleType, IMPORT_EVENT)
 
     def checked_import(name, globals=None, locals=None, fromlist=(), level=0):
-        if level or not (imported if isinstance(fromlist, list) else allows)(name):
+        if isinstance(fromlist, list):
+            return real_import(name, globals, locals, fromlist, level)
+        if level or not allows(name):
             audit(event, "." * level + name)
         module = real_import(name, globals, locals, fromlist, level)
         for attr in fromlist or ():

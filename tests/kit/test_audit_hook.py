@@ -32,6 +32,8 @@ from tests.kit.test_notebooks import source_notebook, student_notebook
 pytestmark = pytest.mark.heavy(60)  # rough seconds; see tests/kit/conftest.py
 
 SOFTMAX = '''
+import functools
+
 import torch
 
 def _softmax(X):
@@ -119,6 +121,22 @@ ATTACKS = {
     "pickle_global": ('''
     torch.sys.modules["pickle"].loads(b"cgrader.sandbox.dispatch_guard\\n_Armed\\n.")
 ''', "pickle.find_class"),
+    "exec_in_a_thread": ('''
+    t = torch.sys.modules["threading"].Thread(target=exec, args=("import torch",))
+    t.start()
+    t.join()
+''', "compile"),
+    "unpickle_in_a_thread": ('''
+    t = torch.sys.modules["threading"].Thread(target=torch.sys.modules["pickle"].loads,
+                                              args=(b"cgrader.sandbox.dispatch_guard\\n_Armed\\n.",))
+    t.start()
+    t.join()
+''', "pickle.find_class"),
+    "finalizer_exec": ('''
+    class Later:
+        __del__ = functools.partial(exec, "import torch")
+    Later()
+''', "compile"),
     "audit_hook_of_its_own": ('''
     torch.sys.addaudithook(lambda event, args: None)
 ''', "sys.addaudithook"),
@@ -162,7 +180,6 @@ def softmax(X):
 HONEST = SOFTMAX + '''
 import collections
 import copy
-import functools
 import math
 import random
 import time
@@ -196,6 +213,11 @@ def _scale(n: int) -> float:
     return math.sqrt(n) / math.sqrt(n)
 
 
+class _Buggy:
+    def __del__(self):  # Python prints the error, importing what it needs from C
+        raise ValueError("a bug in a finalizer")
+
+
 def _batches(X):
     yield from torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X), batch_size=2,
                                            num_workers=2)
@@ -216,6 +238,7 @@ def softmax(X):
     print(Pair(1, 2), Point(1.0, 2.0), copy.deepcopy([X]), random.random(), np.ones(2))
     y = Square.apply(X.detach().requires_grad_()).sum()
     y.backward()
+    _Buggy()
     print("took", time.perf_counter() - start)
     return _softmax(X) * _scale(4)
 '''
