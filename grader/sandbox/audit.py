@@ -28,35 +28,36 @@ caller:
 A library otherwise owns what it does, with student code on the stack or not: torch's lazy
 imports, matplotlib reading frames, numpy opening files, torch's DataLoader forking workers.
 Two events are judged by what they name as well:
-- an import (an `import` event, or the import machinery running a module's top-level code,
-  which is all `importlib.import_module` raises) owned by the student must be of a module it
-  may import, or a private module of such a package (numpy's C code imports
-  `numpy._core.arrayprint` from the student's frame when an array is first printed);
+- a new import owned by the student (the import machinery about to run a module it found, or
+  to load an extension module's file) must be of a module it may import, or a private module
+  of such a package (numpy's C code imports `numpy._core.arrayprint` from the student's frame
+  when an array is first printed). A module that does not exist fails as Python says; one
+  already imported raises no event at all (`import sys` is the source scan's to refuse);
 - an unpickled global, whoever unpickles, outside the grader's own requests, must be a plain
   name (no dots, no module) in a module a submission may import, in torch or numpy (DataLoader
   workers send tensors and arrays back pickled) or in a few of Python's own, and no builtin
   that reaches around: a pickle is data a student can write.
+Not refused: `os.fork` (a copy of the worker keeps the hook, the guards and the limits, and
+torch's DataLoader forks its workers; a refusal inside the copy fails there unreported), and
+opening files (the worker's root is the allow-list; torch's warnings read source lines).
 
 A refusal is recorded in the hook's window (drained into the request's hits by
 `Backstop.collect`) before it raises, so catching the exception changes nothing: the call
 fails as forbidden and is flagged. The hook's data lives in closures made at `install`: frozen
 sets, tuples, copies of the tables below, and the window, which only the hook (held by the
 interpreter, out of Python's reach) and the `Backstop` (held by the worker, which no student
-object refers to) reach. The submission's modules run with `Backstop.builtins`, whose
-`__import__` applies course.toml's list to every import statement, modules already imported
-included (CPython raises no event for those); it is Python, reachable from the student's
-module, and reports through an audit event, so it holds nothing of the hook's.
+object refers to) reach.
 
-What this leaves to the source scan, for code that may do anything Python allows: attribute
-walks raise no event (`torch.sys.modules`, `torch.builtins.__import__`, `__subclasses__()`,
-`__globals__`), and they reach every module, the dispatcher guard's state and this module's
-globals included; a library in the installation that hands its caller a frame is trusted;
-a thread or finalizer that calls a library's frame or gc function directly is nobody's, and
-allowed; `_posixsubprocess` starts programs without an event; numpy's `as_strided` reads and
-writes memory beyond an array. Out of reach: memory through ctypes or `/proc/self/mem` (root's
-once the worker is not dumpable), native code or Python loaded from a file the student wrote,
-student finalizers run by the collector while the hook judges (it holds the collector off),
-and every event above.
+What this leaves to the source scan, for code that may do anything Python allows: importing a
+module already imported, and attribute walks, raise no event (`import sys`, `torch.sys.modules`,
+`__subclasses__()`, `__globals__`), and they reach every module, the dispatcher guard's state
+and this module's globals included; a library in the installation that hands its caller a
+frame is trusted; a thread or finalizer that calls a library's frame or gc function directly
+is nobody's, and allowed; `_posixsubprocess` starts programs without an event; numpy's
+`as_strided` reads and writes memory beyond an array. Out of reach: memory through ctypes or
+`/proc/self/mem` (root's once the worker is not dumpable), native code or Python loaded from a
+file the student wrote, student finalizers run by the collector while the hook judges (it
+holds the collector off), and every event above.
 """
 
 from __future__ import annotations
@@ -70,14 +71,12 @@ import sysconfig
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import CodeType, FrameType, ModuleType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from grader.course import KIT_ROOT, SourceRules
 from grader.sandbox.execute import is_submission_file, submission_code, submission_files
 from grader.sandbox.forbidden import MAX_HITS, ForbiddenCallError
 from grader.sandbox.fsroot import KIT_PUBLIC, SYSTEM
-
-IMPORT_EVENT = "torchdrill.import"  # raised by the submission's `__import__` for a refusal
 
 # What each family of refused events teaches.
 MESSAGES = {
@@ -132,15 +131,14 @@ RULES: dict[str, Rule] = {
     **dict.fromkeys(("code.__new__", "function.__new__", "object.__setattr__", "marshal.loads",
                      "marshal.load"), CODE),
     "pickle.find_class": Rule("pickle"),
+    # not os.fork: a copy of the worker keeps its hook, guards and limits (and DataLoader forks)
     **dict.fromkeys(("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
-                     "os.forkpty", "pty.spawn"), PROCESS),
-    "os.fork": Rule("process"),  # torch's DataLoader forks its workers while student code runs
+                     "pty.spawn"), PROCESS),
     **dict.fromkeys(("sys.settrace", "sys.setprofile", "sys.addaudithook"),
                     Rule("trace", strict=True)),
     **dict.fromkeys(("builtins.input", "builtins.input/result"), Rule("input")),
     "ctypes.dlopen": Rule("ctypes"),
     "open": Rule("loading"),  # only code files, opened by the import machinery
-    IMPORT_EVENT: Rule("import"),
 }
 PREFIX_RULES = {"ctypes.": Rule("ctypes"), "socket.": Rule("socket")}
 FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "__code__", "gi_code",
@@ -164,12 +162,10 @@ class Refused(ForbiddenCallError):
 @dataclass(frozen=True)
 class Backstop:
     """The installed hook's handles, for the worker alone: `collect` drains the refusals since
-    its last call (a request's hits), `pending` reads them without draining, `builtins` is what
-    the submission's modules run with."""
+    its last call (a request's hits), `pending` reads them without draining."""
 
     collect: Callable[[], list[str]]
     pending: Callable[[], tuple[str, ...]]
-    builtins: dict[str, Any]
 
 
 def _dirs(paths: Iterable[str]) -> tuple[str, ...]:
@@ -233,9 +229,7 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
     libraries, stdlib = _installation()
     loadable = (*libraries, *stdlib, *_dirs(SYSTEM))
     grader = _dirs([str(KIT_ROOT / "grader")])
-    allows, imported = _import_rules(imports)
-    builtins = _student_builtins(imports)
-    import_code = builtins["__import__"].__code__
+    imported = _import_rule(imports)
     rules: dict[str, Judged] = {event: (*rule,) for event, rule in RULES.items()}
     import_rule = rules["import"]
     prefix_rules = tuple((prefix, (*rule,)) for prefix, rule in PREFIX_RULES.items())
@@ -243,7 +237,7 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
     frame_attrs, messages, max_hits, refused_class = FRAME_ATTRS, dict(MESSAGES), MAX_HITS, Refused
     reaching, pickled_modules, pickled_packages = (REACHING_BUILTINS, PICKLED_MODULES,
                                                    PICKLED_PACKAGES)
-    modules, module_type, code_type, import_event = sys.modules, ModuleType, CodeType, IMPORT_EVENT
+    modules, module_type, code_type = sys.modules, ModuleType, CodeType
     getframe, get_ident, realpath = sys._getframe, _thread.get_ident, os.path.realpath
     gc_enabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
     window: dict[str, None] = {}  # the refusals since the last collect, each once
@@ -256,9 +250,7 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
         while frame is not None:
             code = frame.f_code
             kind, name = classify(code.co_filename)
-            if code is import_code:  # the submission's `__import__`: for its caller
-                pass
-            elif kind == "student":
+            if kind == "student":
                 return True
             if kind == "machinery":
                 if machinery_owns:
@@ -284,7 +276,7 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
         """Whether a pickle may resolve `module.name` while student code runs."""
         if "." in name or (module == "builtins" and name in reaching):
             return False
-        if not (allows(module) or module in pickled_modules
+        if not (imported(module) or module in pickled_modules
                 or module.partition(".")[0] in pickled_packages):
             return False
         return not isinstance(getattr(modules.get(module), name, None), module_type)
@@ -303,8 +295,10 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
 
     def refusal(event: str, args: tuple, rule: Judged, frame: FrameType | None) -> str | None:
         """What to record for an event the hook refuses, or None."""
-        if event == "import":
-            if outside(args[1], loadable):  # an extension module's file
+        if event == "import":  # judged once the module is found: an extension module's file
+            if not isinstance(args[1], str):
+                return None
+            if outside(args[1], loadable):
                 return f"loading {args[1]}"
             return f"import {args[0]}" if not imported(args[0]) and owner_is_student(
                 frame, rule) else None
@@ -314,7 +308,7 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
             if classify(args[0].co_filename)[0] == "student":
                 return None if args[0].co_filename in compiled_files else "exec"
             name = loading(frame)
-            if name is not None:  # `importlib.import_module` raises no import event of its own
+            if name is not None:  # a Python module found and about to run: a new import
                 return f"import {name}" if not imported(name) and owner_is_student(
                     frame, import_rule) else None
         if event == "pickle.find_class":
@@ -336,8 +330,6 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
             if not event.startswith(prefixes):
                 return
             rule = next(r for p, r in prefix_rules if event.startswith(p))
-        elif event == import_event:  # the submission's own `__import__` refused it
-            refuse(f"import {args[0]}", rule[0])
         elif event == "object.__getattr__":
             if args[1] not in frame_attrs:
                 return
@@ -372,57 +364,25 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
         return calls
 
     sys.addaudithook(hook)
-    return Backstop(collect, lambda: tuple(window), builtins)
+    return Backstop(collect, lambda: tuple(window))
 
 
-def _import_rules(imports: Iterable[str]) -> tuple[Callable[[str], bool],
-                                                  Callable[[str], bool]]:
-    """(whether student code may import a module: `SourceRules.allows_import` over `imports`,
-    each name decided once; whether it may cause one to be imported: also a private module of a
-    package it may import, which that package's C code imports on first use, as numpy's
-    `_core.arrayprint` when an array is first printed, its frame being the nearest)."""
+def _import_rule(imports: Iterable[str]) -> Callable[[str], bool]:
+    """Whether student code may cause a module to be imported: one it may import
+    (`SourceRules.allows_import` over `imports`), or a private module of such a package, which
+    that package's C code imports on first use with the student's frame the nearest (numpy's
+    `_core.arrayprint` when an array is first printed). Each name is decided once."""
     allows, max_cached = SourceRules(tuple(imports)).allows_import, MAX_CACHED
     decided: dict[str, bool] = {}
 
-    def allowed(module: str) -> bool:
+    def imported(module: str) -> bool:
         found = decided.get(module)
         if found is None:
-            found = allows(module)
+            top, _, rest = module.partition(".")
+            found = allows(module) or (allows(top) and any(p.startswith("_")
+                                                           for p in rest.split(".")))
             if len(decided) < max_cached:
                 decided[module] = found
         return found
 
-    def imported(module: str) -> bool:
-        top, _, rest = module.partition(".")
-        return allowed(module) or (allowed(top) and any(p.startswith("_")
-                                                        for p in rest.split(".")))
-
-    return allowed, imported
-
-
-def _student_builtins(imports: Iterable[str]) -> dict[str, Any]:
-    """The builtins the submission's modules run with: Python's, but an `__import__` that
-    refuses modules outside `imports` and relative imports, whether imported already or not,
-    and `from X import Y` where Y is such a module. C code importing while a student's frame is
-    the current one calls it too (`PyImport_Import`: `io` to print a traceback, numpy its
-    `_core.arrayprint`), its fromlist a list where a statement's is None or a tuple: that
-    import goes through unchecked, for the hook to judge if it is new (the hook sees through
-    this function's frame). It refuses through an audit event, which the hook records: it
-    holds nothing of the hook's."""
-    allows = _import_rules(imports)[0]
-    real_import, audit, module_type, event = (vars(sys.modules["builtins"])["__import__"],
-                                              sys.audit, ModuleType, IMPORT_EVENT)
-
-    def checked_import(name, globals=None, locals=None, fromlist=(), level=0):
-        if isinstance(fromlist, list):
-            return real_import(name, globals, locals, fromlist, level)
-        if level or not allows(name):
-            audit(event, "." * level + name)
-        module = real_import(name, globals, locals, fromlist, level)
-        for attr in fromlist or ():
-            value = getattr(module, attr, None) if attr != "*" else None
-            if isinstance(value, module_type) and not allows(value.__name__):
-                audit(event, value.__name__)
-        return module
-
-    return {**vars(sys.modules["builtins"]), "__import__": checked_import}
+    return imported

@@ -113,16 +113,13 @@ def _compiled_cell(stmt: ast.stmt) -> tuple[str, bytes] | None:
 
 class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """The submission's modules, built from source text; sibling imports (`from softmax import
-    softmax` inside cross_entropy.py) resolve here first. In a sandboxed worker they run with
-    `builtins`, the audit hook's (its `__import__` applies the course's list of imports)."""
+    softmax` inside cross_entropy.py) resolve here first."""
 
-    def __init__(self, sources: dict[str, tuple[str, str]], problems: dict[str, str],
-                 builtins: dict[str, Any] | None = None):
+    def __init__(self, sources: dict[str, tuple[str, str]], problems: dict[str, str]):
         self.sources = sources  # module name -> (filename, source text)
         self.failures: dict[str, Exception] = {m: SubmissionImportError(why)
                                                for m, why in problems.items()}
         self.files, self.notebooks = submission_files(sources)
-        self.builtins = builtins
 
     def is_student_file(self, filename: str) -> bool:
         """Whether code compiled as `filename` is the submission's (`is_submission_file`)."""
@@ -150,8 +147,6 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: types.ModuleType) -> None:
         filename, text = self.sources[module.__name__]
         module.__file__ = filename
-        if self.builtins is not None:
-            module.__dict__["__builtins__"] = self.builtins
         exec(compile(text, filename, "exec"), module.__dict__)
 
     def module(self, name: str, refused: Refusals | None = None) -> types.ModuleType:

@@ -354,8 +354,7 @@ class Worker:
         self.sock, self.config = sock, config  # no socket: `LocalWorker` calls `handle`
         self.raw_output = raw_output  # the memfd behind fds 1 and 2, in a sandboxed worker
         self.backstop = backstop
-        self.modules = SubmissionModules(config["sources"], config.get("problems", {}),
-                                         None if backstop is None else backstop.builtins)
+        self.modules = SubmissionModules(config["sources"], config.get("problems", {}))
         self.refs = RefTable()
         self.output_cap = int(config["limits"]["max_output_kb"]) * 1024
         self.capture_output = config.get("capture_output", True)

@@ -71,19 +71,15 @@ ATTACKS = {
     import pydoc
     pydoc.locate("grader.sandbox.dispatch_guard")._Armed.keep = False
 ''', "import pydoc"),
-    "import_statement_loaded": ('''
-    import sys
-    sys.modules["grader.sandbox.dispatch_guard"]._Armed.keep = False
-''', "import sys"),
-    "import_from_a_module": ('''
-    from torch import package
-''', "import torch.package"),
+    "import_from_a_package": ('''
+    from torch.utils import cpp_extension
+''', "import torch.utils.cpp_extension"),
     "import_module_call": ('''
     torch.importlib.import_module("pydoc")
 ''', "import pydoc"),
     "builtin_import_call": ('''
-    __import__("unittest.mock")
-''', "import unittest.mock"),
+    __import__("code")
+''', "import code"),
     "eval_string": ('''
     eval("torch.sys")
 ''', "compile"),
@@ -111,10 +107,6 @@ ATTACKS = {
     "os_system": ('''
     torch.os.system("true")
 ''', "os.system"),
-    "fork": ('''
-    if torch.os.fork() == 0:
-        torch.os._exit(0)
-''', "os.fork"),
     "socket": ('''
     torch.sys.modules["socket"].socket()
 ''', "socket.__new__"),
