@@ -295,9 +295,7 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
 
     def refusal(event: str, args: tuple, rule: Judged, frame: FrameType | None) -> str | None:
         """What to record for an event the hook refuses, or None."""
-        if event == "import":  # judged once the module is found: an extension module's file
-            if not isinstance(args[1], str):
-                return None
+        if event == "import":  # an extension module's file, found
             if outside(args[1], loadable):
                 return f"loading {args[1]}"
             return f"import {args[0]}" if not imported(args[0]) and owner_is_student(
@@ -311,9 +309,8 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
             if name is not None:  # a Python module found and about to run: a new import
                 return f"import {name}" if not imported(name) and owner_is_student(
                     frame, import_rule) else None
-        if event == "pickle.find_class":
-            return None if unpicklable(*args) or grader_unpickles(frame) else \
-                f"pickle.find_class({args[0]}.{args[1]})"
+        if event == "pickle.find_class":  # not one `unpicklable` allows (see the hook)
+            return None if grader_unpickles(frame) else f"pickle.find_class({args[0]}.{args[1]})"
         if event == "open":  # a code file outside the installation
             return f"loading {args[0]}" if frame is not None and classify(
                 frame.f_code.co_filename)[0] == "machinery" else None
@@ -337,6 +334,10 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
             if args[1] != "__code__":
                 return
         elif event == "open" and not outside(args[0], loadable):
+            return
+        elif event == "import" and not isinstance(args[1], str):  # judged when it is found
+            return
+        elif event == "pickle.find_class" and unpicklable(*args):  # every request's tensors
             return
         ident = get_ident()
         if ident in busy:  # the hook's own sys._getframe
