@@ -78,7 +78,21 @@ from grader.sandbox.execute import is_submission_file, submission_code, submissi
 from grader.sandbox.forbidden import MAX_HITS, ForbiddenCallError
 from grader.sandbox.fsroot import KIT_PUBLIC, SYSTEM
 
-# What each family of refused events teaches.
+# What each family of refused events is, in the flag and the test's message (the call first)
+NAMES = {
+    "frames": "frames and code objects are not for graded code",
+    "gc": "the garbage collector's objects are not for graded code",
+    "import": "a module outside course.toml's imports",
+    "code": "code from a string or a code object",
+    "pickle": "a pickled object from outside the allowed modules",
+    "process": "running programs is not for graded code",
+    "socket": "the network is not for graded code",
+    "ctypes": "calling C directly is not for graded code",
+    "trace": "tracing and audit hooks are not for graded code",
+    "input": "nobody types input while grading",
+    "loading": "code from outside the Python installation",
+}
+# What each family teaches the student code that catches (or prints) the refusal.
 MESSAGES = {
     "frames": "frames, tracebacks' frames and code objects (sys._getframe, tb_frame, gi_frame, "
               "__code__) are not available to graded code: nothing an exercise asks for needs "
@@ -169,9 +183,10 @@ class Backstop:
 
 
 def _dirs(paths: Iterable[str]) -> tuple[str, ...]:
-    """Each existing directory as given and as resolved, with a trailing slash."""
+    """Each existing directory as given and as resolved, with a trailing slash (never the
+    root itself, which would hold the private /tmp)."""
     return tuple(sorted({os.path.join(v, "") for p in paths if p and os.path.isdir(p)
-                         for v in (os.path.abspath(p), os.path.realpath(p))}))
+                         for v in (os.path.abspath(p), os.path.realpath(p)) if v != "/"}))
 
 
 def _installation() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -227,14 +242,15 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
     compiled = submission_code(sources)
     compiled_files = frozenset(filename for filename, _ in compiled)
     libraries, stdlib = _installation()
-    loadable = (*libraries, *stdlib, *_dirs(SYSTEM))
+    loadable = (*libraries, *stdlib, *_dirs([sys.prefix, sys.base_prefix, *SYSTEM]))
     grader = _dirs([str(KIT_ROOT / "grader")])
     imported = _import_rule(imports)
     rules: dict[str, Judged] = {event: (*rule,) for event, rule in RULES.items()}
     import_rule = rules["import"]
     prefix_rules = tuple((prefix, (*rule,)) for prefix, rule in PREFIX_RULES.items())
     prefixes = tuple(PREFIX_RULES)
-    frame_attrs, messages, max_hits, refused_class = FRAME_ATTRS, dict(MESSAGES), MAX_HITS, Refused
+    frame_attrs, max_hits, refused_class = FRAME_ATTRS, MAX_HITS, Refused
+    names, messages = dict(NAMES), dict(MESSAGES)
     reaching, pickled_modules, pickled_packages = (REACHING_BUILTINS, PICKLED_MODULES,
                                                    PICKLED_PACKAGES)
     modules, module_type, code_type = sys.modules, ModuleType, CodeType
@@ -355,8 +371,9 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
             refuse(found, rule[0])
 
     def refuse(call: str, family: str) -> None:
-        if call not in window and len(window) < max_hits:
-            window[call] = None
+        flag = f"{call} ({names[family]})"
+        if flag not in window and len(window) < max_hits:
+            window[flag] = None
         raise refused_class(f"{call}: {messages[family]}.")
 
     def collect() -> list[str]:
