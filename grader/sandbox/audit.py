@@ -309,33 +309,35 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
             return name if isinstance(name, str) else None
         return None
 
-    def refusal(event: str, args: tuple, rule: Judged, frame: FrameType | None) -> str | None:
-        """What to record for an event the hook refuses, or None."""
+    def refusal(event: str, args: tuple, rule: Judged,
+                frame: FrameType | None) -> tuple[str, str] | None:
+        """(what to record, its family) for an event the hook refuses, or None."""
         if event == "import":  # an extension module's file, found
             if outside(args[1], loadable):
-                return f"loading {args[1]}"
-            return f"import {args[0]}" if not imported(args[0]) and owner_is_student(
-                frame, rule) else None
+                return f"loading {args[1]}", "loading"
+            return (f"import {args[0]}", "import") if not imported(
+                args[0]) and owner_is_student(frame, rule) else None
         if event == "compile" and isinstance(args[1], str) and classify(args[1])[0] == "student":
-            return None if (args[1], args[0]) in compiled else "compile"
+            return None if (args[1], args[0]) in compiled else ("compile", "code")
         if event == "exec" and isinstance(args[0], code_type):
             if classify(args[0].co_filename)[0] == "student":
-                return None if args[0].co_filename in compiled_files else "exec"
+                return None if args[0].co_filename in compiled_files else ("exec", "code")
             name = loading(frame)
             if name is not None:  # a Python module found and about to run: a new import
-                return f"import {name}" if not imported(name) and owner_is_student(
-                    frame, import_rule) else None
+                return (f"import {name}", "import") if not imported(
+                    name) and owner_is_student(frame, import_rule) else None
         if event == "pickle.find_class":  # not one `unpicklable` allows (see the hook)
-            return None if grader_unpickles(frame) else f"pickle.find_class({args[0]}.{args[1]})"
+            return None if grader_unpickles(frame) else (
+                f"pickle.find_class({args[0]}.{args[1]})", "pickle")
         if event == "open":  # a code file outside the installation
-            return f"loading {args[0]}" if frame is not None and classify(
+            return (f"loading {args[0]}", "loading") if frame is not None and classify(
                 frame.f_code.co_filename)[0] == "machinery" else None
         if event == "ctypes.dlopen" and isinstance(args[0], str) and "/" in args[0] and \
                 outside(args[0], loadable):
-            return f"ctypes.dlopen({args[0]})"
+            return f"loading {args[0]}", "loading"
         if event in ("object.__getattr__", "object.__setattr__"):
             event = args[1]
-        return event if owner_is_student(frame, rule) else None
+        return (event, rule[0]) if owner_is_student(frame, rule) else None
 
     def hook(event: str, args: tuple) -> None:
         rule = rules.get(event)
@@ -368,7 +370,7 @@ def install(sources: dict[str, tuple[str, str]], imports: Iterable[str]) -> Back
                 gc_enable()
             busy.discard(ident)
         if found is not None:
-            refuse(found, rule[0])
+            refuse(*found)
 
     def refuse(call: str, family: str) -> None:
         flag = f"{call} ({names[family]})"

@@ -138,6 +138,11 @@ ATTACKS = {
     "input": ('''
     input()
 ''', "builtins.input"),
+    "library_from_a_written_file": ('''
+    with open("/tmp/x.so", "wb") as f:
+        f.write(b"\\x7fELF")
+    torch.ops.load_library("/tmp/x.so")
+''', "loading /tmp/x.so"),
     "code_from_a_written_file": ('''
     path = "/tmp/mlp.py"
     with open(path, "w") as f:
