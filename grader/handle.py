@@ -152,6 +152,7 @@ class Session:
                          **refused},
             "limits": self.limits, "hidden_paths": list(hidden_paths), "threads": threads,
             "address_space_limit": not torch.cuda.is_available(),
+            "imports": [*course.source.imports, *topics],  # for the worker's audit hook
         }
 
     def begin_test(self, test_id: str, budget_s: float | None = None) -> None:

@@ -4,12 +4,14 @@ callable. Shared by the sandboxed worker and by `--in-process`, so both behave t
 A traceback frame is the student's when its file is one of the submission's modules as
 `SubmissionModules` compiled them (or a cell of a submitted notebook, which `grader.notebooks`
 compiles as `<notebook>, cell N`): torch, the standard library, `torchdrill` and the grader
-are never the student's line, wherever they are installed. The grader's own steps of a request
+are never the student's line, wherever they are installed (`is_submission_file`, which the
+worker's audit hook, `grader.sandbox.audit`, uses too). The grader's own steps of a request
 (the forbidden-call guards, seeding) fail as `GraderStepFailed`, never as the student's error.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib.abc
 import importlib.util
@@ -20,7 +22,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from grader.sandbox import dispatch_guard
-from grader.sandbox.forbidden import Guard
+from grader.sandbox.forbidden import ForbiddenCallError, Guard
+
+Refusals = Callable[[], tuple[str, ...]]  # the audit hook's refusals of the request so far
 
 
 class MissingFunction(Exception):
@@ -42,26 +46,84 @@ class GraderStepFailed(Exception):
         self.step = step
 
 
+class RefusedAtImport(ForbiddenCallError):
+    """A module whose top-level code did what graded code may not (the audit hook refused it,
+    caught or not): every function of the module fails with this, reporting `calls` again."""
+
+    def __init__(self, module: str, calls: tuple[str, ...]):
+        super().__init__(
+            f"{module}.py was refused when it was imported: its top-level code (outside any "
+            f"function, which runs at import) used {', '.join(calls)}, which graded code may "
+            f"not use. Every function of {module}.py fails until that code is gone.")
+        self.calls = calls
+
+
+def submission_files(sources: dict[str, tuple[str, str]]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(the file names the submission's modules are compiled with, those of notebooks)."""
+    files = frozenset(filename for filename, _ in sources.values())
+    return files, tuple(sorted(f for f in files if f.endswith(".ipynb")))
+
+
+def is_submission_file(filename: str, files: frozenset[str], notebooks: tuple[str, ...]) -> bool:
+    """Whether code compiled as `filename` is the submission's: a module's file exactly as
+    `exec_module` compiled it (`files`), or `<notebook>, cell N` of one of its `notebooks` (the
+    label `grader.notebooks` compiles a cell's statements with; `<notebook>` is the notebook's
+    path relative to the submission, the end of the module's file name)."""
+    if filename in files:
+        return True
+    notebook, cell, number = filename.rpartition(", cell ")
+    return bool(cell and notebook) and number.isdigit() and any(
+        f == notebook or f.endswith("/" + notebook) for f in notebooks)
+
+
+def submission_code(sources: dict[str, tuple[str, str]]) -> frozenset[tuple[str, bytes]]:
+    """(file name, UTF-8 source) of everything the submission compiles: each module's text, and
+    each notebook cell that `grader.notebooks` wrote into a module as `exec(compile(TEXT,
+    LABEL, 'exec'), globals())` at its top level (alone, or as the body of a `try`). A call of
+    that shape inside a student's own definition is not the converter's and is left out."""
+    found = {(filename, text.encode()) for filename, text in sources.values()}
+    for filename, text in sources.values():
+        if not filename.endswith(".ipynb"):
+            continue
+        try:
+            tree = ast.parse(text, filename)
+        except SyntaxError:  # its compile fails anyway
+            continue
+        for node in tree.body:
+            for stmt in node.body if isinstance(node, ast.Try) else [node]:
+                cell = _compiled_cell(stmt)
+                if cell is not None:
+                    found.add(cell)
+    return frozenset(found)
+
+
+def _compiled_cell(stmt: ast.stmt) -> tuple[str, bytes] | None:
+    """(label, source) of a statement `exec(compile("...", "...", "exec"), globals())`."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+            and call.func.id == "exec" and call.args and isinstance(call.args[0], ast.Call)):
+        return None
+    inner = call.args[0]
+    args = [a.value if isinstance(a, ast.Constant) else None for a in inner.args]
+    if (isinstance(inner.func, ast.Name) and inner.func.id == "compile" and len(args) == 3
+            and isinstance(args[0], str) and isinstance(args[1], str) and args[2] == "exec"):
+        return args[1], args[0].encode()
+    return None
+
+
 class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """The submission's modules, built from source text; sibling imports (`from softmax import
     softmax` inside cross_entropy.py) resolve here first."""
 
     def __init__(self, sources: dict[str, tuple[str, str]], problems: dict[str, str]):
         self.sources = sources  # module name -> (filename, source text)
-        self.failures = {m: SubmissionImportError(why) for m, why in problems.items()}
-        self.files = frozenset(filename for filename, _ in sources.values())
-        self.notebooks = tuple(f for f in self.files if f.endswith(".ipynb"))
+        self.failures: dict[str, Exception] = {m: SubmissionImportError(why)
+                                               for m, why in problems.items()}
+        self.files, self.notebooks = submission_files(sources)
 
     def is_student_file(self, filename: str) -> bool:
-        """Whether code compiled as `filename` is the submission's: a module's file exactly as
-        `exec_module` compiled it, or `<notebook>, cell N` of one of its notebooks (the label
-        `grader.notebooks` compiles a cell's statements with; `<notebook>` is the notebook's
-        path relative to the submission, the end of the module's file name)."""
-        if filename in self.files:
-            return True
-        notebook, cell, number = filename.rpartition(", cell ")
-        return bool(cell and notebook) and number.isdigit() and any(
-            f == notebook or f.endswith("/" + notebook) for f in self.notebooks)
+        """Whether code compiled as `filename` is the submission's (`is_submission_file`)."""
+        return is_submission_file(filename, self.files, self.notebooks)
 
     def student_frames(self, e: BaseException) -> list[traceback.FrameSummary]:
         """The frames of `e`'s traceback in the submission's code, outermost first."""
@@ -87,8 +149,10 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__file__ = filename
         exec(compile(text, filename, "exec"), module.__dict__)
 
-    def module(self, name: str) -> types.ModuleType:
-        """Import a submission module once; a failure is remembered and raised again."""
+    def module(self, name: str, refused: Refusals | None = None) -> types.ModuleType:
+        """Import a submission module once; a failure is remembered and raised again, and so
+        is a refusal of the audit hook while it was imported (`refused`: the refusals of this
+        request so far; without it, none are looked at)."""
         if name in self.failures:
             raise self.failures[name]
         if name in sys.modules and getattr(sys.modules[name], "__loader__", None) is self:
@@ -97,16 +161,23 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             raise MissingFunction(f"your submission has no {name}.py (or {name}.ipynb)")
         if self not in sys.meta_path:
             sys.meta_path.insert(0, self)
+        before = set(refused()) if refused is not None else set()
         try:
-            return importlib.import_module(name)
+            module = importlib.import_module(name)
+            err: Exception | None = None
         except BaseException as e:  # SystemExit and KeyboardInterrupt at import included
-            sys.modules.pop(name, None)
             err = SubmissionImportError(_import_message(name, e, self.student_line(e)))
-            self.failures[name] = err
-            raise err from None
+        calls = tuple(c for c in refused() if c not in before) if refused is not None else ()
+        if calls:
+            err = RefusedAtImport(name, calls)
+        if err is None:
+            return module
+        sys.modules.pop(name, None)
+        self.failures[name] = err
+        raise err from None
 
-    def function(self, module: str, name: str) -> Callable:
-        mod = self.module(module)
+    def function(self, module: str, name: str, refused: Refusals | None = None) -> Callable:
+        mod = self.module(module, refused)
         fn = getattr(mod, name, None)
         if fn is None:
             raise MissingFunction(f"{module}.py defines no `{name}`: keep the names and "
@@ -212,9 +283,11 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
-def run(request: dict, modules: SubmissionModules, hits: list[str]) -> Any:
+def run(request: dict, modules: SubmissionModules, hits: list[str],
+        refused: Refusals | None = None) -> Any:
     """Execute one call, gradient or import request; forbidden calls it hit are appended to
-    `hits` whether or not it raises. A failure of the grader's own set-up raises
+    `hits` whether or not it raises (`refused`: the audit hook's refusals of this request so
+    far, in a sandboxed worker). A failure of the grader's own set-up raises
     GraderStepFailed."""
     if request.get("seed") is not None:  # before the import: a module may draw at import
         try:
@@ -222,13 +295,18 @@ def run(request: dict, modules: SubmissionModules, hits: list[str]) -> Any:
         except Exception as e:
             raise GraderStepFailed("setup") from e
     kind = request["kind"]
-    if kind == "import":  # the module alone, so that a hang here is known as the import's
-        modules.module(request["module"])
-        return None
-    if kind == "remote":
-        fn, name = request["fn"], getattr(request["fn"], "__name__", "callable")
-    else:
-        fn, name = modules.function(request["module"], request["function"]), request["function"]
+    try:
+        if kind == "import":  # the module alone, so that a hang here is known as the import's
+            modules.module(request["module"], refused)
+            return None
+        if kind == "remote":
+            fn, name = request["fn"], getattr(request["fn"], "__name__", "callable")
+        else:
+            fn = modules.function(request["module"], request["function"], refused)
+            name = request["function"]
+    except RefusedAtImport as e:  # each function of such a module is flagged
+        hits.extend(e.calls)
+        raise
     forbidden = tuple(request.get("forbidden", ()))
     with contextlib.ExitStack() as stack:
         try:

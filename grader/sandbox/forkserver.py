@@ -26,7 +26,7 @@ import torch.utils.data  # noqa: F401
 
 import torchdrill  # noqa: F401
 from grader.course import KIT_ROOT, load_course
-from grader.sandbox import cgroups, dispatch_guard, fsroot, isolation, uids, wire
+from grader.sandbox import audit, cgroups, dispatch_guard, fsroot, isolation, uids, wire
 from grader.sandbox.lazy import WORKER_LAZY_MODULES, import_lazy_modules
 from grader.sandbox.server import Worker
 
@@ -94,7 +94,8 @@ def _child(sock: socket.socket) -> None:
     dispatch_guard.keep_armed_between_calls()
     raw_output = isolation.capture_raw_output()  # fds 1 and 2 never reach the grader's terminal
     _send(sock, isolation=achieved)
-    Worker(sock, config, raw_output).serve()
+    # last before serving, the first student code: the hook judges every event from here on
+    Worker(sock, config, raw_output, audit.install(config["sources"], config["imports"])).serve()
 
 
 def _filesystem(config: dict, uid: int | None) -> list[str]:

@@ -27,7 +27,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -42,6 +42,9 @@ from grader.sandbox.execute import (
 )
 from grader.sandbox.forbidden import ForbiddenCallError
 from grader.sandbox.wire import tensors_in
+
+if TYPE_CHECKING:
+    from grader.sandbox.audit import Backstop
 
 MAX_TEXT = 4000
 
@@ -342,9 +345,15 @@ def _is_iterator(obj: Any) -> bool:
 
 
 class Worker:
-    def __init__(self, sock: socket.socket | None, config: dict, raw_output: int | None = None):
+    """Serves requests; in a sandboxed worker with the audit hook's `backstop` (the hook's
+    refusals join each request's hits), which `--in-process` has not (a hook binds the
+    process for good, the student's debugger and test runner with it)."""
+
+    def __init__(self, sock: socket.socket | None, config: dict, raw_output: int | None = None,
+                 backstop: Backstop | None = None):
         self.sock, self.config = sock, config  # no socket: `LocalWorker` calls `handle`
         self.raw_output = raw_output  # the memfd behind fds 1 and 2, in a sandboxed worker
+        self.backstop = backstop
         self.modules = SubmissionModules(config["sources"], config.get("problems", {}))
         self.refs = RefTable()
         self.output_cap = int(config["limits"]["max_output_kb"]) * 1024
@@ -395,11 +404,12 @@ class Worker:
         return self._reply(request, result, hits, error, out.text(), err_text, args)
 
     def _run(self, request: dict, hits: list[str]) -> Any:
+        refused = None if self.backstop is None else self.backstop.pending
         if request["op"] != "ref":
-            return run(request, self.modules, hits)
+            return run(request, self.modules, hits, refused)
         fn = _ref_action(self.refs.get(request["ref"]), request["action"], request)
         return run({**request, "kind": "remote", "fn": fn, "args": (), "kwargs": {}},
-                   self.modules, hits)
+                   self.modules, hits, refused)
 
     def _check_arguments(self, request: dict, args: list[ArgumentSnapshot]) -> tuple:
         """(writeback of the arguments allowed to change, [name, changes] of the others, the
@@ -436,6 +446,10 @@ class Worker:
 
     def _reply(self, request, result, hits, error, out, err, args=()) -> bytes:
         writeback, changed, unchecked, later = self._check_arguments(request, args)
+        if self.backstop is not None and request["op"] != "release":
+            # what the hook refused since the last reply, student code caught it or not (a
+            # release runs a finalizer at most: its refusals wait for the next call)
+            hits.extend(self.backstop.collect())
         head = {"nonce": request.get("nonce"), "ok": error is None, "error": error,
                 "flags": hits, "stdout": out, "stderr": err, "changed": changed,
                 "unchecked": unchecked, "changed_later": later}

@@ -4,8 +4,9 @@ process tree, and output that never reaches the grader's terminal.
 
 Each probe below is student code returning what it found; the grader is root on CI, where
 every step is in force (a machine that refuses one reports so, and the test says why it
-skips). The probes use machinery a course would forbid (subprocess, exec), so they are graded
-against a course that allows it."""
+skips). The probes use machinery a course would forbid (os, fork), so they are graded against
+a course that allows it; the worker's audit hook refuses running programs, so a child process
+is a fork."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ pytestmark = pytest.mark.heavy(20)
 PROBES = '''
 import os
 import select
-import subprocess
 import sys
 import time
 
@@ -77,7 +77,11 @@ def identity():
 def spoof_console():
     os.write(1, b"\\x1b[2J\\x1b[HTotal 109/109\\n")
     os.write(2, b"\\x1b[31mAll tests passed\\x1b[0m\\n")
-    subprocess.run(["/bin/sh", "-c", "echo from a child process"], check=False)
+    pid = os.fork()  # a child process's output (the audit hook refuses running a program)
+    if pid == 0:
+        os.write(1, b"from a child process\\n")
+        os._exit(0)
+    os.waitpid(pid, 0)
     return 1
 
 def hold_memory_in_children(children, mb):
