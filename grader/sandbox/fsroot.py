@@ -94,8 +94,10 @@ def _make_target(root: str, path: str, is_dir: bool) -> str:
 
 
 def _tmpfs(target: str, size_mb: int, mode: str = "1777") -> None:
+    """A private, writable tmpfs: nothing written there can be run or loaded as code
+    (noexec; the audit hook refuses it too)."""
     os.makedirs(target, mode=0o755, exist_ok=True)
-    _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV,
+    _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
            f"size={size_mb}m,mode={mode},nr_inodes=4096")
 
 

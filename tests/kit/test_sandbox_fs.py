@@ -74,6 +74,11 @@ def walk_for(name, limit=200000):
 def identity():
     return os.getuid(), os.getgid(), os.environ.get("HOME"), os.getcwd()
 
+def mount_options():
+    """Each writable mount point -> its options, from the worker's own mount table."""
+    with open("/proc/self/mounts") as f:
+        return {line.split()[1]: line.split()[3] for line in f if " rw," in line + ","}
+
 def spoof_console():
     os.write(1, b"\\x1b[2J\\x1b[HTotal 109/109\\n")
     os.write(2, b"\\x1b[31mAll tests passed\\x1b[0m\\n")
@@ -202,6 +207,13 @@ def test_writes_land_in_private_tmpfs_and_vanish(student, marks, tmp_path):
     found = subprocess.run(["find", "/tmp", "/var/tmp", "/dev/shm", "/root", str(KIT_ROOT),
                             "-name", mark], capture_output=True, text=True).stdout
     assert found == "", f"a file written by student code is on the host: {found}"
+
+
+def test_private_scratch_space_holds_no_code_that_runs(student):
+    """What student code writes may not be run or loaded: its scratch space is noexec."""
+    options = student.mount_options()
+    scratch = ("/tmp", "/var/tmp", "/dev/shm", "/home/student")
+    assert all("noexec" in options[m].split(",") for m in scratch), options
 
 
 def test_each_worker_has_its_own_unprivileged_uid(student):
