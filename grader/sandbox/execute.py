@@ -91,23 +91,29 @@ def submission_code(sources: dict[str, tuple[str, str]]) -> frozenset[tuple[str,
             continue
         for node in tree.body:
             for stmt in node.body if isinstance(node, ast.Try) else [node]:
-                cell = _compiled_cell(stmt)
+                cell = compiled_cell(stmt.value) if isinstance(stmt, ast.Expr) else None
                 if cell is not None:
-                    found.add(cell)
+                    found.add((cell[1], cell[0].encode()))
     return frozenset(found)
 
 
-def _compiled_cell(stmt: ast.stmt) -> tuple[str, bytes] | None:
-    """(label, source) of a statement `exec(compile("...", "...", "exec"), globals())`."""
-    call = stmt.value if isinstance(stmt, ast.Expr) else None
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-            and call.func.id == "exec" and call.args and isinstance(call.args[0], ast.Call)):
+def compiled_cell(node: ast.AST) -> tuple[str, str] | None:
+    """(code, label) of exactly `exec(compile("<code>", "<label>", "exec"), globals())`, the
+    wrapper `grader.notebooks` puts around a notebook cell's statements; None for anything
+    else. The worker's audit hook lets that code compile, and the source allow-list reads it
+    as module-level code: one shape for both."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "exec" and len(node.args) == 2 and not node.keywords):
         return None
-    inner = call.args[0]
-    args = [a.value if isinstance(a, ast.Constant) else None for a in inner.args]
-    if (isinstance(inner.func, ast.Name) and inner.func.id == "compile" and len(args) == 3
-            and isinstance(args[0], str) and isinstance(args[1], str) and args[2] == "exec"):
-        return args[1], args[0].encode()
+    inner, scope = node.args
+    if not (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)
+            and inner.func.id == "compile" and len(inner.args) == 3 and not inner.keywords
+            and isinstance(scope, ast.Call) and isinstance(scope.func, ast.Name)
+            and scope.func.id == "globals" and not scope.args and not scope.keywords):
+        return None
+    code, label, mode = (a.value if isinstance(a, ast.Constant) else None for a in inner.args)
+    if isinstance(code, str) and isinstance(label, str) and mode == "exec":
+        return code, label
     return None
 
 

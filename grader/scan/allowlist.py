@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.course import SourceRules
+from grader.sandbox.execute import compiled_cell
 from grader.scan.source import add_aliases, dotted, parse
 
 MODULE_ATTRIBUTES_FILE = Path(__file__).with_name("module_attributes.json")
@@ -463,25 +464,6 @@ def _own_attributes(tree: ast.AST) -> set[str]:
     return names
 
 
-def _exec_of_constant(node: ast.AST) -> tuple[ast.Call, str, str] | None:
-    """`exec(compile("<code>", "<label>", "exec"), globals())`: how `grader.notebooks` runs a
-    notebook cell's statements, so that one failing cell costs only what it defines. Its code
-    is a constant, read here as module-level code like the rest. (exec call, code, label)."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id == "exec" and len(node.args) == 2 and not node.keywords):
-        return None
-    inner, scope = node.args
-    if not (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)
-            and inner.func.id == "compile" and len(inner.args) == 3 and not inner.keywords
-            and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
-                    for a in inner.args)
-            and isinstance(scope, ast.Call) and isinstance(scope.func, ast.Name)
-            and scope.func.id == "globals" and not scope.args and not scope.keywords):
-        return None
-    code, label = (a.value for a in inner.args[:2])  # type: ignore[attr-defined]
-    return node, code, label
-
-
 def _embedded(tree: ast.AST, wrappers: set[int]) -> list[tuple[ast.Module, str | None]]:
     """The modules `exec`-ed from constants anywhere in `tree` (and in them), each with its
     label; the ids of their exec calls go into `wrappers`."""
@@ -489,10 +471,10 @@ def _embedded(tree: ast.AST, wrappers: set[int]) -> list[tuple[ast.Module, str |
     todo = [tree]
     while todo:
         for node in ast.walk(todo.pop()):
-            if (embedded := _exec_of_constant(node)) is None:
+            if (embedded := compiled_cell(node)) is None:
                 continue
-            call, code, label = embedded
-            wrappers.add(id(call))
+            code, label = embedded
+            wrappers.add(id(node))
             try:
                 parsed = ast.parse(code)
             except (SyntaxError, ValueError, RecursionError, MemoryError):
