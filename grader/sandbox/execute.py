@@ -10,6 +10,7 @@ worker's audit hook, `grader.sandbox.audit`, uses too). The grader's own steps o
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import contextlib
@@ -117,6 +118,9 @@ def compiled_cell(node: ast.AST) -> tuple[str, str] | None:
     return None
 
 
+ANNOTATIONS = __future__.annotations.compiler_flag
+
+
 class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """The submission's modules, built from source text; sibling imports (`from softmax import
     softmax` inside cross_entropy.py) resolve here first."""
@@ -153,7 +157,8 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: types.ModuleType) -> None:
         filename, text = self.sources[module.__name__]
         module.__file__ = filename
-        exec(compile(text, filename, "exec"), module.__dict__)
+        # annotations are never evaluated (PEP 563: kept as text), not even at def time
+        exec(compile(text, filename, "exec", flags=ANNOTATIONS), module.__dict__)
 
     def module(self, name: str, refused: Refusals | None = None) -> types.ModuleType:
         """Import a submission module once; a failure is remembered and raised again, and so
