@@ -199,6 +199,9 @@ class Diagnosis:
         return sum(lost_points(t) for t in self.tests)
 
 
+MODULE = "<the module>"  # a FunctionFix of every function at once (`_module_wide`)
+
+
 @dataclass(eq=False)
 class FunctionFix:
     """The tests to fix of one function (None: of the topic as a whole), led by what went
@@ -214,6 +217,8 @@ class FunctionFix:
     @property
     def title(self) -> str:
         """`softmax.softmax`: the topic's module and the function."""
+        if self.function is MODULE:
+            return f"{self.topic}, the whole module"
         return (f"{self.topic}.{self.function}" if self.function is not WHOLE_TOPIC
                 else f"{self.topic}, the topic as a whole")
 
@@ -252,12 +257,23 @@ def diagnose(tests: list[GradedTest]) -> list[Diagnosis]:
 
 
 def function_fixes(topic: TopicEntry) -> list[FunctionFix]:
-    """The topic's tests to fix by function, in the stub's order, the topic's own tests last."""
+    """The topic's tests to fix by function, in the stub's order, the topic's own tests last.
+    A failure that every lost test of two or more functions shares word for word is the
+    module's (a syntax error, an import that failed, a file outside the allow-list): it comes
+    first, once, as the fix of the whole module, not once per function."""
     functions = topic_functions(topic["name"])
     by_function: dict[str | None, list[GradedTest]] = {f: [] for f in (*functions, WHOLE_TOPIC)}
     for test in topic["tests"]:
         by_function[group_of(test["name"], functions)].append(test)
     fixes = []
+    module_wide = _module_wide(by_function)
+    if module_wide:
+        fixes.append(FunctionFix(topic["name"], MODULE,
+                                 round(sum(t["score"] for t in module_wide), 4),
+                                 round(sum(t["max_score"] for t in module_wide), 4),
+                                 module_wide, diagnose(module_wide)))
+        by_function = {f: [t for t in tests if t not in module_wide]
+                       for f, tests in by_function.items()}
     for function, tests in by_function.items():
         if fix := [t for t in tests if missed(t) and not waiting(t)]:  # not the unwritten
             fixes.append(FunctionFix(topic["name"], function,
@@ -265,6 +281,21 @@ def function_fixes(topic: TopicEntry) -> list[FunctionFix]:
                                      round(sum(t["max_score"] for t in tests), 4),
                                      fix, diagnose(fix)))
     return fixes
+
+
+def _module_wide(by_function: dict[str | None, list[GradedTest]]) -> list[GradedTest]:
+    """The lost tests of the functions whose every lost test has one and the same message, when
+    two or more functions share it (a failure of the module, not of a function)."""
+    shared: dict[str, list[str | None]] = {}
+    for function, tests in by_function.items():
+        lost = [t for t in tests if missed(t) and not waiting(t)]
+        messages = {t["message"] for t in lost}
+        if len(messages) == 1 and (message := messages.pop()):
+            shared.setdefault(message, []).append(function)
+    for owners in shared.values():
+        if len(owners) > 1:
+            return [t for f in owners for t in by_function[f] if missed(t) and not waiting(t)]
+    return []
 
 
 def _count(n: float, noun: str) -> str:

@@ -518,3 +518,22 @@ def test_a_report_without_mistakes_still_renders():
     text = to_markdown(old)
     assert text.count(BOOM) == 1 and text.count(WRONG) == 2  # each message where it is
     assert to_html(old) and _recorded(old)
+
+
+def test_a_failure_of_the_whole_module_is_one_fix_not_one_per_function():
+    """A syntax error fails every test of every function with one message: the report says
+    it once, as the module's fix, and a function that failed otherwise keeps its own."""
+    syntax = "softmax.py has a syntax error at line 18: expected ':'."
+    report = copy.deepcopy(REPORT)
+    report["topics"][0]["tests"] = [
+        _test("test_softmax_a", "error", 0, 2, syntax),
+        _test("test_softmax_b", "error", 0, 1, syntax),
+        _test("test_logsumexp_a", "error", 0, 1, syntax),
+        _test("test_log_softmax_a", "failed", 0, 1, "log_softmax is -inf for large logits"),
+    ]
+    fixes = function_fixes(report["topics"][0])
+    assert [(f.title, f.score_text, len(f.tests)) for f in fixes] == [
+        ("softmax, the whole module", "0/4", 3), ("softmax.log_softmax", "0/1", 1)]
+    assert fixes[0].diagnoses[0].text == syntax and fixes[0].diagnoses[0].lost == 4
+    text = to_markdown(report)
+    assert text.count("### To fix") == 2 and text.count(syntax) == 1
