@@ -12,10 +12,20 @@ Scalar functions of a float (`cube`, `exp`, `sine`, `reciprocal`) accept a Pytho
 return one (they also accept tensors). Scalar functions of a tensor return a 0-d tensor; vector
 functions return a tensor. Everything here is plain torch: no files, no network, no state.
 
+Some of them (`sum_of_cubes_by_function`, `square_by_function`,
+`shifted_quadratic_by_function`) compute through a custom `torch.autograd.Function`, as a
+callable may (the course's conventions): `backward()` and `torch.autograd.grad` differentiate
+them, `torch.func` transforms cannot.
+
 `HostBatches` is what gpu_training's tests give `evaluate_accuracy_gpu` and `train_gpu` as data:
 batches `(X, y)` that act as if they were on another device than the net until you move them
 with `.to(device)`, so a batch or labels left behind fail on a machine without a GPU too. Try
 your code with it: `evaluate_accuracy_gpu(net, HostBatches([(X, y)]))`.
+
+Data iterators are any iterable of `(X, y)` batches. `OneShotBatches` can be read once, as a
+generator: what the tests give evaluation functions (`evaluate_accuracy(net,
+OneShotBatches(batches))`). `ReiterableBatches` starts a new pass on every `iter()`, as a
+DataLoader does, but has no `len()` and no `.dataset`: what training functions may get.
 """
 
 from __future__ import annotations
@@ -160,6 +170,50 @@ def sum_of_cubes_with_one_wrong_partial(x: torch.Tensor) -> torch.Tensor:
     return _OneWrongGradCube.apply(x).sum()
 
 
+# --------------------------------------------------------------------------- custom Functions
+# Right gradients through a custom torch.autograd.Function (forward and backward written out,
+# no setup_context): `backward()` and `torch.autograd.grad` use them; `torch.func` refuses them.
+
+
+class _Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * 3 * x ** 2
+
+
+class _Square(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * 2 * x
+
+
+def sum_of_cubes_by_function(x: torch.Tensor) -> torch.Tensor:
+    """sum(x**3) through a custom autograd Function; gradient 3 * x**2."""
+    return _Cube.apply(x).sum()
+
+
+def square_by_function(x: torch.Tensor) -> torch.Tensor:
+    """x * x, elementwise, through a custom autograd Function; v^T J = 2 * x * v."""
+    return _Square.apply(x)
+
+
+def shifted_quadratic_by_function(x: torch.Tensor) -> torch.Tensor:
+    """sum((x - 3)**2) through a custom autograd Function; gradient 2 * (x - 3)."""
+    return _Square.apply(x - 3).sum()
+
+
 # --------------------------------------------------------------------------- parameters
 
 
@@ -282,3 +336,56 @@ class HostBatches:
         for X, y in self.batches:
             yield (HostTensor.wrap(X, "a batch X", self.left_behind),
                    HostTensor.wrap(y, "the labels y of a batch", self.left_behind))
+
+
+def fill_parameters(net: torch.nn.Module, value: float) -> None:
+    """Set every parameter of `net` to `value`, in place: what a test does to one of two nets
+    to see whether the other shares its parameters."""
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(value)
+
+
+# --------------------------------------------------------------------------- data iterators
+
+ONE_SHOT_READ_AGAIN = (
+    "this data_iter is a one-shot iterator (as a generator is) and was already read to its "
+    "end: an evaluation function reads its data once, so a one-shot iterator works. Count the "
+    "examples (y.numel()) and the correct predictions in the same single loop, without a "
+    "first pass (len(list(data_iter)), sum(...) over it) and without iterating twice")
+
+
+class OneShotBatches:
+    """Batches `(X, y)` that can be read once, as a generator's: `iter()` returns the iterator
+    itself, and once its last batch has been read, reading again (a second loop) raises
+    RuntimeError, where a generator would silently yield nothing. No `len()`."""
+
+    def __init__(self, batches):
+        self._batches = iter([(X, y) for X, y in batches])
+        self._ended = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._batches)
+        except StopIteration:
+            if self._ended:
+                raise RuntimeError(ONE_SHOT_READ_AGAIN) from None
+            self._ended = True
+            raise
+
+
+class ReiterableBatches:
+    """Batches `(X, y)` that every `iter()` yields again from the first, as a DataLoader does,
+    with no `len()` and no `.dataset`: count examples from the batches (`y.numel()`).
+    `passes` counts the passes started."""
+
+    def __init__(self, batches):
+        self.batches = [(X, y) for X, y in batches]
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.batches)
