@@ -573,11 +573,12 @@ CHECKED_FUNCTIONS = ("sum_of_squares", "sum_of_cubes", "sum_of_exps",
 
 @st.composite
 def check_inputs(draw, names=CHECKED_FUNCTIONS, low=0.5):
+    """(name, x): float64 x of entries from `low` to `low` + 1.5, in any layout."""
     name = draw(st.sampled_from(names))
     shape = draw(tensor_shapes)
     x = draw(tds.tensors(shape, dtype=torch.float64, layout="contiguous",
                          distribution="uniform"))
-    return name, x.abs() * 1.5 + low
+    return name, tds.with_layout(x.abs() * 1.5 + low, draw(tds.layouts()))
 
 
 @pytest.mark.points(3)
@@ -586,8 +587,8 @@ def check_inputs(draw, names=CHECKED_FUNCTIONS, low=0.5):
                                                           dtype=torch.float64)))
 def test_gradient_check_passes_correct_gradients(student, inputs):
     """For functions whose autograd gradient is right, gradient_check(f, x) is a float near 0
-    (below 1e-6) for float64 x with gradients away from zero, also for an f computed through a
-    custom torch.autograd.Function."""
+    (below 1e-6) for float64 x with gradients away from zero, contiguous or not, also for an f
+    computed through a custom torch.autograd.Function."""
     name, x = inputs
     with hints_on_error(CUSTOM_FUNCTION_HINTS):
         got = expect_float(student.gradient_check(TENSOR_FUNCTIONS[name][0], x),

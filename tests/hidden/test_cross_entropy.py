@@ -564,13 +564,14 @@ def test_accumulator_two_alive_at_once(student):
     first.add(0.5, 0.5)
     for acc, want, name in ((first, [1.5, 2.5], "the first"), (second, [10.0, 20.0],
                                                                  "the second")):
-        if read(acc, 2, f"of {name}") != want:
-            raise AssertionError(f"{name} of two Accumulators holds {read(acc, 2, '')} after "
-                                 f"its own add() calls summed to {want}: {SHARED}")
+        got = read(acc, 2, f"of {name} of two Accumulators")
+        if got != want:
+            raise AssertionError(f"{name} of two Accumulators holds {got} after its own add() "
+                                 f"calls summed to {want}: {SHARED}")
     check_zeros(student.Accumulator(2), 2, "a third, new Accumulator(2)",
                 "a new Accumulator starts at 0.0 whatever the others hold; " + SHARED)
     first.reset()
-    if read(second, 2, "") != [10.0, 20.0]:
+    if read(second, 2, "after resetting another Accumulator") != [10.0, 20.0]:
         raise AssertionError(f"resetting one Accumulator changed another: {SHARED}")
 
 

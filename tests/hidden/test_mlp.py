@@ -457,8 +457,7 @@ def test_build_mlp_shapes(student):
 
 
 @pytest.mark.points(2)
-@pytest.mark.parametrize("layout", ["transposed", "strided", "offset", "expanded"])
-def test_build_mlp_non_contiguous_batches(student, layout):
+def test_build_mlp_non_contiguous_batches(student):
     """build_mlp()'s net maps batches of images (n, 1, 28, 28) and of rows (n, 784) that are
     not contiguous (a transposed or strided view, one at an offset, an expanded view) to
     logits (n, 10), a batch of one example included: flatten with nn.Flatten or reshape, never
@@ -468,7 +467,8 @@ def test_build_mlp_non_contiguous_batches(student, layout):
     if params is None:
         raise AssertionError("build_mlp()'s parameters do not have the shapes of "
                              "Linear(784, 256) and Linear(256, 10).")
-    for n, shape in ((3, (1, 28, 28)), (1, (1, 28, 28)), (2, (784,))):
+    for layout, n, shape in itertools.product(("transposed", "strided", "offset", "expanded"),
+                                              (3, 1), ((1, 28, 28), (784,))):
         X = tds.with_layout(tds.random_tensor((n, *shape), n, torch.float32), layout)
         what = f"build_mlp()(X) for a {layout} batch X {(n, *shape)}"
         with hints_on_error(FLATTEN_HINTS):

@@ -58,11 +58,11 @@ def test_synthetic_data_shapes(student, d, n, b, seed):
 
 @pytest.mark.points(2)
 @given(d=st.integers(1, 5), n=st.integers(1, 40), b=st.floats(-5, 5, allow_nan=False),
-       seed=st.integers(0, 2**16))
-def test_synthetic_data_without_noise_is_linear(student, d, n, b, seed):
-    """With noise=0, y is exactly X w + b (§3.3.1)."""
+       seed=st.integers(0, 2**16), layout=tds.layouts())
+def test_synthetic_data_without_noise_is_linear(student, d, n, b, seed, layout):
+    """With noise=0, y is exactly X w + b, for a w contiguous or not (§3.3.1)."""
     dtype = torch.float32
-    w = tds.random_tensor((d,), seed, dtype)
+    w = tds.with_layout(tds.random_tensor((d,), seed, dtype), layout)
     X, y = student.synthetic_data(w, b, n, noise=0.0)
     expect_tensor(X, "X", shape=(n, d), dtype=dtype)
     expected = (X.double() @ w.double() + b).reshape(-1, 1).to(dtype)
@@ -198,20 +198,21 @@ def iter_inputs(draw):
     n = draw(st.integers(1, 40))
     batch_size = draw(st.one_of(st.integers(2, 12), tds.batch_sizes(n)))
     d = draw(st.integers(1, 3))
-    return n, batch_size, d, draw(st.booleans()), draw(tds.dtypes())
+    return n, batch_size, d, draw(st.booleans()), draw(tds.dtypes()), draw(tds.layouts())
 
 
 @pytest.mark.points(4)
 @tds.max_examples(at_most=20)
 @given(inputs=iter_inputs())
-@example(inputs=(24, 6, 2, False, torch.float64))  # batch_size divides n: no empty last batch
+@example(inputs=(24, 6, 2, False, torch.float64, "contiguous"))  # batch_size divides n
 def test_data_iter_one_pass(student, inputs):
     """One pass of data_iter yields every example exactly once, in batches of batch_size except
     a smaller last one, with matching X and y rows, and never an empty batch; for any n,
     including n divisible by batch_size, n not divisible by it and batch_size > n, labels (n,)
-    or (n, 1) (§3.2.1)."""
-    n, batch_size, d, labels_2d, dtype = inputs
+    or (n, 1), features contiguous or not (§3.2.1)."""
+    n, batch_size, d, labels_2d, dtype, layout = inputs
     features, labels = make_indexed_data(n, d, labels_2d, dtype)
+    features = tds.with_layout(features, layout)
     batches = collect_batches(student, batch_size, features, labels)
     check_one_pass(batches, order_of(batches, features, labels), n, batch_size)
 
@@ -621,7 +622,7 @@ def regression_problems(draw):
     true_w = torch.randn(d, generator=g, dtype=torch.float64) * 3
     true_b = float(torch.randn((), generator=g, dtype=torch.float64) * 3)
     X, y = d2l_data(n=n, seed=seed + 1, w=true_w, b=true_b, noise=0.1, dtype=dtype)
-    return X, y
+    return tds.with_layout(X, draw(tds.layouts())), y
 
 
 def least_squares(X: torch.Tensor, y: torch.Tensor, bias: bool = True):
@@ -637,7 +638,8 @@ def least_squares(X: torch.Tensor, y: torch.Tensor, bias: bool = True):
 @given(problem=regression_problems())
 def test_closed_form_linreg_matches_least_squares(student, problem):
     """closed_form_linreg(X, y) returns the least-squares w (d, 1) and b (1,) of noisy data,
-    with a bias column of ones appended to X, float32 and float64 (§3.1.1)."""
+    with a bias column of ones appended to X, float32 and float64, X contiguous or not
+    (§3.1.1)."""
     X, y = problem
     d = X.shape[1]
     theta, cond = least_squares(X, y)
