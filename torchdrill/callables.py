@@ -238,6 +238,14 @@ def parameters_with_grads(values, grads) -> Parameters:
     return Parameters(params)
 
 
+def fill_parameters(net: torch.nn.Module, value: float) -> None:
+    """Set every parameter of `net` to `value`, in place: what a test does to one of two nets
+    to see whether the other shares its parameters."""
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(value)
+
+
 # --------------------------------------------------------------------------- batches on the host
 # What the device tests of gpu_training hand to `evaluate_accuracy_gpu` and `train_gpu`. On a
 # machine with a GPU, a batch left on the CPU while the net is on the GPU makes torch raise
@@ -338,14 +346,6 @@ class HostBatches:
                    HostTensor.wrap(y, "the labels y of a batch", self.left_behind))
 
 
-def fill_parameters(net: torch.nn.Module, value: float) -> None:
-    """Set every parameter of `net` to `value`, in place: what a test does to one of two nets
-    to see whether the other shares its parameters."""
-    with torch.no_grad():
-        for p in net.parameters():
-            p.fill_(value)
-
-
 # --------------------------------------------------------------------------- data iterators
 
 ONE_SHOT_READ_AGAIN = (
@@ -379,13 +379,10 @@ class OneShotBatches:
 
 class ReiterableBatches:
     """Batches `(X, y)` that every `iter()` yields again from the first, as a DataLoader does,
-    with no `len()` and no `.dataset`: count examples from the batches (`y.numel()`).
-    `passes` counts the passes started."""
+    with no `len()` and no `.dataset`: count examples from the batches (`y.numel()`)."""
 
     def __init__(self, batches):
         self.batches = [(X, y) for X, y in batches]
-        self.passes = 0
 
     def __iter__(self):
-        self.passes += 1
         return iter(self.batches)

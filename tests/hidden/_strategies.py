@@ -5,8 +5,8 @@ magnitude and memory layout: non-contiguous and offset inputs are drawn on purpo
 `view` on a transposed tensor or a hard-coded stride is a real student bug. What the contract
 allows is drawn too (`../shared/curriculum.md`, conventions for every topic): entries of both
 signs in rows whose sums are positive, expanded views (stride 0), batch sizes that divide the
-number of examples exactly and ones that do not, and the kinds of data iterator a function may
-be handed (a list, a one-shot iterator, a re-iterable without len()).
+number of examples exactly and ones that do not. (The data iterators tests hand to student code,
+one-shot and re-iterable, are torchdrill.callables' OneShotBatches and ReiterableBatches.)
 """
 
 from __future__ import annotations
@@ -134,18 +134,6 @@ def batch_sizes(n: int) -> st.SearchStrategy[int]:
     an empty one after it) or any size from 1 to n + 3 (a smaller last batch, or one batch)."""
     divisors = [b for b in range(1, n + 1) if n % b == 0]
     return st.one_of(st.sampled_from(divisors), st.integers(1, n + 3))
-
-
-# The kinds of data iterator the contract allows: "any iterable of (X, y) batches".
-# Evaluation functions read their data once (a one-shot iterator works); training functions
-# run several epochs and get re-iterable data (tests/hidden/_conventions.py hands them over).
-EVALUATION_DATA = ("list", "one_shot", "reiterable")
-TRAINING_DATA = ("list", "reiterable")
-
-
-def data_kinds(one_shot: bool) -> st.SearchStrategy[str]:
-    """A kind of data iterator: one-shot ones only for functions that read their data once."""
-    return st.sampled_from(EVALUATION_DATA if one_shot else TRAINING_DATA)
 
 
 @st.composite
