@@ -15,6 +15,11 @@ functions return a tensor. Everything here is plain torch: no files, no network,
 `States`, `Hyperparams` and the update functions at the end are what optim's tests give its
 update functions and `descend`.
 
+Some of them (`sum_of_cubes_by_function`, `square_by_function`,
+`shifted_quadratic_by_function`) compute through a custom `torch.autograd.Function`, as a
+callable may (the course's conventions): `backward()` and `torch.autograd.grad` differentiate
+them, `torch.func` transforms cannot.
+
 `HostBatches` is what gpu_training's tests give `evaluate_accuracy_gpu` and `train_gpu` as data:
 batches `(X, y)` that act as if they were on another device than the net until you move them
 with `.to(device)`, so a batch or labels left behind fail on a machine without a GPU too. Try
@@ -22,6 +27,11 @@ your code with it: `evaluate_accuracy_gpu(net, HostBatches([(X, y)]))`.
 
 `sgd_epochs` is what conv's tests train your `lenet()` with: `sgd_epochs(lenet(), batches, 1,
 0.5)` takes one SGD step per batch.
+
+Data iterators are any iterable of `(X, y)` batches. `OneShotBatches` can be read once, as a
+generator: what the tests give evaluation functions (`evaluate_accuracy(net,
+OneShotBatches(batches))`). `ReiterableBatches` starts a new pass on every `iter()`, as a
+DataLoader does, but has no `len()` and no `.dataset`: what training functions may get.
 """
 
 from __future__ import annotations
@@ -167,6 +177,50 @@ def sum_of_cubes_with_one_wrong_partial(x: torch.Tensor) -> torch.Tensor:
     return _OneWrongGradCube.apply(x).sum()
 
 
+# --------------------------------------------------------------------------- custom Functions
+# Right gradients through a custom torch.autograd.Function (forward and backward written out,
+# no setup_context): `backward()` and `torch.autograd.grad` use them; `torch.func` refuses them.
+
+
+class _Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * 3 * x ** 2
+
+
+class _Square(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * 2 * x
+
+
+def sum_of_cubes_by_function(x: torch.Tensor) -> torch.Tensor:
+    """sum(x**3) through a custom autograd Function; gradient 3 * x**2."""
+    return _Cube.apply(x).sum()
+
+
+def square_by_function(x: torch.Tensor) -> torch.Tensor:
+    """x * x, elementwise, through a custom autograd Function; v^T J = 2 * x * v."""
+    return _Square.apply(x)
+
+
+def shifted_quadratic_by_function(x: torch.Tensor) -> torch.Tensor:
+    """sum((x - 3)**2) through a custom autograd Function; gradient 2 * (x - 3)."""
+    return _Square.apply(x - 3).sum()
+
+
 # --------------------------------------------------------------------------- parameters
 
 
@@ -245,6 +299,12 @@ def counting_update(params, states, hyperparams) -> None:
             s += p.grad
             p -= hyperparams["lr"] * (p.grad + s) / t
     hyperparams["t"] = t + 1
+def fill_parameters(net: torch.nn.Module, value: float) -> None:
+    """Set every parameter of `net` to `value`, in place: what a test does to one of two nets
+    to see whether the other shares its parameters."""
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(value)
 
 
 # --------------------------------------------------------------------------- batches on the host
@@ -366,3 +426,43 @@ def sgd_epochs(net: torch.nn.Module, train_iter, num_epochs: int, lr: float) -> 
                 for p in net.parameters():
                     if p.grad is not None:
                         p.add_(p.grad, alpha=-lr)
+# --------------------------------------------------------------------------- data iterators
+
+ONE_SHOT_READ_AGAIN = (
+    "this data_iter is a one-shot iterator (as a generator is) and was already read to its "
+    "end: an evaluation function reads its data once, so a one-shot iterator works. Count the "
+    "examples (y.numel()) and the correct predictions in the same single loop, without a "
+    "first pass (len(list(data_iter)), sum(...) over it) and without iterating twice")
+
+
+class OneShotBatches:
+    """Batches `(X, y)` that can be read once, as a generator's: `iter()` returns the iterator
+    itself, and once its last batch has been read, reading again (a second loop) raises
+    RuntimeError, where a generator would silently yield nothing. No `len()`."""
+
+    def __init__(self, batches):
+        self._batches = iter([(X, y) for X, y in batches])
+        self._ended = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._batches)
+        except StopIteration:
+            if self._ended:
+                raise RuntimeError(ONE_SHOT_READ_AGAIN) from None
+            self._ended = True
+            raise
+
+
+class ReiterableBatches:
+    """Batches `(X, y)` that every `iter()` yields again from the first, as a DataLoader does,
+    with no `len()` and no `.dataset`: count examples from the batches (`y.numel()`)."""
+
+    def __init__(self, batches):
+        self.batches = [(X, y) for X, y in batches]
+
+    def __iter__(self):
+        return iter(self.batches)

@@ -2,7 +2,11 @@
 
 Tensors are drawn from a seeded torch generator (fast, reproducible) with a drawn dtype,
 magnitude and memory layout: non-contiguous and offset inputs are drawn on purpose, because
-`view` on a transposed tensor or a hard-coded stride is a real student bug.
+`view` on a transposed tensor or a hard-coded stride is a real student bug. What the contract
+allows is drawn too (`../shared/curriculum.md`, conventions for every topic): entries of both
+signs in rows whose sums are positive, expanded views (stride 0), batch sizes that divide the
+number of examples exactly and ones that do not. (The data iterators tests hand to student code,
+one-shot and re-iterable, are torchdrill.callables' OneShotBatches and ReiterableBatches.)
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 LAYOUTS = ("contiguous", "transposed", "strided", "offset")
+# an expanded view repeats its first row (stride 0 along dim 0): for inputs whose rows may be
+# equal, drawn with layouts(expanded=True)
+EXPANDED = "expanded"
 MAGNITUDES = (1.0, 10.0, 100.0, 1e3, 1e4)
 
 
@@ -22,14 +29,18 @@ def dtypes() -> st.SearchStrategy[torch.dtype]:
     return st.sampled_from([torch.float32, torch.float64])
 
 
-def layouts() -> st.SearchStrategy[str]:
-    return st.sampled_from(LAYOUTS)
+def layouts(expanded: bool = False) -> st.SearchStrategy[str]:
+    """Memory layouts, the expanded view (which repeats the first row) only when asked."""
+    return st.sampled_from(LAYOUTS + ((EXPANDED,) if expanded else ()))
 
 
 def with_layout(X: torch.Tensor, layout: str) -> torch.Tensor:
-    """The same values as `X` in another memory layout (a view into a larger storage)."""
+    """The same values as `X` in another memory layout (a view into a larger storage); for
+    `expanded`, X's first row (along dim 0) repeated as a stride-0 view of X's shape."""
     if layout == "contiguous" or X.dim() == 0:
         return X.contiguous()
+    if layout == EXPANDED:
+        return X[:1].clone().expand(X.shape)
     if layout == "transposed" and X.dim() >= 2:
         out = torch.empty(X.transpose(-1, -2).shape, dtype=X.dtype).transpose(-1, -2)
     elif layout in ("strided", "transposed"):
@@ -51,10 +62,17 @@ def random_tensor(
     magnitude: float = 1.0,
     distribution: str = "normal",
 ) -> torch.Tensor:
-    """A seeded tensor: `normal` (N(0, magnitude^2)), `uniform` (U(-magnitude, magnitude)) or
-    `positive` (U(0.1, 1) * magnitude)."""
+    """A seeded tensor: `normal` (N(0, magnitude^2)), `uniform` (U(-magnitude, magnitude)),
+    `positive` (U(0.1, 1) * magnitude) or `positive_sum` (entries of both signs up to about
+    magnitude, every row (last axis) summing to between 1/5 and 1 of its absolute sum: a row
+    the contract calls positive)."""
     g = torch.Generator().manual_seed(seed)
-    if distribution == "normal":
+    if distribution == "positive_sum":
+        X = torch.rand(tuple(shape), generator=g, dtype=torch.float64) * 2 - 1
+        share = 0.25 + 0.75 * torch.rand((*shape[:-1], 1), generator=g, dtype=torch.float64)
+        centred = X - X.mean(-1, keepdim=True)
+        X = (centred + share * centred.abs().mean(-1, keepdim=True).clamp_min(0.1)) * magnitude
+    elif distribution == "normal":
         X = torch.randn(tuple(shape), generator=g, dtype=torch.float64) * magnitude
     elif distribution == "uniform":
         X = (torch.rand(tuple(shape), generator=g, dtype=torch.float64) * 2 - 1) * magnitude
@@ -109,6 +127,13 @@ def matrices(
 def magnitudes(largest: float = 1e4) -> st.SearchStrategy[float]:
     """Input magnitudes up to `largest`, the huge ones included (stability tests)."""
     return st.sampled_from([m for m in MAGNITUDES if m <= largest])
+
+
+def batch_sizes(n: int) -> st.SearchStrategy[int]:
+    """Batch sizes for n examples: a divisor of n (the last batch full: a loop must not yield
+    an empty one after it) or any size from 1 to n + 3 (a smaller last batch, or one batch)."""
+    divisors = [b for b in range(1, n + 1) if n % b == 0]
+    return st.one_of(st.sampled_from(divisors), st.integers(1, n + 3))
 
 
 @st.composite

@@ -39,7 +39,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 import torchdrill.data
-from grader.checks import assert_close, expect_python_float, max_abs
+from grader.checks import assert_close, max_abs
+from tests.hidden._conventions import expect_exact_float
 from tests.hidden._probes import forward_log, logged_calls
 
 MAX_TRAIN = 8000
@@ -374,7 +375,7 @@ def expect_history(history, num_epochs: int, what: str) -> dict[str, list[float]
             n = len(values) if isinstance(values, list | tuple) else type(values).__name__
             raise AssertionError(f"history['{key}'] should be a list of {num_epochs} floats, "
                                  f"one per epoch, but it is {n}.")
-        out[key] = [expect_python_float(v, f"history['{key}'][{i}]", HISTORY_FLOAT)
+        out[key] = [expect_exact_float(v, f"history['{key}'][{i}]", HISTORY_FLOAT)
                     for i, v in enumerate(values)]
         if key != "train_loss":
             for i, v in enumerate(out[key]):

@@ -16,8 +16,14 @@ import torch
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from grader.checks import assert_close, expect_float, expect_python_float, max_abs
+from grader.checks import assert_close, expect_float, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import (
+    CUSTOM_FUNCTION_HINTS,
+    GPU,
+    expect_exact_float,
+    expect_on_gpu,
+)
 from torchdrill import callables as cf
 
 EPS64 = torch.finfo(torch.float64).eps
@@ -128,7 +134,7 @@ def test_numerical_derivative_returns_a_float(student, point):
     h_used = 1e-5 if h is None else h
     got = student.numerical_derivative(f, x, **({} if h is None else {"h": h}))
     what = f"numerical_derivative({name}, {x!r}{'' if h is None else ', h=' + repr(h)})"
-    check_number(expect_python_float(got, what), fprime(x), derivative_tolerance(name, x, h_used),
+    check_number(expect_exact_float(got, what), fprime(x), derivative_tolerance(name, x, h_used),
                  what, derivative_mistakes(f, x, h_used))
 
 
@@ -147,6 +153,9 @@ TENSOR_FUNCTIONS = {
     "square_of_sum_plus_quartic": (
         cf.square_of_sum_plus_quartic, lambda x: 2 * x.sum() + x ** 3,
         lambda x: x.abs().sum() ** 2 + (x ** 4).sum() / 4, lambda x: 6 * float(x.abs().max()) + 1),
+    # a custom torch.autograd.Function, as a callable may be (torch.func refuses it)
+    "sum_of_cubes_by_function": (cf.sum_of_cubes_by_function, lambda x: 3 * x ** 2,
+                                 lambda x: (x.abs() ** 3).sum(), lambda x: 6.0),
 }
 
 tensor_shapes = st.one_of(st.tuples(st.integers(1, 8)), tds.shapes((1, 4), (1, 4)))
@@ -279,15 +288,24 @@ def autograd_inputs(draw):
     return name, x
 
 
+# f computed through a custom torch.autograd.Function: hypothesis always tries it
+CUSTOM_F = ("sum_of_cubes_by_function", tds.random_tensor((2, 3), 3, torch.float32, 2.0,
+                                                           "uniform"))
+
+
 @pytest.mark.points(3)
 @given(inputs=autograd_inputs())
+@example(inputs=CUSTOM_F)
 def test_autograd_gradient_matches_torch(student, inputs):
     """autograd_gradient(f, x) is the gradient of the scalar f at x, float32 or float64, any
-    shape, contiguous or not; its dtype is x's (§2.5.1)."""
+    shape, contiguous or not, also for an f computed through a custom torch.autograd.Function
+    (differentiate with torch.autograd, not torch.func); its dtype is x's (§2.5.1)."""
     name, x = inputs
     f = TENSOR_FUNCTIONS[name][0]
-    assert_close(student.autograd_gradient(f, x), autograd_oracle(f, x),
-                 f"autograd_gradient({name}, x) for x {tuple(x.shape)}", scale=gradient_scale(x))
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):
+        out = student.autograd_gradient(f, x)
+    assert_close(out, autograd_oracle(f, x), f"autograd_gradient({name}, x) for x "
+                 f"{tuple(x.shape)}", scale=gradient_scale(x))
 
 
 @pytest.mark.points(2)
@@ -332,6 +350,7 @@ VECTOR_FUNCTIONS = {
     "polynomial_features": cf.polynomial_features,
     "cumsum_squared": cf.cumsum_squared,
     "outer_with_weights": cf.outer_with_weights,
+    "square_by_function": cf.square_by_function,  # a custom torch.autograd.Function
 }
 
 
@@ -354,10 +373,12 @@ def jacobian(f, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.points(4)
 @given(inputs=vjp_inputs())
+@example(inputs=("square_by_function", tds.random_tensor((3,), 4, torch.float64, 2.0),
+                 tds.random_tensor((3,), 5, torch.float64)))
 def test_vector_jacobian_product_matches_torch(student, inputs):
     """vector_jacobian_product(f, x, v) = v^T J for a random v (not ones), for elementwise and
-    non-elementwise f (outputs of another shape than x, non-symmetric Jacobians), float32 and
-    float64 (§2.5.2)."""
+    non-elementwise f (outputs of another shape than x, non-symmetric Jacobians, a custom
+    torch.autograd.Function), float32 and float64 (§2.5.2)."""
     name, x, v = inputs
     f = VECTOR_FUNCTIONS[name]
     J = jacobian(f, x)
@@ -370,9 +391,10 @@ def test_vector_jacobian_product_matches_torch(student, inputs):
     if J.shape[0] == J.shape[1]:
         mistakes["this is J v, not v^T J: autograd's backward(v) computes v^T J."] = (
             J @ vf).reshape(x.shape)
-    assert_close(student.vector_jacobian_product(f, x, v), expected,
-                 f"vector_jacobian_product({name}, x, v) for x {tuple(x.shape)}", scale=scale,
-                 mistakes=mistakes)
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):
+        out = student.vector_jacobian_product(f, x, v)
+    assert_close(out, expected, f"vector_jacobian_product({name}, x, v) for x "
+                 f"{tuple(x.shape)}", scale=scale, mistakes=mistakes)
 
 
 @pytest.mark.points(1)
@@ -546,26 +568,31 @@ def test_control_flow_f_sum_boundary(student):
 # --------------------------------------------------------------------------- gradient_check
 
 CHECKED_FUNCTIONS = ("sum_of_squares", "sum_of_cubes", "sum_of_exps",
-                     "square_of_sum_plus_quartic")
+                     "square_of_sum_plus_quartic", "sum_of_cubes_by_function")
 
 
 @st.composite
 def check_inputs(draw, names=CHECKED_FUNCTIONS, low=0.5):
+    """(name, x): float64 x of entries from `low` to `low` + 1.5, in any layout."""
     name = draw(st.sampled_from(names))
     shape = draw(tensor_shapes)
     x = draw(tds.tensors(shape, dtype=torch.float64, layout="contiguous",
                          distribution="uniform"))
-    return name, x.abs() * 1.5 + low
+    return name, tds.with_layout(x.abs() * 1.5 + low, draw(tds.layouts()))
 
 
 @pytest.mark.points(3)
 @given(inputs=check_inputs())
+@example(inputs=("sum_of_cubes_by_function", torch.tensor([[0.75, 1.5], [2.0, 1.25]],
+                                                          dtype=torch.float64)))
 def test_gradient_check_passes_correct_gradients(student, inputs):
     """For functions whose autograd gradient is right, gradient_check(f, x) is a float near 0
-    (below 1e-6) for float64 x with gradients away from zero."""
+    (below 1e-6) for float64 x with gradients away from zero, contiguous or not, also for an f
+    computed through a custom torch.autograd.Function."""
     name, x = inputs
-    got = expect_float(student.gradient_check(TENSOR_FUNCTIONS[name][0], x),
-                       f"gradient_check({name}, x)")
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):
+        got = expect_float(student.gradient_check(TENSOR_FUNCTIONS[name][0], x),
+                           f"gradient_check({name}, x)")
     if not (0 <= got < 1e-6):
         raise AssertionError(
             f"gradient_check({name}, x) is {got:.3g} for a function whose gradient is right: "
@@ -659,4 +686,27 @@ def test_gradient_check_returns_float(student):
     if isinstance(got, torch.Tensor) and got.numel() > 1:
         raise AssertionError("gradient_check returned a tensor of errors: return the largest "
                              "one as a float (float(errors.max())).")
-    expect_python_float(got, "gradient_check(sum(x**2), x)")
+    expect_exact_float(got, "gradient_check(sum(x**2), x)")
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_results_stay_on_the_device(student):
+    """For x on the GPU, every gradient (numerical, by autograd, v^T J, of the detached
+    product) and control_flow_f's result are on the GPU too: work on x.detach().clone() and
+    make new tensors with torch.zeros_like(x), never on the default device."""
+    x = torch.tensor([[0.5, -1.25], [2.0, 0.75]], dtype=torch.float64).to(GPU)
+    v = torch.ones(2, 2, 3, dtype=torch.float64).to(GPU)
+    calls = {
+        "numerical_gradient(f, x)": lambda: student.numerical_gradient(cf.sum_of_cubes, x),
+        "autograd_gradient(f, x)": lambda: student.autograd_gradient(cf.sum_of_cubes, x),
+        "vector_jacobian_product(f, x, v)": lambda: student.vector_jacobian_product(
+            cf.polynomial_features, x, v),
+        "detached_product_gradient(x)": lambda: student.detached_product_gradient(x),
+        "control_flow_f(a)": lambda: student.control_flow_f(x),
+    }
+    for what, call in calls.items():
+        expect_on_gpu(call(), f"{what} for x on {GPU}")

@@ -16,19 +16,27 @@ import weakref
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from grader.checks import (
+    RecognisedMistake,
     assert_close,
     expect_float,
-    expect_python_float,
     expect_tensor,
     hints_on_error,
     in_dtype,
     max_abs,
+    tolerance,
 )
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import (
+    DATA_ITERATOR_HINTS,
+    GPU,
+    expect_exact_float,
+    expect_on_gpu,
+)
+from torchdrill.callables import OneShotBatches
 
 PER_EXAMPLE = ("one number was returned for the whole batch (the mean?): return one loss per "
                "example, shape (n,); training takes the mean later (§3.4.6).")
@@ -124,6 +132,55 @@ def test_cross_entropy_zero_probabilities(student, Py):
     assert_close(student.cross_entropy(y_hat, y), expected,
                  f"cross_entropy for y_hat {tuple(y_hat.shape)} with zero probabilities",
                  mistakes=cross_entropy_mistakes(y_hat, y))
+
+
+CLAMPED = ("probabilities may be as small as the dtype's smallest normal number (about 1e-38 "
+           "in float32, 1e-308 in float64) and the loss is exact there (-log(1e-20) = 46.05): "
+           "no clamp(min=...) of the probabilities and no + eps inside the log (§3.4.6).")
+# probabilities of the true class far below 1e-12, down to each dtype's smallest normal
+TINY = {torch.float32: (1e-13, 1e-20, 1e-30, torch.finfo(torch.float32).tiny),
+        torch.float64: (1e-13, 1e-50, 1e-200, torch.finfo(torch.float64).tiny)}
+
+
+@st.composite
+def tiny_true_probabilities(draw):
+    """Rows of probabilities whose true class has one of TINY's probabilities (the others
+    share the rest), in any layout, float32 and float64."""
+    n, q = draw(st.integers(1, 6)), draw(st.integers(2, 6))
+    dtype = draw(tds.dtypes())
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    y = torch.randint(0, q, (n,), generator=g)
+    tiny = torch.tensor(TINY[dtype], dtype=torch.float64)
+    p_true = tiny[torch.randint(0, len(tiny), (n,), generator=g)]
+    p_true[0] = tiny[-1]  # the smallest normal, always
+    rows = torch.arange(n)
+    others = torch.rand(n, q, generator=g, dtype=torch.float64) + 0.1
+    others[rows, y] = 0.0
+    probs = others / others.sum(1, keepdim=True) * (1 - p_true[:, None])
+    probs[rows, y] = p_true
+    return tds.with_layout(probs.to(dtype), draw(tds.layouts())), y
+
+
+@pytest.mark.points(2)
+@given(Py=tiny_true_probabilities())
+def test_cross_entropy_tiny_probabilities(student, Py):
+    """The true class's probability may be as small as the dtype's smallest normal number
+    (about 1e-38 in float32, 1e-308 in float64): the loss -log y_hat[i, y[i]] is exact there
+    (87.3 and 708.4), never clamped or shifted by an epsilon (§3.4.6)."""
+    y_hat, y = Py
+    picked = pick64(y_hat, y)
+    expected = -torch.log(picked)
+    what = f"cross_entropy for y_hat {tuple(y_hat.shape)} with tiny probabilities"
+    out = expect_tensor(student.cross_entropy(y_hat, y), what, shape=y.shape)
+    tol = tolerance(y_hat.dtype, max_abs(expected))
+    short = out.detach().double() < expected - tol
+    if bool(short.any()):
+        i = int(short.nonzero()[0])
+        raise RecognisedMistake(
+            f"{what}: the loss of probability {float(picked[i]):.3g} is "
+            f"{float(out[i]):.4g}, but -log({float(picked[i]):.3g}) = {float(expected[i]):.4g}: "
+            f"{CLAMPED}", CLAMPED)
+    assert_close(out, expected.to(y_hat.dtype), what, mistakes=cross_entropy_mistakes(y_hat, y))
 
 
 @pytest.mark.points(1)
@@ -323,9 +380,11 @@ def scores_and_labels(draw, label_dtypes=(torch.int64,)):
 
 @pytest.mark.points(3)
 @given(Sy=scores_and_labels())
+@example(Sy=(torch.tensor([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6]]), torch.tensor([1, 1, 1])))
 def test_accuracy_counts_correct_predictions(student, Sy):
     """accuracy(y_hat, y) for scores or probabilities y_hat (n, q) is the number of rows whose
-    argmax equals the label, as a float (a count, not a fraction) (§3.6.5)."""
+    argmax equals the label, as a float (a count, not a fraction), for any q > 1, two classes
+    included (§3.6.5)."""
     y_hat, y = Sy
     check_accuracy(student, y_hat, y, f"accuracy for y_hat {tuple(y_hat.shape)}")
 
@@ -363,7 +422,7 @@ def test_accuracy_returns_a_float(student, Sy):
     y_hat, y = Sy
     check_accuracy(student, y_hat, y,
                    f"accuracy for y_hat {tuple(y_hat.shape)} and labels of dtype {y.dtype}",
-                   read=lambda value, what: expect_python_float(
+                   read=lambda value, what: expect_exact_float(
                        value, what, "return float(cmp.type(y.dtype).sum())"))
 
 
@@ -432,7 +491,7 @@ def test_accumulator_items_are_floats(student, values):
     acc.add(*args)
     acc.add(*args)
     for i in range(3):
-        expect_python_float(acc[i], f"acc[{i}] after add({', '.join(map(repr, args))}) twice",
+        expect_exact_float(acc[i], f"acc[{i}] after add({', '.join(map(repr, args))}) twice",
                             "store plain sums in add(), self.data = [a + float(b) for a, b in "
                             "zip(self.data, args)], and return self.data[i]")
     check_sums([acc[i] for i in range(3)], [2 * float(a) for a in args], "after two add() calls")
@@ -462,6 +521,58 @@ def test_accumulator_reset(student):
     acc.add(5, 0.5, torch.tensor(7.0))
     check_sums(read(acc, 3, "after reset() and add(5, 0.5, 7)"), [5.0, 0.5, 7.0],
                "after reset() and add(5, 0.5, 7)")
+
+
+def check_zeros(acc, n: int, when: str, fix: str) -> None:
+    """Every slot of `acc` is the Python float 0.0; `fix` says how to get there."""
+    for i in range(n):
+        value = expect_exact_float(acc[i], f"acc[{i}] of {when}", fix)
+        if value != 0.0:
+            raise AssertionError(f"acc[{i}] of {when} is {value:g}, not 0.0: {fix} (§3.6.5).")
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("n", [1, 3])
+def test_accumulator_fresh_and_reset_state(student, n):
+    """A new Accumulator(n) holds n sums, each the Python float 0.0, and reset() sets every one
+    of them back to 0.0 (not an int 0, no slot left behind) after any number of add() calls,
+    ready for new sums (§3.6.5)."""
+    acc = student.Accumulator(n)
+    check_zeros(acc, n, f"a new Accumulator({n})", "start every sum at 0.0, "
+                "self.data = [0.0] * n")
+    acc.add(*range(1, n + 1))
+    acc.add(*[0.5] * n)
+    acc.reset()
+    check_zeros(acc, n, f"Accumulator({n}) after two add() calls and reset()",
+                "reset() sets every slot to 0.0, self.data = [0.0] * len(self.data)")
+    acc.add(*[2.5] * n)
+    check_sums(read(acc, n, "after reset() and add()"), [2.5] * n, "after reset() and add()")
+
+
+SHARED = ("two Accumulators share their sums: every object is independent. Keep the sums on the "
+          "instance (self.data = [0.0] * n in __init__), not in a class attribute or a default "
+          "argument that every Accumulator shares (§3.6.5).")
+
+
+@pytest.mark.points(1)
+def test_accumulator_two_alive_at_once(student):
+    """Two Accumulators alive at once keep their own sums: adding to one, creating a third or
+    resetting one leaves the other as it was (§3.6.5)."""
+    first, second = student.Accumulator(2), student.Accumulator(2)
+    first.add(1.0, 2.0)
+    second.add(10.0, 20.0)
+    first.add(0.5, 0.5)
+    for acc, want, name in ((first, [1.5, 2.5], "the first"), (second, [10.0, 20.0],
+                                                                 "the second")):
+        got = read(acc, 2, f"of {name} of two Accumulators")
+        if got != want:
+            raise AssertionError(f"{name} of two Accumulators holds {got} after its own add() "
+                                 f"calls summed to {want}: {SHARED}")
+    check_zeros(student.Accumulator(2), 2, "a third, new Accumulator(2)",
+                "a new Accumulator starts at 0.0 whatever the others hold; " + SHARED)
+    first.reset()
+    if read(second, 2, "after resetting another Accumulator") != [10.0, 20.0]:
+        raise AssertionError(f"resetting one Accumulator changed another: {SHARED}")
 
 
 # --------------------------------------------------------------------------- evaluate_accuracy
@@ -673,6 +784,22 @@ def test_evaluate_accuracy_plain_function(student, data):
     check_fraction(out, right, wrong, "evaluate_accuracy with a plain-function net")
 
 
+@pytest.mark.points(2)
+@given(data=uneven_data())
+def test_evaluate_accuracy_one_shot_iterator(student, data):
+    """data_iter may be a one-shot iterator, as a generator is: evaluate_accuracy reads it once
+    (counting the examples and the correct predictions in the same loop) and returns the
+    fraction as a Python float (§3.6.5)."""
+    data_iter, W, b = data
+    flat = [(X.reshape(len(X), -1), y) for X, y in data_iter]
+    net = functools.partial(F.linear, weight=W, bias=b)
+    right, wrong = expected_fraction(lambda X: F.linear(X, W, b), flat)
+    with hints_on_error(DATA_ITERATOR_HINTS):
+        out = student.evaluate_accuracy(net, student.remote(OneShotBatches, flat))
+    what = "evaluate_accuracy over a one-shot iterator"
+    check_fraction(expect_exact_float(out, what), right, wrong, what)
+
+
 @pytest.mark.points(1)
 def test_evaluate_accuracy_dataloader(student):
     """data_iter may be a torch DataLoader (10 examples in batches of 4: 4, 4, 2), iterated
@@ -685,3 +812,25 @@ def test_evaluate_accuracy_dataloader(student):
     right, wrong = expected_fraction(lambda X: F.linear(X, W), batches(X, y, [4, 4, 2]))
     check_fraction(student.evaluate_accuracy(functools.partial(F.linear, weight=W), loader),
                    right, wrong, "evaluate_accuracy over a DataLoader")
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_results_stay_on_the_device(student):
+    """Probabilities, logits and labels on the GPU give losses on the GPU, and accuracy and
+    evaluate_accuracy work there and return Python floats: make new tensors where the inputs
+    are (torch.arange(n, device=y_hat.device)), never on the default device."""
+    g = torch.Generator().manual_seed(10)
+    logits = torch.randn(6, 4, generator=g)
+    y = torch.randint(0, 4, (6,), generator=g)
+    P, L, y = torch.softmax(logits, 1).to(GPU), logits.to(GPU), y.to(GPU)
+    expect_on_gpu(student.cross_entropy(P, y), f"cross_entropy for inputs on {GPU}")
+    expect_on_gpu(student.cross_entropy_from_logits(L, y),
+                  f"cross_entropy_from_logits for inputs on {GPU}")
+    expect_exact_float(student.accuracy(P, y), f"accuracy for inputs on {GPU}")
+    net = functools.partial(F.linear, weight=torch.eye(4).to(GPU))
+    expect_exact_float(student.evaluate_accuracy(net, [(L[:4], y[:4]), (L[4:], y[4:])]),
+                       f"evaluate_accuracy for a net and batches on {GPU}")

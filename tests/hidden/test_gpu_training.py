@@ -41,6 +41,7 @@ from torch import nn
 
 from grader.checks import expect_float, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import DATA_ITERATOR_HINTS, expect_exact_float
 from tests.hidden._probes import logged_calls
 from tests.hidden._training import (
     batches,
@@ -59,7 +60,7 @@ from tests.hidden._training import (
     with_state,
     worker_mnist,
 )
-from torchdrill.callables import HostBatches
+from torchdrill.callables import HostBatches, OneShotBatches, ReiterableBatches
 
 CPU = torch.device("cpu")
 ON_GPU_BY_MISTAKE = (
@@ -333,6 +334,28 @@ def test_evaluate_accuracy_gpu_moves_every_batch(student):
                                  f"classifies {right / n:.6g} of the examples correctly.")
 
 
+@pytest.mark.points(2)
+@given(sizes=st.sampled_from([(7,), (8, 8, 3), (5, 10)]), seed=st.integers(0, 2**16))
+@tds.max_examples(at_most=3)
+def test_evaluate_accuracy_gpu_one_shot_iterator(student, sizes, seed):
+    """data_iter may be a one-shot iterator, as a generator is: evaluate_accuracy_gpu reads it
+    once (counting the examples and the correct predictions in the same loop) and returns the
+    fraction as a Python float (§7.6.1)."""
+    net = make_net(seed)
+    data = batches(sizes, seed + 1)
+    remote_net = student.remote(nn.Sequential, *net)
+    with hints_on_error({**DATA_ITERATOR_HINTS, **DEVICE_HINTS}):
+        result = student.evaluate_accuracy_gpu(remote_net, student.remote(OneShotBatches, data),
+                                               CPU)
+    what = "evaluate_accuracy_gpu(net, a one-shot data_iter, cpu)"
+    acc = expect_exact_float(result, what)
+    right, unsure = count_correct(net, data)
+    n = sum(sizes)
+    if abs(acc - right / n) > 1e-6 + unsure / n:
+        raise AssertionError(f"{what} is {acc:.6g}, but the net classifies {right / n:.6g} of "
+                             "the examples correctly.")
+
+
 # --------------------------------------------------------------------------- train_gpu: init
 
 
@@ -383,8 +406,8 @@ def xavier_net() -> nn.Sequential:
 def test_train_gpu_xavier_initialisation(student):
     """Before training, train_gpu draws the weight of every nn.Linear and nn.Conv2d layer
     uniformly from [-a, a] with a = sqrt(6 / (fan_in + fan_out)) (nn.init.xavier_uniform_;
-    for a Conv2d, fan_in = in_channels * kh * kw and fan_out = out_channels * kh * kw)
-    (§5.4.2.2, §7.6.1)."""
+    for a Conv2d, fan_in = in_channels * kh * kw and fan_out = out_channels * kh * kw), and
+    leaves the biases as the net was built (§5.4.2.2, §7.6.1)."""
     net = xavier_net()
     before = net.state_dict()
     remote_net = student.remote(nn.Sequential, *net)
@@ -396,6 +419,13 @@ def test_train_gpu_xavier_initialisation(student):
         message = xavier_message(name, state[key], fan_in, fan_out, before[key])
         if message:
             raise AssertionError(message)
+    for key, _, _, _ in XAVIER_LAYERS:
+        bias = key.replace("weight", "bias")
+        if not torch.equal(state[bias], before[bias]):
+            raise AssertionError(
+                f"train_gpu changed the bias {bias!r} before training (lr = 0): Xavier "
+                "initialisation is for the weights only, the biases stay as the net was built "
+                "(no nn.init.zeros_(m.bias)) (§7.6.1).")
 
 
 @pytest.mark.points(1)
@@ -537,6 +567,29 @@ def test_train_gpu_sets_training_mode_each_epoch(student):
                                     "train_ch6", "§7.6.1")
     if message:
         raise AssertionError(message)
+
+
+@pytest.mark.points(1)
+def test_train_gpu_any_reiterable_data(student):
+    """train_iter and test_iter may be any re-iterable of (X, y) batches, here one with no
+    len() and no .dataset (a new pass on every iter(), as a DataLoader): train_gpu takes the
+    same SGD steps and counts the examples from the batches, y.numel() (§7.6.1)."""
+    net = make_net(65)
+    train_data, test_data = batches((8, 8, 5), 66), batches((6, 4), 67)
+    states, history = [], None
+    for lr in (0.0, 0.5):  # lr = 0 shows the Xavier initialisation it trains from
+        student.remote(torch.random.manual_seed, 6565)
+        remote_net = student.remote(nn.Sequential, *copy.deepcopy(net))
+        with hints_on_error({**DATA_ITERATOR_HINTS, **DEVICE_HINTS}):
+            history = student.train_gpu(remote_net, student.remote(ReiterableBatches, train_data),
+                                        student.remote(ReiterableBatches, test_data), 2, lr, CPU)
+        states.append(remote_net.state_dict())
+    got = expect_history(history, 2, "train_gpu")
+    facts = expect_trained_state(states[1], with_state(net, states[0]), train_data, test_data,
+                                 2, 0.5, "train_gpu")
+    for e in range(2):
+        check_train_loss(got, facts, e, train_data)
+        check_test_acc(got, facts, e)
 
 
 @pytest.mark.points(2)

@@ -39,6 +39,7 @@ from torch import nn
 
 from grader.checks import assert_close, describe, expect_tensor, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import DATA_ITERATOR_HINTS, GPU, expect_on_gpu
 from tests.hidden._training import (
     batches,
     check_evaluation_modes,
@@ -55,6 +56,7 @@ from tests.hidden._training import (
     training_setups,
     worker_mnist,
 )
+from torchdrill import callables as cf
 
 RELU_ON_OUTPUT = ("ReLU was applied to the output logits too: the output layer has no "
                   "activation (logits may be negative; softmax comes later, in the loss) (§4.2.2)")
@@ -454,6 +456,44 @@ def test_build_mlp_shapes(student):
     expect_tensor(out, "build_mlp(12, 7, 5)(X) for X (6, 12)", shape=(6, 5))
 
 
+@pytest.mark.points(2)
+def test_build_mlp_non_contiguous_batches(student):
+    """build_mlp()'s net maps batches of images (n, 1, 28, 28) and of rows (n, 784) that are
+    not contiguous (a transposed or strided view, one at an offset, an expanded view) to
+    logits (n, 10), a batch of one example included: flatten with nn.Flatten or reshape, never
+    view, and keep the batch axis (§4.3)."""
+    net = student.build_mlp()
+    params = find_layers(net.state_dict(), 784, 256, 10)
+    if params is None:
+        raise AssertionError("build_mlp()'s parameters do not have the shapes of "
+                             "Linear(784, 256) and Linear(256, 10).")
+    for layout, n, shape in itertools.product(("transposed", "strided", "offset", "expanded"),
+                                              (3, 1), ((1, 28, 28), (784,))):
+        X = tds.with_layout(tds.random_tensor((n, *shape), n, torch.float32), layout)
+        what = f"build_mlp()(X) for a {layout} batch X {(n, *shape)}"
+        with hints_on_error(FLATTEN_HINTS):
+            out = net(X)
+        expect_tensor(out, what, shape=(n, 10))
+        assert_close(out, oracle_mlp(X, params), what, scale=mlp_scale(X, params))
+
+
+@pytest.mark.points(1)
+def test_build_mlp_nets_are_independent(student):
+    """Two nets from build_mlp share no parameter: setting every parameter of one to 0 leaves
+    the other as it was. Every object is independent: build new layers on every call, never
+    a module-level layer or net, nor a default argument (§4.3)."""
+    first, second = student.build_mlp(12, 7, 5), student.build_mlp(12, 7, 5)
+    before = second.state_dict()
+    student.remote(cf.fill_parameters, first, 0.0)
+    after = second.state_dict()
+    changed = [k for k, v in before.items() if not torch.equal(v, after[k])]
+    if changed:
+        raise AssertionError(
+            f"setting the parameters of one build_mlp(12, 7, 5) net to 0 changed another's "
+            f"{changed[0]!r}: the two nets share their layers. Every object is independent: "
+            "create the nn.Linear layers inside build_mlp, on every call.")
+
+
 @pytest.mark.points(1)
 def test_build_mlp_parameter_count(student):
     """build_mlp(num_inputs, num_hiddens, num_outputs) has exactly one hidden layer:
@@ -601,6 +641,28 @@ def test_train_mlp_sets_training_mode_each_epoch(student):
         raise AssertionError(message)
 
 
+@pytest.mark.points(1)
+def test_train_mlp_any_reiterable_data(student):
+    """train_iter and test_iter may be any re-iterable of (X, y) batches, here one with no
+    len() and no .dataset (a new pass on every iter(), as a DataLoader): train_mlp takes the
+    same SGD steps and counts the examples from the batches, y.numel() (§3.6, §4.3)."""
+    setup = {"seed": 25, "train_sizes": (8, 8, 5), "test_sizes": (6, 4), "num_epochs": 2,
+             "lr": 0.3}
+    net = make_net(setup["seed"], MNIST_WIDTHS)
+    train_data = mnist_batches(setup["train_sizes"], 26)
+    test_data = mnist_batches(setup["test_sizes"], 27)
+    remote_net = student.remote(nn.Sequential, *net)
+    with hints_on_error(DATA_ITERATOR_HINTS):
+        history = student.train_mlp(remote_net, student.remote(cf.ReiterableBatches, train_data),
+                                    student.remote(cf.ReiterableBatches, test_data), 2, 0.3)
+    got = expect_history(history, 2, "train_mlp")
+    facts = expect_trained_state(remote_net.state_dict(), net, train_data, test_data, 2, 0.3,
+                                 "train_mlp")
+    for e in range(2):
+        check_train_loss(got, facts, e, train_data)
+        check_test_acc(got, facts, e)
+
+
 @pytest.mark.points(3)
 def test_train_mlp_learns_mnist(student):
     """An MLP (784-128-10) trained by train_mlp for 2 epochs, batch size 64, lr 0.2, reaches
@@ -615,3 +677,17 @@ def test_train_mlp_learns_mnist(student):
                              "train_mlp")
     check_learning("train_mlp", history, template, template.state_dict(), net.state_dict(),
                    0.2, 64, source)
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_results_stay_on_the_device(student):
+    """Inputs and parameters on the GPU give relu's and mlp_forward's results on the GPU:
+    compare with torch.zeros_like(X), never with a tensor on the default device (§4.1, §5.6)."""
+    X = TRANSPOSED_IMAGES[0].to(GPU)
+    params = [p.to(GPU) for p in TRANSPOSED_IMAGES[1]]
+    expect_on_gpu(student.relu(X), f"relu(X) for X on {GPU}")
+    expect_on_gpu(student.mlp_forward(X, params), f"mlp_forward(X, params) for inputs on {GPU}")

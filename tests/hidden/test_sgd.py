@@ -18,8 +18,9 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from grader.checks import assert_close, expect_tensor, max_abs
+from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import CUSTOM_FUNCTION_HINTS, GPU, expect_on_gpu
 from torchdrill import callables as cf
 
 TRUE_W = torch.tensor([2.0, -3.4])
@@ -57,11 +58,11 @@ def test_synthetic_data_shapes(student, d, n, b, seed):
 
 @pytest.mark.points(2)
 @given(d=st.integers(1, 5), n=st.integers(1, 40), b=st.floats(-5, 5, allow_nan=False),
-       seed=st.integers(0, 2**16))
-def test_synthetic_data_without_noise_is_linear(student, d, n, b, seed):
-    """With noise=0, y is exactly X w + b (§3.3.1)."""
+       seed=st.integers(0, 2**16), layout=tds.layouts())
+def test_synthetic_data_without_noise_is_linear(student, d, n, b, seed, layout):
+    """With noise=0, y is exactly X w + b, for a w contiguous or not (§3.3.1)."""
     dtype = torch.float32
-    w = tds.random_tensor((d,), seed, dtype)
+    w = tds.with_layout(tds.random_tensor((d,), seed, dtype), layout)
     X, y = student.synthetic_data(w, b, n, noise=0.0)
     expect_tensor(X, "X", shape=(n, d), dtype=dtype)
     expected = (X.double() @ w.double() + b).reshape(-1, 1).to(dtype)
@@ -163,6 +164,12 @@ def check_one_pass(batches, order: list[int], n: int, batch_size: int) -> None:
     counts = torch.bincount(torch.tensor(order, dtype=torch.long), minlength=n) if order else (
         torch.zeros(n, dtype=torch.long))
     sizes = [len(y) for _, y in batches]
+    if 0 in sizes:
+        raise AssertionError(
+            f"data_iter yielded an empty batch (batch {sizes.index(0) + 1} of {len(sizes)}, "
+            f"for n = {n} and batch_size = {batch_size}): a data iterator never yields an empty "
+            "batch, also when batch_size divides n exactly and the last batch is full. Loop "
+            "over range(0, n, batch_size), not n // batch_size + 1 batches (§3.2.1).")
     repeated = (counts > 1).nonzero().reshape(-1).tolist()
     missing = (counts == 0).nonzero().reshape(-1).tolist()
     if repeated:
@@ -189,20 +196,23 @@ def check_one_pass(batches, order: list[int], n: int, batch_size: int) -> None:
 @st.composite
 def iter_inputs(draw):
     n = draw(st.integers(1, 40))
-    batch_size = draw(st.one_of(st.integers(2, 12), st.integers(1, n + 3)))
+    batch_size = draw(st.one_of(st.integers(2, 12), tds.batch_sizes(n)))
     d = draw(st.integers(1, 3))
-    return n, batch_size, d, draw(st.booleans()), draw(tds.dtypes())
+    return n, batch_size, d, draw(st.booleans()), draw(tds.dtypes()), draw(tds.layouts())
 
 
 @pytest.mark.points(4)
 @tds.max_examples(at_most=20)
 @given(inputs=iter_inputs())
+@example(inputs=(24, 6, 2, False, torch.float64, "contiguous"))  # batch_size divides n
 def test_data_iter_one_pass(student, inputs):
     """One pass of data_iter yields every example exactly once, in batches of batch_size except
-    a smaller last one, with matching X and y rows; for any n, including n not divisible by
-    batch_size and batch_size > n, labels (n,) or (n, 1) (§3.2.1)."""
-    n, batch_size, d, labels_2d, dtype = inputs
+    a smaller last one, with matching X and y rows, and never an empty batch; for any n,
+    including n divisible by batch_size, n not divisible by it and batch_size > n, labels (n,)
+    or (n, 1), features contiguous or not (§3.2.1)."""
+    n, batch_size, d, labels_2d, dtype, layout = inputs
     features, labels = make_indexed_data(n, d, labels_2d, dtype)
+    features = tds.with_layout(features, layout)
     batches = collect_batches(student, batch_size, features, labels)
     check_one_pass(batches, order_of(batches, features, labels), n, batch_size)
 
@@ -215,6 +225,44 @@ def test_data_iter_keeps_last_partial_batch(student, n, batch_size):
     features, labels = make_indexed_data(n, 2, True, torch.float32)
     batches = collect_batches(student, batch_size, features, labels)
     check_one_pass(batches, order_of(batches, features, labels), n, batch_size)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("n,batch_size", [(20, 5), (12, 12), (9, 1)])
+def test_data_iter_batch_size_divides_n(student, n, batch_size):
+    """When batch_size divides n exactly, every batch is full and there is no empty batch after
+    the last one: a data iterator never yields an empty batch (§3.2.1)."""
+    features, labels = make_indexed_data(n, 2, False, torch.float32)
+    batches = collect_batches(student, batch_size, features, labels)
+    check_one_pass(batches, order_of(batches, features, labels), n, batch_size)
+
+
+@pytest.mark.points(1)
+def test_data_iter_two_passes_at_once(student):
+    """Two passes of data_iter alive at once (two calls, read in turns, batch by batch) do not
+    interfere: each yields every example exactly once. Every object is independent: keep a
+    pass's order in the generator's own variables, not in a list at module or class level
+    (§3.2.1)."""
+    n, batch_size = 23, 4
+    features, labels = make_indexed_data(n, 2, True, torch.float32)
+    passes = [iter(student.data_iter(batch_size, features, labels)) for _ in range(2)]
+    batches: list[list] = [[], []]
+    live = [True, True]
+    while any(live):
+        for i, it in enumerate(passes):
+            batch = next(it, None) if live[i] else None
+            live[i] = live[i] and batch is not None
+            if batch is not None:
+                batches[i].append(tuple(batch))
+    for i in range(2):
+        try:
+            check_one_pass(batches[i], order_of(batches[i], features, labels), n, batch_size)
+        except AssertionError as e:
+            raise AssertionError(
+                f"two passes of data_iter read in turns interfere (pass {i + 1}: {e}): each "
+                "call's pass is an object of its own. Keep the shuffled indices in the "
+                "generator's local variables, not in a module-level or class-level list that "
+                "the other pass reshuffles.") from None
 
 
 @pytest.mark.points(3)
@@ -295,37 +343,57 @@ def test_linreg_gradient(student, inputs, seed):
 
 @st.composite
 def loss_inputs(draw):
+    """(y_hat, y), each of shape (n,) or (n, 1), as the contract allows."""
     n = draw(st.integers(2, 9))
     dtype = draw(tds.dtypes())
     magnitude = draw(tds.magnitudes(100.0))
-    y_hat = draw(tds.tensors((n, 1), dtype=dtype, magnitude=magnitude))
-    y = draw(tds.tensors(draw(st.sampled_from([(n,), (n, 1)])), dtype=dtype,
-                         magnitude=magnitude))
+    y_hat, y = (draw(tds.tensors(draw(st.sampled_from([(n, 1), (n,)])), dtype=dtype,
+                                 magnitude=magnitude)) for _ in range(2))
     return y_hat, y
+
+
+# y_hat (n,) with y (n,) (a y reshaped to a fixed (n, 1) broadcasts), y_hat (n,) with
+# y (n, 1) and y_hat (n, 1) with y (n,) (a y not reshaped broadcasts)
+FLAT = (tds.random_tensor((5,), 11), tds.random_tensor((5,), 12))
+FLAT_Y_HAT = (tds.random_tensor((5,), 13), tds.random_tensor((5, 1), 14))
+COLUMN_Y_HAT = (tds.random_tensor((4, 1), 15, torch.float64), tds.random_tensor((4,), 16,
+                                                                                torch.float64))
 
 
 def loss_mistakes(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     diff = y_hat.double() - y.double().reshape(y_hat.shape)
     right = diff ** 2 / 2
-    return {
-        f"the result has shape {(len(y_hat), len(y_hat))}: without y.reshape(y_hat.shape), "
-        "(n, 1) - (n,) broadcasts to (n, n) (every prediction minus every label) (§3.2.4).":
-            ((y_hat.double() - y.double()) ** 2 / 2).to(y_hat.dtype),
-        "this is (y_hat - y)**2 without the / 2 of §3.2.4.": (diff ** 2).to(y_hat.dtype),
-        "this is the mean over the examples: return the loss of each example, shape (n, 1) "
-        "(training sums it before backward).": right.mean().to(y_hat.dtype),
-        "this is the sum over the examples: return the loss of each example, shape (n, 1).":
-            right.sum().to(y_hat.dtype),
-        "the losses have shape (n,): keep y_hat's shape (n, 1).": right.reshape(-1).to(
-            y_hat.dtype),
+    n = len(y_hat)
+    mistakes = {
+        f"the result has shape {(n, n)}: without y.reshape(y_hat.shape), (n, 1) - (n,) "
+        "broadcasts to (n, n) (every prediction minus every label) (§3.2.4).":
+            (y_hat.double() - y.double()) ** 2 / 2,
+        "this is (y_hat - y)**2 without the / 2 of §3.2.4.": diff ** 2,
+        f"this is the mean over the examples: return the loss of each example, shape "
+        f"{tuple(y_hat.shape)} (training sums it before backward).": right.mean(),
+        f"this is the sum over the examples: return the loss of each example, shape "
+        f"{tuple(y_hat.shape)}.": right.sum(),
     }
+    if y_hat.dim() == 2:
+        mistakes["the losses have shape (n,): keep y_hat's shape (n, 1)."] = right.reshape(-1)
+    else:
+        mistakes[f"the result has shape {(n, n)}: y_hat may be (n,) or (n, 1), so reshape y "
+                 "to y_hat.shape, not to a fixed (-1, 1): (n,) - (n, 1) broadcasts to (n, n) "
+                 "(§3.2.4)."] = (y_hat.double() - y.double().reshape(-1, 1)) ** 2 / 2
+        mistakes["the losses have shape (n, 1), but y_hat is (n,): keep y_hat's shape (reshape "
+                 "y to y_hat.shape, not y_hat to (n, 1))."] = right.reshape(-1, 1)
+    return {m: w.to(y_hat.dtype) for m, w in mistakes.items()}
 
 
 @pytest.mark.points(4)
 @given(inputs=loss_inputs())
+@example(inputs=FLAT)
+@example(inputs=FLAT_Y_HAT)
+@example(inputs=COLUMN_Y_HAT)
 def test_squared_loss_per_example(student, inputs):
-    """squared_loss(y_hat (n, 1), y) is (y_hat - y)**2 / 2 per example with y_hat's shape, for
-    y of shape (n,) (reshaped first, never broadcast to (n, n)) or (n, 1) (§3.2.4)."""
+    """squared_loss(y_hat, y) is (y_hat - y)**2 / 2 per example with y_hat's shape, for y_hat
+    and y each of shape (n,) or (n, 1): y is reshaped to y_hat's shape first, never broadcast
+    to (n, n) (§3.2.4)."""
     y_hat, y = inputs
     expected = ((y_hat.double() - y.double().reshape(y_hat.shape)) ** 2 / 2).to(y_hat.dtype)
     assert_close(student.squared_loss(y_hat, y), expected,
@@ -554,7 +622,7 @@ def regression_problems(draw):
     true_w = torch.randn(d, generator=g, dtype=torch.float64) * 3
     true_b = float(torch.randn((), generator=g, dtype=torch.float64) * 3)
     X, y = d2l_data(n=n, seed=seed + 1, w=true_w, b=true_b, noise=0.1, dtype=dtype)
-    return X, y
+    return tds.with_layout(X, draw(tds.layouts())), y
 
 
 def least_squares(X: torch.Tensor, y: torch.Tensor, bias: bool = True):
@@ -570,7 +638,8 @@ def least_squares(X: torch.Tensor, y: torch.Tensor, bias: bool = True):
 @given(problem=regression_problems())
 def test_closed_form_linreg_matches_least_squares(student, problem):
     """closed_form_linreg(X, y) returns the least-squares w (d, 1) and b (1,) of noisy data,
-    with a bias column of ones appended to X, float32 and float64 (§3.1.1)."""
+    with a bias column of ones appended to X, float32 and float64, X contiguous or not
+    (§3.1.1)."""
     X, y = problem
     d = X.shape[1]
     theta, cond = least_squares(X, y)
@@ -615,6 +684,8 @@ DESCENT_FUNCTIONS = {
     "shifted_quadratic": (cf.shifted_quadratic, [0.01, 0.1, 0.3, 0.45]),
     "sum_of_squares": (cf.sum_of_squares, [0.01, 0.1, 0.25]),
     "square_of_sum_plus_quartic": (cf.square_of_sum_plus_quartic, [0.01, 0.05]),
+    # a custom torch.autograd.Function, as a callable may be (torch.func refuses it)
+    "shifted_quadratic_by_function": (cf.shifted_quadratic_by_function, [0.1, 0.3]),
 }
 
 
@@ -647,9 +718,13 @@ def descent_inputs(draw):
 @pytest.mark.points(4)
 @given(inputs=descent_inputs())
 @example(inputs=("sum_of_squares", tds.random_tensor((3, 2), 5, distribution="uniform"), 0.1, 3))
+@example(inputs=("shifted_quadratic_by_function", tds.random_tensor((4,), 6, torch.float64),
+                 0.1, 2))
 def test_gradient_descent_matches_steps(student, inputs):
     """gradient_descent(f, x0, lr, num_steps) is x0 after num_steps steps x <- x - lr grad f(x)
-    (0 steps: x0 itself), for 1-D and 2-D x0, float32 and float64, several f and lr (§3.1.1)."""
+    (0 steps: x0 itself), for 1-D and 2-D x0, float32 and float64, several f and lr, also an f
+    computed through a custom torch.autograd.Function (differentiate with torch.autograd, not
+    torch.func) (§3.1.1)."""
     name, x0, lr, num_steps = inputs
     f = DESCENT_FUNCTIONS[name][0]
     expected, size = descend(f, x0, lr, num_steps)
@@ -661,7 +736,8 @@ def test_gradient_descent_matches_steps(student, inputs):
             f, x0, lr, num_steps, "accumulated")[0].to(x0.dtype)
         mistakes[f"this is x0 after one step, not {num_steps}: repeat the step num_steps "
                  "times."] = descend(f, x0, lr, 1)[0].to(x0.dtype)
-    got = student.gradient_descent(f, x0, lr, num_steps)
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):
+        got = student.gradient_descent(f, x0, lr, num_steps)
     assert_close(got, expected.to(x0.dtype), f"gradient_descent({name}, x0 {tuple(x0.shape)}, "
                  f"lr={lr}, num_steps={num_steps})", scale=4 * size + 1, mistakes=mistakes)
 
@@ -687,9 +763,50 @@ def test_gradient_descent_leaves_x0_alone(student, inputs):
 
 
 @pytest.mark.points(1)
+def test_gradient_descent_zero_steps(student):
+    """num_steps = 0 takes no step: the result is x0's values, a new tensor with no graph
+    (§3.1.1)."""
+    x0 = torch.tensor([0.5, -1.5, 2.0])
+    got = expect_tensor(student.gradient_descent(cf.shifted_quadratic, x0, 0.1, 0),
+                        "gradient_descent(f, x0, 0.1, num_steps=0)", shape=(3,))
+    assert_close(got, x0, "gradient_descent(f, x0, 0.1, num_steps=0)",
+                 mistakes={"one step was taken although num_steps = 0: loop num_steps times, "
+                           "range(num_steps).": descend(cf.shifted_quadratic, x0, 0.1, 1)[0]
+                           .float()})
+    if got.requires_grad:
+        raise AssertionError("gradient_descent(..., num_steps=0) returned a tensor that "
+                             "requires grad: return x.detach() (no graph attached).")
+
+
+@pytest.mark.points(1)
 def test_gradient_descent_keeps_dtype(student):
     """The result has x0's shape and dtype (float64 here)."""
     x0 = torch.tensor([[0.5, -1.0], [2.0, 0.0]], dtype=torch.float64)
     expect_tensor(student.gradient_descent(cf.sum_of_squares, x0, 0.1, 3),
                   "gradient_descent(...)", shape=(2, 2), dtype=torch.float64)
 
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_results_stay_on_the_device(student):
+    """Data and parameters on the GPU give batches, predictions, losses, updated parameters,
+    the closed-form fit and the descent's result on the GPU: make new tensors where the
+    inputs are (device=features.device, torch.zeros_like(x)), never on the default device."""
+    X, y = d2l_data(n=30, seed=9)
+    X, y = X.to(GPU), y.to(GPU)
+    w, b = TRUE_W.reshape(2, 1).to(GPU), torch.zeros(1).to(GPU)
+    for batch in student.data_iter(7, X, y):
+        expect_on_gpu(tuple(batch), f"a batch of data_iter(7, X, y) for X on {GPU}")
+    expect_on_gpu(student.linreg(X, w, b), f"linreg(X, w, b) for inputs on {GPU}")
+    expect_on_gpu(student.squared_loss(y, y * 2), f"squared_loss for inputs on {GPU}")
+    expect_on_gpu(tuple(student.closed_form_linreg(X, y)),
+                  f"closed_form_linreg(X, y) for X on {GPU}")
+    expect_on_gpu(student.gradient_descent(cf.sum_of_squares, X[0], 0.1, 2),
+                  f"gradient_descent(f, x0, 0.1, 2) for x0 on {GPU}")
+    params = student.remote(cf.parameters_with_grads, [w, b], [w, b])
+    student.sgd(params, 0.1, 10)
+    expect_on_gpu(list(params.originals), f"sgd's parameters on {GPU} after the update")

@@ -18,6 +18,7 @@ from grader.checks import (
     tolerance,
 )
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import GPU, expect_on_gpu
 
 SECTION_37 = "(§3.7: subtract each row's max before exp)"
 HARDMAX = ("your softmax puts all the probability on the largest logit (a hardmax, one-hot at "
@@ -428,3 +429,19 @@ def test_softmax_regression_gradient_in_W(student, inputs, seed):
     assert_close(student.gradient("softmax_regression", X, W, b, grad_output=v, wrt=1),
                  expected.to(X.dtype), "the gradient of softmax_regression with respect to W",
                  scale=scale)
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_results_stay_on_the_device(student):
+    """Logits on the GPU give probabilities, logsumexps, log-probabilities and the model's
+    outputs on the GPU: compute from X (its max, its exp), never on the default device."""
+    X = MODERATE.to(GPU)
+    W, b = torch.eye(5)[:, :3].to(GPU), torch.zeros(3).to(GPU)
+    for name in ("softmax", "logsumexp", "log_softmax"):
+        expect_on_gpu(student.call(name, X), f"{name}(X) for X on {GPU}")
+    expect_on_gpu(student.softmax_regression(X, W, b),
+                  f"softmax_regression(X, W, b) for inputs on {GPU}")

@@ -28,16 +28,14 @@ from grader.checks import (
     max_abs,
 )
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import GPU, expect_on_gpu
 
 BROADCAST = "must match the size of tensor"  # torch's broadcasting error
 KEEPDIM = ("divide by A.sum(dim=1, keepdim=True): without keepdim the (n,) row sums broadcast "
            "against the columns, so entry (i, j) is divided by row j's sum (§2.3.7)")
-
-
-
-
-
-
+SIGNED_ROWS = ("a row may hold negative entries as long as its sum is positive: divide each row "
+               "by its sum, A.sum(dim=1, keepdim=True), not by the sum of its absolute values "
+               "(an L1 norm, as F.normalize(A, p=1, dim=1) computes) (§2.3.7).")
 
 
 # --------------------------------------------------------------------------- arange_grid
@@ -100,6 +98,32 @@ def test_row_normalize_matches(student, A):
         out = student.row_normalize(A)  # the handle fails a change to an argument
     assert_close(out, expected, f"row_normalize(A) for A {tuple(A.shape)}", scale=1.0,
                  mistakes=row_normalize_mistakes(A))
+
+
+signed_rows = tds.matrices(rows=(1, 9), cols=(2, 9), magnitude=tds.magnitudes(1e4),
+                           distribution="positive_sum")
+# rows with negative entries whose sums are positive, the smallest a fifth of its |sum|
+SIGNED = torch.tensor([[3.0, -1.0, 2.0], [-0.5, 2.0, 0.25], [1.0, 1.0, -1.5]])
+
+
+@pytest.mark.points(2)
+@given(A=signed_rows)
+@example(A=SIGNED)
+def test_row_normalize_negative_entries(student, A):
+    """Rows may hold negative entries as long as their sums are positive: each row is still
+    divided by its own sum (not by the sum of absolute values), float32 and float64, entries
+    up to 1e4, contiguous or not (§2.3.7)."""
+    A64 = A.double()
+    sums = A64.sum(1, keepdim=True)
+    expected = (A64 / sums).to(A.dtype)
+    # rounding of the sums grows with sum |a| / sum a (cancellation), and the result with it
+    scale = float((A64.abs().amax(1, keepdim=True) * A64.abs().sum(1, keepdim=True)
+                   / sums ** 2).max())
+    mistakes = {SIGNED_ROWS: A64 / A64.abs().sum(1, keepdim=True), **row_normalize_mistakes(A)}
+    with hints_on_error({BROADCAST: KEEPDIM}):
+        out = student.row_normalize(A)
+    assert_close(out, expected, f"row_normalize(A) for A {tuple(A.shape)} with negative "
+                 "entries", scale=scale, mistakes=in_dtype(mistakes, A.dtype))
 
 
 @pytest.mark.points(2)
@@ -384,11 +408,11 @@ def check_flatten_copy(student, X: torch.Tensor) -> None:
 
 
 @pytest.mark.points(3)
-@given(X=tds.tensors(nd_shapes()))
+@given(X=tds.tensors(nd_shapes(), layout=tds.layouts(expanded=True)))
 def test_flatten_copy_any_layout(student, X):
     """flatten_copy(X) is 1-D, in row-major order, and shares no memory with X, for X from 1-D
-    to 4-D in every layout (contiguous, transposed, strided, offset): writing into it leaves X
-    unchanged (§2.1.5)."""
+    to 4-D in every layout (contiguous, transposed, strided, offset, an expanded view whose
+    rows share memory): writing into it leaves X unchanged (§2.1.5)."""
     check_flatten_copy(student, X)
 
 
@@ -490,3 +514,33 @@ def test_pick_no_python_loops(student):
         raise AssertionError(
             f"pick uses Python loops ({where}). Index with two integer tensors instead: "
             "Y_hat[torch.arange(n), y] picks every example's entry at once (§2.1.2).")
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_results_stay_on_the_device(student):
+    """Inputs on the GPU give results on the GPU, of the input's dtype: every function makes
+    its new tensors where its input is (torch.zeros_like(X), torch.arange(n, device=X.device)),
+    never on the default device. The values are checked on the CPU by the other tests."""
+    g = torch.Generator().manual_seed(8)
+    A = (torch.rand(4, 3, generator=g, dtype=torch.float64) + 0.1).to(GPU)
+    B = torch.randn(3, 5, generator=g).to(GPU)
+    y = torch.tensor([2, 0, 1, 2]).to(GPU)
+    calls = {
+        "row_normalize(A)": lambda: student.row_normalize(A),
+        "pairwise_sq_dists(X, Y)": lambda: student.pairwise_sq_dists(B.T, B.T[:2]),
+        "lp_norm(x, 3.0)": lambda: student.lp_norm(B[0], 3.0),
+        "frobenius_norm(A)": lambda: student.frobenius_norm(A),
+        "matmul(A, B)": lambda: student.matmul(A.float(), B),
+        "flatten_view(X)": lambda: student.flatten_view(B),
+        "flatten_copy(X)": lambda: student.flatten_copy(B.T),
+        "one_hot(y, 4)": lambda: student.one_hot(y, 4),
+        "pick(Y_hat, y)": lambda: student.pick(A, y[:4] % 3),
+    }
+    for what, call in calls.items():
+        expect_on_gpu(call(), f"{what} for inputs on {GPU}")
+    out = student.row_normalize(A)
+    expect_tensor(out, "row_normalize(A) for a float64 A on the GPU", dtype=torch.float64)

@@ -29,6 +29,7 @@ from grader import grade as grade_module
 from grader import nbcheck
 from grader.course import GPU_SETTINGS, GPU_TESTS_ENV, load_course
 from grader.instructor import commands
+from grader.instructor import release as release_module
 from grader.instructor.batch import gpu_refusal
 from grader.instructor.nbchecks import REPORT_FILE, counted_without_cuda
 from grader.instructor.nbgrader_course import solution_notebook, write_nbgrader_course
@@ -305,7 +306,7 @@ def test_feedback_ends_with_the_graders_report(tmp_path):
 
 
 @no_cuda
-def test_batch_refuses_a_course_that_counts_gpu_tests_without_cuda(tmp_path):
+def test_batch_refuses_a_course_that_counts_gpu_tests_without_cuda(tmp_path, monkeypatch):
     (tmp_path / "class").mkdir()
     run = subprocess.run([PY, "-m", "grader", "batch", str(tmp_path / "class"), "--out",
                           str(tmp_path / "out")], cwd=tmp_path,
@@ -316,8 +317,12 @@ def test_batch_refuses_a_course_that_counts_gpu_tests_without_cuda(tmp_path):
     assert "no CUDA device" in run.stderr and f"{TOPIC}: 6 points" in run.stderr
     assert not (tmp_path / "out").exists()
     counted = replace(COURSE, gpu_tests="counted")
-    assert gpu_refusal(counted, ["softmax"]) is None  # no GPU test to grade
+    refusal = gpu_refusal(counted, ["softmax"]) or ""
+    assert "softmax: " in refusal and TOPIC not in refusal  # the topics to grade, only
     assert gpu_refusal(counted, None, "dask") is None  # the workers grade, not this machine
+    monkeypatch.setattr(release_module, "collect_tests",
+                        lambda topics, gpu_tests: {t: [] for t in topics})
+    assert gpu_refusal(counted, ["softmax"]) is None  # no GPU test to grade
     assert gpu_refusal(replace(COURSE, gpu_tests="where-cuda"), None) is None
 
 

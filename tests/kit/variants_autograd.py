@@ -90,6 +90,19 @@ def control_flow_f(a):
            ("return float(((g_auto - g_num).abs() / denom).max())",
             "return ((g_auto - g_num).abs() / denom).max()"),
            expect="says a Python float"),
+    Variant("autograd", "derivative_returns_int", '''
+def numerical_derivative(f, x, h=1e-5):
+    return round((f(x + h) - f(x - h)) / (2 * h))
+''', expect="is the int"),
+    Variant("autograd", "autograd_torch_func", '''
+def autograd_gradient(f, x):
+    return torch.func.grad(f)(x.detach().clone())
+''', expect="custom torch.autograd.Function"),
+    Variant("autograd", "vjp_torch_func", '''
+def vector_jacobian_product(f, x, v):
+    _, vjp_fn = torch.func.vjp(f, x.detach().clone())
+    return vjp_fn(v)[0]
+''', expect="custom torch.autograd.Function"),
     Variant("autograd", "derivative_returns_0d_tensor", '''
 def numerical_derivative(f, x, h=1e-5):
     x = torch.tensor(x, dtype=torch.float64)
@@ -98,6 +111,29 @@ def numerical_derivative(f, x, h=1e-5):
 ]
 
 CORRECT = [
+    Variant("autograd", "autograd_functional_and_fsum", '''
+import math
+
+
+def numerical_derivative(f, x, h=1e-5):
+    return math.fsum([f(x + h), -f(x - h)]) / (2 * h)
+
+
+def autograd_gradient(f, x):
+    return torch.autograd.functional.jacobian(f, x.detach().clone())
+
+
+def vector_jacobian_product(f, x, v):
+    return torch.autograd.functional.vjp(f, x.detach().clone(), v)[1]
+
+
+def gradient_check(f, x, eps=1e-6):
+    a = autograd_gradient(f, x).double()
+    n = numerical_gradient(f, x, eps).double()
+    floor = torch.full_like(a, 1e-12)
+    rel = (a - n).abs() / torch.stack([a.abs(), n.abs(), floor]).amax(dim=0)
+    return max(float(r) for r in rel.reshape(-1))
+'''),
     Variant("autograd", "basis_vectors_and_autograd_grad", '''
 def numerical_derivative(f, x, h=1e-5):
     return 0.5 * (f(x + h) - f(x - h)) / h

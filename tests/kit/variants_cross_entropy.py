@@ -105,6 +105,49 @@ def cross_entropy(y_hat, y):
     edited(T, "accuracy_returns_0d_tensor",
            ("return float(cmp.type(y.dtype).sum())", "return cmp.type(y.dtype).sum()"),
            expect="never a 0-d tensor"),
+    edited(T, "accuracy_item_int",  # .item() of an int64 sum is an int
+           ("return float(cmp.type(y.dtype).sum())", "return cmp.type(y.dtype).sum().item()"),
+           expect="is the int"),
+    Variant(T, "cross_entropy_clamped", '''
+def cross_entropy(y_hat, y):
+    return -torch.log(y_hat[torch.arange(len(y)), y].clamp(min=1e-12))
+''', expect="no clamp(min=...)"),
+    Variant(T, "cross_entropy_plus_eps", '''
+def cross_entropy(y_hat, y):
+    return -torch.log(y_hat[torch.arange(len(y)), y] + 1e-12)
+''', expect="no + eps inside the log"),
+    Variant(T, "accumulator_class_level_sums", '''
+class Accumulator:
+    sums = []
+
+    def __init__(self, n):
+        self.n = n
+        self.sums[:] = [0.0] * n
+
+    def add(self, *args):
+        for i, a in enumerate(args):
+            self.sums[i] += float(a)
+
+    def reset(self):
+        self.sums[:] = [0.0] * self.n
+
+    def __getitem__(self, idx):
+        return self.sums[idx]
+''', expect="two Accumulators share their sums"),
+    edited(T, "accumulator_reset_stale_slot",  # the last sum is left behind
+           ("        self.data = [0.0] * len(self.data)\n",
+            "        for i in range(len(self.data) - 1):\n            self.data[i] = 0.0\n"),
+           expect="reset() sets every slot to 0.0"),
+    edited(T, "accumulator_int_zeros",
+           ("self.data = [0.0] * n", "self.data = [0] * n"),
+           ("self.data = [0.0] * len(self.data)", "self.data = [0] * len(self.data)"),
+           expect="is the int 0"),
+    edited(T, "evaluate_counts_first",  # a first pass to count: a one-shot iterator is spent
+           ("    metric = Accumulator(2)  # number of correct predictions, number of examples\n",
+            "    metric = Accumulator(2)  # number of correct predictions, number of examples\n"
+            "    total = sum(y.numel() for _, y in data_iter)\n"),
+           ("return metric[0] / metric[1]", "return metric[0] / total"),
+           expect="one-shot iterator"),
     Variant(T, "accumulator_tensor_sums", '''
 class Accumulator:
     def __init__(self, n):
@@ -122,6 +165,44 @@ class Accumulator:
 ]
 
 CORRECT = [
+    Variant(T, "fsum_where_and_one_list_comprehension", '''
+import math
+
+
+def cross_entropy(y_hat, y):
+    return (-torch.log(y_hat.double()[torch.arange(len(y)), y])).to(y_hat.dtype)
+
+
+def accuracy(y_hat, y):
+    pred = y_hat.argmax(dim=-1) if y_hat.ndim == 2 and y_hat.shape[-1] > 1 else y_hat
+    return float(torch.where(pred.to(y.dtype) == y, 1.0, 0.0).sum())
+
+
+class Accumulator:
+    def __init__(self, n):
+        self.values = [[] for _ in range(n)]
+
+    def add(self, *args):
+        for column, a in zip(self.values, args):
+            column.append(float(a))
+
+    def reset(self):
+        self.values = [[] for _ in self.values]
+
+    def __getitem__(self, idx):
+        return math.fsum(self.values[idx])
+
+
+def evaluate_accuracy(net, data_iter):
+    mode = net.training if isinstance(net, torch.nn.Module) else None
+    if mode is not None:
+        net.eval()
+    with torch.no_grad():
+        counts = [(accuracy(net(X), y), y.numel()) for X, y in data_iter]
+    if mode is not None:
+        net.train(mode)
+    return math.fsum(c for c, _ in counts) / sum(n for _, n in counts)
+'''),
     Variant(T, "gather_and_sibling_log_softmax", '''
 from softmax import log_softmax
 

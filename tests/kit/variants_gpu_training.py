@@ -85,7 +85,15 @@ def try_all_gpus():
            ("            X, y = X.to(device), y.to(device)\n            correct += ",
             "            X, y = X.to(\"cuda:0\"), y.to(\"cuda:0\")\n            correct += "),
            expect="hard-coded 'cuda:0'"),
+    edited(T, "evaluate_counts_first",  # a first pass to count: a one-shot iterator is spent
+           ("    correct, total = 0, 0\n",
+            "    correct, total = 0, sum(y.numel() for _, y in data_iter)\n"),
+           ("            total += y.numel()\n", ""), expect="one-shot iterator"),
     # ---------------------------------------------------------------- train_gpu
+    edited(T, "train_zeroes_biases",
+           ("            nn.init.xavier_uniform_(m.weight)\n",
+            "            nn.init.xavier_uniform_(m.weight)\n            nn.init.zeros_(m.bias)\n"),
+           expect="the biases stay as the net was built"),
     edited(T, "train_without_xavier", ("    net.apply(init_weights)\n", ""),
            expect="still holds the weights"),
     edited(T, "train_xavier_normal",
@@ -154,6 +162,55 @@ GPU_MISTAKES = [
 ]
 
 CORRECT = [
+    Variant(T, "next_loop_hand_written_xavier_and_grad_none", '''
+import math
+
+
+def evaluate_accuracy_gpu(net, data_iter, device=None):
+    device = device if device is not None else next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    right, total = 0.0, 0
+    batches = iter(data_iter)
+    with torch.no_grad():
+        while (batch := next(batches, None)) is not None:
+            X, y = (t.to(device) for t in batch)
+            right += float((net(X).argmax(1) == y).sum())
+            total += y.numel()
+    net.train(was_training)
+    return right / total
+
+
+def train_gpu(net, train_iter, test_iter, num_epochs, lr, device):
+    with torch.no_grad():
+        for m in net.modules():
+            if type(m) in (nn.Linear, nn.Conv2d):
+                w = m.weight
+                field = w[0][0].numel()
+                bound = math.sqrt(6.0 / (w.shape[1] * field + w.shape[0] * field))
+                w.uniform_(-bound, bound)
+    net.to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    history = {"train_loss": [], "train_acc": [], "test_acc": []}
+    for _ in range(num_epochs):
+        net.train()
+        sums = [0.0, 0.0, 0]
+        for X, y in train_iter:
+            X, y = X.to(device), y.to(device)
+            for p in net.parameters():
+                p.grad = None
+            y_hat = net(X)
+            loss = nn.functional.cross_entropy(y_hat, y)
+            loss.backward()
+            optimizer.step()
+            sums[0] += loss.item() * y.numel()
+            sums[1] += (y_hat.argmax(1) == y).sum().item()
+            sums[2] += y.numel()
+        history["train_loss"].append(sums[0] / sums[2])
+        history["train_acc"].append(sums[1] / sums[2])
+        history["test_acc"].append(evaluate_accuracy_gpu(net, test_iter, device))
+    return history
+'''),
     Variant(T, "is_available_and_inference_mode", '''
 def try_gpu(i=0):
     if torch.cuda.is_available() and i < torch.cuda.device_count():

@@ -108,7 +108,38 @@ def build_mlp(num_inputs=784, num_hiddens=256, num_outputs=10):
 def build_mlp(num_inputs=784, num_hiddens=256, num_outputs=10):
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 ''', expect="build_mlp(12, 7, 5)"),
+    Variant("mlp", "build_view_flatten", '''
+class _Flat(nn.Module):
+    def forward(self, X):
+        return X.view(X.shape[0], -1)
+
+
+def build_mlp(num_inputs=784, num_hiddens=256, num_outputs=10):
+    return nn.Sequential(_Flat(), nn.Linear(num_inputs, num_hiddens), nn.ReLU(),
+                         nn.Linear(num_hiddens, num_outputs))
+''', expect="flatten it with reshape, not view"),
+    Variant("mlp", "build_shared_layers", '''
+_NETS = {}
+
+
+def build_mlp(num_inputs=784, num_hiddens=256, num_outputs=10):
+    sizes = (num_inputs, num_hiddens, num_outputs)
+    if sizes not in _NETS:
+        _NETS[sizes] = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_hiddens),
+                                     nn.ReLU(), nn.Linear(num_hiddens, num_outputs))
+    return _NETS[sizes]
+''', expect="share their layers"),
     # ---------------------------------------------------------------- train_mlp
+    edited("mlp", "train_counts_dataset",  # a DataLoader's dataset, which a list has not
+           ("history[\"train_loss\"].append(loss_sum / count)",
+            "history[\"train_loss\"].append(loss_sum / len(train_iter.dataset))"),
+           expect="never len(loader.dataset)"),
+    edited("mlp", "train_one_iterator_for_all_epochs",  # the second epoch finds it spent
+           ("    for _ in range(num_epochs):\n        net.train()\n",
+            "    batches = iter(train_iter)\n"
+            "    for _ in range(num_epochs):\n        net.train()\n"),
+           ("        for X, y in train_iter:\n", "        for X, y in batches:\n"),
+           expect="re-iterable"),
     edited("mlp", "train_no_zero_grad", ("            trainer.zero_grad()\n", ""),
            expect="never zeroed"),
     edited("mlp", "train_zero_grad_before_step",
@@ -176,6 +207,64 @@ def train_mlp(net, train_iter, test_iter, num_epochs, lr):
 ]
 
 CORRECT = [
+    Variant("mlp", "custom_function_relu_flatten_and_grad_none", '''
+class _ReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, X):
+        mask = X > 0
+        ctx.save_for_backward(mask)
+        return X * mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask
+
+
+def relu(X):
+    return _ReLU.apply(X)
+
+
+class _Net(nn.Module):
+    def __init__(self, num_inputs, num_hiddens, num_outputs):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(num_inputs, num_hiddens),
+                                     nn.Linear(num_hiddens, num_outputs)])
+
+    def forward(self, X):
+        return self.layers[1](relu(self.layers[0](torch.flatten(X, start_dim=1))))
+
+
+def build_mlp(num_inputs=784, num_hiddens=256, num_outputs=10):
+    return _Net(num_inputs, num_hiddens, num_outputs)
+
+
+def train_mlp(net, train_iter, test_iter, num_epochs, lr):
+    trainer = torch.optim.SGD(net.parameters(), lr=lr)
+    history = {"train_loss": [], "train_acc": [], "test_acc": []}
+    for _ in range(num_epochs):
+        net.train()
+        loss_sum, right, seen = 0.0, 0.0, 0
+        batches = iter(train_iter)
+        while (batch := next(batches, None)) is not None:
+            X, y = batch
+            for p in net.parameters():
+                p.grad = None
+            y_hat = net(X)
+            loss = nn.functional.cross_entropy(y_hat, y)
+            loss.backward()
+            trainer.step()
+            loss_sum += float(loss) * y.numel()
+            right += float((y_hat.argmax(1) == y).sum())
+            seen += y.numel()
+        history["train_loss"].append(loss_sum / seen)
+        history["train_acc"].append(right / seen)
+        net.eval()
+        with torch.no_grad():
+            outcomes = [((net(X).argmax(1) == y).sum().item(), y.numel()) for X, y in test_iter]
+        history["test_acc"].append(sum(c for c, _ in outcomes) / sum(n for _, n in outcomes))
+    return history
+'''),
     Variant("mlp", "relu_mask_and_where", '''
 def relu(X):
     return X * (X > 0)

@@ -67,6 +67,34 @@ def data_iter(batch_size, features, labels):
     for i in range(0, len(features), batch_size):
         yield features[i:i + batch_size], labels[i:i + batch_size]
 ''', expect="data_iter changed its argument features in place while it was iterated"),
+    Variant("sgd", "data_iter_empty_last_batch", '''
+def data_iter(batch_size, features, labels):
+    order = torch.randperm(len(features))
+    for i in range(len(features) // batch_size + 1):
+        batch_indices = order[i * batch_size:(i + 1) * batch_size]
+        yield features[batch_indices], labels[batch_indices]
+''', expect="yielded an empty batch"),
+    Variant("sgd", "data_iter_shared_order", '''
+_order = []
+
+
+def data_iter(batch_size, features, labels):
+    _order[:] = torch.randperm(len(features)).tolist()
+    for i in range(0, len(_order), batch_size):
+        batch_indices = torch.tensor(_order[i:i + batch_size])
+        yield features[batch_indices], labels[batch_indices]
+''', expect="read in turns interfere"),
+    Variant("sgd", "squared_loss_fixed_column", '''
+def squared_loss(y_hat, y):
+    return (y_hat - y.reshape(-1, 1)) ** 2 / 2
+''', expect="not to a fixed (-1, 1)"),
+    Variant("sgd", "descent_torch_func", '''
+def gradient_descent(f, x0, lr, num_steps):
+    x = x0.detach().clone()
+    for _ in range(num_steps):
+        x = x - lr * torch.func.grad(f)(x)
+    return x
+''', expect="custom torch.autograd.Function"),
     Variant("sgd", "squared_loss_no_reshape", '''
 def squared_loss(y_hat, y):
     return (y_hat - y) ** 2 / 2
@@ -237,7 +265,53 @@ def closed_form_linreg(features, labels):
 def gradient_descent(f, x0, lr, num_steps):
     x = x0.detach().clone()
     for _ in range(num_steps):
-        x = x - lr * torch.func.grad(f)(x)
+        x.requires_grad_(True)
+        (grad,) = torch.autograd.grad(f(x), [x])
+        x = (x - lr * grad).detach()
     return x
+'''),
+    Variant("sgd", "iterator_class_and_own_batch_sizes", '''
+class _Batches:
+    """One pass over the examples in a random order, as an iterator object."""
+
+    def __init__(self, batch_size, features, labels):
+        self.batch_size, self.features, self.labels = batch_size, features, labels
+        self.order = torch.randperm(len(features))
+        self.start = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.start >= len(self.order):
+            raise StopIteration
+        idx = self.order[self.start:self.start + self.batch_size]
+        self.start += self.batch_size
+        return self.features[idx], self.labels[idx]
+
+
+def data_iter(batch_size, features, labels):
+    return _Batches(batch_size, features, labels)
+
+
+def squared_loss(y_hat, y):
+    return (y_hat - y.reshape_as(y_hat)) ** 2 * 0.5
+
+
+def sgd(params, lr, batch_size):
+    with torch.no_grad():
+        for p in params:
+            p.add_(p.grad, alpha=-lr / batch_size)
+            p.grad = None
+
+
+def train_linreg(features, labels, lr=0.03, num_epochs=3, batch_size=10):
+    w = torch.normal(0.0, 0.01, (features.shape[1], 1)).to(features.dtype).requires_grad_()
+    b = torch.zeros(1, dtype=features.dtype, requires_grad=True)
+    for _ in range(num_epochs):
+        for X, y in data_iter(batch_size, features, labels):
+            squared_loss(linreg(X, w, b), y).sum().backward()
+            sgd([w, b], lr, len(y))
+    return w.detach(), b.detach()
 '''),
 ]

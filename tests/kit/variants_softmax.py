@@ -74,6 +74,16 @@ def softmax(X):
     X_exp = torch.exp(X - X.max(dim=1, keepdim=True).values)
     return X_exp / X_exp.sum(1, keepdim=True)
 ''', expect="not connected"),
+    Variant("softmax", "float32_result", '''
+def softmax(X):
+    X = X.float()
+    X_exp = torch.exp(X - X.max(dim=1, keepdim=True).values)
+    return X_exp / X_exp.sum(1, keepdim=True)
+''', expect="keep the caller's dtype"),
+    Variant("softmax", "softmin_of_negated", '''
+def softmax(X):
+    return torch.nn.functional.softmin(-X, dim=1)
+''', expect="not allowed"),
     Variant("softmax", "hardmax", '''
 def softmax(X):
     return (X == X.max(dim=1, keepdim=True).values).to(X.dtype)
@@ -94,6 +104,24 @@ def log_softmax(X):
 ]
 
 CORRECT = [
+    Variant("softmax", "custom_function", '''
+class _Softmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, X):
+        e = torch.exp(X - X.max(dim=1, keepdim=True).values)
+        s = e / e.sum(dim=1, keepdim=True)
+        ctx.save_for_backward(s)
+        return s
+
+    @staticmethod
+    def backward(ctx, grad):
+        (s,) = ctx.saved_tensors
+        return s * (grad - (grad * s).sum(dim=1, keepdim=True))
+
+
+def softmax(X):
+    return _Softmax.apply(X)
+'''),
     Variant("softmax", "exp_minus_logsumexp", '''
 def softmax(X):
     return torch.exp(X - logsumexp(X).unsqueeze(1))

@@ -27,6 +27,17 @@ def row_normalize(A):
     A /= A.sum(1, keepdim=True)
     return A
 ''', expect="A was modified"),
+    Variant(T, "row_normalize_abs_sum", '''
+def row_normalize(A):
+    return A / A.abs().sum(dim=1, keepdim=True)
+''', expect="not by the sum of its absolute values"),
+    Variant(T, "row_normalize_l1_normalize", '''
+import torch.nn.functional as F
+
+
+def row_normalize(A):
+    return F.normalize(A, p=1, dim=1)
+''', expect="F.normalize(A, p=1, dim=1)"),
     Variant(T, "pairwise_no_cross_term", '''
 def pairwise_sq_dists(X, Y):
     return (X * X).sum(1, keepdim=True) + (Y * Y).sum(1)
@@ -126,6 +137,26 @@ def pick(Y_hat, y):
 ]
 
 CORRECT = [
+    Variant(T, "einsum_where_and_float64_inside", '''
+def row_normalize(A):
+    A64 = A.double()
+    return (A64 / A64.sum(dim=1, keepdim=True)).to(A.dtype)
+
+
+def pairwise_sq_dists(X, Y):
+    xx = torch.einsum("nd,nd->n", X, X)
+    yy = torch.einsum("md,md->m", Y, Y)
+    return xx[:, None] + yy[None, :] - 2 * torch.einsum("nd,md->nm", X, Y)
+
+
+def frobenius_norm(A):
+    return torch.einsum("ij,ij->", A, A).sqrt()
+
+
+def pick(Y_hat, y):
+    mask = y[:, None] == torch.arange(Y_hat.shape[1], device=Y_hat.device)
+    return torch.where(mask, Y_hat, torch.zeros_like(Y_hat)).sum(dim=1)
+'''),
     Variant(T, "broadcast_outer_grid", '''
 def arange_grid(rows, cols):
     return torch.arange(rows, dtype=torch.float32)[:, None] * cols + torch.arange(cols)
