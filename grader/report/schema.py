@@ -24,8 +24,9 @@ Outcome = Literal["passed", "failed", "error", "timeout", "forbidden", "not_impl
 Visibility = Literal["public", "hidden"]  # a test of tests/public/ or of tests/hidden/
 How = Literal["runtime", "source"]  # a forbidden call made while grading, or written in source
 # What the submission held for a topic: an attempt, or one of the empty and broken kinds a
-# class page keeps apart from its pass rates (no file, the stub itself, a file the grader could
-# not read, one that does not parse, one refused by the source allow-list).
+# class page keeps apart from its pass rates (no file of it, or nothing of the submission
+# readable; the stub itself; a file of it the grader could not read; one that does not parse;
+# one refused by the source allow-list).
 TopicState = Literal["attempted", "missing", "stub", "unreadable", "syntax_error", "refused"]
 
 

@@ -109,8 +109,10 @@ def topic_state(name: str, submission: Submission, course: Course, tests: list[G
                 debugging: bool = False) -> TopicState:
     """What the submission held for the topic: `attempted`, or which kind of empty or broken
     (`debugging`: `grade --in-process`, where the allow-list lets `breakpoint()` be)."""
-    if name in submission.problems:
-        return "unreadable"
+    if name in submission.problems:  # the same problem for every topic: nothing was read
+        whole = not submission.sources and len(set(submission.problems.values())) == 1 and \
+            set(submission.problems) >= set(course.names)
+        return "missing" if whole else "unreadable"
     source = submission.source(name)
     if source is None:  # no file; or a stopped run, which has no sources and lost every test
         return "missing" if tests and all(map(waiting, tests)) else "attempted"
