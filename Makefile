@@ -25,8 +25,8 @@ grade: $(STAMP)
 	$(PY) -m grader grade $(SUBMISSION) $(if $(TOPICS),--topics $(TOPICS),) $(if $(K),-k "$(K)",)
 
 grade-class: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-class SUBMISSIONS=DIR [OUT=DIR] [TOPICS=softmax,mlp]"; exit 2; }
-	$(PY) -m grader batch $(SUBMISSIONS) --out $(or $(OUT),grading/class) $(if $(TOPICS),--topics $(TOPICS),)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-class SUBMISSIONS=DIR [OUT=DIR] [TOPICS=softmax,mlp] [ROSTER=roster.csv] [TIMES=times.csv]"; exit 2; }
+	$(PY) -m grader batch $(SUBMISSIONS) --out $(or $(OUT),grading/class) $(if $(TOPICS),--topics $(TOPICS),) $(if $(ROSTER),--roster $(ROSTER),) $(if $(TIMES),--times $(TIMES),)
 
 test: $(STAMP)
 	$(PY) -m grader sync --check

@@ -8,12 +8,13 @@ A student's fingerprint (`fingerprint`) is made of
   that bind every topic ([course], [limits], [source], [gpu]), the GPU override, and torch's
   version and whether CUDA is here (GPU tests count only there);
 - one part per topic graded (`topic_parts`): the topic's course.toml entry and, when the
-  student handed the topic in (a file of it, readable or not), its test files with the test
+  student handed the topic in (a file of it the grader read), its test files with the test
   modules they import, the reference's measured times of its tests, and its reference and
-  stub. A topic the student did not hand in scores nothing whatever its tests (its tests wait
-  for a file that is not there; the kit's tests grade the stubs to nothing), and its maximum
-  is course.toml's points (a kit test keeps them equal to the tests'), so a change to its
-  tests alone regrades no one who skipped it;
+  stub. A topic with no file the grader read (none, or one refused: a link, not UTF-8, too
+  large) scores nothing whatever its tests (every test meets the missing module, as the
+  kit's tests see the stubs score nothing), and its maximum is course.toml's points (a kit
+  test keeps them equal to the tests'), so a change to its tests alone regrades no one who
+  skipped it;
 - what grading reads of the submission, and the batch's options.
 A wrong "unchanged" would keep a stale grade, so anything else that may decide a grade is in
 the kit's part, and a change there regrades everyone.
@@ -120,8 +121,8 @@ def topic_parts(course: Course) -> dict[str, tuple[str, str]]:
 
 
 def handed_in(submission: Submission, topic: str) -> bool:
-    """Whether the submission holds a file of the topic (read or refused)."""
-    return topic in submission.sources or topic in submission.problems
+    """Whether the grader read a file of the topic from the submission."""
+    return topic in submission.sources
 
 
 def fingerprint(submission: Submission, kit: str, options: tuple,
