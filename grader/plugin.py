@@ -111,6 +111,8 @@ class Grading:
                        self.session.test_used_s, call.duration)
             else:
                 self.not_counted.append(not_counted_entry(item, _skip_reason(report)))
+        if call.when == "call":
+            self.curve = None  # recorded by this test, kept only in its record
         return report
 
     def pytest_collectreport(self, report) -> None:

@@ -569,14 +569,16 @@ def curve_svg(curve: Curve) -> str:
             for values, color, style, who in ((s["yours"], CURVE_COLORS[0], "-", "yours"),
                                               (s["reference"], CURVE_COLORS[1], "--",
                                                "reference")):
-                if values:
-                    ys = [math.nan if v is None else v for v in values]
-                    ax.plot(curve["x"][:len(ys)], ys, style, color=color, marker="o",
+                n = min(len(values), len(curve["x"]))
+                if n:
+                    ys = [math.nan if v is None else v for v in values[:n]]
+                    ax.plot(curve["x"][:n], ys, style, color=color, marker="o",
                             markersize=3, label=who)
             ax.set_title(s["name"], fontsize=9)
             ax.set_xlabel(curve["x_label"], fontsize=8)
             ax.tick_params(labelsize=7)
-            ax.legend(fontsize=7)
+            if ax.lines:
+                ax.legend(fontsize=7)
         fig.tight_layout()
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None})
