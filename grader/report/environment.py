@@ -6,8 +6,8 @@ listed beside it.
 
 The course hash covers exactly what the student kit shares with the instructor's
 (`SHARED_TREES`, `SHARED_FILES`: the files `grader.instructor.release` puts in the kit); the
-hidden tests and the reference solutions have a hash of their own, absent from a student's
-report. Only what the grader itself reads is described: nothing here asks the worker, and
+hidden tests have a hash of their own, absent from a student's report (the instructor's batch
+and Gradescope's autograder, which hold the same tests, show the same). Only what the grader itself reads is described: nothing here asks the worker, and
 nothing initialises CUDA (a batch's grader process forks after reporting).
 """
 
@@ -28,7 +28,7 @@ from grader.report.schema import Environment
 # STUDENT_FILES less course.toml, which is COURSE_FILE here: the file grading reads).
 SHARED_TREES = ("grader", "torchdrill", "tests/public")
 SHARED_FILES = ("pyproject.toml", "tests/__init__.py", "tests/conftest.py")
-HIDDEN_TREES = ("tests/hidden", "solutions")
+HIDDEN_TREES = ("tests/hidden",)
 HASHED_SUFFIXES = (".py", ".json", ".toml")
 SHOWN_HASH = 16  # hex digits of a hash a report shows
 SEEDS = ("hypothesis derandomized (profile 'grading', a fixed number of examples per test, "
@@ -50,11 +50,11 @@ def kit_files(tree: str) -> list[Path]:
 
 
 def files_digest(paths: Iterable[Path], extra: str = "") -> str:
-    """SHA-256 (hex) of these files, each by its path in the kit and its bytes, and `extra`."""
+    """SHA-256 (hex) of these files of the kit, each by its path in the kit and its bytes, and
+    `extra`."""
     h = hashlib.sha256()
     for path in paths:
-        name = path.relative_to(KIT_ROOT) if path.is_relative_to(KIT_ROOT) else path
-        h.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
+        h.update(str(path.relative_to(KIT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     h.update(extra.encode())
     return h.hexdigest()
 
@@ -64,12 +64,13 @@ def course_hash() -> str:
     """What the student kit and the instructor's share that decides a grade."""
     files = [p for tree in SHARED_TREES for p in kit_files(tree)]
     files += [KIT_ROOT / f for f in SHARED_FILES if (KIT_ROOT / f).is_file()]
-    return files_digest([*files, COURSE_FILE])[:SHOWN_HASH]
+    # the course file by its text: the same course hashes the same wherever the file lies
+    return files_digest(files, COURSE_FILE.read_text())[:SHOWN_HASH]
 
 
 @functools.cache
 def hidden_tests_hash() -> str | None:
-    """The hidden tests and the reference solutions (None in the student kit)."""
+    """The hidden tests (None in the student kit)."""
     files = [p for tree in HIDDEN_TREES for p in kit_files(tree)]
     return files_digest(files)[:SHOWN_HASH] if files else None
 

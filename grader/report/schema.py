@@ -119,7 +119,7 @@ class Environment(TypedDict):
     compared line by line (`grader.report.environment`)."""
 
     course_hash: str  # course.toml, the grader, torchdrill and the public tests
-    hidden_tests_hash: str | None  # tests/hidden, where this kit has them
+    hidden_tests_hash: str | None  # tests/hidden, where this kit has them (None: a student's)
     python: str
     torch: str
     device: str  # "cpu", or the CUDA devices

@@ -18,6 +18,7 @@ import zipfile
 import pytest
 
 from grader.report import formats
+from grader.report.environment import course_hash, hidden_tests_hash
 from grader.report.formats import to_gradescope
 from grader.report.schema import GradescopeResults, Report
 from tests.kit.test_schema import validate
@@ -98,9 +99,10 @@ def test_run_autograder_leaves_results_json_by_the_spec(autograded):
 
 
 def test_visibility_follows_course_toml(tmp_path, monkeypatch):
-    course = tmp_path / "course.toml"
-    course.write_text((KIT_ROOT / "course.toml").read_text()
-                      + '\n[gradescope]\nhidden = "hidden"\nresult = "after_due_date"\n')
+    course, text = tmp_path / "course.toml", (KIT_ROOT / "course.toml").read_text()
+    assert 'hidden = "after_published"' in text and 'result = "visible"' in text
+    course.write_text(text.replace('hidden = "after_published"', 'hidden = "hidden"')
+                      .replace('result = "visible"', 'result = "after_due_date"'))
     monkeypatch.setattr(formats, "COURSE_FILE", course)
     formats.gradescope_visibility.cache_clear()
     try:
@@ -114,8 +116,7 @@ def test_visibility_follows_course_toml(tmp_path, monkeypatch):
         results = to_gradescope(report)
         assert [t["visibility"] for t in results["tests"]] == ["hidden", "visible"]
         assert results["visibility"] == "after_due_date"
-        course.write_text((KIT_ROOT / "course.toml").read_text()
-                          + '\n[gradescope]\nhidden = "later"\n')
+        course.write_text(text.replace('hidden = "after_published"', 'hidden = "later"'))
         formats.gradescope_visibility.cache_clear()
         with pytest.raises(ValueError, match="hidden = 'later'"):
             to_gradescope(report)
@@ -132,7 +133,10 @@ def test_the_environment_block_is_in_every_report_format(autograded):
     report = json.loads((folder / "report.json").read_text())
     validate(report, Report)
     env = report["environment"]
-    assert env["course_hash"] and env["hidden_tests_hash"] and env["threads"] >= 1
+    # the zip's kit is the repository's: the same hashes a batch's reports show
+    assert (env["course_hash"], env["hidden_tests_hash"]) == (course_hash(),
+                                                              hidden_tests_hash())
+    assert env["threads"] >= 1
     assert env["torch"].startswith("2.") and env["python"].startswith("3.11")
     assert env["device"] and "TF32" in env["tf32"] and "derandomized" in env["seeds"]
     assert "MNIST" in env["data"] or "generated digits" in env["data"]
