@@ -7,8 +7,9 @@ listed beside it.
 The course hash covers exactly what the student kit shares with the instructor's
 (`SHARED_TREES`, `SHARED_FILES`: the files `grader.instructor.release` puts in the kit); the
 hidden tests have a hash of their own, absent from a student's report (the instructor's batch
-and Gradescope's autograder, which hold the same tests, show the same). Only what the grader itself reads is described: nothing here asks the worker, and
-nothing initialises CUDA (a batch's grader process forks after reporting).
+and Gradescope's autograder, which hold the same tests, show the same). Only what the grader
+itself reads is described: nothing here asks the worker, and nothing initialises CUDA (a
+batch's grader process forks after reporting).
 """
 
 from __future__ import annotations
