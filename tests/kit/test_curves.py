@@ -20,7 +20,7 @@ from grader.report.schema import Report
 from tests.kit.test_schema import validate
 from tests.kit.variants import KIT_ROOT
 
-pytestmark = pytest.mark.heavy(30)
+pytestmark = pytest.mark.heavy(20)  # rough seconds; see tests/kit/conftest.py
 
 
 @pytest.fixture(scope="module")

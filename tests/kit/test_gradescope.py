@@ -24,7 +24,7 @@ from grader.report.schema import GradescopeResults, Report
 from tests.kit.test_schema import validate
 from tests.kit.variants import KIT_ROOT
 
-pytestmark = pytest.mark.heavy(40)
+pytestmark = pytest.mark.heavy(40)  # rough seconds; see tests/kit/conftest.py
 
 TOPICS = "softmax,optim"
 SPEC_TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "visibility",
