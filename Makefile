@@ -1,6 +1,7 @@
 # torchdrill: `make grade` grades exercises/ (or SUBMISSION=path); `make test` runs the kit's
 # tests; `make nbgrader ARGS="autograde softmax"` runs nbgrader on release/nbgrader (or
-# COURSE=dir) with the kit's Python, nothing to activate. Each creates .venv on first use.
+# COURSE=dir) with the kit's Python, nothing to activate; `make gradescope [TOPICS=softmax]`
+# writes Gradescope's autograder.zip. Each creates .venv on first use.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUBMISSION ?= exercises
 
-.PHONY: setup grade grade-class test lint bench sync data release nbgrader clean
+.PHONY: setup grade grade-class test lint bench sync data release nbgrader gradescope clean
 
 setup: $(STAMP)
 
@@ -24,8 +25,8 @@ grade: $(STAMP)
 	$(PY) -m grader grade $(SUBMISSION) $(if $(TOPICS),--topics $(TOPICS),) $(if $(K),-k "$(K)",)
 
 grade-class: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-class SUBMISSIONS=DIR [OUT=DIR] [TOPICS=softmax,mlp]"; exit 2; }
-	$(PY) -m grader batch $(SUBMISSIONS) --out $(or $(OUT),grading/class) $(if $(TOPICS),--topics $(TOPICS),)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-class SUBMISSIONS=DIR [OUT=DIR] [TOPICS=softmax,mlp] [ROSTER=roster.csv] [TIMES=times.csv]"; exit 2; }
+	$(PY) -m grader batch $(SUBMISSIONS) --out $(or $(OUT),grading/class) $(if $(TOPICS),--topics $(TOPICS),) $(if $(ROSTER),--roster $(ROSTER),) $(if $(TIMES),--times $(TIMES),)
 
 test: $(STAMP)
 	$(PY) -m grader sync --check
@@ -46,6 +47,9 @@ bench: $(STAMP)
 release: $(STAMP)
 	$(PY) -m grader release --out release
 
+gradescope: $(STAMP)
+	$(PY) -m grader gradescope --out $(or $(OUT),autograder.zip) $(if $(TOPICS),--topics $(TOPICS),)
+
 nbgrader: $(STAMP)
 	@test -n "$(ARGS)" || { echo 'usage: make nbgrader ARGS="generate_assignment softmax" [COURSE=DIR]'; exit 2; }
 	$(PY) -m grader nbgrader --course $(or $(COURSE),release/nbgrader) $(ARGS)
@@ -57,4 +61,4 @@ data: $(STAMP)
 	$(PY) datasets/fetch.py all
 
 clean:
-	rm -rf grading release .hypothesis
+	rm -rf grading release .hypothesis autograder.zip

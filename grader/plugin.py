@@ -4,6 +4,10 @@ hypothesis profile used under grading, and one record per test with its outcome.
 Loaded by `tests/conftest.py`, so `pytest tests/public --submission exercises` works too; the
 grader CLI passes a `Grading` object that carries a shared worker template and the results.
 
+A training test attaches its curves to its report entry with `record_curve` (the student's
+beside the reference's, computed in the grader): numbers only, drawn when report.html is
+written, never while tests run.
+
 A test that ends in a `GraderError` (`grader.failures`: the grader failed, not the student) is
 not scored: it gets no record, so the report is never built as if the student lost its
 points, and `Grading.grader_errors` lists it ("<test id>: <message>") for `grader.grade` to
@@ -13,6 +17,8 @@ reproduced (see `grader.handle`), so a submission cannot cause one on purpose.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,7 +30,15 @@ from grader.checks import RecognisedMistake
 from grader.course import KIT_ROOT, Course, GpuTests, load_course
 from grader.failures import GraderError, StudentFailure
 from grader.handle import Session, Student, hidden_paths
-from grader.report.schema import Flag, GradedTestRecord, NotCounted, Outcome, Visibility
+from grader.report.schema import (
+    Curve,
+    CurveSeries,
+    Flag,
+    GradedTestRecord,
+    NotCounted,
+    Outcome,
+    Visibility,
+)
 from grader.sandbox.client import Template
 from grader.submission import Submission, load_submission
 
@@ -37,6 +51,9 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck))
 
 MAX_MESSAGE = 1500
+MAX_CURVE_POINTS = 500  # per series: an epoch or a step each
+MAX_CURVE_SERIES = 4
+_running: Grading | None = None  # the grading run whose test this process is running
 
 
 class Grading:
@@ -58,8 +75,12 @@ class Grading:
         self.collection_errors: list[str] = []
         self.grader_errors: list[str] = []  # "<test id>: <message>" of tests the grader failed
         self.timings: Timings = {}  # each test's seconds, as grader.budgets keeps them
+        self.curve: Curve | None = None  # what the running test recorded (`record_curve`)
 
     def close(self) -> None:
+        global _running
+        if _running is self:
+            _running = None
         self.session.close()
         if self.own_template is not None:
             self.own_template.close()
@@ -69,6 +90,8 @@ class Grading:
     @pytest.fixture
     def student(self, request) -> Student:
         """The submission's functions for the topic of this test module (test_<topic>.py)."""
+        global _running
+        _running, self.curve = self, None
         topic = self.course.topic(topic_of(request.node))
         node = request.node
         reference_s = reference_time(node.path, getattr(node, "originalname", node.name))
@@ -88,6 +111,8 @@ class Grading:
                        self.session.test_used_s, call.duration)
             else:
                 self.not_counted.append(not_counted_entry(item, _skip_reason(report)))
+        if call.when == "call":
+            self.curve = None  # recorded by this test, kept only in its record
         return report
 
     def pytest_collectreport(self, report) -> None:
@@ -98,7 +123,7 @@ class Grading:
         hits = self.session.test_hits
         outcome, message = outcome_of(call.excinfo, hits)
         points = points_of(item)
-        return {
+        record: GradedTestRecord = {
             "topic": topic_of(item), "name": item.name,
             "visibility": visibility_of(item),
             "score": points if outcome == "passed" else 0.0, "max_score": points,
@@ -106,6 +131,33 @@ class Grading:
             "mistake": mistake_of(call.excinfo, outcome), "hint": hint_of(item),
             "duration_s": round(call.duration, 4),
         }
+        if self.curve is not None:
+            record["curve"], self.curve = self.curve, None
+        return record
+
+
+def record_curve(title: str, x_label: str, x: Sequence[float],
+                 series: Sequence[tuple[str, Sequence[object], Sequence[object]]]) -> None:
+    """Attach curves to the running test's report entry: `series` holds (name, the student's
+    values, the reference's values) per quantity, the first the one a class page compares.
+    Values that are not finite numbers become None; a series is cut to MAX_CURVE_POINTS. Does
+    nothing outside a grading run (a test run by hand)."""
+    if _running is None:
+        return
+    kept: list[CurveSeries] = [{"name": name, "yours": _points(yours), "reference":
+                                _points(reference)} for name, yours, reference in
+                               series[:MAX_CURVE_SERIES]]
+    _running.curve = {"title": title, "x_label": x_label,
+                      "x": [v for v in _points(x) if v is not None], "series": kept}
+
+
+def _points(values: Sequence[object]) -> list[float | None]:
+    """Numbers as a curve keeps them: finite floats, None for anything else."""
+    out: list[float | None] = []
+    for v in list(values)[:MAX_CURVE_POINTS]:
+        number = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+        out.append(number if number is not None and math.isfinite(number) else None)
+    return out
 
 
 def topic_of(item) -> str:

@@ -12,10 +12,20 @@ same name (`alice/`, `alice.zip`) each under its own, the zip by its full name; 
 and the gradebook say so. Ids depend on the class folder's names only, so a rerun finds each
 student's reports where it left them.
 
-A student's fingerprint is that of what grading reads of the submission
-(`grader.submission.load_submission`: the course's topic files, each within a size; the names
-of the other code files), never a walk of the folder: a tree nested thousands deep or a sparse
-file of a terabyte costs nothing, and a change to a file the grader never reads regrades no one.
+A student's fingerprint (`grader.instructor.fingerprint`) is that of what grading reads of the
+submission (`grader.submission.load_submission`: the course's topic files, each within a size;
+the names of the other code files), never a walk of the folder: a tree nested thousands deep or
+a sparse file of a terabyte costs nothing, and a change to a file the grader never reads
+regrades no one. It holds what decides the grade besides: the kit's grading code and the
+course, and each topic's tests only where the student handed that topic in. So after the
+tests, course.toml or the kit change, a rerun regrades exactly the students whose grade could
+change; their earlier reports are kept and the run ends with what moved
+(`grader.instructor.history`: `changes.csv` and the class page).
+
+Late penalties (`grader.instructor.deadlines`: course.toml's [late] and [deadlines], the
+roster's extensions, nbgrader's timestamps or the instructor's CSV of times) are applied when a
+run ends, to every student's report, without grading anyone again; a report is rendered again
+only when its penalties or the renderers changed (`fingerprint.render_stamp`).
 
 Local runs use grader processes the batch owns (`grader.instructor.pool`: one worker template
 each, none outliving the batch, each student within a wall-clock budget and a memory cap);
@@ -27,6 +37,7 @@ went wrong, or is listed on the class page and in the gradebook as not graded, w
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -37,22 +48,33 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grader.course import COURSE_FILE, GPU_TESTS_ENV, KIT_ROOT, Course, load_course
+from grader.course import COURSE_FILE, KIT_ROOT, Course, load_course
 from grader.grade import grading_budget
-from grader.instructor.class_report import STUDENTS, write_class_report
+from grader.instructor.class_report import STUDENTS, ClassNotes, write_class_report
+from grader.instructor.deadlines import (
+    Deadlines,
+    load_deadlines,
+    nbgrader_times,
+    penalties,
+    read_times,
+)
+from grader.instructor.fingerprint import fingerprint, kit_hash, render_stamp, topic_parts
+from grader.instructor.history import note_regrading, settle
 from grader.instructor.pool import memory_cap_mb, run_tasks
+from grader.instructor.roster import Student, read_roster
 from grader.instructor.similarity import ClassSimilarity, compare_class
 from grader.instructor.sync import expected_stubs
 from grader.instructor.tasks import (
     FINGERPRINT,
+    RENDERED,
     Task,
     grade_task,
     read_submission,
+    write_rendered,
     write_student,
 )
 from grader.report.formats import summary_line
 from grader.report.schema import Report
-from grader.submission import Submission
 from grader.text import clean_text, safe_name
 
 Graded = tuple[Task, Report | None, str | None]  # a student's report, or why there is none
@@ -120,30 +142,6 @@ def student_id(name: str) -> str:
     return f"{shown[:MAX_ID_BYTES // 4]}~{digest}"
 
 
-def kit_hash() -> str:
-    """Everything that decides a score besides the submission: grader, tests, course."""
-    h = hashlib.sha256()
-    for sub in ("grader", "torchdrill", "tests/public", "tests/hidden"):
-        for f in sorted((KIT_ROOT / sub).rglob("*.py")):
-            if "__pycache__" not in f.parts:
-                h.update(str(f.relative_to(KIT_ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
-    h.update((KIT_ROOT / "pyproject.toml").read_bytes())
-    h.update(COURSE_FILE.read_bytes())  # the kit's course.toml, or the one TORCHDRILL_COURSE names
-    h.update(os.environ.get(GPU_TESTS_ENV, "").encode())  # [gpu] tests, when overridden
-    return h.hexdigest()
-
-
-def fingerprint(submission: Submission, kit: str, options: tuple) -> str:
-    """What decides a student's report: the kit, the options, and what grading reads of the
-    submission (each topic's file by its path inside the submission and its text, what was
-    wrong with a topic, the files not graded)."""
-    read = {"sources": {m: [os.path.relpath(f, submission.path), text]
-                        for m, (f, text) in submission.sources.items()},
-            "problems": submission.problems, "not_graded": submission.not_graded}
-    data = json.dumps([kit, repr(options), submission.name, read], sort_keys=True)
-    return hashlib.sha256(data.encode()).hexdigest()  # ascii: json escapes the rest
-
-
 def is_current(task: Task) -> bool:
     """The student's reports exist and were made from these files, tests and kit."""
     out = Path(task.out)
@@ -197,8 +195,10 @@ def plan(root: Path, out: Path, topics: list[str] | None, suite: str | None,
          call_timeout: float | None, keyword: str | None = None,
          student_timeout: float | None = None) -> Plan:
     """One task per student of `root`, reporting to `OUT/students/<student>/`, fingerprinted
-    by what grading reads of their submission."""
-    kit, names = kit_hash(), load_course().names
+    by what decides their grade (`grader.instructor.fingerprint`)."""
+    course = load_course()
+    kit, names = kit_hash(), course.names
+    parts = {t: part for t, part in topic_parts(course).items() if t in (topics or names)}
     options = (tuple(topics or ()), suite, call_timeout, keyword, student_timeout)
     found = entries(root)
     tasks = []
@@ -208,7 +208,7 @@ def plan(root: Path, out: Path, topics: list[str] | None, suite: str | None,
                         tuple(topics) if topics else None, suite, call_timeout, "", keyword)
             unpacked = Path(scratch, str(n))  # where a zip is unpacked
             submission = read_submission(task, unpacked, names)
-            tasks.append(replace(task, fingerprint=fingerprint(submission, kit, options)))
+            tasks.append(replace(task, fingerprint=fingerprint(submission, kit, options, parts)))
     return Plan(tasks, {e.student: e.note for e in found if e.note})
 
 
@@ -261,10 +261,13 @@ def _dask(tasks: list[Task], scheduler: str) -> Iterator[Graded]:
 def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = None,
               suite: str | None = None, jobs: int | None = None, executor: str = "local",
               scheduler: str | None = None, call_timeout: float | None = None, *,
-              keyword: str | None = None, student_timeout: float | None = None) -> int:
+              keyword: str | None = None, student_timeout: float | None = None,
+              roster: Path | None = None, times: Path | None = None) -> int:
     """Grade every student of `root` into `out`; return the number that could not be graded.
     Locally each student has `student_timeout` seconds in all (default: course.toml's
-    `grading_timeout_s`)."""
+    `grading_timeout_s`). `roster`: the class roster (extensions); `times`: the instructor's
+    CSV of submission times. A deadline, roster or time that cannot be used raises ValueError
+    before anyone is graded."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -274,10 +277,15 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
         TimeRemainingColumn,
     )
 
+    deadlines = load_deadlines(course.names)
+    students = read_roster(roster) if roster else {}
+    given_times = read_times(times, course.names) if times else {}
     out.mkdir(parents=True, exist_ok=True)
     planned = plan(root, out, topics, suite, call_timeout, keyword, student_timeout)
     tasks, notes = planned.tasks, planned.notes
+    times_of = submission_times(tasks, deadlines, given_times)
     todo = [t for t in tasks if not is_current(t)]
+    note_regrading(out, [t.student for t in todo if (Path(t.out) / "report.json").is_file()])
     print(f"{len(tasks)} students; {len(tasks) - len(todo)} unchanged since their report, "
           f"{len(todo)} to grade", file=sys.stderr)
     failures = []
@@ -304,13 +312,47 @@ def run_batch(root: Path, out: Path, course: Course, topics: list[str] | None = 
                 _say(progress.console, f"{task.student}: could not be graded: {error}", "red")
             else:
                 _say(progress.console, f"{task.student}: {summary_line(report)}")
-    reports = {t.student: _load(Path(t.out) / "report.json") for t in tasks}
-    write_class_report({s: r for s, r in reports.items() if r}, out,
-                       f"{course.title}: {safe_name(root.name)}", similarity(tasks, course, out),
-                       notes)
+    reports = {t.student: r for t in tasks if (r := _load(Path(t.out) / "report.json"))}
+    late = finish(tasks, reports, deadlines, times_of, students)
+    changes = settle(out, out / STUDENTS, reports, set(failures))
+    write_class_report(reports, out, f"{course.title}: {safe_name(root.name)}",
+                       similarity(tasks, course, out),
+                       extra=ClassNotes(notes, late, bool(deadlines.due), changes))
     print(f"gradebook: {out / 'gradebook.csv'}; class page: {out / 'index.html'}; "
-          f"students' reports: {out / STUDENTS}/", file=sys.stderr)
+          f"students' reports: {out / STUDENTS}/"
+          + (f"; who moved: {out / 'changes.csv'}" if changes else ""), file=sys.stderr)
     return len(failures)
+
+
+def submission_times(tasks: list[Task], deadlines: Deadlines,
+                     given: dict[str, dict[str, dt.datetime]]) -> dict[str, dict[str, dt.datetime]]:
+    """Each student's submission time per topic with a deadline: the instructor's CSV, else
+    the timestamp.txt nbgrader wrote beside the student's notebooks."""
+    if not deadlines.due:
+        return {}
+    return {t.student: {**nbgrader_times(Path(t.entry), list(deadlines.due)),
+                        **given.get(t.student, {})} for t in tasks}
+
+
+def finish(tasks: list[Task], reports: dict[str, Report], deadlines: Deadlines,
+           times: dict[str, dict[str, dt.datetime]], roster: dict[str, Student]
+           ) -> dict[str, list[str]]:
+    """Apply the late penalties to each report (in place) and render again the reports whose
+    penalties or renderers changed; returns what the gradebook notes of lateness."""
+    notes: dict[str, list[str]] = {}
+    for task in tasks:
+        report = reports.get(task.student)
+        if report is None:
+            continue
+        found, unknown = penalties(report, times.get(task.student, {}), deadlines,
+                                   roster.get(task.student))
+        if unknown:
+            notes[task.student] = unknown
+        report["late"] = found
+        stamp = Path(task.out) / RENDERED
+        if not stamp.is_file() or stamp.read_text().strip() != render_stamp(report):
+            write_rendered(report, Path(task.out))
+    return notes
 
 
 def similarity(tasks: list[Task], course: Course, out: Path) -> ClassSimilarity | None:

@@ -1,7 +1,8 @@
-"""The instructor's commands of `python -m grader`: `batch` (a class), `release` (the student
-kit and the nbgrader course), `nbgrader` (nbgrader itself on a released course, with no
-environment activated) and `sync` (exercises/ from solutions/). `grader.cli` adds them where
-this package exists; the student kit leaves it out."""
+"""The instructor's commands of `python -m grader`: `batch` (a class), `export` (the gradebook
+for Canvas or Moodle), `gradescope` (the autograder zip), `release` (the student kit and the
+nbgrader course), `nbgrader` (nbgrader itself on a released course, with no environment
+activated) and `sync` (exercises/ from solutions/). `grader.cli` adds them where this package
+exists; the student kit leaves it out."""
 
 from __future__ import annotations
 
@@ -25,6 +26,27 @@ def add_parsers(sub: argparse._SubParsersAction,
     b.add_argument("--jobs", type=int, help="submissions graded at once (default: all cores)")
     b.add_argument("--executor", choices=("local", "dask"), default="local")
     b.add_argument("--scheduler", help="Dask scheduler address, with --executor dask")
+    b.add_argument("--roster", help="the class roster CSV (student, LMS identities, "
+                   "extension_hours): extensions of course.toml's [deadlines]")
+    b.add_argument("--times", help="a CSV of submission times (student, topic, submitted_at "
+                   "in ISO 8601 with a UTC offset), instead of nbgrader's timestamp.txt")
+    e = sub.add_parser("export", help="the gradebook as a Canvas or Moodle grade import CSV")
+    lms = e.add_mutually_exclusive_group(required=True)
+    lms.add_argument("--canvas", action="store_const", const="canvas", dest="lms")
+    lms.add_argument("--moodle", action="store_const", const="moodle", dest="lms")
+    e.add_argument("--roster", required=True, help="the class roster CSV: each student's "
+                   "submission id and LMS identities")
+    e.add_argument("--gradebook", default="grading/class/gradebook.csv",
+                   help="gradebook.csv of a batch (default: grading/class/gradebook.csv)")
+    e.add_argument("--out", help="the CSV to write (default: canvas.csv or moodle.csv beside "
+                   "the gradebook)")
+    e.add_argument("--moodle-id", choices=("email", "idnumber", "username"),
+                   help="the roster column Moodle identifies users by (default: the first "
+                   "the roster has)")
+    g = sub.add_parser("gradescope", help="write Gradescope's autograder zip")
+    g.add_argument("--out", default="autograder.zip")
+    g.add_argument("--topics", help="comma-separated topics it grades (default: all), e.g. "
+                   "one Gradescope assignment per topic")
     r = sub.add_parser("release", help="write the student kit and the nbgrader course")
     r.add_argument("--out", default="release", help="folder to write (default: release/)")
     n = sub.add_parser("nbgrader", help="run nbgrader on a released course with this Python "
@@ -54,6 +76,18 @@ def run(args: argparse.Namespace, course_of: CourseOf) -> int:
         return 0
     if args.command == "nbgrader":
         return _nbgrader(args.course, args.args)
+    if args.command == "export":
+        return _export(args)
+    if args.command == "gradescope":
+        from grader.instructor.gradescope import build_autograder
+
+        topics = [t.strip() for t in args.topics.split(",")] if args.topics else None
+        try:
+            print(f"wrote {build_autograder(Path(args.out), topics)}")
+        except KeyError as e:
+            print(f"python -m grader gradescope: error: {e.args[0]}", file=sys.stderr)
+            return 2
+        return 0
     if args.executor == "dask" and not args.scheduler:
         print("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.1:8786)",
               file=sys.stderr)
@@ -65,10 +99,38 @@ def run(args: argparse.Namespace, course_of: CourseOf) -> int:
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
-    failed = run_batch(Path(args.dir), Path(args.out), course, topics, args.suite, args.jobs,
-                       args.executor, args.scheduler, args.call_timeout,
-                       keyword=args.keyword, student_timeout=args.student_timeout)
+    try:
+        failed = run_batch(Path(args.dir), Path(args.out), course, topics, args.suite,
+                           args.jobs, args.executor, args.scheduler, args.call_timeout,
+                           keyword=args.keyword, student_timeout=args.student_timeout,
+                           roster=Path(args.roster) if args.roster else None,
+                           times=Path(args.times) if args.times else None)
+    except (ValueError, OSError) as e:  # a deadline, roster or times file that cannot be used
+        print(f"python -m grader batch: error: {e}", file=sys.stderr)
+        return 2
     return 1 if failed else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """`export`: the gradebook for an LMS; who is left out goes beside it and is counted."""
+    from grader.course import load_course
+    from grader.instructor.export import export, read_gradebook, write_export
+    from grader.instructor.roster import read_roster
+
+    gradebook = Path(args.gradebook)
+    out = Path(args.out) if args.out else gradebook.with_name(f"{args.lms}.csv")
+    try:
+        result = export(read_gradebook(gradebook), read_roster(Path(args.roster)),
+                        load_course(), args.lms, args.moodle_id)
+    except (ValueError, OSError) as e:
+        print(f"python -m grader export: error: {e}", file=sys.stderr)
+        return 2
+    unmatched = write_export(result, out)
+    print(f"wrote {out}")
+    if unmatched:
+        print(f"{len(result.unmatched)} not in it (no roster entry, no LMS identity, or no "
+              f"submission): listed in {unmatched}", file=sys.stderr)
+    return 0
 
 
 def course_folder(given: str | None) -> Path:

@@ -1,6 +1,7 @@
 """What one grader process does for a student of a batch (locally in `grader.instructor.pool`,
 or on a Dask worker): read the submission (a folder or an archive), grade it, and write the
-student's reports and the fingerprint that lets a rerun skip them."""
+student's reports (their earlier ones kept in `history/`, `grader.instructor.history`), the
+fingerprint that lets a rerun skip them and the stamp that lets it skip rendering them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from grader.atomic import write_atomic
 from grader.course import load_course
 from grader.grade import grade
 from grader.instructor.archive import extract_submission
+from grader.instructor.fingerprint import render_stamp
+from grader.instructor.history import keep_earlier
 from grader.report.formats import write_reports
 from grader.report.schema import Report
 from grader.submission import Submission, load_submission, smallest
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from grader.stopped import TestPlan
 
 FINGERPRINT = ".fingerprint"
+RENDERED = ".rendered"  # the render stamp (`fingerprint.render_stamp`) of the files written
 SHOWN_NAMES = 8  # names a report shows of a submission that holds no code file
 
 
@@ -41,10 +45,18 @@ class Task:
 
 
 def write_student(task: Task, report: Report) -> None:
-    """The student's reports, then the fingerprint that lets a rerun skip them."""
+    """The student's reports (their earlier ones moved to `history/` first), then the
+    fingerprint that lets a rerun skip them."""
     out = Path(task.out)
-    write_reports(report, out)
+    keep_earlier(out)
+    write_rendered(report, out)
     write_atomic(out / FINGERPRINT, task.fingerprint + "\n")
+
+
+def write_rendered(report: Report, out: Path) -> None:
+    """The report in all its formats, and the stamp of what rendered them."""
+    write_reports(report, out)
+    write_atomic(out / RENDERED, render_stamp(report) + "\n")
 
 
 _template: Template | None = None

@@ -7,24 +7,33 @@ by the function they are about (`grader.notebooks.group_of`, by the topic's func
 stub's order), and each function's group leads with its diagnosis: every recognised mistake
 (a test's `mistake`) once, and every message lost tests share word for word once, each with
 the tests and points it cost; the details of those tests then refer to it.
+
+Every format ends with where the report was graded (`grader.report.environment`) and says what
+a late penalty took off (`late`, added by a batch). report.html draws a training test's curves
+(the student's beside the reference's) as inline SVG, with matplotlib imported only then.
+Gradescope's visibility of each test follows course.toml's [gradescope].
 """
 
 from __future__ import annotations
 
 import functools
 import html
+import io
 import math
 import re
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
 from grader.atomic import fsync_dir, write_atomic, write_json_atomic
-from grader.course import KIT_ROOT
+from grader.course import COURSE_FILE, KIT_ROOT
 from grader.notebooks import WHOLE_TOPIC, group_of, public_names
+from grader.report.environment import environment_lines
 from grader.report.schema import (
     OUTCOMES,
+    Curve,
     GradedTest,
     GradescopeResults,
     GradescopeTest,
@@ -32,7 +41,6 @@ from grader.report.schema import (
     How,
     Report,
     TopicEntry,
-    Visibility,
     waiting,
 )
 
@@ -41,9 +49,15 @@ HOW_LABELS: dict[How, str] = {"runtime": "called while grading",
 FLAGS_ADVICE = ("A forbidden call does the exercise's work for you, so a test that reaches one "
                 "earns nothing; one only written in the source is a warning. Rebuild the result "
                 "from the section's basic operations.")
-GRADESCOPE_VISIBILITY: dict[Visibility, GradescopeVisibility] = {
-    "public": "visible", "hidden": "after_published"}
+# Gradescope's visibility: of each test by its suite, of the whole result and of
+# run_autograder's output; course.toml's [gradescope] may set each (public, hidden, result,
+# stdout).
+GRADESCOPE_VISIBILITY: dict[str, GradescopeVisibility] = {
+    "public": "visible", "hidden": "after_published", "result": "visible", "stdout": "hidden"}
+GRADESCOPE_VISIBILITIES: tuple[GradescopeVisibility, ...] = (
+    "hidden", "after_due_date", "after_published", "visible")
 BAR_WIDTH = 20
+CURVE_COLORS = ("#1f6fb2", "#d9822b")  # the student's line, the reference's
 
 
 class MergedFlag(TypedDict):
@@ -147,10 +161,39 @@ def not_counted_text(report: Report) -> str:
             f"machine ({'; '.join(reasons)}); the total leaves them out.")
 
 
+def final_score(report: Report) -> float:
+    """The score after any late penalty (`score` is before it)."""
+    return round(report["score"] - sum(p["points"] for p in report.get("late") or []), 4)
+
+
+def late_texts(report: Report) -> list[str]:
+    """A sentence per late topic: when it came, its deadline, the rule, what it cost."""
+    return [f"{p['topic']} was handed in {p['hours_late']:.1f} hours after its deadline "
+            f"({p['submitted_at']}; deadline {p['deadline']}"
+            + (f", your extension of {p['extension_hours']:g} hours included" if
+               p["extension_hours"] else "")
+            + f"): {p['rule']}, so {p['penalty']:.0%} of its score, {points(p['points'])} "
+            "points, is taken off." for p in report.get("late") or []]
+
+
+def total_text(report: Report) -> str:
+    """`12/30`, or `12/30, 9/30 after the late penalty`."""
+    if not report.get("late"):
+        return score_of(report)
+    return (f"{score_of(report)}, {points(final_score(report))}/{points(report['max_score'])} "
+            "after the late penalty")
+
+
+def environment_text(report: Report) -> list[str]:
+    """The environment block's lines, led by what they are."""
+    lines = environment_lines(report["kit_version"], report.get("environment"))
+    return [f"Graded with: {lines[0]}", *lines[1:]] if lines else []
+
+
 def summary_line(report: Report) -> str:
     """Every topic's score and the total on one line: `softmax 12/30 · total 12/30`."""
     parts = [f"{t['name']} {score_of(t)}" for t in report["topics"]]
-    return " · ".join([*parts, f"total {score_of(report)}"])
+    return " · ".join([*parts, f"total {total_text(report)}"])
 
 
 def waiting_text(tests: list[GradedTest]) -> str:
@@ -351,16 +394,20 @@ def to_markdown(report: Report) -> str:
     """The report as Markdown: overview table, forbidden calls, then a section per topic."""
     parts = [
         f"# Grade report: {_md(report['submission'])}",
-        f"**Total: {score_of(report)}** · kit {_md(report['kit_version'])} · "
+        f"**Total: {_md(total_text(report))}** · kit {_md(report['kit_version'])} · "
         f"graded {_md(report['graded_at'])}",
         _md_overview(report),
     ]
+    if late_texts(report):
+        parts.append("\n".join(["## Late", "", *(f"- {_md(t)}" for t in late_texts(report))]))
     if report.get("flags"):
         parts.append(_md_flags(report))
     if not_graded_texts(report):
         parts.append(_md_not_graded(report))
     parts += [_md_topic(t) for t in report["topics"]]
     parts += ["---", *filter(None, [_md(not_counted_text(report))]), _md(isolation_text(report))]
+    if env := environment_text(report):
+        parts.append("  \n".join(map(_md, env)))
     return "\n\n".join(parts) + "\n"
 
 
@@ -444,6 +491,8 @@ h3 .pts { font-weight: normal; }
 .diagnosis { background: #fff8e1; border-radius: 6px; padding: .5rem .75rem; margin: .5rem 0;
   list-style: none; } .diagnosis .cost { color: #555; white-space: nowrap; }
 .flags { border: 2px solid #d35400; } .not-graded { border: 2px solid #e6a100; }
+.late { border: 2px solid #7b1fa2; } .curves svg { max-width: 100%; height: auto; }
+.environment { color: #666; font-size: .8rem; }
 details summary { cursor: pointer; color: #444; }
 """
 
@@ -455,6 +504,9 @@ def _e(text: object) -> str:
 def to_html(report: Report) -> str:
     """The report as one self-contained page: inline CSS, no script, nothing fetched."""
     body = [_html_header(report)]
+    if late_texts(report):
+        items = "".join(f"<li>{_e(t)}</li>" for t in late_texts(report))
+        body.append(f'<section class="late"><h2>Late</h2><ul>{items}</ul></section>')
     if report.get("flags"):
         body.append(_html_flags(report))
     if not_graded_texts(report):
@@ -463,6 +515,8 @@ def to_html(report: Report) -> str:
     if not_counted_text(report):
         body.append(f'<p class="isolation">{_e(not_counted_text(report))}</p>')
     body.append(f'<p class="isolation">{_e(isolation_text(report))}</p>')
+    if env := environment_text(report):
+        body.append('<p class="environment">' + "<br>".join(map(_e, env)) + "</p>")
     return "\n".join([
         "<!doctype html>",
         '<html lang="en">',
@@ -485,7 +539,7 @@ def _html_header(report: Report) -> str:
     return (f"<header><h1>Grade report: {_e(report['submission'])}</h1>"
             f'<p class="meta">kit {_e(report["kit_version"])} · graded '
             f'{_e(report["graded_at"])}</p>'
-            f'<p class="total">Total: {_e(score_of(report))}</p>'
+            f'<p class="total">Total: {_e(total_text(report))}</p>'
             f'<p class="summary">{_e(summary_line(report))}</p></header>')
 
 
@@ -512,6 +566,7 @@ def _html_topic(topic: TopicEntry) -> str:
              f'<span class="score">{_e(score_of(topic))}</span></header>',
              _html_bar(fraction(topic)),
              f'<p class="name">topic <code>{_e(topic["name"])}</code></p>']
+    parts += [_html_curve(t["curve"]) for t in topic["tests"] if "curve" in t]
     for fix in function_fixes(topic):
         parts.append(f"<h3>To fix: <code>{_e(fix.title)}</code> "
                      f'<span class="pts">{_e(fix.score_text)}</span></h3>')
@@ -541,6 +596,44 @@ def _html_test(test: GradedTest, message: str) -> str:
             f"<pre>{_e(message)}</pre>{hint}</article>")
 
 
+def _html_curve(curve: Curve) -> str:
+    return (f'<figure class="curves">{curve_svg(curve)}<figcaption>{_e(curve["title"])}: '
+            "yours as your code reported it (solid) and the reference's, trained by the grader "
+            "from the same starting point on the same data (dashed).</figcaption></figure>")
+
+
+def curve_svg(curve: Curve) -> str:
+    """The curve's series side by side, the student's beside the reference's, as inline SVG
+    (matplotlib's object API: no pyplot state, no backend switch; ids fixed, so a page is the
+    same each time it is written)."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    series = curve["series"]
+    with matplotlib.rc_context({"svg.hashsalt": "torchdrill", "svg.fonttype": "none"}):
+        fig = Figure(figsize=(3.3 * max(1, len(series)), 2.6))
+        axes = fig.subplots(1, max(1, len(series)), squeeze=False)[0]
+        for ax, s in zip(axes, series, strict=False):
+            for values, color, style, who in ((s["yours"], CURVE_COLORS[0], "-", "yours"),
+                                              (s["reference"], CURVE_COLORS[1], "--",
+                                               "reference")):
+                n = min(len(values), len(curve["x"]))
+                if n:
+                    ys = [math.nan if v is None else v for v in values[:n]]
+                    ax.plot(curve["x"][:n], ys, style, color=color, marker="o",
+                            markersize=3, label=who)
+            ax.set_title(s["name"], fontsize=9)
+            ax.set_xlabel(curve["x_label"], fontsize=8)
+            ax.tick_params(labelsize=7)
+            if ax.lines:
+                ax.legend(fontsize=7)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
 def _html_todo(tests: list[GradedTest]) -> str:
     messages = "".join(f"<p>{_e(m)}</p>" for m in unique(t["message"] for t in tests))
     items = "".join(_html_waiting_item(t) for t in tests)
@@ -557,15 +650,36 @@ def _html_waiting_item(test: GradedTest) -> str:
 # -- Gradescope ------------------------------------------------------------------------------
 
 
+@functools.cache
+def gradescope_visibility() -> dict[str, GradescopeVisibility]:
+    """GRADESCOPE_VISIBILITY with what course.toml's [gradescope] sets (checked)."""
+    given = tomllib.loads(COURSE_FILE.read_text()).get("gradescope", {})
+    chosen = {**GRADESCOPE_VISIBILITY}
+    for key, value in given.items():
+        if key not in GRADESCOPE_VISIBILITY or value not in GRADESCOPE_VISIBILITIES:
+            raise ValueError(f"[gradescope] {key} = {value!r} in {COURSE_FILE}: the keys are "
+                             f"{', '.join(GRADESCOPE_VISIBILITY)}, each one of "
+                             f"{', '.join(GRADESCOPE_VISIBILITIES)}")
+        chosen[key] = value
+    return chosen
+
+
 def to_gradescope(report: Report) -> GradescopeResults:
-    """Gradescope's results.json: hidden tests show once grades are published."""
-    tests = [_gradescope_test(topic, t) for topic in report["topics"] for t in topic["tests"]]
+    """Gradescope's results.json (its autograder specification): a test per test, numbered
+    topic.test and tagged with its topic and suite; visibility as course.toml says (hidden
+    tests show once grades are published); the score after any late penalty."""
+    seen = gradescope_visibility()
+    tests = [_gradescope_test(topic, t, f"{i}.{j}", seen[t["visibility"]])
+             for i, topic in enumerate(report["topics"], 1)
+             for j, t in enumerate(topic["tests"], 1)]
     seconds = sum(t["duration_s"] for topic in report["topics"] for t in topic["tests"])
-    return {"score": float(report["score"]), "execution_time": math.ceil(seconds),
-            "output": _gradescope_summary(report), "tests": tests}
+    return {"score": float(final_score(report)), "execution_time": math.ceil(seconds),
+            "output": _gradescope_summary(report), "visibility": seen["result"],
+            "stdout_visibility": seen["stdout"], "tests": tests}
 
 
-def _gradescope_test(topic: TopicEntry, test: GradedTest) -> GradescopeTest:
+def _gradescope_test(topic: TopicEntry, test: GradedTest, number: str,
+                     visibility: GradescopeVisibility) -> GradescopeTest:
     checks = f"What it checks: {test['hint']}" if test["hint"] else ""
     if not missed(test):
         verdict = "passed"
@@ -576,11 +690,13 @@ def _gradescope_test(topic: TopicEntry, test: GradedTest) -> GradescopeTest:
     output = "\n\n".join(filter(None, [verdict, checks]))
     return {
         "name": f"{topic['name']}: {test['name']}",
+        "number": number,
         "score": float(test["score"]),
         "max_score": float(test["max_score"]),
         "status": "failed" if missed(test) else "passed",
         "output": output,
-        "visibility": GRADESCOPE_VISIBILITY.get(test["visibility"], "after_published"),
+        "visibility": visibility,
+        "tags": [topic["name"], test["visibility"]],
     }
 
 
@@ -593,7 +709,9 @@ def _gradescope_summary(report: Report) -> str:
               for fix in function_fixes(topic) for d in fix.diagnoses]
     lines += [f"Forbidden: {flag_text(f)}" for f in merged_flags(report)]
     lines += [f"Not graded: {t}" for t in not_graded_texts(report)]
-    return "\n".join(filter(None, [*lines, not_counted_text(report), isolation_text(report)]))
+    lines += [f"Late: {t}" for t in late_texts(report)]
+    return "\n".join(filter(None, [*lines, not_counted_text(report), isolation_text(report),
+                                    *environment_text(report)]))
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -23,9 +23,33 @@ from typing import Literal, TypedDict
 Outcome = Literal["passed", "failed", "error", "timeout", "forbidden", "not_implemented"]
 Visibility = Literal["public", "hidden"]  # a test of tests/public/ or of tests/hidden/
 How = Literal["runtime", "source"]  # a forbidden call made while grading, or written in source
+# What the submission held for a topic: an attempt, or one of the empty and broken kinds a
+# class page keeps apart from its pass rates (no file of it, or nothing of the submission
+# readable; the stub itself; a file of it the grader could not read; one that does not parse;
+# one refused by the source allow-list).
+TopicState = Literal["attempted", "missing", "stub", "unreadable", "syntax_error", "refused"]
 
 
-class GradedTest(TypedDict):
+class CurveSeries(TypedDict):
+    """One quantity of a curve, point by point: the student's and the reference's on the same
+    data (None where a value was not a finite number)."""
+
+    name: str  # "test accuracy"
+    yours: list[float | None]
+    reference: list[float | None]
+
+
+class Curve(TypedDict):
+    """A training test's curves, recorded by the test (`grader.plugin.record_curve`) and
+    drawn only in report.html; the first series is the one a class page compares."""
+
+    title: str  # what was trained on what data
+    x_label: str  # "epoch", "step"
+    x: list[float]
+    series: list[CurveSeries]
+
+
+class _GradedTest(TypedDict):
     """One test of a topic: its points, how it ended and what the student is told."""
 
     name: str
@@ -37,6 +61,13 @@ class GradedTest(TypedDict):
     mistake: str | None  # the recognised mistake the message names, in its own words, or None
     hint: str  # what the test checks: the first paragraph of its docstring
     duration_s: float
+
+
+class GradedTest(_GradedTest, total=False):
+    """A test as the report lists it: a training test may add its curves (a key that is
+    absent, not null, on every other test)."""
+
+    curve: Curve
 
 
 class GradedTestRecord(GradedTest):
@@ -53,6 +84,7 @@ class TopicEntry(TypedDict):
     title: str
     score: float
     max_score: float
+    state: TopicState
     tests: list[GradedTest]
 
 
@@ -82,6 +114,36 @@ class NotGraded(TypedDict):
     reason: str
 
 
+class Environment(TypedDict):
+    """Where a report was graded, so a student's own report and the instructor's can be
+    compared line by line (`grader.report.environment`)."""
+
+    course_hash: str  # course.toml, the grader, torchdrill and the public tests
+    hidden_tests_hash: str | None  # tests/hidden, where this kit has them (None: a student's)
+    python: str
+    torch: str
+    device: str  # "cpu", or the CUDA devices
+    cuda: str  # CUDA's version and devices, or why it is not available
+    tf32: str  # whether float32 matmuls and convolutions may round to TF32
+    threads: int  # torch threads of the grader and of each worker
+    seeds: str  # how every random draw is fixed
+    data: str  # the MNIST the training tests used: real files (where) or generated digits
+
+
+class LatePenalty(TypedDict):
+    """Points a topic lost for being handed in after its deadline (`grader batch` with
+    course.toml's [late] and [deadlines]); the tests' scores stay as graded."""
+
+    topic: str
+    submitted_at: str  # ISO 8601 with its UTC offset
+    deadline: str  # the deadline that applied, the student's extension included
+    extension_hours: float
+    hours_late: float
+    penalty: float  # the share of the topic's score taken off, 0 to the course's cap
+    points: float  # the points taken off
+    rule: str  # the course's rule, as the student reads it ("10% per day or part of one, ...")
+
+
 class Report(TypedDict):
     """report.json: one submission's grade."""
 
@@ -95,6 +157,8 @@ class Report(TypedDict):
     flags: list[Flag]
     not_counted: list[NotCounted]
     files_not_graded: list[NotGraded]
+    environment: Environment
+    late: list[LatePenalty]  # `score` is before these; the final score is after them
 
 
 # -- Gradescope's results.json ---------------------------------------------------------------
@@ -104,18 +168,24 @@ GradescopeVisibility = Literal["hidden", "after_due_date", "after_published", "v
 
 
 class GradescopeTest(TypedDict):
+    """One test of Gradescope's autograder specification (results.json's `tests`)."""
+
     name: str
+    number: str  # "2.5": the topic's place in the course, the test's in the topic
     score: float
     max_score: float
     status: GradescopeStatus
     output: str
     visibility: GradescopeVisibility
+    tags: list[str]  # the topic and the test's suite
 
 
 class GradescopeResults(TypedDict):
-    score: float
+    score: float  # after any late penalty
     execution_time: int
     output: str
+    visibility: GradescopeVisibility  # of the whole result
+    stdout_visibility: GradescopeVisibility  # of run_autograder's own output
     tests: list[GradescopeTest]
 
 

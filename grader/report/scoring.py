@@ -1,5 +1,11 @@
 """From per-test records to the report (the schema in DEVELOPERS.md).
 
+Each topic says what the submission held for it (`state`): an attempt, or an empty or broken
+one (no file, the stub itself, a file the grader could not read, one that does not parse, one
+the source allow-list refused), which a class page keeps apart from its pass rates. The report
+records where it was graded (`grader.report.environment`); late penalties are a batch's to add
+(`late`, empty here).
+
 Every text in the report passes through `grader.text.clean_text` here, where the report is
 built, so the table, Markdown, HTML and Gradescope's json all show a submission's text (its
 messages, file names, printed output) without the control characters and escape codes it
@@ -14,9 +20,20 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from grader.course import Course
+from grader.report.environment import environment
 from grader.report.formats import topic_functions
-from grader.report.schema import Flag, GradedTest, GradedTestRecord, NotCounted, Report, TopicEntry
-from grader.scan.source import SourceTooLarge, forbidden_in_source, function_names
+from grader.report.schema import (
+    Flag,
+    GradedTest,
+    GradedTestRecord,
+    NotCounted,
+    Report,
+    TopicEntry,
+    TopicState,
+    waiting,
+)
+from grader.scan import allowlist
+from grader.scan.source import SourceTooLarge, forbidden_in_source, function_names, parse
 from grader.submission import Submission
 from grader.text import clean_text
 
@@ -70,6 +87,8 @@ def build_report(records: Sequence[GradedTestRecord], course: Course, topics: li
             "name": name, "title": course.topic(name).title,
             "score": round(sum(t["score"] for t in tests), 4),
             "max_score": round(sum(t["max_score"] for t in tests), 4),
+            "state": topic_state(name, submission, course, tests,
+                                 debugging="in-process" in isolation),
             "tests": tests,
         })
     report: Report = {
@@ -83,17 +102,44 @@ def build_report(records: Sequence[GradedTestRecord], course: Course, topics: li
         "flags": [*runtime_flags, *source_flags(submission, course, topics)],
         "not_counted": list(not_counted),
         "files_not_graded": submission.not_graded,
+        "environment": environment(course),
+        "late": [],
     }
     return cast(Report, _clean(report))  # the same keys and value types, texts cleaned
 
 
+def topic_state(name: str, submission: Submission, course: Course, tests: list[GradedTest],
+                debugging: bool = False) -> TopicState:
+    """What the submission held for the topic: `attempted`, or which kind of empty or broken
+    (`debugging`: `grade --in-process`, where the allow-list lets `breakpoint()` be)."""
+    if name in submission.problems:  # the same problem for every topic: nothing was read
+        whole = not submission.sources and len(set(submission.problems.values())) == 1 and \
+            set(submission.problems) >= set(course.names)
+        return "missing" if whole else "unreadable"
+    source = submission.source(name)
+    if source is None:  # no file; or a stopped run, which has no sources and lost every test
+        return "missing" if tests and all(map(waiting, tests)) else "attempted"
+    try:
+        if parse(source) is None:
+            return "syntax_error"
+        if allowlist.costing(source, course.source, course.names, course.topic(name).allow,
+                             debugging):
+            return "refused"
+    except SourceTooLarge:  # `load_submission` refuses such a file: a problem, above
+        return "unreadable"
+    return "stub" if tests and all(map(waiting, tests)) else "attempted"
+
+
 def _without_topic(record: GradedTestRecord) -> GradedTest:
     """The test as the report lists it under its topic (the record less its `topic`)."""
-    return {"name": record["name"], "visibility": record["visibility"],
-            "score": record["score"], "max_score": record["max_score"],
-            "outcome": record["outcome"], "message": record["message"],
-            "mistake": record.get("mistake"), "hint": record["hint"],
-            "duration_s": record["duration_s"]}
+    test: GradedTest = {"name": record["name"], "visibility": record["visibility"],
+                        "score": record["score"], "max_score": record["max_score"],
+                        "outcome": record["outcome"], "message": record["message"],
+                        "mistake": record.get("mistake"), "hint": record["hint"],
+                        "duration_s": record["duration_s"]}
+    if "curve" in record:
+        test["curve"] = record["curve"]
+    return test
 
 
 def _clean(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """The grade in a terminal: a row per topic, the tests that lost points by function, each
 function's diagnosis (every recognised mistake or shared message once, with what it cost)
-before its tests and what went wrong in each, then forbidden calls and the total. Student
+before its tests and what went wrong in each, then forbidden calls, any late penalty, the total
+and, last, where it was graded. Student
 text is printed as plain Text, never as rich markup, and the output stays readable in CI logs
 where stdout is not a terminal.
 """
@@ -17,11 +18,13 @@ from grader.report.formats import (
     detail_message,
     diagnosis_text,
     display_name,
+    environment_text,
     flag_text,
     fraction,
     function_fixes,
     isolation_text,
     label,
+    late_texts,
     merged_flags,
     not_counted_text,
     not_graded_texts,
@@ -29,6 +32,7 @@ from grader.report.formats import (
     score_of,
     summary_line,
     text_bar,
+    total_text,
     unique,
     waiting_text,
 )
@@ -61,10 +65,14 @@ def render_table(report: Report, console: Console | None = None) -> None:
         console.print(_flags_text(report))
     if not_graded_texts(report):
         console.print(_not_graded_text(report))
-    console.print(Text(f"Total {score_of(report)}", style="bold"))
+    for late in late_texts(report):
+        console.print(Text(f"Late: {late}", style="magenta"))
+    console.print(Text(f"Total {total_text(report)}", style="bold"))
     if not_counted_text(report):
         console.print(Text(not_counted_text(report), style="dim"))
     console.print(Text(isolation_text(report), style="dim"))
+    for line in environment_text(report):
+        console.print(Text(line, style="dim"))
 
 
 def _bar(share: float, console: Console) -> Text:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import math
 import warnings
 
@@ -40,6 +41,7 @@ from torch.utils.data import DataLoader, Subset
 
 import torchdrill.data
 from grader.checks import assert_close, max_abs
+from grader.plugin import record_curve
 from tests.hidden._conventions import expect_exact_float
 from tests.hidden._probes import forward_log, logged_calls
 
@@ -153,6 +155,7 @@ def check_learning(what: str, history: dict, template: torch.nn.Module, init: di
     trained net's state_dict."""
     X_test, y_test = grader_mnist()["test"]
     acc, unsure = measured_accuracy(with_state(template, final), X_test, y_test, batch_size)
+    record_learning_curve(what, history, template, init, lr, batch_size, source)
     reported = history["test_acc"][-1]
     if abs(reported - acc) > 1e-6 + unsure:
         raise AssertionError(
@@ -183,6 +186,47 @@ def check_learning(what: str, history: dict, template: torch.nn.Module, init: di
         raise AssertionError(f"the training loss went up from epoch 1 to 2 "
                              f"({history['train_loss']}): is each step descending the "
                              "gradient of this batch's loss (zero_grad, backward, step)?")
+
+
+def record_learning_curve(what: str, history: dict, template: torch.nn.Module, init: dict,
+                          lr: float, batch_size: int, source: str) -> None:
+    """The history `what` reported beside the reference's training from the same initial
+    state on the same data (computed here, in the grader), for report.html's plot."""
+    epochs = len(history["test_acc"])
+    facts = reference_curve(template, init, lr, batch_size, epochs)
+    data = "generated digits" if source == "synthetic" else "MNIST"
+    record_curve(f"{what} on {data}, {epochs} epochs, lr {lr}", "epoch",
+                 list(range(1, epochs + 1)),
+                 [("test accuracy", history["test_acc"], facts["test_acc"]),
+                  ("training loss", history["train_loss"], facts["loss"]),
+                  ("training accuracy", history["train_acc"], facts["acc"])])
+
+
+def state_key(state: dict) -> str:
+    """A digest of a state_dict's names and values (a correct init is the same every time)."""
+    h = hashlib.sha256()
+    for name, value in sorted(state.items()):
+        h.update(name.encode() + value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+REFERENCE_CURVES: dict[tuple, dict] = {}  # a class's correct inits are one state per test
+
+
+def reference_curve(template: torch.nn.Module, init: dict, lr: float, batch_size: int,
+                    epochs: int) -> dict:
+    """reference_training's facts on the grader's MNIST from `init`, computed once per
+    initial state and setting in this process."""
+    key = (state_key(init), lr, batch_size, epochs)
+    if key not in REFERENCE_CURVES:
+        X_train, y_train = grader_mnist()["train"]
+        X_test, y_test = grader_mnist()["test"]
+        if len(REFERENCE_CURVES) >= 8:
+            REFERENCE_CURVES.clear()
+        REFERENCE_CURVES[key] = reference_training(
+            with_state(template, init), chunks(X_train, y_train, batch_size),
+            chunks(X_test, y_test, batch_size), epochs, lr)[1]
+    return REFERENCE_CURVES[key]
 
 
 def with_state(net: torch.nn.Module, state: dict) -> torch.nn.Module:

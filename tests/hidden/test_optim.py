@@ -25,6 +25,7 @@ from grader.checks import (
     hints_on_error,
     max_abs,
 )
+from grader.plugin import record_curve
 from tests.hidden import _optimizers as O
 from tests.hidden import _strategies as tds
 from tests.public.test_optim import (
@@ -572,8 +573,19 @@ def test_descend_plain_gradient_descent(student):
         (g,) = torch.autograd.grad(cf.rosenbrock(x), x)
         x = (x - 1e-3 * g).detach().requires_grad_(True)
         expected.append(x.detach())
+    record_descent_curve("descend on the Rosenbrock function from [-0.5, 0.5], lr 1e-3", path,
+                         torch.stack(expected), cf.rosenbrock)
     assert_close(path, torch.stack(expected), "descend(rosenbrock, [-0.5, 0.5], "
                  "gradient_descent_update, lr=1e-3, 50 steps)", atol=1e-9)
+
+
+def record_descent_curve(title: str, path, expected: torch.Tensor, f) -> None:
+    """f along the student's path beside the reference's, for report.html's plot (no curve of
+    the student's where the path is not a tensor of the reference's shape)."""
+    yours = ([float(f(x)) for x in path.detach().double()]
+             if isinstance(path, torch.Tensor) and path.shape == expected.shape else [])
+    record_curve(title, "step", list(range(len(expected))),
+                 [("f(x)", yours, [float(f(x)) for x in expected])])
 
 
 # --------------------------------------------------------------------------- find_minimum

@@ -84,16 +84,19 @@ def test_report_schema(solutions_report, exercises_report):
     for report in (solutions_report, exercises_report):
         assert set(report) == {"submission", "kit_version", "graded_at", "isolation", "score",
                                "max_score", "topics", "flags", "not_counted",
-                               "files_not_graded"}
+                               "files_not_graded", "environment", "late"}
         assert report["files_not_graded"] == []  # every file of solutions/ is a topic
         for topic in report["topics"]:
-            assert set(topic) == {"name", "title", "score", "max_score", "tests"}
+            assert set(topic) == {"name", "title", "score", "max_score", "state", "tests"}
             assert topic["score"] == sum(t["score"] for t in topic["tests"])
             for t in topic["tests"]:
-                assert set(t) == {"name", "visibility", "score", "max_score", "outcome",
-                                  "message", "mistake", "hint", "duration_s"}
+                assert set(t) - {"curve"} == {"name", "visibility", "score", "max_score",
+                                              "outcome", "message", "mistake", "hint",
+                                              "duration_s"}
                 assert t["outcome"] in OUTCOMES and t["visibility"] in {"public", "hidden"}
                 assert t["hint"], f"{t['name']} has no docstring to use as a hint"
+    assert {t["state"] for t in solutions_report["topics"]} == {"attempted"}
+    assert {t["state"] for t in exercises_report["topics"]} == {"stub"}
 
 
 def test_all_report_files_written(tmp_path):

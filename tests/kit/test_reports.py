@@ -211,7 +211,8 @@ def _check_gradescope(results: dict) -> None:
     assert isinstance(results["output"], str)
     assert isinstance(results["tests"], list)
     for test in results["tests"]:
-        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert set(test) == {"name", "number", "score", "max_score", "status", "output",
+                             "visibility", "tags"}
         assert isinstance(test["name"], str) and test["name"]
         assert all(isinstance(test[k], float) for k in ("score", "max_score"))
         assert test["status"] in ("passed", "failed")
