@@ -25,9 +25,9 @@ TIMEOUT_S = 30  # per network operation, so an offline machine fails fast instea
 def _data_root() -> Path:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    from torchdrill.data import data_root
+    from torchdrill.data import download_root
 
-    return data_root()
+    return download_root()
 
 
 def fetch(name: str, root: Path) -> str:

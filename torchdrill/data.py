@@ -83,17 +83,37 @@ class IdxFormatError(ValueError):
 # --------------------------------------------------------------------------- the data root
 
 
+REPO = Path(__file__).resolve().parent.parent
+# the course's own copy beside the kit, as its machines and CI lay it out (../shared/datasets)
+SHARED_DATA = REPO.parent / "shared" / "datasets"
+
+
+def download_root() -> Path:
+    """Where ``make data`` puts what it downloads: ``$TORCHDRILL_DATA`` if set, else
+    ``<repo>/datasets/data``."""
+    env = os.environ.get("TORCHDRILL_DATA", "").strip()
+    return Path(env).expanduser() if env else REPO / "datasets" / "data"
+
+
 def data_root() -> Path:
-    """Return the folder the loaders search: ``$TORCHDRILL_DATA`` if set, else
-    ``<repo>/datasets/data``.
+    """Return the folder the loaders search: ``$TORCHDRILL_DATA`` if set; else
+    ``<repo>/datasets/data`` when it holds a dataset; else the course's shared copy beside the
+    kit (``../shared/datasets``) when that does, so grading uses the course's MNIST wherever
+    it is; else ``<repo>/datasets/data``.
 
     Point ``TORCHDRILL_DATA`` at any folder laid out as torchvision lays out its downloads
     (``<root>/MNIST/raw/...``); the course's CI points it at ``../shared/datasets``.
     """
-    env = os.environ.get("TORCHDRILL_DATA", "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "datasets" / "data"
+    first = download_root()
+    if os.environ.get("TORCHDRILL_DATA", "").strip() or _holds_data(first):
+        return first
+    return SHARED_DATA if _holds_data(SHARED_DATA) else first
+
+
+def _holds_data(root: Path) -> bool:
+    """Whether `root` has any file of a dataset in torchvision's layout."""
+    return any(any((root / folder / "raw").glob("*-ubyte*"))
+               for folder in ("MNIST", "FashionMNIST"))
 
 
 # --------------------------------------------------------------------------- IDX files

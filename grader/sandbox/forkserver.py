@@ -25,6 +25,7 @@ import torch.optim  # noqa: F401
 import torch.utils.data  # noqa: F401
 
 import torchdrill  # noqa: F401
+import torchdrill.data
 from grader.course import KIT_ROOT, load_course
 from grader.sandbox import audit, cgroups, dispatch_guard, fsroot, isolation, uids, wire
 from grader.sandbox.lazy import WORKER_LAZY_MODULES, import_lazy_modules
@@ -101,7 +102,7 @@ def _child(sock: socket.socket) -> None:
 def _filesystem(config: dict, uid: int | None) -> list[str]:
     """The allow-list root; where the kernel refuses it, the deny-list of earlier versions
     (tmpfs over the hidden paths), so grading still runs and the report says which it was."""
-    data_dirs = [os.environ.get("TORCHDRILL_DATA", ""), str(KIT_ROOT / "datasets")]
+    data_dirs = [str(torchdrill.data.data_root()), str(KIT_ROOT / "datasets")]
     owner = uid if uid is not None else os.getuid()
     try:
         return fsroot.enter_allow_list_root(data_dirs, config["hidden_paths"],

@@ -150,12 +150,29 @@ def test_loader_rejects_inconsistent_mnist_files(tmp_path):
 
 
 def test_data_root_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setattr(D, "SHARED_DATA", tmp_path / "no-shared-copy")
     monkeypatch.setenv("TORCHDRILL_DATA", str(tmp_path))
-    assert D.data_root() == tmp_path
+    assert D.data_root() == D.download_root() == tmp_path
     monkeypatch.delenv("TORCHDRILL_DATA")
     assert D.data_root() == REPO / "datasets" / "data"
     monkeypatch.setenv("TORCHDRILL_DATA", "")
     assert D.data_root() == REPO / "datasets" / "data"
+
+
+def test_the_courses_shared_copy_is_used_wherever_it_is(monkeypatch, tmp_path):
+    """No TORCHDRILL_DATA and nothing under datasets/data, but the course's MNIST beside the
+    kit (../shared/datasets): grading reads it rather than generated digits; `make data` still
+    downloads into datasets/data."""
+    shared = tmp_path / "shared" / "datasets"
+    make_mnist(shared, test=30)
+    monkeypatch.setattr(D, "SHARED_DATA", shared)
+    monkeypatch.delenv("TORCHDRILL_DATA", raising=False)
+    if D._holds_data(REPO / "datasets" / "data"):
+        pytest.skip("this checkout has its own datasets/data, which comes first")
+    assert D.data_root() == shared
+    assert D.download_root() == REPO / "datasets" / "data"
+    train_iter, test_iter, source = D.load_mnist_or_synthetic(8)
+    assert source != "synthetic"
 
 
 def test_loaders_read_the_data_root_by_default(monkeypatch, tmp_path):
