@@ -29,7 +29,7 @@ def test_bench_prints_what_the_similarity_report_costs():
     run = subprocess.run([sys.executable, "-m", "grader.instructor.bench_similarity",
                           "--students", "20"], cwd=KIT_ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert re.search(r"^similarity: 20 students x 7 topics in [\d.]+ s \(target \d+ s\); \d+ "
+    assert re.search(r"^similarity: 20 students x \d+ topics in [\d.]+ s \(target \d+ s\); \d+ "
                      r"pairs at the threshold$", run.stdout, re.M), run.stdout
 
 
