@@ -70,6 +70,7 @@ MAX_TEXT = 4000  # characters of an error message
 MAX_WHERE = 200  # characters of " (line N of file.py)"
 MAX_NAME = 100  # characters of a type name
 MAX_HITS = 50  # distinct forbidden calls read from one reply, and kept for one test
+MAX_OUTPUT = 2000  # characters of what the student's code printed, kept per test
 MAX_FLAGS_PER_FUNCTION = 20
 MAX_FLAGS = 200
 
@@ -134,6 +135,7 @@ class Session:
         self.pending_seed: int | None = None
         self.timeouts: dict[str, int] = {}
         self.test_budget_s: float | None = None  # this test's calls in all (grader.budgets)
+        self.test_output = ""  # what the student's code printed in this test (`_keep_output`)
         self.test_used_s = 0.0
         self.last_limit_s = 0.0  # of the last request sent
         self._imported: set[tuple[int, str]] = set()  # (worker generation, topic)
@@ -163,6 +165,16 @@ class Session:
         self._seen_hits = set()
         self.pending_seed = zlib.crc32(test_id.encode())
         self.test_budget_s, self.test_used_s = budget_s, 0.0
+        self.test_output = ""
+
+    def _keep_output(self, reply: dict) -> None:
+        """What the student's code printed in this reply, kept for its test's report entry (the
+        first MAX_OUTPUT characters of the test's calls in all; the worker caps each reply)."""
+        for stream in ("stdout", "stderr"):
+            text = reply.get(stream)
+            room = MAX_OUTPUT - len(self.test_output)
+            if isinstance(text, str) and text and room > 0:
+                self.test_output += clean_text(text[:room])
 
     # -- the worker -------------------------------------------------------------------------
 
@@ -292,6 +304,7 @@ class Session:
             self.used_s += spent
             self.test_used_s += spent if in_test else 0.0
         self._record(topic, function, reply.get("flags") or [])
+        self._keep_output(reply)
         error = reply.get("error")
         if not reply.get("ok") and isinstance(error, dict) and error.get("kind") == "grader":
             raise _grader_step(function, error, request, args_tensors)

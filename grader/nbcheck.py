@@ -39,7 +39,7 @@ from pathlib import Path
 
 from grader.course import GPU_TESTS_ENV, KIT_ROOT, GpuTests, load_course
 from grader.notebooks import METADATA_KEY, group_of
-from grader.report.formats import detail_message, diagnose, diagnosis_text
+from grader.report.formats import PRINTED, detail_message, diagnose, diagnosis_text
 from grader.report.schema import OUTCOMES, GradedTest, Report, waiting
 
 GRADER_START_S = 120  # beyond the course's submission time limit: torch import, pytest, workers
@@ -222,7 +222,8 @@ def _lost_lines(lost: list[GradedTest], named: bool) -> list[str]:
         message = detail_message(t, diagnoses) if t.get("message") else ""
         lines += [textwrap.indent(f"{label}: {text}", "      ")
                   for label, text in (("what went wrong", message),
-                                      ("what it checks", t.get("hint"))) if text]
+                                      ("what it checks", t.get("hint")),
+                                      (PRINTED.lower(), t.get("output"))) if text]
     return lines
 
 

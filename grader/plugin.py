@@ -133,7 +133,20 @@ class Grading:
         }
         if self.curve is not None:
             record["curve"], self.curve = self.curve, None
+        if outcome != "passed" and self.session.test_output:
+            record["output"] = printed(self.session.test_output, record["visibility"])
         return record
+
+
+def printed(text: str, visibility: str) -> str:
+    """What a failed test's report entry says the student's code printed: the text (capped by
+    the session) for a public test; for a hidden test only how much, since a print of the
+    arguments would show a hidden test's inputs."""
+    if visibility == "public":
+        return text
+    lines = text.count("\n") + (not text.endswith("\n"))
+    return (f"(your code printed {lines} line{'s' if lines != 1 else ''} here; a hidden "
+            "test's inputs are not shown: print inside a public test or your own example)")
 
 
 def record_curve(title: str, x_label: str, x: Sequence[float],

@@ -44,6 +44,7 @@ from grader.report.schema import (
     waiting,
 )
 
+PRINTED = "What your code printed"  # under a test that did not pass (`GradedTest.output`)
 HOW_LABELS: dict[How, str] = {"runtime": "called while grading",
                               "source": "written in the source"}
 FLAGS_ADVICE = ("A forbidden call does the exercise's work for you, so a test that reaches one "
@@ -450,6 +451,8 @@ def _md_test(test: GradedTest, message: str) -> str:
              _md_block(message)]
     if test["hint"]:
         lines.append(f"*What it checks:* {_md(test['hint'])}")
+    if test.get("output"):
+        lines += [f"*{PRINTED}:*", _md_block(test.get("output", ""))]
     return "\n\n".join(lines)
 
 
@@ -590,10 +593,12 @@ def _html_test(test: GradedTest, message: str) -> str:
     hidden = ' <span class="tag">hidden</span>' if test["visibility"] == "hidden" else ""
     hint = (f'<p class="hint"><strong>What it checks:</strong> {_e(test["hint"])}</p>'
             if test["hint"] else "")
+    output = (f'<p class="hint"><strong>{PRINTED}:</strong></p><pre>{_e(test["output"])}</pre>'
+              if test.get("output") else "")
     return (f'<article class="{_e(test["outcome"])}"><h4><code>{_e(test["name"])}</code> '
             f'<span class="badge">{_e(label(test))}</span>{hidden} '
             f'<span class="pts">{_e(score_of(test))}</span></h4>'
-            f"<pre>{_e(message)}</pre>{hint}</article>")
+            f"<pre>{_e(message)}</pre>{hint}{output}</article>")
 
 
 def _html_curve(curve: Curve) -> str:
@@ -687,7 +692,8 @@ def _gradescope_test(topic: TopicEntry, test: GradedTest, number: str,
         verdict = test["message"] or label(test)
     else:
         verdict = f"{label(test)}: {test['message']}"
-    output = "\n\n".join(filter(None, [verdict, checks]))
+    printed = f"{PRINTED}:\n{test['output']}" if test.get("output") else ""
+    output = "\n\n".join(filter(None, [verdict, checks, printed]))
     return {
         "name": f"{topic['name']}: {test['name']}",
         "number": number,

@@ -64,10 +64,11 @@ class _GradedTest(TypedDict):
 
 
 class GradedTest(_GradedTest, total=False):
-    """A test as the report lists it: a training test may add its curves (a key that is
-    absent, not null, on every other test)."""
+    """A test as the report lists it: a training test may add its curves, and a test that did
+    not pass what the student's code printed (keys that are absent, not null, elsewhere)."""
 
     curve: Curve
+    output: str  # a public test's printed text, capped; a hidden test's, only how much
 
 
 class GradedTestRecord(GradedTest):

@@ -139,6 +139,8 @@ def _without_topic(record: GradedTestRecord) -> GradedTest:
                         "duration_s": record["duration_s"]}
     if "curve" in record:
         test["curve"] = record["curve"]
+    if "output" in record:
+        test["output"] = record["output"]
     return test
 
 

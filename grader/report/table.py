@@ -14,6 +14,7 @@ from rich.text import Text
 
 from grader.report.formats import (
     FLAGS_ADVICE,
+    PRINTED,
     FunctionFix,
     detail_message,
     diagnosis_text,
@@ -120,7 +121,20 @@ def _what_went_wrong(test: GradedTest, message: str) -> Text:
     text = Text(message)
     if test["hint"]:
         text.append("\n" + test["hint"], style="dim")
+    if test.get("output"):
+        text.append(f"\n{PRINTED}:\n{_head(test.get('output', ''))}", style="italic")
     return text
+
+
+SHOWN_LINES = 5  # of what a test's code printed, in the terminal (the reports keep more)
+
+
+def _head(text: str) -> str:
+    """The first SHOWN_LINES lines of `text`, saying how many more the reports hold."""
+    lines = text.rstrip("\n").split("\n")
+    more = len(lines) - SHOWN_LINES
+    return "\n".join(lines[:SHOWN_LINES]) + (f"\n... {more} more lines in report.md"
+                                             if more > 0 else "")
 
 
 def _not_written_text(report: Report) -> Text | None:

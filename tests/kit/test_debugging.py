@@ -38,3 +38,33 @@ def test_pdb_stops_in_the_students_function_and_prints_reach_the_terminal(tmp_pa
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def test_what_a_failing_test_printed_is_in_every_report(tmp_path):
+    """In normal grading (sandboxed) what the student's code printed during a test that did
+    not pass is under that test in the reports, capped; a hidden test says only how much (a
+    print of its arguments would show its inputs); a passing test carries nothing."""
+    import json
+    import subprocess
+
+    source = SOLUTION.replace("    ### BEGIN SOLUTION\n",
+                              "    ### BEGIN SOLUTION\n    print('softmax got', tuple(X.shape))\n"
+                              "    print('x' * 5000)\n", 1)
+    wrong = source.replace("X_shifted = X - X.max(dim=1, keepdim=True).values", "X_shifted = X")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "softmax.py").write_text(wrong)
+    run = subprocess.run([sys.executable, "-m", "grader", "grade", str(tmp_path / "sub"),
+                          "--topics", "softmax", "--out", str(tmp_path / "out"), "-k",
+                          "test_softmax_large_logits or test_softmax_matches_torch or "
+                          "test_logsumexp"], cwd=KIT_ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    tests = {t["name"]: t for t in json.loads((tmp_path / "out" / "report.json").read_text())
+             ["topics"][0]["tests"]}
+    public, hidden = tests["test_softmax_large_logits"], tests["test_softmax_matches_torch"]
+    assert public["output"].startswith("softmax got (2, 2)") and len(public["output"]) <= 2000
+    assert "inputs are not shown" in hidden["output"] and "softmax got" not in hidden["output"]
+    assert all("output" not in t for t in tests.values() if t["outcome"] == "passed")
+    for name in ("report.md", "report.html", "results.json"):
+        assert "softmax got (2, 2)" in (tmp_path / "out" / name).read_text(), name
+    assert "softmax got (2, 2)" in run.stdout  # the terminal table shows its first lines
