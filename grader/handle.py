@@ -168,13 +168,13 @@ class Session:
         self.test_output = ""
 
     def _keep_output(self, reply: dict) -> None:
-        """What the student's code printed in this reply, kept for its test's report entry (the
-        first MAX_OUTPUT characters of the test's calls in all; the worker caps each reply)."""
-        for stream in ("stdout", "stderr"):
-            text = reply.get(stream)
-            room = MAX_OUTPUT - len(self.test_output)
-            if isinstance(text, str) and text and room > 0:
-                self.test_output += clean_text(text[:room])
+        """What the student's code printed (its `sys.stdout`: warnings and libraries' chatter
+        go to stderr) in this reply, kept for its test's report entry: the first MAX_OUTPUT
+        characters of the test's calls in all (the worker caps each reply)."""
+        text = reply.get("stdout")
+        room = MAX_OUTPUT - len(self.test_output)
+        if isinstance(text, str) and text and room > 0:
+            self.test_output += clean_text(text[:room])
 
     # -- the worker -------------------------------------------------------------------------
 
