@@ -1,5 +1,6 @@
-"""`python -m grader`. For `grade`, the worker template is started before anything imports
-torch here, so the two processes import it at the same time."""
+"""`python -m grader`. For `grade`, the worker template is a fork of this process taken right
+after it imports torch, before it reads the course, its tests or the submission: one import of
+torch serves both (grader.sandbox.client.Template._fork_here)."""
 
 if __name__ == "__main__":  # not when multiprocessing's spawn re-imports this module
     import os
@@ -8,7 +9,9 @@ if __name__ == "__main__":  # not when multiprocessing's spawn re-imports this m
     from grader.sandbox.client import Template
 
     sandboxed_grade = sys.argv[1:2] == ["grade"] and "--in-process" not in sys.argv[2:]
-    template = Template() if sandboxed_grade else None
+    if sandboxed_grade:
+        import torch  # noqa: F401 - what the template needs; the fork below shares it
+    template = Template(fork=True) if sandboxed_grade else None
 
     from grader.cli import main
 

@@ -10,6 +10,7 @@ decoded and references to objects in the worker.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import secrets
@@ -51,12 +52,17 @@ class Template:
     (`grader.forked`) share it: a lock file serialises their requests (a POSIX record lock, held
     per process and let go when its holder dies) and holds whether the template is ready."""
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, fork: bool = False):
+        """`fork`: start the template as a copy of this process (`_fork_here`), which must
+        have imported torch and nothing of the course yet; else as a fresh interpreter."""
         self.threads = threads
         if os.getuid() == 0:
             cgroups.sweep()  # workers' cgroups a killed grader left behind
         self._lock = tempfile.TemporaryFile()
-        self._start()
+        if fork:
+            self._fork_here()
+        else:
+            self._start()
 
     def _start(self) -> None:
         threads = self.threads
@@ -64,11 +70,30 @@ class Template:
         child.setblocking(True)  # not the non-blocking default of socket.setdefaulttimeout()
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "PYTHONDONTWRITEBYTECODE": "1"}
-        self.proc = subprocess.Popen(
+        self.pid = subprocess.Popen(
             [sys.executable, "-m", "grader.sandbox.forkserver", str(child.fileno())],
-            pass_fds=[child.fileno()], cwd=str(KIT_ROOT), env=env, stdin=subprocess.DEVNULL)
+            pass_fds=[child.fileno()], cwd=str(KIT_ROOT), env=env,
+            stdin=subprocess.DEVNULL).pid
         child.close()
         self.control = parent
+        os.pwrite(self._lock.fileno(), b"-", 0)  # not ready
+
+    def _fork_here(self) -> None:
+        """The template as a fork of this process, taken right after its `import torch` and
+        before it reads any test, solution or course file (`python -m grader grade`): the
+        template holds only what a fresh import would (torch, this module), and the grading
+        run pays one import of torch, not two. A template started again later is a fresh
+        interpreter (`_start`): by then this process has read the course."""
+        parent, child = socket.socketpair()
+        child.setblocking(True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            parent.close()
+            _become_template(child, self.threads)
+        child.close()
+        self.pid, self.control = pid, parent
         os.pwrite(self._lock.fileno(), b"-", 0)  # not ready
 
     def _wait_ready(self) -> None:
@@ -116,15 +141,50 @@ class Template:
         return struct.unpack(">q", pid)[0]
 
     def _stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.control.close()
-            self.proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.01)
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
 
     def close(self) -> None:
         self._stop()
         self._lock.close()
+
+
+def _become_template(sock: socket.socket, threads: int) -> None:
+    """In the child of `Template._fork_here`: forget the grader's command line and input, take
+    the worker's thread count, and serve as `grader.sandbox.forkserver` (never returns)."""
+    code = 70
+    try:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        sys.argv = [sys.argv[0]]
+        os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                          PYTHONDONTWRITEBYTECODE="1")
+        os.chdir(KIT_ROOT)
+        import torch
+
+        torch.set_num_threads(threads)  # OpenMP read its environment at import: say it here
+        from grader.sandbox import forkserver
+
+        forkserver.main(sock.fileno())
+        code = 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 def decode_reply(reply: bytes, nonce: str, arg_tensors: list, make_remote) -> dict[str, Any]:

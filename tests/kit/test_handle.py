@@ -5,7 +5,9 @@ become outcomes."""
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
+import signal
 import sys
 import textwrap
 
@@ -209,8 +211,8 @@ def test_a_dead_template_is_restarted(student):
     session = student._session
     if session.template is None:
         pytest.skip("no template in-process")
-    session.template.proc.kill()
-    session.template.proc.wait()
+    os.kill(session.template.pid, signal.SIGKILL)
+    os.waitpid(session.template.pid, 0)
     session.close()
     session.begin_test("after-template-died")
     assert torch.equal(student.square(torch.tensor([5.0])), torch.tensor([25.0]))

@@ -308,3 +308,35 @@ def test_a_student_cannot_read_a_classmates_files_or_reports(tmp_path):
     assert secret not in reports["zz_thief"]
     for place in (cls, out):  # what it found (the kit's public parts, if they are under /tmp)
         assert all(str(place) not in m for m in messages), messages
+
+
+TEMPLATE_PROBE = '''
+import os
+import sys
+
+def softmax(X):
+    seen = sorted(m for m in sys.modules if m.split(".")[0] in (
+        "tests", "solutions", "pytest", "_pytest", "hypothesis", "rich")
+        or m.startswith(("grader.instructor", "grader.plugin", "grader.handle", "grader.grade")))
+    raise RuntimeError(repr({"modules": seen, "argv": sys.argv[1:],
+                             "stdin": os.readlink("/proc/self/fd/0")}))
+'''
+
+
+def test_the_template_a_grade_forks_holds_what_a_fresh_import_would(tmp_path):
+    """`python -m grader grade` forks its worker template right after `import torch`: a worker
+    finds no test, solution or grading module imported, not the grader's command line (the
+    submission's path, the output folder) and no terminal on its stdin."""
+    import ast
+    import json
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "softmax.py").write_text(TEMPLATE_PROBE)
+    run = subprocess.run([sys.executable, "-m", "grader", "grade", str(tmp_path / "sub"),
+                          "--topics", "softmax", "--out", str(tmp_path / "out"), "-k",
+                          "test_softmax_small_example"], cwd=KIT_ROOT, capture_output=True,
+                         text=True, timeout=300, env=permissive_env(tmp_path))
+    assert run.returncode == 0, run.stderr[-2000:]
+    (test,) = json.loads((tmp_path / "out" / "report.json").read_text())["topics"][0]["tests"]
+    seen = ast.literal_eval(test["message"].split("RuntimeError: ", 1)[1].rsplit(" (line", 1)[0])
+    assert seen == {"modules": [], "argv": [], "stdin": "/dev/null"}, seen
