@@ -28,6 +28,12 @@ grade-class: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-class SUBMISSIONS=DIR [OUT=DIR] [TOPICS=softmax,mlp] [ROSTER=roster.csv] [TIMES=times.csv]"; exit 2; }
 	$(PY) -m grader batch $(SUBMISSIONS) --out $(or $(OUT),grading/class) $(if $(TOPICS),--topics $(TOPICS),) $(if $(ROSTER),--roster $(ROSTER),) $(if $(TIMES),--times $(TIMES),)
 
+notebook: $(STAMP)
+	@test -n "$(TOPIC)" || { echo "usage: make notebook TOPIC=softmax"; exit 2; }
+	@$(PY) -c "import notebook, ipykernel" 2>/dev/null || \
+		$(PY) -m pip install --disable-pip-version-check --progress-bar on notebook ipykernel
+	$(PY) -m grader notebook $(TOPIC)
+
 test: $(STAMP)
 	$(PY) -m grader sync --check
 	$(PY) -m ruff check .

@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
                    help="test sessions at once, each on a share of the topics in a process of "
                    "its own (default: the cores this process may run on)")
+    n = sub.add_parser("notebook", help="open a topic's exercise as a Jupyter notebook")
+    n.add_argument("topic")
+    n.add_argument("--folder", default=str(KIT_ROOT / "notebooks"),
+                   help="where the notebooks are kept (default: notebooks/)")
+    n.add_argument("--no-open", action="store_true", help="write it, do not start Jupyter")
     if has_instructor_commands():
         from grader.instructor import commands  # only here: a grade must not wait for it
 
@@ -77,6 +82,8 @@ def course_of(args: argparse.Namespace) -> tuple[Course, list[str] | None]:
 def main(argv: list[str] | None = None, template: Template | None = None) -> int:
     """The command line; `template`: a worker template already started, for `grade`."""
     args = _parser().parse_args(argv)
+    if args.command == "notebook":
+        return notebook(args)
     if args.command != "grade":
         from grader.instructor import commands
 
@@ -101,3 +108,25 @@ def main(argv: list[str] | None = None, template: Template | None = None) -> int
     return 0
 
 
+def notebook(args: argparse.Namespace) -> int:
+    """`notebook TOPIC`: the topic's exercise as `notebooks/<topic>.ipynb`, written from its
+    stub the first time only (never over a student's notebook), then opened in Jupyter with
+    this Python, whose kernel can import the grader its cells of checks call."""
+    import json
+
+    from grader.notebooks import student_notebook
+
+    course, _ = course_of(argparse.Namespace(command="notebook", call_timeout=None,
+                                             topics=args.topic))
+    path = Path(args.folder) / f"{args.topic}.ipynb"
+    if path.exists():
+        print(f"{path} exists: your work in it is kept as it is")
+    else:
+        stub = (KIT_ROOT / "exercises" / f"{args.topic}.py").read_text()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(student_notebook(args.topic, stub), indent=1) + "\n")
+        print(f"wrote {path}: the notebook of exercises/{args.topic}.py (that file is "
+              "separate: grade one or the other)")
+    if args.no_open:
+        return 0
+    os.execv(sys.executable, [sys.executable, "-m", "notebook", str(path)])

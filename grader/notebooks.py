@@ -44,6 +44,92 @@ def group_of(test_name: str, functions: Iterable[str]) -> str | None:
     return max(fits, key=len) if fits else WHOLE_TOPIC
 
 
+# --------------------------------------------------------------------------- module -> notebook
+
+
+def _end(node: ast.stmt, lines: list[str]) -> int:
+    """The statement's last line, with the indented comments that follow it (such as a
+    function's closing `### END SOLUTION`)."""
+    last = end = node.end_lineno or node.lineno  # ast.parse always sets end_lineno
+    while end < len(lines) and (not lines[end].strip() or lines[end][0].isspace()):
+        end += 1
+    while end > last and not lines[end - 1].strip():
+        end -= 1
+    return end
+
+
+def module_chunks(source: str) -> list[tuple[Definition | None, str]]:
+    """The module split into chunks of text: each top-level def/class on its own (with the
+    comments above it), the statements between them together. The module docstring is left
+    out (it becomes the notebook's introduction)."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    body = list(tree.body)
+    start = _end(body.pop(0), lines) if ast.get_docstring(tree) is not None else 0
+    chunks: list[tuple[Definition | None, str]] = []
+    for node in body:
+        end = _end(node, lines)
+        text = "\n".join(lines[start:end])
+        start = end
+        if isinstance(node, DEF_NODES) or not chunks or chunks[-1][0] is not None:
+            chunks.append((node if isinstance(node, DEF_NODES) else None, text))
+        else:
+            chunks[-1] = (None, chunks[-1][1] + "\n" + text)
+    return [(node, text.strip("\n")) for node, text in chunks if text.strip()]
+
+
+def signature(node: Definition) -> str:
+    """`softmax(X: torch.Tensor) -> torch.Tensor`, or `class Accumulator`: a cell's heading."""
+    if isinstance(node, ast.ClassDef):
+        return f"class {node.name}"
+    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+    return f"{node.name}({ast.unparse(node.args)}){returns}"
+
+
+STUDENT_INSTRUCTIONS = """\
+## How this notebook works
+
+Write your code where a cell says `# YOUR CODE HERE`, in place of `raise NotImplementedError()`,
+and keep the functions' names and signatures. After each function comes a cell of checks: it
+grades this notebook **as saved** (save it first) with the public tests, running your code in
+torchdrill's sandbox, and prints what went wrong and why. Cells of your own to try things out
+are welcome. Before you hand it in: restart the kernel and run every cell."""
+
+
+def student_notebook(topic: str, source: str) -> dict[str, Any]:
+    """A notebook (nbformat 4 JSON) of a topic's stub `source` for a student's own Jupyter:
+    the module docstring as its introduction, each function's docstring and code, and after
+    each a cell of checks that grades the saved notebook with the public tests
+    (`grader.nbcheck.check`)."""
+    tree = ast.parse(source)
+    heading, _, intro = (ast.get_docstring(tree) or topic).strip().partition("\n")
+    cells = [_markdown_cell(f"# {heading.rstrip('.')}\n\n{intro.strip()}".strip()),
+             _markdown_cell(STUDENT_INSTRUCTIONS)]
+    for node, text in module_chunks(source):
+        if node is not None:
+            cells.append(_markdown_cell("\n\n".join(filter(None, [
+                f"## `{signature(node)}`", ast.get_docstring(node)]))))
+        cells.append(_code_cell(text))
+        if node is not None and not node.name.startswith("_"):
+            cells.append(_code_cell(f"from grader import nbcheck\n\n"
+                                    f"nbcheck.check({topic!r}, {node.name!r})"))
+    cells.append(_code_cell(f"from grader import nbcheck\n\nnbcheck.check({topic!r}, None)"))
+    return {"nbformat": 4, "nbformat_minor": 4, "cells": cells, "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                       "language": "python"},
+        "language_info": {"name": "python"},
+        METADATA_KEY: {"topic": topic, "functions": public_names(source)}}}
+
+
+def _markdown_cell(text: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+
+def _code_cell(text: str) -> dict[str, Any]:
+    return {"cell_type": "code", "metadata": {}, "source": text, "outputs": [],
+            "execution_count": None}
+
+
 # --------------------------------------------------------------------------- notebook -> module
 
 

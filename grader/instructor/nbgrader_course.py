@@ -30,12 +30,12 @@ from grader.course import KIT_ROOT, Course, GpuTests, Topic, load_course
 from grader.instructor.sync import BEGIN
 from grader.nbcheck import GPU_METADATA_KEY
 from grader.notebooks import (
-    DEF_NODES,
     METADATA_KEY,
     WHOLE_TOPIC,
-    Definition,
     group_of,
+    module_chunks,
     public_names,
+    signature,
 )
 
 if TYPE_CHECKING:
@@ -84,44 +84,6 @@ def _points(value: float) -> int | float:
 
 def _n_points(value: float) -> str:
     return f"{_points(value)} point{'' if value == 1 else 's'}"
-
-
-def _end(node: ast.stmt, lines: list[str]) -> int:
-    """The statement's last line, with the indented comments that follow it (such as a
-    function's closing `### END SOLUTION`)."""
-    last = end = node.end_lineno or node.lineno  # ast.parse always sets end_lineno
-    while end < len(lines) and (not lines[end].strip() or lines[end][0].isspace()):
-        end += 1
-    while end > last and not lines[end - 1].strip():
-        end -= 1
-    return end
-
-
-def _cells_of_module(source: str) -> list[tuple[Definition | None, str]]:
-    """The module split into chunks of text: each top-level def/class on its own (with the
-    comments above it), the statements between them together. The module docstring is left
-    out (it becomes the notebook's introduction)."""
-    tree = ast.parse(source)
-    lines = source.splitlines()
-    body = list(tree.body)
-    start = _end(body.pop(0), lines) if ast.get_docstring(tree) is not None else 0
-    chunks: list[tuple[Definition | None, str]] = []
-    for node in body:
-        end = _end(node, lines)
-        text = "\n".join(lines[start:end])
-        start = end
-        if isinstance(node, DEF_NODES) or not chunks or chunks[-1][0] is not None:
-            chunks.append((node if isinstance(node, DEF_NODES) else None, text))
-        else:
-            chunks[-1] = (None, chunks[-1][1] + "\n" + text)
-    return [(node, text.strip("\n")) for node, text in chunks if text.strip()]
-
-
-def _signature(node: Definition) -> str:
-    if isinstance(node, ast.ClassDef):
-        return f"class {node.name}"
-    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
-    return f"{node.name}({ast.unparse(node.args)}){returns}"
 
 
 def _markdown(*parts: str | None, forbidden: Iterable[str] = (), where: str = "here") -> str:
@@ -183,7 +145,7 @@ def solution_notebook(topic: Topic, source: str, tests: list[CourseTest],
              nbformat.v4.new_markdown_cell(_markdown(INSTRUCTIONS, forbidden=topic.forbidden,
                                                      where="anywhere in this topic"))]
     groups = group_tests(tests, public_names(source))
-    for node, text in _cells_of_module(source):
+    for node, text in module_chunks(source):
         name = node.name if node is not None else f"cell{len(cells) + 1}"
         meta = cell_metadata(f"{name}_code", solution=True) if BEGIN in text else {}
         if node is None:
@@ -191,7 +153,7 @@ def solution_notebook(topic: Topic, source: str, tests: list[CourseTest],
             continue
         forbidden = [f for f in topic.forbidden_for(name) if f not in topic.forbidden]
         cells.append(nbformat.v4.new_markdown_cell(_markdown(
-            f"## `{_signature(node)}`", ast.get_docstring(node), forbidden=forbidden)))
+            f"## `{signature(node)}`", ast.get_docstring(node), forbidden=forbidden)))
         cells.append(nbformat.v4.new_code_cell(text, metadata=meta))
         if name in groups:
             cells.append(_test_cell(topic.name, name, groups[name]))

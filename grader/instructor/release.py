@@ -172,7 +172,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUBMISSION ?= exercises
 
-.PHONY: setup grade data clean
+.PHONY: setup grade notebook data clean
 
 setup: $(STAMP)
 
@@ -187,6 +187,12 @@ $(STAMP): pyproject.toml
 grade: $(STAMP)
 \t$(PY) -m grader grade $(SUBMISSION) --suite public $(if $(TOPICS),--topics $(TOPICS),) \\
 \t\t$(if $(K),-k "$(K)",)
+
+notebook: $(STAMP)
+\t@test -n "$(TOPIC)" || { echo "usage: make notebook TOPIC=softmax"; exit 2; }
+\t@$(PY) -c "import notebook, ipykernel" 2>/dev/null || \\
+\t\t$(PY) -m pip install --disable-pip-version-check --progress-bar on notebook ipykernel
+\t$(PY) -m grader notebook $(TOPIC)
 
 data: $(STAMP)
 \t$(PY) datasets/fetch.py all
@@ -220,6 +226,10 @@ make grade TOPICS=softmax K=logsumexp   # only the tests whose names contain log
    `report.html`).
 3. Read the tests in `tests/public/`: they show how your functions are called.
 
+Rather work in Jupyter? `make notebook TOPIC=softmax` writes `notebooks/softmax.ipynb` from the
+exercise (once: it never writes over your notebook), installs Jupyter into `.venv` the first
+time, and opens it; after each function a cell of checks grades the saved notebook.
+
 `make grade` runs the **public** tests only. When your instructor grades, hidden tests of the
 same functions count too: they try many more inputs (other shapes, float64, non-contiguous
 tensors, very large and very negative numbers). Passing the public tests is a start, not the
@@ -234,8 +244,13 @@ finish, so test your functions on inputs of your own.
   allocation costs the tests that ran into it, not your whole grade.
 - A function should leave its arguments unchanged unless its docstring says otherwise.
 
-To step through your code with a debugger, run it in-process (no sandbox):
+To step through your code with a debugger, run it in-process (no sandbox), where
+`breakpoint()` stops at a pdb prompt and what you print shows:
 `.venv/bin/python -m grader grade exercises --topics softmax --in-process`.
+Graded code may import only what course.toml's `[source]` lists (torch, numpy, math, random,
+time, copy, collections, itertools, functools, typing, matplotlib's plotting, torchdrill) and
+reach nothing private (`torch._C`, `x.__class__`) nor `getattr`/`eval`/`exec`/`open`: a file
+that does earns nothing, and the report says where.
 
 ## Topics
 
