@@ -262,11 +262,13 @@ THREE_CHANNELS = (seeded((3, 5, 4), 23, layout="transposed"), seeded((3, 3, 2), 
 @given(inputs=corr_inputs(channels=True))
 @example(inputs=(BOOK_X, BOOK_K))
 @example(inputs=ONE_CHANNEL)
+@example(inputs=(seeded((2, 3, 4), 25, layout="transposed"), seeded((2, 3, 4), 26)))
 @example(inputs=THREE_CHANNELS)
 def test_corr2d_multi_in_matches_conv2d(student, inputs):
     """corr2d_multi_in(X, K) for X (c, h, w), K (c, kh, kw) is the sum over the channels of
     their cross-correlations, as F.conv2d with one output channel computes it: shape
-    (h - kh + 1, w - kw + 1), one channel included, dtype kept (§6.4.1)."""
+    (h - kh + 1, w - kw + 1), one channel and a kernel as large as X included, dtype kept, X
+    contiguous or not (§6.4.1)."""
     X, K = inputs
     with hints_on_error(CORR_HINTS):
         out = student.corr2d_multi_in(X, K)
@@ -292,10 +294,11 @@ THREE_OUTPUTS = (BOOK_X, torch.stack([BOOK_K, BOOK_K + 1, BOOK_K + 2]))
 @given(inputs=corr_inputs(channels=True, outputs=True))
 @example(inputs=THREE_OUTPUTS)
 @example(inputs=ONE_OUTPUT)
+@example(inputs=(seeded((2, 3, 2), 33, torch.float64), seeded((2, 2, 3, 2), 34, torch.float64)))
 def test_corr2d_multi_in_out_matches_conv2d(student, inputs):
     """corr2d_multi_in_out(X, K) for X (c, h, w), K (c_out, c, kh, kw) stacks one output
     channel per kernel, as F.conv2d computes them: shape (c_out, h - kh + 1, w - kw + 1),
-    one output channel included, dtype kept (§6.4.2)."""
+    one output channel and a kernel as large as X included, dtype kept (§6.4.2)."""
     X, K = inputs
     with hints_on_error(CORR_HINTS):
         out = student.corr2d_multi_in_out(X, K)
@@ -580,10 +583,11 @@ def test_conv2d_layer_parameters(student):
 @given(inputs=corr_inputs(), bias=st.floats(-3, 3))
 @example(inputs=WIDE, bias=1.5)
 @example(inputs=TALL, bias=-0.75)
+@example(inputs=WHOLE, bias=0.25)
 def test_conv2d_layer_forward(student, inputs, bias):
     """Conv2D's forward(x) is corr2d(x, weight) + bias with the layer's own parameters (set
-    here with load_state_dict), for x of any layout: an output that depends on them through
-    autograd (§6.2.2)."""
+    here with load_state_dict), for x of any layout, a kernel as large as x included: an output
+    that depends on them through autograd (§6.2.2)."""
     X, K = inputs
     X, K = X.float(), K.float()
     layer = student.Conv2D(tuple(K.shape))
@@ -683,11 +687,13 @@ def edge_problem(dtype=torch.float32):
 @pytest.mark.points(3)
 @given(problem=kernel_problems())
 @example(problem=(*edge_problem(torch.float64), (1, 2), 10, 3e-2))
+@example(problem=(seeded((2, 3), 48, torch.float64), seeded((1, 1), 49, torch.float64), (2, 3), 3,
+                  stable_lr(seeded((2, 3), 48, torch.float64), (2, 3), 0.5)))
 def test_learn_kernel_takes_the_gradient_steps(student, problem):
     """learn_kernel(X, Y, kernel_size, num_epochs, lr) starts from a zero kernel and takes one
     step K -= lr * grad of ((corr2d(X, K) - Y) ** 2).sum() per epoch, the gradient zeroed
     between steps; it returns the kernel (kh, kw) detached, in X's dtype, kernel_size an int
-    or a pair (§6.2.4)."""
+    or a pair, a kernel as large as X included (§6.2.4)."""
     X, Y, kernel_size, num_epochs, lr = problem
     with hints_on_error(PAIR_HINTS):
         out = student.learn_kernel(X, Y, kernel_size, num_epochs, lr)

@@ -630,7 +630,7 @@ def test_find_minimum_reaches_the_four_minima(student):
 
 @st.composite
 def minimum_inputs(draw):
-    x0 = draw(tds.tensors((2,), dtype=torch.float32, magnitude=5.0, distribution="uniform"))
+    x0 = draw(tds.tensors((2,), magnitude=5.0, distribution="uniform"))
     return x0, draw(st.sampled_from([0.01, 0.1, 0.3])), draw(st.integers(1, 30))
 
 
@@ -639,13 +639,13 @@ def minimum_inputs(draw):
 def test_find_minimum_takes_adam_steps(student, inputs):
     """find_minimum(x0, lr, num_steps) takes torch.optim.Adam's steps with that lr on
     himmelblau, zeroing the gradient before every backward: after 1 to 30 steps from a random
-    start (x0 contiguous or not), x is where torch.optim.Adam([x], lr=lr) gets it, and f_x =
-    himmelblau(x), a Python float."""
+    start (x0 float32 or float64, contiguous or not), x is where torch.optim.Adam([x], lr=lr)
+    gets it, in x0's dtype, and f_x = himmelblau(x), a Python float."""
     x0, lr, num_steps = inputs
     expected = O.adam_path(himmelblau_in_dtype, x0, lr, num_steps)
     mistakes = {"the gradients accumulate: call optimizer.zero_grad() before each backward().":
                 O.adam_path(himmelblau_in_dtype, x0, lr, num_steps, zero_grad=False)}
-    x, f_x = check_result(student.find_minimum(x0, lr=lr, num_steps=num_steps), torch.float32)
+    x, f_x = check_result(student.find_minimum(x0, lr=lr, num_steps=num_steps), x0.dtype)
     assert_close(x, expected, f"x after {num_steps} Adam steps with lr={lr} from "
                  f"{[round(v, 4) for v in x0.tolist()]}", atol=1e-4 * (1 + num_steps * lr),
                  mistakes=mistakes)
