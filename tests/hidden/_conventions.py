@@ -1,8 +1,9 @@
 """Checks of the conventions every topic's contract shares (`../shared/curriculum.md`, the top
 list): a `-> float` is a Python float, data iterators are any iterable of batches, read once by
-evaluation functions. The hidden tests of several topics use them, so one message teaches each
-convention everywhere; `tests/kit/convention_matrix.toml` says which test covers which
-convention for which function."""
+evaluation functions, inputs may be non-contiguous, two objects share nothing. The hidden tests
+of several topics use them, so one message teaches each convention everywhere;
+`tests/kit/convention_matrix.toml` says which test covers which convention for which
+function."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import torch
 
 from grader.checks import describe, expect_python_float
+from torchdrill import callables as cf
 from torchdrill.callables import ONE_SHOT_READ_AGAIN
 
 
@@ -39,6 +41,29 @@ DATA_ITERATOR_HINTS = {
     "up front, or the same one-shot iterator reused across epochs? Training data is "
     "re-iterable: loop over it afresh every epoch (for X, y in train_iter)",
 }
+
+
+# What torch raises inside student code that assumed a contiguous input, and why: inputs may be
+# transposed, strided or at a storage offset.
+NON_CONTIGUOUS_HINTS = {
+    "view size is not compatible": "the input may be non-contiguous (transposed, strided, at a "
+    "storage offset), and .view(...) needs contiguous memory: use .reshape(...), which copies "
+    "only when it must",
+}
+
+
+def expect_independent(student, first, second, what: str, fix: str) -> None:
+    """Two objects a line built (`first`, `second`: nets or layers, left in the worker) share
+    no parameter: setting every parameter of `first` to 0.5 leaves `second` as it was. `fix`
+    says how to build them apart."""
+    before = second.state_dict()
+    student.remote(cf.fill_parameters, first, 0.5)
+    after = second.state_dict()
+    changed = [k for k, v in before.items() if not torch.equal(v, after[k])]
+    if changed:
+        raise AssertionError(
+            f"setting every parameter of one {what} to 0.5 changed another's {changed[0]!r}: "
+            f"the two share their layers (or parameters), but every object is independent. {fix}")
 
 
 GPU = torch.device("cuda:0")

@@ -41,6 +41,7 @@ from grader.checks import (
 )
 from grader.failures import StudentRaised
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import GPU, NON_CONTIGUOUS_HINTS, expect_independent, expect_on_gpu
 from tests.hidden._training import chunks, grader_mnist, measured_accuracy, with_state
 from torchdrill.callables import sgd_epochs
 
@@ -68,6 +69,14 @@ NO_ZERO_GRAD = ("the gradient was never zeroed: backward() adds to K.grad, so ea
                 "(§6.2.4).")
 MEAN_LOSS = ("the loss was the mean of the squared errors: learn_kernel's loss is their sum, "
              "((corr2d(X, K) - Y) ** 2).sum() (§6.2.4).")
+READ_AS_CONTIGUOUS = (
+    "X was read as if it were contiguous: its memory was addressed with the strides of a new "
+    "(h, w) tensor (as_strided with strides (w, 1)), but X may be transposed, strided or at a "
+    "storage offset. Slice X (X[i:i + kh, j:j + kw]), use X.unfold, or give as_strided "
+    "X.stride() (§6.2.1).")
+ZERO_START = ("a window whose entries are all negative got the maximum 0: the running maximum "
+              "started at 0 (a zeros tensor, or max(0, ...)). Take each window's own maximum, "
+              "window.max(), or start from its first entry (§6.5.1).")
 NO_BIAS = "the bias was not added: forward(x) is corr2d(x, weight) + bias (§6.2.2)."
 RELU = ("ReLU where LeNet has sigmoids: the book's LeNet uses nn.Sigmoid() after each "
         "convolution and each hidden Linear layer (§6.6.1).")
@@ -80,7 +89,13 @@ LAZY = ("lenet() has a Lazy module: its parameters do not exist until the first 
         "(and train_gpu's Xavier initialisation skips them). Give every layer its sizes: "
         "nn.Linear(16 * 5 * 5, 120) (§6.6.1).")
 
-CORR_HINTS = {"must match the size of tensor": LOOP_TOO_FAR}
+CORR_HINTS = {"must match the size of tensor": LOOP_TOO_FAR, **NON_CONTIGUOUS_HINTS}
+# kernel_size, pool_size, padding and stride may each be an int or a pair
+PAIR_HINTS = dict.fromkeys(
+    ("cannot unpack non-iterable int", "'int' object is not subscriptable",
+     "'int' object is not iterable"),
+    "kernel_size, pool_size, padding and stride may each be an int k, meaning (k, k), or an "
+    "(h, w) pair: turn each into a pair first (as_pair(pool_size)).")
 LENET_HINTS = {"uninitialized parameter": LAZY, "UninitializedParameter": LAZY,
                "cannot be multiplied": FLATTEN}
 
@@ -151,7 +166,13 @@ ONE_BY_ONE = (seeded((4, 5), 7), seeded((1, 1), 8))
 
 
 def corr2d_mistakes(X: torch.Tensor, K: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    return [(FLIPPED, oracle_conv(X[None], K.flip(0, 1)[None, None])[0])]
+    mistakes = [(FLIPPED, oracle_conv(X[None], K.flip(0, 1)[None, None])[0])]
+    if X.stride() == (1, X.shape[0]) and X.shape[0] > 1 < X.shape[1]:
+        # a transposed X, whose memory holds all of its entries (and nothing else), read row
+        # after row as if it were a new (h, w) tensor
+        seen = X.as_strided(X.shape, (X.shape[1], 1))
+        mistakes.append((READ_AS_CONTIGUOUS, oracle_conv(seen[None], K[None, None])[0]))
+    return mistakes
 
 
 def check_corr2d(out, X: torch.Tensor, K: torch.Tensor, what: str) -> None:
@@ -241,11 +262,13 @@ THREE_CHANNELS = (seeded((3, 5, 4), 23, layout="transposed"), seeded((3, 3, 2), 
 @given(inputs=corr_inputs(channels=True))
 @example(inputs=(BOOK_X, BOOK_K))
 @example(inputs=ONE_CHANNEL)
+@example(inputs=(seeded((2, 3, 4), 25, layout="transposed"), seeded((2, 3, 4), 26)))
 @example(inputs=THREE_CHANNELS)
 def test_corr2d_multi_in_matches_conv2d(student, inputs):
     """corr2d_multi_in(X, K) for X (c, h, w), K (c, kh, kw) is the sum over the channels of
     their cross-correlations, as F.conv2d with one output channel computes it: shape
-    (h - kh + 1, w - kw + 1), one channel included, dtype kept (§6.4.1)."""
+    (h - kh + 1, w - kw + 1), one channel and a kernel as large as X included, dtype kept, X
+    contiguous or not (§6.4.1)."""
     X, K = inputs
     with hints_on_error(CORR_HINTS):
         out = student.corr2d_multi_in(X, K)
@@ -271,10 +294,11 @@ THREE_OUTPUTS = (BOOK_X, torch.stack([BOOK_K, BOOK_K + 1, BOOK_K + 2]))
 @given(inputs=corr_inputs(channels=True, outputs=True))
 @example(inputs=THREE_OUTPUTS)
 @example(inputs=ONE_OUTPUT)
+@example(inputs=(seeded((2, 3, 2), 33, torch.float64), seeded((2, 2, 3, 2), 34, torch.float64)))
 def test_corr2d_multi_in_out_matches_conv2d(student, inputs):
     """corr2d_multi_in_out(X, K) for X (c, h, w), K (c_out, c, kh, kw) stacks one output
     channel per kernel, as F.conv2d computes them: shape (c_out, h - kh + 1, w - kw + 1),
-    one output channel included, dtype kept (§6.4.2)."""
+    one output channel and a kernel as large as X included, dtype kept (§6.4.2)."""
     X, K = inputs
     with hints_on_error(CORR_HINTS):
         out = student.corr2d_multi_in_out(X, K)
@@ -353,17 +377,20 @@ def expect_shape_tuple(value, expected: tuple[int, int], what: str,
 @example(setting=((8, 8), 3, 1, 2))
 @example(setting=((8, 6), (5, 3), (0, 1), (3, 4)))
 @example(setting=((7, 9), (3, 4), 2, (2, 3)))
+@example(setting=((5, 3), (7, 5), 1, (2, 3)))
 def test_conv_output_shape_matches_conv2d(student, setting):
     """conv_output_shape(size, kernel_size, padding, stride) is the (h, w) of nn.Conv2d's
     output, (n + 2 * p - k) // s + 1 per dimension, with every size an int or an (h, w) pair,
-    as a tuple of Python ints (§6.3)."""
+    a kernel as large as the padded input included (an output of 1), as a tuple of Python
+    ints (§6.3)."""
     size, kernel, padding, stride = setting
     expected = conv2d_shape(size, kernel, padding, stride)
     (kh, kw), (ph, pw), (sh, sw) = pair(kernel), pair(padding), pair(stride)
     one_side = ((size[0] + ph - kh) // sh + 1, (size[1] + pw - kw) // sw + 1)
-    expect_shape_tuple(student.conv_output_shape(size, kernel, padding, stride), expected,
-                       f"conv_output_shape({size}, {kernel}, {padding}, {stride})",
-                       {ONE_SIDE: one_side})
+    with hints_on_error(PAIR_HINTS):
+        got = student.conv_output_shape(size, kernel, padding, stride)
+    expect_shape_tuple(got, expected, f"conv_output_shape({size}, {kernel}, {padding}, "
+                       f"{stride})", {ONE_SIDE: one_side})
 
 
 @pytest.mark.points(1)
@@ -396,6 +423,8 @@ def oracle_pool(X: torch.Tensor, pool_size, mode: str, stride=1) -> torch.Tensor
 def pool_mistakes(X: torch.Tensor, pool_size, mode: str) -> list[tuple[str, torch.Tensor]]:
     ph, pw = pair(pool_size)
     mistakes = [(STRIDE_WINDOW, oracle_pool(X, pool_size, mode, stride=pair(pool_size)))]
+    if mode == "max":
+        mistakes.append((ZERO_START, oracle_pool(X, pool_size, mode).clamp_min(0)))
     if mode == "avg":
         sums = oracle_pool(X, pool_size, mode) * (ph * pw)
         mistakes += [(AVG_COUNT, sums / count)
@@ -404,7 +433,8 @@ def pool_mistakes(X: torch.Tensor, pool_size, mode: str) -> list[tuple[str, torc
 
 
 def check_pool(student, X: torch.Tensor, pool_size, mode: str) -> None:
-    out = student.pool2d(X, pool_size, mode)
+    with hints_on_error(PAIR_HINTS):
+        out = student.pool2d(X, pool_size, mode)
     check_result(out, oracle_pool(X, pool_size, mode).to(X.dtype),
                  f"pool2d(X, {pool_size}, {mode!r}) for X {tuple(X.shape)}", max_abs(X),
                  pool_mistakes(X, pool_size, mode))
@@ -418,9 +448,11 @@ WIDE_POOL = (seeded((4, 7), 41, torch.float64, "transposed"), (2, 3))
 @given(inputs=pool_inputs())
 @example(inputs=(BOOK_POOL_X, (2, 2)))
 @example(inputs=WIDE_POOL)
+@example(inputs=(seeded((3, 4), 46, layout="strided"), (3, 4)))
 def test_pool2d_max_matches_max_pool2d(student, inputs):
     """pool2d(X, pool_size, 'max') equals F.max_pool2d with stride 1 (windows overlap): shape
-    (h - ph + 1, w - pw + 1), pool_size an int or a pair, dtype kept (§6.5.1)."""
+    (h - ph + 1, w - pw + 1), pool_size an int or a pair, a window as large as X included,
+    entries of both signs, dtype kept, X contiguous or not (§6.5.1)."""
     X, pool = inputs
     check_pool(student, X, pool, "max")
 
@@ -436,6 +468,17 @@ def test_pool2d_avg_matches_avg_pool2d(student, inputs):
     (§6.5.1)."""
     X, pool = inputs
     check_pool(student, X, pool, "avg")
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float64))
+def test_pool2d_max_of_negative_windows(student, dtype):
+    """Max pooling of an X whose entries are all negative (down to -100) gives each window's
+    negative maximum, never 0: a running maximum starts from the window's own entries, not
+    from zeros (§6.5.1)."""
+    X = -tds.random_tensor((5, 6), 47, dtype, magnitude=100.0, distribution="positive")
+    for pool in (2, (1, 3)):
+        check_pool(student, X, pool, "max")
 
 
 @pytest.mark.points(1)
@@ -531,7 +574,8 @@ def test_conv2d_layer_parameters(student):
     """Conv2D(kernel_size) is an nn.Module with two parameters: weight (kh, kw) and bias (1,),
     for kernel_size an int k (a (k, k) kernel) or a pair (§6.2.2)."""
     for kernel_size, shape in ((3, (3, 3)), ((1, 2), (1, 2)), ((4, 2), (4, 2))):
-        layer = student.Conv2D(kernel_size)
+        with hints_on_error(PAIR_HINTS):
+            layer = student.Conv2D(kernel_size)
         expect_conv2d_parameters(layer, shape, f"Conv2D({kernel_size})")
 
 
@@ -539,10 +583,11 @@ def test_conv2d_layer_parameters(student):
 @given(inputs=corr_inputs(), bias=st.floats(-3, 3))
 @example(inputs=WIDE, bias=1.5)
 @example(inputs=TALL, bias=-0.75)
+@example(inputs=WHOLE, bias=0.25)
 def test_conv2d_layer_forward(student, inputs, bias):
     """Conv2D's forward(x) is corr2d(x, weight) + bias with the layer's own parameters (set
-    here with load_state_dict), for x of any layout: an output that depends on them through
-    autograd (§6.2.2)."""
+    here with load_state_dict), for x of any layout, a kernel as large as x included: an output
+    that depends on them through autograd (§6.2.2)."""
     X, K = inputs
     X, K = X.float(), K.float()
     layer = student.Conv2D(tuple(K.shape))
@@ -560,6 +605,16 @@ def test_conv2d_layer_forward(student, inputs, bias):
         raise AssertionError("Conv2D's output does not require grad: compute it from the "
                              "parameters with differentiable operations (no torch.no_grad(), "
                              ".detach() or .item()), or the layer cannot be trained (§6.2.4).")
+
+
+@pytest.mark.points(1)
+def test_conv2d_layers_are_independent(student):
+    """Two Conv2D layers share no parameter: setting every parameter of one to 0.5 leaves the
+    other as it was. Every object is independent: each layer makes its parameters from new
+    tensors (§6.2.2)."""
+    expect_independent(student, student.Conv2D(2), student.Conv2D(2), "Conv2D(2) layer",
+                       "Make each parameter from a new tensor in __init__: nn.Parameter(t) "
+                       "shares the tensor t it is given, it never copies it.")
 
 
 # --------------------------------------------------------------------------- learn_kernel
@@ -632,13 +687,16 @@ def edge_problem(dtype=torch.float32):
 @pytest.mark.points(3)
 @given(problem=kernel_problems())
 @example(problem=(*edge_problem(torch.float64), (1, 2), 10, 3e-2))
+@example(problem=(seeded((2, 3), 48, torch.float64), seeded((1, 1), 49, torch.float64), (2, 3), 3,
+                  stable_lr(seeded((2, 3), 48, torch.float64), (2, 3), 0.5)))
 def test_learn_kernel_takes_the_gradient_steps(student, problem):
     """learn_kernel(X, Y, kernel_size, num_epochs, lr) starts from a zero kernel and takes one
     step K -= lr * grad of ((corr2d(X, K) - Y) ** 2).sum() per epoch, the gradient zeroed
     between steps; it returns the kernel (kh, kw) detached, in X's dtype, kernel_size an int
-    or a pair (§6.2.4)."""
+    or a pair, a kernel as large as X included (§6.2.4)."""
     X, Y, kernel_size, num_epochs, lr = problem
-    out = student.learn_kernel(X, Y, kernel_size, num_epochs, lr)
+    with hints_on_error(PAIR_HINTS):
+        out = student.learn_kernel(X, Y, kernel_size, num_epochs, lr)
     check_learned_kernel(out, X, Y, pair(kernel_size), num_epochs, lr,
                          f"learn_kernel(X, Y, {kernel_size}, {num_epochs}, {lr:.3g})")
 
@@ -699,6 +757,15 @@ def test_lenet_parameters(student):
     Conv2d(6, 16, 5), Linear(400, 120) (Flatten gives 16 * 5 * 5 = 400), Linear(120, 84),
     Linear(84, 10), each with a bias; no Lazy module (§6.6.1)."""
     lenet_parameters(student.lenet(), "lenet()")
+
+
+@pytest.mark.points(1)
+def test_lenet_nets_are_independent(student):
+    """Two nets from lenet() share no parameter: setting every parameter of one to 0.5 leaves
+    the other as it was. Every object is independent: build the layers inside lenet(), on
+    every call, never a module-level net (§6.6.1)."""
+    expect_independent(student, student.lenet(), student.lenet(), "lenet() net",
+                       "Build new layers inside lenet(), on every call.")
 
 
 @pytest.mark.points(1)
@@ -805,3 +872,27 @@ def test_lenet_learns_mnist(student):
             f"your net's trained parameters classifies {acc:.3f} of the test images correctly, "
             f"below {bar} (the book's LeNet gets far above it): check that lenet() is the "
             "book's net, layer by layer (its other tests say where it differs).")
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_results_stay_on_the_device(student):
+    """For float64 X and K on the GPU, corr2d, corr2d_multi_in, corr2d_multi_in_out, pool2d
+    (both modes) and learn_kernel give results there: make the output with device=X.device
+    (and dtype=X.dtype), never on the default device (§6.2-6.5, §5.6)."""
+    X, K = seeded((2, 4, 5), 81, torch.float64).to(GPU), seeded((3, 2, 2, 2), 82,
+                                                                torch.float64).to(GPU)
+    calls = {
+        "corr2d(X, K)": lambda: student.corr2d(X[0], K[0, 0]),
+        "corr2d_multi_in(X, K)": lambda: student.corr2d_multi_in(X, K[0]),
+        "corr2d_multi_in_out(X, K)": lambda: student.corr2d_multi_in_out(X, K),
+        "pool2d(X, 2, 'max')": lambda: student.pool2d(X[0], 2, "max"),
+        "pool2d(X, 2, 'avg')": lambda: student.pool2d(X[0], 2, "avg"),
+        "learn_kernel(X, Y, (1, 2), 2)": lambda: student.learn_kernel(X[0], X[1, :, 1:], (1, 2),
+                                                                      2, 0.01),
+    }
+    for what, call in calls.items():
+        expect_on_gpu(call(), f"{what} for X on {GPU}")

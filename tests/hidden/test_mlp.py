@@ -39,7 +39,12 @@ from torch import nn
 
 from grader.checks import assert_close, describe, expect_tensor, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
-from tests.hidden._conventions import DATA_ITERATOR_HINTS, GPU, expect_on_gpu
+from tests.hidden._conventions import (
+    DATA_ITERATOR_HINTS,
+    GPU,
+    expect_independent,
+    expect_on_gpu,
+)
 from tests.hidden._training import (
     batches,
     check_evaluation_modes,
@@ -479,19 +484,12 @@ def test_build_mlp_non_contiguous_batches(student):
 
 @pytest.mark.points(1)
 def test_build_mlp_nets_are_independent(student):
-    """Two nets from build_mlp share no parameter: setting every parameter of one to 0 leaves
-    the other as it was. Every object is independent: build new layers on every call, never
-    a module-level layer or net, nor a default argument (§4.3)."""
-    first, second = student.build_mlp(12, 7, 5), student.build_mlp(12, 7, 5)
-    before = second.state_dict()
-    student.remote(cf.fill_parameters, first, 0.0)
-    after = second.state_dict()
-    changed = [k for k, v in before.items() if not torch.equal(v, after[k])]
-    if changed:
-        raise AssertionError(
-            f"setting the parameters of one build_mlp(12, 7, 5) net to 0 changed another's "
-            f"{changed[0]!r}: the two nets share their layers. Every object is independent: "
-            "create the nn.Linear layers inside build_mlp, on every call.")
+    """Two nets from build_mlp share no parameter: setting every parameter of one to 0.5
+    leaves the other as it was. Every object is independent: build new layers on every call,
+    never a module-level layer or net, nor a default argument (§4.3)."""
+    expect_independent(student, student.build_mlp(12, 7, 5), student.build_mlp(12, 7, 5),
+                       "build_mlp(12, 7, 5) net", "Create the nn.Linear layers inside "
+                       "build_mlp, on every call.")
 
 
 @pytest.mark.points(1)

@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from grader.checks import (
     assert_close,
-    expect_python_float,
     expect_tensor,
     hints_on_error,
     max_abs,
@@ -28,6 +27,13 @@ from grader.checks import (
 from grader.plugin import record_curve
 from tests.hidden import _optimizers as O
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import (
+    CUSTOM_FUNCTION_HINTS,
+    GPU,
+    NON_CONTIGUOUS_HINTS,
+    expect_exact_float,
+    expect_on_gpu,
+)
 from tests.public.test_optim import (
     ADAM_NO_BIAS_CORRECTION,
     ADAM_T_NOT_INCREASED,
@@ -46,9 +52,17 @@ from torchdrill import callables as cf
 
 MINIMA = {(0.0, 0.0): (3.0, 2.0), (-1.0, 0.0): (-2.805118, 3.131312),
           (-4.0, 0.0): (-3.779310, -3.283186), (4.0, 0.0): (3.584428, -1.848126)}
-CONSTANTS = {"KeyError": "eps, beta1 and beta2 are constants of the function (eps = 1e-6, "
-                         "beta1 = 0.9, beta2 = 0.999), not keys of hyperparams: the tests pass "
-                         "only lr and momentum, gamma or t."}
+UPDATE_HINTS = {
+    "KeyError": "eps, beta1 and beta2 are constants of the function (eps = 1e-6, beta1 = 0.9, "
+    "beta2 = 0.999), not keys of hyperparams: the tests pass only lr and momentum, gamma or t.",
+    "leaf Variable that requires grad": "an update records nothing in the graph: change the "
+    "parameters (and states) inside `with torch.no_grad():`, as topic 3's sgd does.",
+}
+HIMMELBLAU_HINTS = {
+    **NON_CONTIGUOUS_HINTS,
+    "too many indices": "x may be one point of shape (2,) (or a grid (h, w, 2)): index the "
+    "coordinates on the last axis, x[..., 0] and x[..., 1], which works for every shape.",
+}
 
 # --------------------------------------------------------------------------- himmelblau
 
@@ -78,16 +92,21 @@ def points(draw):
 @pytest.mark.points(3)
 @given(x=points())
 @example(x=torch.tensor([[1.0, -1.0], [0.5, 2.0]]))
+@example(x=torch.tensor([2.5, -1.5], dtype=torch.float64))
+@example(x=tds.with_layout(tds.random_tensor((3, 4, 2), 3, magnitude=3.0), "transposed"))
 def test_himmelblau_values(student, x):
     """himmelblau(x) for x of shape (2,), (n, 2) and (h, w, 2), float32 and float64,
-    contiguous or not: one value per point, shape x.shape[:-1], in x's dtype."""
+    contiguous or not (a transposed grid too): one value per point, shape x.shape[:-1], in x's
+    dtype."""
     expected = himmelblau64(x).to(x.dtype)
     rows = {}
     if x.dim() >= 2 and x.shape[0] >= 2:
         rows["the rows were taken for coordinates: x[0] is the first point of a batch; index "
              "the last axis, x[..., 0] and x[..., 1]."] = (
             (x[0].double() ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2).to(x.dtype)
-    assert_close(student.himmelblau(x), expected, f"himmelblau(x) for x {tuple(x.shape)}",
+    with hints_on_error(HIMMELBLAU_HINTS):
+        got = student.himmelblau(x)
+    assert_close(got, expected, f"himmelblau(x) for x {tuple(x.shape)}",
                  scale=float(expected.abs().max()) if expected.numel() else 1.0, mistakes=rows)
 
 
@@ -121,11 +140,10 @@ PARAM_SHAPES = [(3,), (2, 2), (1,), (4, 1), (5,), (2, 3)]
 
 @st.composite
 def parameter_lists(draw):
-    """1 to 3 parameters (leaves that require grad, as in training), one dtype."""
+    """1 to 3 parameters (leaves that require grad, as in training), one dtype, any layout."""
     dtype = draw(tds.dtypes())
     shapes = draw(st.permutations(PARAM_SHAPES))[:draw(st.integers(1, 3))]
-    return [draw(tds.tensors(s, dtype=dtype, layout="contiguous")).requires_grad_(True)
-            for s in shapes]
+    return [draw(tds.tensors(s, dtype=dtype)).requires_grad_(True) for s in shapes]
 
 
 def check_zero_states(states, params, what: str, pairs: bool) -> None:
@@ -285,7 +303,7 @@ def run_and_check(student, function: str, values, grads, states, hyperparams, or
                   mistakes_for, state_message: str) -> list[dict]:
     """Run `function` for len(grads) steps and check every step against `oracle(p, g, state,
     hyperparams, step)`; `mistakes_for(p, g, state, step)` gives the named wrong results."""
-    with hints_on_error(CONSTANTS):
+    with hints_on_error(UPDATE_HINTS):
         seen = run_steps(student, function, values, grads, states, hyperparams)
     dtype = values[0].dtype
     params = [v.double() for v in values]
@@ -468,6 +486,8 @@ def test_adam_three_steps(student, problem):
 
 DESCENT_FUNCTIONS = {
     "shifted_quadratic": (cf.shifted_quadratic, [0.01, 0.05, 0.1]),
+    # a custom torch.autograd.Function, as a callable may be: backward() supports it
+    "shifted_quadratic_by_function": (cf.shifted_quadratic_by_function, [0.01, 0.05, 0.1]),
     "sum_of_squares": (cf.sum_of_squares, [0.01, 0.1]),
     "square_of_sum_plus_quartic": (cf.square_of_sum_plus_quartic, [0.01, 0.03]),
 }
@@ -500,18 +520,22 @@ def descend_inputs(draw):
 def run_descend(student, name: str, x0: torch.Tensor, lr: float, num_steps: int):
     states = student.remote(cf.optimizer_states, [torch.zeros_like(x0)])
     hyperparams = student.remote(cf.Hyperparams, {"lr": lr, "t": 1})
-    path = student.descend(DESCENT_FUNCTIONS[name][0], x0, cf.counting_update, states,
-                           hyperparams, num_steps)
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):
+        path = student.descend(DESCENT_FUNCTIONS[name][0], x0, cf.counting_update, states,
+                               hyperparams, num_steps)
     return path, states.entries, hyperparams.data
 
 
 @pytest.mark.points(4)
 @given(inputs=descend_inputs())
 @example(inputs=("sum_of_squares", tds.random_tensor((3, 2), 5, distribution="uniform"), 0.1, 3))
+@example(inputs=("shifted_quadratic_by_function", tds.random_tensor((4,), 6, torch.float64),
+                 0.05, 2))
 def test_descend_path(student, inputs):
     """descend(f, x0, counting_update, states, hyperparams, num_steps) returns the iterates
     (num_steps + 1, *x0.shape), x0 first, each step with its own gradient (the update leaves
-    x.grad alone), detached, in x0's dtype, for 1-D and 2-D x0 and 0 to 6 steps (§11.3)."""
+    x.grad alone), detached, in x0's dtype, for 1-D and 2-D x0 and 0 to 6 steps; f may be a
+    custom torch.autograd.Function, which backward() differentiates (§11.3)."""
     name, x0, lr, num_steps = inputs
     f = DESCENT_FUNCTIONS[name][0]
     expected, _, size = oracle_path(f, x0, lr, num_steps)
@@ -598,7 +622,7 @@ def check_result(result, dtype: torch.dtype) -> tuple[torch.Tensor, float]:
     expect_tensor(x, "x", shape=(2,), dtype=dtype)
     if x.requires_grad:
         raise AssertionError("x is attached to autograd: return x.detach().")
-    return x, expect_python_float(f_x, "f_x", "return float(himmelblau(x))")
+    return x, expect_exact_float(f_x, "f_x", "return float(himmelblau(x))")
 
 
 @pytest.mark.points(3)
@@ -618,8 +642,7 @@ def test_find_minimum_reaches_the_four_minima(student):
 
 @st.composite
 def minimum_inputs(draw):
-    x0 = draw(tds.tensors((2,), dtype=torch.float32, magnitude=5.0, distribution="uniform",
-                          layout="contiguous"))
+    x0 = draw(tds.tensors((2,), magnitude=5.0, distribution="uniform"))
     return x0, draw(st.sampled_from([0.01, 0.1, 0.3])), draw(st.integers(1, 30))
 
 
@@ -628,12 +651,13 @@ def minimum_inputs(draw):
 def test_find_minimum_takes_adam_steps(student, inputs):
     """find_minimum(x0, lr, num_steps) takes torch.optim.Adam's steps with that lr on
     himmelblau, zeroing the gradient before every backward: after 1 to 30 steps from a random
-    start, x is where torch.optim.Adam([x], lr=lr) gets it, and f_x = himmelblau(x)."""
+    start (x0 float32 or float64, contiguous or not), x is where torch.optim.Adam([x], lr=lr)
+    gets it, in x0's dtype, and f_x = himmelblau(x), a Python float."""
     x0, lr, num_steps = inputs
     expected = O.adam_path(himmelblau_in_dtype, x0, lr, num_steps)
     mistakes = {"the gradients accumulate: call optimizer.zero_grad() before each backward().":
                 O.adam_path(himmelblau_in_dtype, x0, lr, num_steps, zero_grad=False)}
-    x, f_x = check_result(student.find_minimum(x0, lr=lr, num_steps=num_steps), torch.float32)
+    x, f_x = check_result(student.find_minimum(x0, lr=lr, num_steps=num_steps), x0.dtype)
     assert_close(x, expected, f"x after {num_steps} Adam steps with lr={lr} from "
                  f"{[round(v, 4) for v in x0.tolist()]}", atol=1e-4 * (1 + num_steps * lr),
                  mistakes=mistakes)
@@ -646,3 +670,46 @@ def test_find_minimum_takes_adam_steps(student, inputs):
 def test_find_minimum_leaves_x0_alone(student):
     """x0 keeps its values and gets no .grad: Adam runs on a copy (the course notes)."""
     student.find_minimum(torch.tensor([-1.0, 0.0]), lr=0.1, num_steps=5)  # the handle checks
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+def flat_states(states) -> list:
+    """Every tensor of a list of states, Adam's pairs opened."""
+    return [t for entry in states for t in (entry if isinstance(entry, tuple | list)
+                                            else (entry,))]
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_results_stay_on_the_device(student):
+    """For float64 parameters on the GPU, every init_*_states makes float64 zero states there,
+    every update leaves the parameters and states there, and himmelblau, descend's path and
+    find_minimum's x stay there: torch.zeros_like(p), never the default device (§11)."""
+    values = [tds.random_tensor(shape, 70 + i, torch.float64).to(GPU)
+              for i, shape in enumerate(((2, 3), (4,)))]
+    for function in ("init_momentum_states", "init_adagrad_states", "init_rmsprop_states",
+                     "init_adam_states"):
+        states = student.call(function, values)
+        check_zero_states(states, values, function, function == "init_adam_states")
+        expect_on_gpu(flat_states(states), f"{function}(params) for float64 params on {GPU}")
+    one_step = [[torch.full_like(v, 0.5) for v in values]]
+    zeros = [torch.zeros_like(v) for v in values]
+    for function, states, hyperparams in (
+            ("sgd_momentum", zeros, {"lr": 0.1, "momentum": 0.9}),
+            ("adagrad", zeros, {"lr": 0.1}),
+            ("rmsprop", zeros, {"lr": 0.1, "gamma": 0.9}),
+            ("adam", [(z, z.clone()) for z in zeros], {"lr": 0.1, "t": 1})):
+        with hints_on_error(UPDATE_HINTS):
+            (seen,) = run_steps(student, function, values, one_step, states, hyperparams)
+        expect_on_gpu(list(seen["params"]), f"the parameters after {function} on {GPU}")
+        expect_on_gpu(flat_states(seen["states"]), f"the states after {function} on {GPU}")
+    x = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64).to(GPU)
+    expect_on_gpu(student.himmelblau(x), f"himmelblau(x) for x on {GPU}")
+    states = student.remote(cf.optimizer_states, [torch.zeros_like(x)])
+    hyperparams = student.remote(cf.Hyperparams, {"lr": 0.01, "t": 1})
+    expect_on_gpu(student.descend(cf.shifted_quadratic, x, cf.counting_update, states,
+                                  hyperparams, 3), f"descend's path for x0 on {GPU}")
+    point, _ = student.find_minimum(x[0].float(), lr=0.1, num_steps=3)
+    expect_on_gpu(point, f"find_minimum's x for x0 on {GPU}")

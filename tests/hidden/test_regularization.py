@@ -18,9 +18,16 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
 
-from grader.checks import RecognisedMistake, assert_close, expect_tensor, max_abs
+from grader.checks import RecognisedMistake, assert_close, expect_tensor, hints_on_error, max_abs
 from grader.failures import StudentRaised
 from tests.hidden import _strategies as tds
+from tests.hidden._conventions import (
+    DATA_ITERATOR_HINTS,
+    GPU,
+    NON_CONTIGUOUS_HINTS,
+    expect_independent,
+    expect_on_gpu,
+)
 from tests.public.test_regularization import (
     BIAS_PENALISED,
     BIASES_DECAYED,
@@ -39,6 +46,20 @@ from tests.public.test_regularization import (
     nonzero_tensor,
     orthogonal_batch,
 )
+from torchdrill import callables as cf
+
+ONE_EPOCH = ("this is after one epoch: loop over train_iter afresh in every one of the num_epochs "
+             "epochs (an iterator made once, iter(train_iter), is empty after the first).")
+RIDGE_NOT_ZEROED = ("the gradients accumulate: backward() adds to w.grad and b.grad, so zero them "
+                    "after every step (p.grad.zero_() or p.grad = None), as topic 3's sgd does.")
+ENDS_INCLUDED = ("the line allows 0 <= dropout <= 1, both ends included: dropout 0 gives X's "
+                 "values, dropout 1 zeros; raise only outside [0, 1] (§4.6.4).")
+SHARED_RATES = ("the first net dropped nothing once a second DropoutMLP with dropouts 0 was "
+                "built: the two nets share their dropout rates (a module-level or class-level "
+                "variable). Every object is independent: keep each net's rates on the net "
+                "itself, self.dropout1 = dropout1 (§4.6.4).")
+NOT_FLATTENED = ("x of shape (n, 1) gave a third axis: make x a column first, x.reshape(-1, 1), "
+                 "whether it came as (n,) or (n, 1) (§4.4.4).")
 
 # --------------------------------------------------------------------------- poly_features
 
@@ -61,16 +82,19 @@ def powers64(x: torch.Tensor, degrees: range, factorial: bool = True) -> torch.T
 @pytest.mark.points(3)
 @given(inputs=poly_inputs())
 @example(inputs=(torch.tensor([0.0, -10.0, 10.0, 2.5]), 20))
+@example(inputs=(torch.tensor([[1.5], [-3.0], [0.25]], dtype=torch.float64), 6))
 def test_poly_features_values(student, inputs):
     """poly_features(x, max_degree) is (n, max_degree) with column i = x**i / i!, for x of
-    shape (n,) or (n, 1), |x| <= 10, max_degree 1 to 20, float32 and float64, contiguous or
-    not; x = 0 gives 1 in column 0 (§4.4.4)."""
+    shape (n,) or (n, 1), negative or positive up to |x| = 10 included, max_degree 1 to 20,
+    float32 and float64 (kept), contiguous or not; x = 0 gives 1 in column 0 (§4.4.4)."""
     x, degree = inputs
     expected = powers64(x, range(degree)).to(x.dtype)
     mistakes = {NO_FACTORIAL: powers64(x, range(degree), False),
                 FROM_X1: powers64(x, range(1, degree + 1))}
+    if x.dim() == 2:
+        mistakes[NOT_FLATTENED] = powers64(x, range(degree))[:, None]
     assert_close(student.poly_features(x, degree), expected,
-                 f"poly_features(x {tuple(x.shape)}, {degree})",
+                 f"poly_features(x {tuple(x.shape)}, {degree}) for x in [-10, 10]",
                  mistakes={m: w.to(x.dtype) for m, w in mistakes.items()})
 
 
@@ -119,12 +143,15 @@ LAMBDAS = (0.0, 0.25, 1.0, 3.0)
 
 
 def ridge_sgd(batches, num_inputs: int, lambd: float, num_epochs: int, lr: float,
-              penalise_bias: bool = False, batch_size: int | None = None):
-    """train_ridge's steps in float64 from w = 0, b = 0 (the first, orthogonal, batch forgets
-    the start). `penalise_bias`, `batch_size`: the mistakes' steps."""
-    w = torch.zeros(num_inputs, 1, dtype=torch.float64)
+              start: torch.Tensor | None = None, penalise_bias: bool = False,
+              batch_size: int | None = None, accumulate: bool = False):
+    """train_ridge's steps in float64 from w = `start` (0 by default: the first, orthogonal,
+    batch forgets the start), b = 0. `penalise_bias`, `batch_size`, `accumulate` (gradients
+    never zeroed, so the first one, which depends on the start, stays): the mistakes' steps."""
+    w = torch.zeros(num_inputs, 1, dtype=torch.float64) if start is None else start.double()
     b = torch.zeros(1, dtype=torch.float64)
     size = max_abs(w)
+    total_w, total_b = torch.zeros_like(w), torch.zeros_like(b)
     for _ in range(num_epochs):
         for X, y in batches:
             X, y = X.double(), y.double().reshape(-1, 1)
@@ -132,6 +159,9 @@ def ridge_sgd(batches, num_inputs: int, lambd: float, num_epochs: int, lr: float
             residual = X @ w + b - y
             grad_w = X.T @ residual + len(y) * lambd * w
             grad_b = residual.sum(0) + (len(y) * lambd * b if penalise_bias else 0)
+            if accumulate:
+                total_w, total_b = total_w + grad_w, total_b + grad_b
+                grad_w, grad_b = total_w, total_b
             w, b = w - lr * grad_w / n, b - lr * grad_b / n
             size = max(size, max_abs(w, b))
     return w, b, size
@@ -139,17 +169,18 @@ def ridge_sgd(batches, num_inputs: int, lambd: float, num_epochs: int, lr: float
 
 @st.composite
 def ridge_problems(draw):
-    """The orthogonal batch, then 0 to 3 batches of 2 to 9 examples (X ~ 0.4 N(0, 1)), of
-    y = X w* + b* + noise; lr = 1 / (1 + lambd)."""
+    """The orthogonal batch, then 1 to 3 batches of 1 to 9 examples (X ~ 0.4 N(0, 1), in
+    any layout), of y = X w* + b* + noise; lr = 1 / (1 + lambd)."""
     num_inputs = draw(st.integers(1, 7))
     seed = draw(st.integers(0, 2**20))
     g = torch.Generator().manual_seed(seed)
     true_w = torch.randn(num_inputs, 1, generator=g) * 2
     true_b = float(torch.randn(1, generator=g)) * 2
-    sizes = draw(st.lists(st.integers(2, 9), max_size=3))
+    sizes = draw(st.lists(st.integers(1, 9), min_size=1, max_size=3))
     features = [orthogonal_batch(num_inputs)] + [0.4 * torch.randn(n, num_inputs, generator=g)
                                                  for n in sizes]
-    batches = [(X, X @ true_w + true_b + 0.1 * torch.randn(len(X), 1, generator=g))
+    batches = [(tds.with_layout(X, draw(tds.layouts())),
+                X @ true_w + true_b + 0.1 * torch.randn(len(X), 1, generator=g))
                for X in features]
     lambd = draw(st.sampled_from(LAMBDAS))
     return batches, num_inputs, lambd, draw(st.integers(1, 3)), 1 / (1 + lambd)
@@ -160,29 +191,72 @@ def ridge_problems(draw):
 def test_train_ridge_takes_the_sgd_steps(student, problem):
     """train_ridge(train_iter, num_inputs, lambd, num_epochs, lr) takes one SGD step per batch
     on the summed squared loss plus lambd * l2_penalty(w) for every example, divided by that
-    batch's size, the bias not penalised, for 1 to 3 epochs over batches of unequal size,
+    batch's size, the bias not penalised, the gradients zeroed after every step, for 1 to 3
+    epochs over batches of unequal size (one example included, features contiguous or not),
     lambd 0 to 3; returns w (num_inputs, 1) and b (1,), float32, detached (§4.5.3)."""
     batches, num_inputs, lambd, num_epochs, lr = problem
-    w_want, b_want, size = ridge_sgd(batches, num_inputs, lambd, num_epochs, lr)
-    mistakes = {BIAS_PENALISED: ridge_sgd(batches, num_inputs, lambd, num_epochs, lr, True),
-                "every step was divided by the first batch's size: sgd gets each batch's own "
-                "size, len(y).": ridge_sgd(batches, num_inputs, lambd, num_epochs, lr,
-                                           batch_size=8),
-                "this is after one epoch: loop over the data num_epochs times.":
-                ridge_sgd(batches, num_inputs, lambd, 1, lr)}
+    start = seeded_start(student, num_inputs)
     w, b = student.train_ridge(batches, num_inputs, lambd, num_epochs, lr)
-    expect_tensor(w, "w", shape=(num_inputs, 1), dtype=torch.float32)
+    check_ridge(w, b, ridge_sgd(*problem), ridge_mistakes(problem, start),
+                f"after {num_epochs} epoch(s) over batches of sizes "
+                f"{[len(y) for _, y in batches]} with lambd={lambd}, lr={lr:.3g}",
+                num_epochs * len(batches))
+
+
+START_SEED = 4321
+
+
+def seeded_start(student, num_inputs: int) -> torch.Tensor:
+    """Seed the worker's random generator and return the w that train_ridge's line then draws
+    first, torch.normal(0, 1, (num_inputs, 1)): the mistake that never zeroes the gradients
+    keeps the first one, which depends on the start, and is named from it."""
+    student.remote(torch.random.manual_seed, START_SEED)
+    with torch.random.fork_rng():
+        torch.manual_seed(START_SEED)
+        return torch.normal(0, 1, (num_inputs, 1))
+
+
+def ridge_mistakes(problem, start: torch.Tensor) -> dict[str, tuple]:
+    """The named wrong results (w, b, size) of train_ridge on `problem` from w = `start`."""
+    batches, num_inputs, lambd, num_epochs, lr = problem
+    return {BIAS_PENALISED: ridge_sgd(*problem, penalise_bias=True),
+            "every step was divided by the first batch's size: sgd gets each batch's own "
+            "size, len(y).": ridge_sgd(*problem, batch_size=8),
+            ONE_EPOCH: ridge_sgd(batches, num_inputs, lambd, 1, lr),
+            RIDGE_NOT_ZEROED: ridge_sgd(*problem, start=start, accumulate=True)}
+
+
+def check_ridge(w, b, expected: tuple, mistakes: dict[str, tuple], what: str, steps: int
+                ) -> None:
+    """train_ridge's (w, b) against the oracle's (w, b, size), naming a known mistake."""
+    w_want, b_want, size = expected
+    expect_tensor(w, "w", shape=w_want.shape, dtype=torch.float32)
     expect_tensor(b, "b", shape=(1,), dtype=torch.float32)
     if w.requires_grad or b.requires_grad:
         raise AssertionError("train_ridge returned w or b attached to autograd: return "
                              "w.detach(), b.detach().")
-    what = (f"after {num_epochs} epoch(s) over batches of sizes {[len(y) for _, y in batches]} "
-            f"with lambd={lambd}, lr={lr:.3g}")
-    tol = 1e-5 * (1 + size) * (1 + num_epochs * len(batches))
+    tol = 1e-5 * (1 + size) * (1 + steps)
     assert_close(w, w_want.float(), f"w {what}", atol=tol,
                  mistakes={m: v[0].float() for m, v in mistakes.items()})
     assert_close(b, b_want.float(), f"b {what}", atol=tol,
                  mistakes={m: v[1].float() for m, v in mistakes.items()})
+
+
+@pytest.mark.points(1)
+def test_train_ridge_any_reiterable_data(student):
+    """train_iter may be any re-iterable of (X, y) batches, here one with no len() and no
+    .dataset (a new pass on every iter(), as a DataLoader): train_ridge loops over it afresh
+    every epoch and takes the same SGD steps as on a list (§4.5.3)."""
+    g = torch.Generator().manual_seed(31)
+    features = [orthogonal_batch(4)] + [0.4 * torch.randn(n, 4, generator=g) for n in (5, 3)]
+    batches = [(X, X @ torch.tensor([[1.0], [-0.5], [2.0], [0.25]]) + 0.5) for X in features]
+    problem = (batches, 4, 0.25, 3, 0.8)
+    data = student.remote(cf.ReiterableBatches, batches)
+    start = seeded_start(student, 4)
+    with hints_on_error(DATA_ITERATOR_HINTS):
+        w, b = student.train_ridge(data, 4, 0.25, 3, 0.8)
+    check_ridge(w, b, ridge_sgd(*problem), ridge_mistakes(problem, start),
+                "after 3 epochs over a re-iterable of 3 batches without len()", 9)
 
 
 @pytest.mark.points(3)
@@ -200,8 +274,10 @@ def test_train_ridge_penalty_on_every_example(student, num_inputs, lambd):
 @pytest.mark.points(1)
 def test_train_ridge_starting_point(student):
     """With num_epochs = 0 train_ridge returns its start: w drawn from N(0, 1) (4000 entries:
-    mean within 0.08 of 0, variance within 0.15 of 1) and b = 0 (§4.5.3)."""
-    w, b = student.train_ridge([(torch.zeros(1, 4000), torch.zeros(1, 1))], 4000, 1.0, 0, 0.1)
+    mean within 0.08 of 0, variance within 0.15 of 1), anew on every call, and b = 0
+    (§4.5.3)."""
+    data = [(torch.zeros(1, 4000), torch.zeros(1, 1))]
+    w, b = student.train_ridge(data, 4000, 1.0, 0, 0.1)
     expect_tensor(w, "w", shape=(4000, 1), dtype=torch.float32)
     expect_tensor(b, "b", shape=(1,), dtype=torch.float32)
     assert not bool(b.any()), f"b should start at 0, not {b.tolist()}."
@@ -210,6 +286,11 @@ def test_train_ridge_starting_point(student):
     if abs(mean) > 0.08 or abs(var - 1) > 0.15:
         raise AssertionError(f"w starts with mean {mean:.3g} and variance {var:.3g}: draw it "
                              "from N(0, 1), torch.normal(0, 1, (num_inputs, 1)) (§4.5.3).")
+    again, _ = student.train_ridge(data, 4000, 1.0, 0, 0.1)
+    if torch.equal(w, again):
+        raise AssertionError("two calls of train_ridge started from the same w: draw it anew "
+                             "on every call (never reseed the random generator inside "
+                             "train_ridge).")
 
 
 # --------------------------------------------------------------------------- weight_decay_groups
@@ -341,13 +422,16 @@ def dropout_inputs(draw):
 
 @pytest.mark.points(2)
 @given(inputs=dropout_inputs())
+@example(inputs=(tds.with_layout(nonzero_tensor((3, 5), 21, torch.float64), "transposed"), 0.25))
 def test_dropout_layer_keeps_shape_and_dtype(student, inputs):
     """For X of 1 to 4 dimensions, float32 and float64, contiguous or not, and dropout 0 to 1:
     the result has X's shape and dtype, every element 0 or X / (1 - dropout); X itself is left
     alone (§4.6.4)."""
     X, dropout = inputs
-    out = expect_tensor(student.dropout_layer(X, dropout), f"dropout_layer(X, {dropout})",
-                        shape=X.shape, dtype=X.dtype)
+    with hints_on_error(NON_CONTIGUOUS_HINTS):
+        out = student.dropout_layer(X, dropout)
+    expect_tensor(out, f"dropout_layer(X {tuple(X.shape)}, {dropout})", shape=X.shape,
+                  dtype=X.dtype)
     if dropout == 1:
         check_all_dropped(out)
     else:
@@ -367,12 +451,17 @@ def check_all_dropped(out: torch.Tensor) -> None:
 @pytest.mark.points(1)
 @pytest.mark.parametrize("dropout", (0, 0.0, 1, 1.0))
 def test_dropout_layer_extremes(student, dropout):
-    """dropout_layer(X, 0) gives exactly X's values, dropout_layer(X, 1) zeros (never nan),
-    for a float or an int dropout, float32 and float64 (§4.6.4)."""
+    """dropout_layer(X, 0) gives exactly X's values, dropout_layer(X, 1) zeros (never nan):
+    0 <= dropout <= 1 holds at both ends, for a float or an int dropout, float32 and float64
+    (§4.6.4)."""
     for dtype in (torch.float32, torch.float64):
         X = nonzero_tensor((30, 20), 9, dtype)
-        out = expect_tensor(student.dropout_layer(X, dropout), f"dropout_layer(X, {dropout})",
-                            shape=X.shape, dtype=dtype)
+        try:
+            out = student.dropout_layer(X, dropout)
+        except StudentRaised as e:
+            raise RecognisedMistake(f"dropout_layer(X, {dropout}) raised: {e}\n{ENDS_INCLUDED}",
+                                    ENDS_INCLUDED) from None
+        expect_tensor(out, f"dropout_layer(X, {dropout})", shape=X.shape, dtype=dtype)
         if dropout == 1:
             check_all_dropped(out)
         else:
@@ -476,12 +565,19 @@ def test_dropout_mlp_eval_mode_drops_nothing(student):
 
 @pytest.mark.points(2)
 def test_dropout_mlp_training_mode_drops(student):
-    """In training mode (as built, or after net.train()) DropoutMLP drops: with dropouts 0.5
-    two calls differ, with dropouts 0 the output is the plain MLP's (§4.6.4)."""
+    """In training mode (after net.train()) DropoutMLP drops: with dropouts 0.5 two calls
+    differ, and the output is attached to autograd (the net is trained through it); with
+    dropouts 0 the output is the plain MLP's (§4.6.4)."""
     net, _ = build(student)
     X = nonzero_tensor((16, 12), 15)
     net.train()
-    if torch.equal(net(X), net(X)):
+    out = expect_tensor(net(X), "DropoutMLP(...)(X) in training mode", shape=(16, 3))
+    if not out.requires_grad:
+        raise AssertionError("DropoutMLP's output in training mode does not require grad: "
+                             "compute it from the layers with differentiable operations (no "
+                             "torch.no_grad(), .detach() or .item()), or the net cannot be "
+                             "trained.")
+    if torch.equal(out, net(X)):
         raise AssertionError("in training mode, DropoutMLP with dropout1 = dropout2 = 0.5 gave "
                              "the same output twice: apply dropout_layer after each hidden "
                              "ReLU while self.training is True.")
@@ -491,27 +587,72 @@ def test_dropout_mlp_training_mode_drops(student):
                  scale=max_abs(expected) + 1)
 
 
+def all_dropped(state: dict, layer: str, n: int) -> torch.Tensor:
+    """The output (n, num_outputs) of a DropoutMLP whose activations after `layer` ('lin1' or
+    'lin2') were all dropped: every row lin3(relu(lin2.bias)), or lin3.bias."""
+    b3 = state["lin3.bias"].double()
+    if layer == "lin2":
+        return b3.expand(n, -1)
+    return (torch.relu(state["lin2.bias"].double()) @ state["lin3.weight"].double().T
+            + b3).expand(n, -1)
+
+
 @pytest.mark.points(2)
 def test_dropout_mlp_drops_after_each_hidden_layer(student):
     """In training mode, dropout1 = 1 zeroes lin1's activations, so every row of the output is
     lin3(relu(lin2.bias)); dropout2 = 1 zeroes lin2's, so every row is lin3.bias (§4.6.4)."""
     X = nonzero_tensor((6, 12), 16)
-    for dropouts, which in (((1.0, 0.0), "lin1"), ((0.0, 1.0), "lin2")):
+    for dropouts, which, other in (((1.0, 0.0), "lin1", "lin2"), ((0.0, 1.0), "lin2", "lin1")):
         net, state = build(student, dropouts=dropouts)
         net.train()
-        b3 = state["lin3.bias"].double()
-        if which == "lin1":
-            hidden = torch.relu(state["lin2.bias"].double())
-            row = hidden @ state["lin3.weight"].double().T + b3
-        else:
-            row = b3
-        expected = row.expand(6, -1)
-        other = {"dropout1 and dropout2 are swapped: dropout1 follows lin1's ReLU, dropout2 "
-                 "lin2's.": (torch.relu(state["lin2.bias"].double()) @ state[
-                     "lin3.weight"].double().T + b3 if which == "lin2" else b3).expand(6, -1)}
+        expected = all_dropped(state, which, 6)
+        swapped = {"dropout1 and dropout2 are swapped: dropout1 follows lin1's ReLU, dropout2 "
+                   "lin2's.": all_dropped(state, other, 6).float()}
         assert_close(net(X), expected.float(), f"DropoutMLP with dropout1, dropout2 = "
                      f"{dropouts} in training mode", scale=max_abs(expected) + 1,
-                     mistakes={m: v.float() for m, v in other.items()})
+                     mistakes=swapped)
+
+
+@pytest.mark.points(2)
+def test_dropout_mlp_nets_are_independent(student):
+    """Two DropoutMLPs alive at once share nothing: a new net with dropout1 = 1 drops all of
+    lin1's activations (a new nn.Module is in training mode), and still does after a second
+    net with dropouts 0 is built, which computes the plain MLP; setting one net's parameters
+    leaves the other's alone (§4.6.4)."""
+    X = nonzero_tensor((6, 12), 18)
+    first, state = build(student, dropouts=(1.0, 0.0))
+    expected = all_dropped(state, "lin1", 6).float()
+    what = "a new DropoutMLP with dropout1 = 1, in training mode as built"
+    assert_close(first(X), expected, what, scale=max_abs(expected) + 1,
+                 mistakes={"it dropped nothing: a new nn.Module is in training mode "
+                           "(self.training is True) until net.eval(), and DropoutMLP drops "
+                           "then.": mlp_oracle(state, X).float()})
+    second, plain = build(student, dropouts=(0.0, 0.0))
+    assert_close(first(X), expected, f"{what}, once a second net was built",
+                 scale=max_abs(expected) + 1,
+                 mistakes={SHARED_RATES: mlp_oracle(state, X).float()})
+    unchanged = mlp_oracle(plain, X)
+    assert_close(second(X), unchanged.float(), "the second DropoutMLP, with dropouts 0",
+                 scale=max_abs(unchanged) + 1)
+    expect_independent(student, first, second, "DropoutMLP", "Create the nn.Linear layers "
+                       "in __init__, on every call.")
+
+
+@pytest.mark.points(1)
+@given(X=tds.tensors(st.sampled_from([(5, 1, 3, 4), (4, 12), (1, 12)]), dtype=torch.float32))
+@example(X=tds.with_layout(nonzero_tensor((5, 1, 3, 4), 19), "transposed"))
+@tds.max_examples(at_most=3)
+def test_dropout_mlp_any_batch_layout(student, X):
+    """DropoutMLP takes batches X of images (n, 1, 3, 4) or rows (n, 12), one example
+    included, contiguous or not (transposed, strided, at a storage offset): in evaluation mode
+    it computes the plain MLP (§4.6.4)."""
+    net, state = build(student)
+    net.eval()
+    with hints_on_error(NON_CONTIGUOUS_HINTS):
+        out = net(X)
+    expected = mlp_oracle(state, X)
+    assert_close(out, expected.float(), f"DropoutMLP(...)(X) for X {tuple(X.shape)} of "
+                 f"strides {X.stride()}, in evaluation mode", scale=max_abs(expected) + 1)
 
 
 @pytest.mark.points(2)
@@ -536,3 +677,22 @@ def test_dropout_mlp_rescales_what_it_keeps(student):
                       "DropoutMLP's activations after lin1, in training mode")
     check_zeroed_share(out[positive] == 0, 0.3,
                        "DropoutMLP's activations after lin1, in training mode")
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_gpu_results_stay_on_the_device(student):
+    """For inputs on the GPU, poly_features and l2_penalty give results there, and a DropoutMLP
+    moved there (net.to(device)) computes there in training mode, its masks drawn on the GPU:
+    make new tensors with device=x.device, never on the default device (§4.4-4.6, §5.6)."""
+    x = torch.tensor([[0.5], [-2.0], [3.0]], dtype=torch.float64).to(GPU)
+    expect_on_gpu(student.poly_features(x, 5), f"poly_features(x, 5) for x on {GPU}")
+    expect_on_gpu(student.l2_penalty(x), f"l2_penalty(w) for w on {GPU}")
+    net, _ = build(student)
+    net.to(GPU)
+    net.train()
+    expect_on_gpu(net(nonzero_tensor((8, 12), 20).to(GPU)),
+                  f"DropoutMLP(...)(X) in training mode for the net and X on {GPU}")

@@ -28,6 +28,13 @@ def corr2d(X, K):
             Y[i, j] = float((X[i:i + kh, j:j + kw] * K).sum())
     return Y
 ''', expect="not connected"),
+    Variant("conv", "corr2d_as_strided_as_if_contiguous", '''
+def corr2d(X, K):
+    kh, kw = K.shape
+    h, w = X.shape
+    windows = X.as_strided((h - kh + 1, w - kw + 1, kh, kw), (w, 1, w, 1))
+    return (windows * K).sum(dim=(-2, -1))
+''', expect="as if it were contiguous"),
     Variant("conv", "corr2d_calls_conv2d", '''
 import torch.nn.functional as F
 
@@ -91,6 +98,37 @@ def pool2d(X, pool_size, mode="max"):
     edited("conv", "pool2d_avg_divides_by_ph_squared", ("window.mean()",
                                                        "window.sum() / (ph * ph)"),
            expect="wrong count"),
+    edited("conv", "pool2d_pair_only", ("    ph, pw = as_pair(pool_size)\n",
+                                        "    ph, pw = pool_size\n"),
+           expect="as_pair(pool_size)"),
+    Variant("conv", "pool2d_running_max_from_zeros", '''
+def pool2d(X, pool_size, mode="max"):
+    if mode not in ("max", "avg"):
+        raise ValueError(mode)
+    ph, pw = as_pair(pool_size)
+    Y = torch.zeros((X.shape[0] - ph + 1, X.shape[1] - pw + 1), dtype=X.dtype, device=X.device)
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            window = X[i:i + ph, j:j + pw]
+            if mode == "avg":
+                Y[i, j] = window.mean()
+            else:
+                for value in window.reshape(-1):
+                    Y[i, j] = torch.maximum(Y[i, j], value)
+    return Y
+''', expect="started at 0"),
+    Variant("conv", "pool2d_lp_pool_for_avg", '''
+import torch.nn.functional as F
+
+
+def pool2d(X, pool_size, mode="max"):
+    ph, pw = as_pair(pool_size)
+    if mode == "max":
+        return X.unfold(0, ph, 1).unfold(1, pw, 1).amax(dim=(-2, -1))
+    if mode == "avg":
+        return F.lp_pool2d(X[None, None], 1, (ph, pw), stride=1)[0, 0] / (ph * pw)
+    raise ValueError(mode)
+''', expect="not allowed"),
     edited("conv", "pool2d_float32_zeros", ("pw + 1), dtype=X.dtype, device=X.device)",
                                             "pw + 1))"),
            expect="torch.zeros"),
@@ -157,7 +195,21 @@ class Conv2D(nn.Module):
     def forward(self, x):
         return self.conv(x[None, None])[0, 0]
 ''', expect="not allowed"),
+    Variant("conv", "conv2d_layers_share_a_bias", '''
+class Conv2D(nn.Module):
+    def __init__(self, kernel_size, initial_bias=torch.zeros(1)):
+        super().__init__()
+        self.weight = nn.Parameter(torch.rand(as_pair(kernel_size)))
+        self.bias = nn.Parameter(initial_bias)
+
+    def forward(self, x):
+        return corr2d(x, self.weight) + self.bias
+''', expect="share their layers (or parameters)"),
     # learn_kernel
+    edited("conv", "learn_kernel_float32_zeros",
+           ("    K = torch.zeros(as_pair(kernel_size), dtype=X.dtype, device=X.device, "
+            "requires_grad=True)", "    K = torch.zeros(as_pair(kernel_size), requires_grad=True)"),
+           expect="torch.zeros"),
     edited("conv", "learn_kernel_no_zero_grad", ("            K.grad.zero_()\n", ""),
            expect="never zeroed"),
     edited("conv", "learn_kernel_mean_loss", ("loss = ((corr2d(X, K) - Y) ** 2).sum()",
@@ -203,9 +255,40 @@ def lenet():
            expect="16 * 5 * 5 = 400"),
     edited("conv", "lenet_lazy_linear", ("nn.Linear(16 * 5 * 5, 120)", "nn.LazyLinear(120)"),
            expect="Lazy module"),
+    Variant("conv", "lenet_one_net_for_every_call", '''
+_BUILT = []
+
+
+def lenet():
+    if not _BUILT:
+        _BUILT.append(nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+            nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(),
+            nn.Linear(84, 10)))
+    return _BUILT[0]
+''', expect="share their layers"),
 ]
 
 CORRECT = [
+    Variant("conv", "as_strided_windows_with_the_strides_of_x", '''
+def windows_of(X, kh, kw):
+    (sh, sw), (h, w) = X.stride(), X.shape
+    return X.as_strided((h - kh + 1, w - kw + 1, kh, kw), (sh, sw, sh, sw), X.storage_offset())
+
+
+def corr2d(X, K):
+    return torch.tensordot(windows_of(X, *K.shape), K, dims=2)
+
+
+def pool2d(X, pool_size, mode="max"):
+    windows = windows_of(X, *as_pair(pool_size)).flatten(-2)
+    if mode == "max":
+        return windows.max(dim=-1).values
+    if mode == "avg":
+        return windows.sum(dim=-1) / windows.shape[-1]
+    raise ValueError(f"pool2d's mode is 'max' or 'avg', not {mode!r}")
+'''),
     Variant("conv", "unfold_einsum_and_shifted_slices", '''
 import math
 

@@ -11,6 +11,17 @@ MISTAKES = [
 def himmelblau(x):
     return (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2
 ''', expect="rows were taken for coordinates"),
+    Variant(T, "himmelblau_first_axis_coordinates", '''
+def himmelblau(x):
+    x0, x1 = x[:, 0], x[:, 1]
+    return (x0 ** 2 + x1 - 11) ** 2 + (x0 + x1 ** 2 - 7) ** 2
+''', expect="x[..., 0]"),
+    Variant(T, "himmelblau_view_of_points", '''
+def himmelblau(x):
+    points = x.view(-1, 2)
+    x0, x1 = points[:, 0], points[:, 1]
+    return ((x0 ** 2 + x1 - 11) ** 2 + (x0 + x1 ** 2 - 7) ** 2).view(x.shape[:-1])
+''', expect="use .reshape"),
     # ---------------------------------------------------------------- init_*_states
     Variant(T, "init_momentum_float32", '''
 def init_momentum_states(params):
@@ -23,6 +34,10 @@ def init_adam_states(params):
         zeros = torch.zeros_like(p)
         states.append((zeros, zeros))
     return states
+''', expect="shares its memory"),
+    Variant(T, "init_rmsprop_one_tensor_for_every_parameter", '''
+def init_rmsprop_states(params):
+    return [torch.zeros_like(params[0])] * len(params)
 ''', expect="shares its memory"),
     # ---------------------------------------------------------------- the state rebound
     edited(T, "momentum_state_rebound",
@@ -42,6 +57,13 @@ def init_adam_states(params):
            ("            s[:] = beta2 * s + (1 - beta2) * torch.square(p.grad)",
             "            s = beta2 * s + (1 - beta2) * torch.square(p.grad)"),
            expect="did not build up"),
+    Variant(T, "momentum_outside_no_grad", '''
+def sgd_momentum(params, states, hyperparams):
+    for p, v in zip(params, states):
+        v[:] = hyperparams["momentum"] * v + p.grad
+        p -= hyperparams["lr"] * v
+        p.grad.zero_()
+''', expect="torch.no_grad()"),
     # ---------------------------------------------------------------- gradients not zeroed
     edited(T, "momentum_no_zero_grad",
            ("            p -= hyperparams[\"lr\"] * v\n            p.grad.zero_()",
@@ -127,6 +149,16 @@ def sgd_momentum(params, states, hyperparams):
     optimizer.step()
     optimizer.zero_grad()
 ''', expect="not allowed"),
+    Variant(T, "adam_with_torch_optim", '''
+def adam(params, states, hyperparams):
+    optimizer = torch.optim.Adam(params, lr=hyperparams["lr"], eps=1e-6)
+    for p, (v, s) in zip(params, states):
+        optimizer.state[p] = {"step": torch.tensor(float(hyperparams["t"] - 1)),
+                              "exp_avg": v, "exp_avg_sq": s}
+    optimizer.step()
+    optimizer.zero_grad()
+    hyperparams["t"] += 1
+''', expect="not allowed"),
     # ---------------------------------------------------------------- descend
     Variant(T, "descend_stores_x", '''
 def descend(f, x0, update, states, hyperparams, num_steps):
@@ -152,6 +184,10 @@ def descend(f, x0, update, states, hyperparams, num_steps):
 ''', expect="changed its argument x0"),
     edited(T, "descend_gradients_accumulate", ("        x.grad = None\n", ""),
            expect="accumulate across steps"),
+    edited(T, "descend_torch_func",
+           ("        x.grad = None\n        f(x).backward()\n",
+            "        x.grad = torch.func.grad(f)(x.detach())\n"),
+           expect="torch.func"),
     edited(T, "descend_copies_hyperparams",
            ("        update([x], states, hyperparams)", "        update([x], states, "
             "dict(hyperparams))"),
@@ -205,7 +241,8 @@ def init_rmsprop_states(params):
 
 
 def init_adam_states(params):
-    return [[torch.zeros(p.shape, dtype=p.dtype), p.new_zeros(p.shape)] for p in params]
+    return [[torch.zeros(p.shape, dtype=p.dtype, device=p.device), p.new_zeros(p.shape)]
+            for p in params]
 '''),
     Variant(T, "init_states_full_like", '''
 def init_momentum_states(params):
@@ -311,7 +348,7 @@ def adam(params, states, hyperparams):
     # ---------------------------------------------------------------- descend
     Variant(T, "descend_autograd_grad_preallocated", '''
 def descend(f, x0, update, states, hyperparams, num_steps):
-    path = torch.empty((num_steps + 1, *x0.shape), dtype=x0.dtype)
+    path = torch.empty((num_steps + 1, *x0.shape), dtype=x0.dtype, device=x0.device)
     x = x0.detach().clone().requires_grad_(True)
     path[0] = x0
     for k in range(num_steps):
@@ -322,7 +359,7 @@ def descend(f, x0, update, states, hyperparams, num_steps):
 '''),
     Variant(T, "descend_zero_grad", '''
 def descend(f, x0, update, states, hyperparams, num_steps):
-    x = torch.tensor(x0.tolist(), dtype=x0.dtype, requires_grad=True)
+    x = torch.tensor(x0.tolist(), dtype=x0.dtype, device=x0.device, requires_grad=True)
     path = [x0.clone()]
     for _ in range(num_steps):
         if x.grad is not None:

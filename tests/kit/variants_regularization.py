@@ -15,6 +15,18 @@ def poly_features(x, max_degree):
     powers = torch.arange(1, max_degree + 1, dtype=x.dtype)
     return x.reshape(-1, 1) ** powers / torch.exp(torch.lgamma(powers + 1))
 ''', expect="start at x**1"),
+    Variant(T, "poly_float32_zeros", '''
+def poly_features(x, max_degree):
+    features = torch.zeros((x.shape[0], max_degree))
+    for i in range(max_degree):
+        features[:, i] = x.reshape(-1) ** i / math.factorial(i)
+    return features
+''', expect="keep the caller's dtype"),
+    Variant(T, "poly_assumes_x_is_1d", '''
+def poly_features(x, max_degree):
+    columns = [x[:, None] ** i / math.factorial(i) for i in range(max_degree)]
+    return torch.cat(columns, dim=-1)
+''', expect="x.reshape(-1, 1)"),
     # ---------------------------------------------------------------- l2_penalty
     edited(T, "l2_without_half",
            ("    return torch.sum(w ** 2) / 2", "    return torch.sum(w ** 2)"),
@@ -47,6 +59,18 @@ def poly_features(x, max_degree):
            ("torch.normal(0, 1, size=(num_inputs, 1), requires_grad=True)",
             "torch.normal(0, 0.01, size=(num_inputs, 1), requires_grad=True)"),
            expect="N(0, 1)"),
+    edited(T, "ridge_reseeds",
+           ("    w = torch.normal(0, 1, size=(num_inputs, 1), requires_grad=True)\n",
+            "    torch.manual_seed(0)\n"
+            "    w = torch.normal(0, 1, size=(num_inputs, 1), requires_grad=True)\n"),
+           expect="anew"),
+    edited(T, "ridge_no_zero_grad", ("                    p.grad.zero_()\n", ""),
+           expect="gradients accumulate"),
+    edited(T, "ridge_reads_the_data_once",
+           ("    b = torch.zeros(1, requires_grad=True)\n",
+            "    b = torch.zeros(1, requires_grad=True)\n    batches = iter(train_iter)\n"),
+           ("        for X, y in train_iter:\n", "        for X, y in batches:\n"),
+           expect="afresh"),
     Variant(T, "ridge_with_torch_optim", '''
 def train_ridge(train_iter, num_inputs, lambd, num_epochs, lr):
     w = torch.normal(0, 1, size=(num_inputs, 1), requires_grad=True)
@@ -78,6 +102,14 @@ def weight_decay_groups(net, wd):
     others = [p for p in net.parameters() if all(p is not w for w in weights)]
     return [{"params": weights, "weight_decay": wd}, {"params": others, "weight_decay": 0}]
 ''', expect="ends in 'weight'"),
+    Variant(T, "groups_layer_by_layer", '''
+def weight_decay_groups(net, wd):
+    decayed, others = [], []
+    for layer in net:
+        for name, p in layer.named_parameters():
+            (decayed if name.endswith("weight") else others).append(p)
+    return [{"params": decayed, "weight_decay": wd}, {"params": others, "weight_decay": 0}]
+''', expect="more than once"),
     # ---------------------------------------------------------------- dropout_layer
     edited(T, "dropout_no_rescale",
            ("    return mask * X / (1.0 - dropout)", "    return mask * X"),
@@ -107,11 +139,35 @@ def weight_decay_groups(net, wd):
            ("    if not 0 <= dropout <= 1:\n"
             "        raise ValueError(f\"dropout must lie in [0, 1], not {dropout}\")\n", ""),
            expect="instead of raising"),
+    edited(T, "dropout_lets_nan_through",
+           ("    if not 0 <= dropout <= 1:\n", "    if dropout < 0 or dropout > 1:\n"),
+           expect="nan fails every comparison"),
+    edited(T, "dropout_rejects_the_ends",
+           ("    if not 0 <= dropout <= 1:\n", "    if not 0 < dropout < 1:\n"),
+           expect="both ends included"),
+    edited(T, "dropout_scales_x_in_place",
+           ("    return mask * X / (1.0 - dropout)", "    return X.mul_(mask).div_(1.0 - dropout)"),
+           expect="changed its argument"),
+    edited(T, "dropout_flat_view",
+           ("    mask = (torch.rand(X.shape, device=X.device) > dropout).to(X.dtype)\n"
+            "    return mask * X / (1.0 - dropout)",
+            "    flat = X.view(-1)\n"
+            "    mask = (torch.rand(flat.shape, device=X.device) > dropout).to(X.dtype)\n"
+            "    return (mask * flat / (1.0 - dropout)).view(X.shape)"),
+           expect="use .reshape"),
     Variant(T, "dropout_calls_torch", '''
 def dropout_layer(X, dropout):
     if not 0 <= dropout <= 1:
         raise ValueError(dropout)
     return torch.nn.functional.dropout(X, dropout, training=True)
+''', expect="not allowed"),
+    Variant(T, "dropout_native_dropout", '''
+def dropout_layer(X, dropout):
+    if not 0 <= dropout <= 1:
+        raise ValueError(dropout)
+    if dropout == 1:
+        return torch.zeros_like(X)
+    return torch.native_dropout(X, dropout, True)[0]
 ''', expect="not allowed"),
     # ---------------------------------------------------------------- DropoutMLP
     edited(T, "mlp_dropout_in_eval_mode",
@@ -126,6 +182,29 @@ def dropout_layer(X, dropout):
            ("            H2 = dropout_layer(H2, self.dropout2)",
             "            H2 = dropout_layer(H2, self.dropout1)"),
            expect="swapped"),
+    edited(T, "mlp_view_flatten", ("self.lin1(X.reshape((-1, self.num_inputs)))",
+                                   "self.lin1(X.view((-1, self.num_inputs)))"),
+           expect="use .reshape"),
+    Variant(T, "mlp_rates_in_globals", '''
+class DropoutMLP(nn.Module):
+    def __init__(self, num_inputs, num_outputs, num_hiddens1, num_hiddens2, dropout1, dropout2):
+        super().__init__()
+        global DROPOUT1, DROPOUT2
+        DROPOUT1, DROPOUT2 = dropout1, dropout2
+        self.num_inputs = num_inputs
+        self.lin1 = nn.Linear(num_inputs, num_hiddens1)
+        self.lin2 = nn.Linear(num_hiddens1, num_hiddens2)
+        self.lin3 = nn.Linear(num_hiddens2, num_outputs)
+
+    def forward(self, X):
+        H1 = torch.relu(self.lin1(X.reshape(-1, self.num_inputs)))
+        if self.training:
+            H1 = dropout_layer(H1, DROPOUT1)
+        H2 = torch.relu(self.lin2(H1))
+        if self.training:
+            H2 = dropout_layer(H2, DROPOUT2)
+        return self.lin3(H2)
+''', expect="share their dropout rates"),
     Variant(T, "mlp_with_nn_dropout", '''
 class DropoutMLP(nn.Module):
     def __init__(self, num_inputs, num_outputs, num_hiddens1, num_hiddens2, dropout1, dropout2):
@@ -152,8 +231,8 @@ def poly_features(x, max_degree):
     Variant(T, "poly_cumprod", '''
 def poly_features(x, max_degree):
     n = x.numel()
-    ratios = x.reshape(n, 1) / torch.arange(1, max_degree, dtype=x.dtype)
-    ones = torch.ones(n, 1, dtype=x.dtype)
+    ratios = x.reshape(n, 1) / torch.arange(1, max_degree, dtype=x.dtype, device=x.device)
+    ones = torch.ones(n, 1, dtype=x.dtype, device=x.device)
     return torch.cat([ones, torch.cumprod(ratios, dim=1)], dim=1)
 '''),
     # ---------------------------------------------------------------- l2_penalty
@@ -196,6 +275,21 @@ def train_ridge(train_iter, num_inputs, lambd, num_epochs, lr):
                 p.grad = None
     return w.detach().clone(), b.detach().clone()
 '''),
+    Variant(T, "ridge_one_generator_of_batches", '''
+def train_ridge(train_iter, num_inputs, lambd, num_epochs, lr):
+    w = torch.normal(0, 1, (num_inputs, 1)).requires_grad_()
+    b = torch.zeros(1, requires_grad=True)
+    for X, y in (batch for _ in range(num_epochs) for batch in train_iter):
+        penalty = lambd * (w ** 2).sum() / 2
+        loss = ((X @ w + b - y.reshape(-1, 1)) ** 2 / 2 + penalty).sum()
+        loss.backward()
+        with torch.no_grad():
+            w.sub_(lr / len(y) * w.grad)
+            b.sub_(lr / len(y) * b.grad)
+        w.grad = None
+        b.grad = None
+    return w.detach(), b.detach()
+'''),
     # ---------------------------------------------------------------- weight_decay_groups
     Variant(T, "groups_comprehensions", '''
 def weight_decay_groups(net, wd):
@@ -227,7 +321,35 @@ def dropout_layer(X, dropout):
     keep = torch.rand_like(X) < 1 - dropout
     return torch.where(keep, X / max(1 - dropout, 1e-12), torch.zeros_like(X))
 '''),
+    Variant(T, "dropout_uniform_masked_fill", '''
+def dropout_layer(X, dropout):
+    if not (dropout >= 0 and dropout <= 1):
+        raise ValueError(f"dropout {dropout} outside [0, 1]")
+    if dropout == 1:
+        return torch.zeros_like(X)
+    drop = torch.empty_like(X).uniform_() < dropout
+    return (X / (1 - dropout)).masked_fill(drop, 0)
+'''),
     # ---------------------------------------------------------------- DropoutMLP
+    Variant(T, "mlp_flatten_module_and_rates_by_name", '''
+class DropoutMLP(nn.Module):
+    def __init__(self, num_inputs, num_outputs, num_hiddens1, num_hiddens2, dropout1, dropout2):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.lin1 = nn.Linear(num_inputs, num_hiddens1)
+        self.lin2 = nn.Linear(num_hiddens1, num_hiddens2)
+        self.lin3 = nn.Linear(num_hiddens2, num_outputs)
+        self.rates = {"lin1": dropout1, "lin2": dropout2}
+
+    def forward(self, X):
+        H = self.flatten(X)
+        for name, layer in self.named_children():
+            if name in self.rates:
+                H = torch.relu(layer(H))
+                if self.training and self.rates[name] > 0:
+                    H = dropout_layer(H, self.rates[name])
+        return self.lin3(H)
+'''),
     Variant(T, "mlp_functional", '''
 class DropoutMLP(nn.Module):
     def __init__(self, num_inputs, num_outputs, num_hiddens1, num_hiddens2, dropout1, dropout2):
