@@ -136,6 +136,9 @@ class Session:
         self.timeouts: dict[str, int] = {}
         self.test_budget_s: float | None = None  # this test's calls in all (grader.budgets)
         self.test_output = ""  # what the student's code printed in this test (`_keep_output`)
+        # contract functions the grader serves in place of the student's (`plugin`'s second
+        # try of a test whose function calls a wrong one): their values come from the grader
+        self.substitute: tuple[str, ...] = ()
         self.test_used_s = 0.0
         self.last_limit_s = 0.0  # of the last request sent
         self._imported: set[tuple[int, str]] = set()  # (worker generation, topic)
@@ -280,11 +283,15 @@ class Session:
                                                                     request.get("kwargs", {}))
         request = {**request, "arguments": arguments,
                    "arg_grads": [t.grad if t.is_leaf else None for t in args_tensors]}
+        serve = None
+        if self.substitute and request.get("op") in ("call", "gradient"):
+            request = {**request, "substitute": list(self.substitute)}
+            serve = functools.partial(self._reference_value, topic)
         worker = self._worker()
         before, self.last_limit_s = worker.busy_s, limit
         try:
             reply = worker.request(request, limit, args_tensors, functools.partial(
-                self._make_remote, tuple(request.get("forbidden", ()))))
+                self._make_remote, tuple(request.get("forbidden", ()))), serve)
         except WorkerTimeout:
             self.timeouts[function] = self.timeouts.get(function, 0) + 1
             budget = "" if test_budget is None else (
@@ -316,6 +323,27 @@ class Session:
         if not reply.get("ok"):
             raise _failure_from_error(function, error or {})
         return reply.get("result")
+
+    def _reference_value(self, topic: Topic, function: str, args: tuple, kwargs: dict,
+                         grad_output: Any) -> Any:
+        """A stand-in's value (`grader.sandbox.execute.substituted`): the reference's, computed
+        here, on arguments that arrived as data; with `grad_output`, the vector-Jacobian
+        product of each argument (None for one that is not a float tensor). Only for the
+        functions being substituted."""
+        if function not in self.substitute:
+            raise LookupError(f"{function} is not served by the grader")
+        fn = getattr(reference_module(topic.name), function)
+        if grad_output is None:
+            with torch.no_grad():
+                return fn(*args, **kwargs)
+        inputs = [a.detach().requires_grad_() if isinstance(a, torch.Tensor)
+                  and a.is_floating_point() else a for a in args]
+        wrt = [a for a in inputs if isinstance(a, torch.Tensor) and a.requires_grad]
+        with torch.enable_grad():
+            grads = iter(torch.autograd.grad(fn(*inputs, **kwargs), wrt, grad_output,
+                                             allow_unused=True))
+        return [next(grads) if isinstance(a, torch.Tensor) and a.requires_grad else None
+                for a in inputs]
 
     def _record(self, topic: Topic, function: str, hits: object) -> None:
         """Keep the forbidden calls a reply reports: each once per test (any one fails the
@@ -353,6 +381,21 @@ class Session:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
+
+
+@functools.cache
+def reference_module(topic: str) -> Any:
+    """The topic's reference (`solutions/<topic>.py`), imported in the grader under a name of
+    its own; never sent to a worker."""
+    import importlib.util
+
+    path = KIT_ROOT / "solutions" / f"{topic}.py"
+    spec = importlib.util.spec_from_file_location(f"torchdrill_reference_{topic}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def describe_arguments(args: tuple, kwargs: dict, names: tuple[str, ...] = (),

@@ -28,8 +28,10 @@ from hypothesis import HealthCheck, Phase, settings
 from grader.budgets import Timings, budget_of, record, reference_time
 from grader.checks import RecognisedMistake
 from grader.course import KIT_ROOT, Course, GpuTests, load_course
-from grader.failures import GraderError, StudentFailure
+from grader.failures import GraderError, StudentCrashed, StudentFailure, StudentTimedOut
 from grader.handle import Session, Student, hidden_paths
+from grader.notebooks import group_of
+from grader.report.formats import topic_functions
 from grader.report.schema import (
     Curve,
     CurveSeries,
@@ -40,6 +42,7 @@ from grader.report.schema import (
     Visibility,
 )
 from grader.sandbox.client import Template
+from grader.scan.source import SourceTooLarge, contract_callees
 from grader.submission import Submission, load_submission
 
 settings.register_profile(
@@ -76,6 +79,7 @@ class Grading:
         self.grader_errors: list[str] = []  # "<test id>: <message>" of tests the grader failed
         self.timings: Timings = {}  # each test's seconds, as grader.budgets keeps them
         self.curve: Curve | None = None  # what the running test recorded (`record_curve`)
+        self.served: dict[str, list[str]] = {}  # test id -> the callees it passed with
 
     def close(self) -> None:
         global _running
@@ -97,6 +101,56 @@ class Grading:
         reference_s = reference_time(node.path, getattr(node, "originalname", node.name))
         self.session.begin_test(node.nodeid, budget_of(self.course, reference_s))
         return Student(self.session, topic)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        """A test of a function that calls the contract's other functions, failed: once more
+        with the grader's values of those (`Session.substitute`). Passing then, the function
+        is right and its callee is what is wrong: the test counts, and says so."""
+        try:
+            return (yield)
+        except Exception as failure:
+            if not self._passes_with_right_callees(item, failure):
+                raise
+            return None
+
+    def _passes_with_right_callees(self, item, failure: BaseException) -> bool:
+        e = _leaf(failure)
+        if isinstance(e, StudentTimedOut | StudentCrashed) or not isinstance(
+                e, AssertionError | StudentFailure) or grader_error_in(failure):
+            return False
+        callees = self._callees(item)
+        if not callees:
+            return False
+        session = self.session
+        first = (session.test_hits, session._seen_hits, session.test_output)
+        node = item
+        session.begin_test(node.nodeid, budget_of(self.course, reference_time(
+            node.path, getattr(node, "originalname", node.name))))
+        session.substitute = tuple(callees)
+        try:
+            item.runtest()
+        except Exception:
+            session.test_hits, session._seen_hits, session.test_output = first
+            return False
+        finally:
+            session.substitute = ()
+        self.served[item.nodeid] = callees
+        return True
+
+    def _callees(self, item) -> list[str]:
+        """The contract's functions the test's function reaches, where this kit has their
+        reference to serve (not in the student kit)."""
+        topic = topic_of(item)
+        source = self.submission.source(topic)
+        if not source or not (KIT_ROOT / "solutions" / f"{topic}.py").is_file():
+            return []
+        contract = topic_functions(topic)
+        function = group_of(item.name, contract)
+        try:
+            return contract_callees(source, function, contract) if function else []
+        except SourceTooLarge:
+            return []
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -133,6 +187,10 @@ class Grading:
         }
         if self.curve is not None:
             record["curve"], self.curve = self.curve, None
+        if item.nodeid in self.served:
+            served = self.served.pop(item.nodeid)
+            record["served"] = served
+            record["message"] = served_message(record["name"], served)
         if outcome != "passed" and self.session.test_output:
             record["output"] = printed(self.session.test_output, record["visibility"])
         return record
@@ -211,10 +269,22 @@ def _leaf(e: BaseException) -> BaseException:
     return e
 
 
+def served_message(test: str, served: list[str]) -> str:
+    """What a test that passed with the grader's values of `served` says."""
+    names = ", ".join(f"`{n}`" for n in served)
+    return (f"passed with a right {names} in place of yours: the function this test checks is "
+            f"right, and failed only through {names}, whose own tests say what to fix")
+
+
 def grader_error_of(excinfo) -> GraderError | None:
-    """The GraderError a test ended in, if it did: anywhere in hypothesis' groups too, since
-    one example's grader failure makes the test's verdict unsound whatever the others did."""
-    todo = [] if excinfo is None else [excinfo.value]
+    """The GraderError a test ended in, if it did (see `grader_error_in`)."""
+    return None if excinfo is None else grader_error_in(excinfo.value)
+
+
+def grader_error_in(error: BaseException) -> GraderError | None:
+    """The GraderError in `error`: anywhere in hypothesis' groups too, since one example's
+    grader failure makes the test's verdict unsound whatever the others did."""
+    todo = [error]
     while todo:
         e = todo.pop(0)
         if isinstance(e, GraderError):

@@ -327,6 +327,22 @@ def function_fixes(topic: TopicEntry) -> list[FunctionFix]:
     return fixes
 
 
+def served_texts(topic: TopicEntry) -> list[str]:
+    """A line per function whose tests passed only with the grader's values of the contract
+    functions it calls (`GradedTest.served`): it is right, and the fix is in those."""
+    functions = topic_functions(topic["name"])
+    served: dict[tuple[str, tuple[str, ...]], int] = {}
+    for test in topic["tests"]:
+        if test.get("served"):
+            key = (group_of(test["name"], functions) or topic["name"],
+                   tuple(test.get("served", ())))
+            served[key] = served.get(key, 0) + 1
+    return [f"{function}: {_count(n, 'test')} passed with a right "
+            f"{', '.join(callees)} in place of yours. {function} itself is right; fix "
+            f"{', '.join(callees)} (above) and they pass as written."
+            for (function, callees), n in served.items()]
+
+
 def _module_wide(by_function: dict[str | None, list[GradedTest]]) -> list[GradedTest]:
     """The lost tests of the functions whose every lost test has one and the same message, when
     two or more functions share it (a failure of the module, not of a function)."""
@@ -443,6 +459,7 @@ def _md_topic(topic: TopicEntry) -> str:
         parts += ["### Not written yet", _md_todo(todo)]
     if ok := passed(topic):
         parts.append(f"Passed: {len(ok)} of {len(topic['tests'])} tests.")
+    parts += [_md(text) for text in served_texts(topic)]
     return "\n\n".join(parts)
 
 
@@ -585,6 +602,7 @@ def _html_topic(topic: TopicEntry) -> str:
         names = "".join(f"<li><code>{_e(t['name'])}</code></li>" for t in ok)
         parts.append(f"<details><summary>Passed: {len(ok)} of {len(topic['tests'])} tests"
                      f"</summary><ul>{names}</ul></details>")
+    parts += [f'<p class="hint">{_e(text)}</p>' for text in served_texts(topic)]
     parts.append("</section>")
     return "\n".join(parts)
 

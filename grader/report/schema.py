@@ -69,6 +69,7 @@ class GradedTest(_GradedTest, total=False):
 
     curve: Curve
     output: str  # a public test's printed text, capped; a hidden test's, only how much
+    served: list[str]  # contract functions the grader served for it to pass (`plugin`)
 
 
 class GradedTestRecord(GradedTest):

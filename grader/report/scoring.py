@@ -141,6 +141,8 @@ def _without_topic(record: GradedTestRecord) -> GradedTest:
         test["curve"] = record["curve"]
     if "output" in record:
         test["output"] = record["output"]
+    if "served" in record:
+        test["served"] = record["served"]
     return test
 
 

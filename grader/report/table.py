@@ -31,6 +31,7 @@ from grader.report.formats import (
     not_graded_texts,
     not_written,
     score_of,
+    served_texts,
     summary_line,
     text_bar,
     total_text,
@@ -60,6 +61,8 @@ def render_table(report: Report, console: Console | None = None) -> None:
         for fix in fixes:
             console.print(_diagnosis_text(fix))
             console.print(_fix_table(fix))
+    for text in (t for topic in report["topics"] for t in served_texts(topic)):
+        console.print(Text(text, style="green"))
     if todo := _not_written_text(report):
         console.print(todo, end="")
     if report.get("flags"):

@@ -294,12 +294,64 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+# (function, args, kwargs, grad_output) -> the grader's value of the function; with a
+# grad_output, the vector-Jacobian product for each argument (None for a non-tensor)
+Callback = Callable[[str, tuple, dict, Any], Any]
+
+
+@contextlib.contextmanager
+def substituted(request: dict, modules: SubmissionModules,
+                callback: Callback | None) -> Iterator[None]:
+    """For this call, the module's functions the request names in `substitute` are stand-ins
+    that ask the grader (`callback`) for their value: a function is graded as if the contract
+    functions it calls were right, and no reference code ever enters the worker."""
+    names = request.get("substitute") or ()
+    if not names or callback is None or request.get("kind") not in ("call", "gradient"):
+        yield
+        return
+    namespace = modules.module(request["module"]).__dict__
+    saved = {name: namespace[name] for name in names if name in namespace}
+    for name in names:
+        namespace[name] = _stand_in(name, callback)
+    try:
+        yield
+    finally:
+        for name in names:
+            namespace.pop(name, None)
+        namespace.update(saved)
+
+
+def _stand_in(name: str, callback: Callback) -> Callable:
+    """The grader's `name`: its value, and where an argument requires grad, its gradient too
+    (a custom autograd Function whose backward asks the grader for the product)."""
+    import torch
+
+    class Served(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, kwargs: dict, *args):
+            ctx.kwargs, ctx.args = kwargs, args
+            return callback(name, args, kwargs, None)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            grads = callback(name, ctx.args, ctx.kwargs, grad_output)
+            return (None, *grads)
+
+    def stand_in(*args, **kwargs):
+        if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad
+                                           for a in args):
+            return Served.apply(kwargs, *args)
+        return callback(name, args, kwargs, None)
+    stand_in.__name__ = stand_in.__qualname__ = name
+    return stand_in
+
+
 def run(request: dict, modules: SubmissionModules, hits: list[str],
-        refused: Refusals | None = None) -> Any:
+        refused: Refusals | None = None, callback: Callback | None = None) -> Any:
     """Execute one call, gradient or import request; forbidden calls it hit are appended to
     `hits` whether or not it raises (`refused`: the audit hook's refusals of this request so
     far, in a sandboxed worker). A failure of the grader's own set-up raises
-    GraderStepFailed."""
+    GraderStepFailed. `callback`: how a stand-in asks the grader (`substituted`)."""
     if request.get("seed") is not None:  # before the import: a module may draw at import
         try:
             seed_everything(request["seed"])
@@ -326,6 +378,7 @@ def run(request: dict, modules: SubmissionModules, hits: list[str],
             stack.enter_context(fake_cuda(request.get("cuda_devices")))
             stack.enter_context(guard)
             stack.enter_context(dispatch_guard.armed(forbidden, guard.state))
+            stack.enter_context(substituted(request, modules, callback))
         except Exception as e:
             raise GraderStepFailed("setup") from e
         if kind == "gradient":

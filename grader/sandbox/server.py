@@ -33,6 +33,7 @@ import torch
 
 from grader.sandbox import isolation, wire
 from grader.sandbox.execute import (
+    Callback,
     GraderStepFailed,
     MissingFunction,
     NotConnected,
@@ -358,6 +359,24 @@ class Worker:
         self.refs = RefTable()
         self.output_cap = int(config["limits"]["max_output_kb"]) * 1024
         self.capture_output = config.get("capture_output", True)
+        # how a stand-in asks the grader for a value (`execute.substituted`): over the socket,
+        # or, in-process, what `LocalWorker` sets
+        self.callback: Callback | None = self._ask_grader if sock is not None else None
+
+    def _ask_grader(self, function: str, args: tuple, kwargs: dict, grad_output: Any) -> Any:
+        """A stand-in's value, asked of the grader over this worker's socket in the middle of
+        the request; its arguments travel as data, the answer as a request does."""
+        assert self.sock is not None, "only a worker with a socket asks the grader"
+        enc = wire.DataEncoder(_cannot_travel)
+        wire.send_message(self.sock, wire.CALLBACK, enc.finish({
+            "function": enc.encode(function), "args": enc.encode(
+                [a.detach() if isinstance(a, torch.Tensor) else a for a in args]),
+            "kwargs": enc.encode(dict(kwargs)), "grad_output": enc.encode(grad_output)}))
+        _, payload = wire.recv_message(self.sock, 1 << 40)
+        answer = wire.load_request(payload, self.refs.get)
+        if not answer.get("ok"):
+            raise RuntimeError(answer.get("error"))
+        return answer.get("result")
 
     def serve(self) -> None:
         sock = self.sock
@@ -406,7 +425,7 @@ class Worker:
     def _run(self, request: dict, hits: list[str]) -> Any:
         refused = None if self.backstop is None else self.backstop.pending
         if request["op"] != "ref":
-            return run(request, self.modules, hits, refused)
+            return run(request, self.modules, hits, refused, self.callback)
         fn = _ref_action(self.refs.get(request["ref"]), request["action"], request)
         return run({**request, "kind": "remote", "fn": fn, "args": (), "kwargs": {}},
                    self.modules, hits, refused)
@@ -474,6 +493,10 @@ class Worker:
             enc = wire.DataEncoder(self.refs.add)
             return enc.finish({"result": None, "writeback": enc.encode([]),
                                "head": enc.encode(head)})
+
+
+def _cannot_travel(obj: Any) -> Any:
+    raise TypeError(f"a {type(obj).__name__} cannot be sent to the grader as an argument")
 
 
 def _ref_action(obj: Any, action: str, request: dict):

@@ -32,6 +32,9 @@ from grader.sandbox.jsonbound import TooLarge, check_json
 
 HEADER = struct.Struct(">cQ")
 PICKLE, DATA = b"P", b"D"
+# worker -> grader, inside a request: the worker asks the grader for a contract function's value
+# (a stand-in for the student's own, `grader.sandbox.execute.substituted`); data, as a reply
+CALLBACK = b"C"
 MAX_DEPTH = 64  # nesting of a value (a list in a list ...)
 MAX_NODES = 1_000_000  # values in one message (tensors, numbers, lists, ...)
 # The JSON of a message's tree: its bytes (tensor data travels apart, as raw storage), and its
@@ -101,7 +104,7 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
 def recv_message(sock: socket.socket, max_bytes: int) -> tuple[bytes, bytes]:
     """Read one framed message; refuse one larger than `max_bytes` without reading it."""
     kind, length = HEADER.unpack(recv_exact(sock, HEADER.size))
-    if kind not in (PICKLE, DATA):
+    if kind not in (PICKLE, DATA, CALLBACK):
         raise WireError(f"unknown message kind {kind!r}")
     if length > max_bytes:
         raise WireError(f"message of {length} bytes exceeds the cap of {max_bytes}")

@@ -277,6 +277,15 @@ def forbidden_in_source(source: str, function: str, names: Iterable[str],
     return [n for n in dict.fromkeys(names) if function in module.reaching(n, stop)]
 
 
+def contract_callees(source: str, function: str, contract: Iterable[str]) -> list[str]:
+    """The contract's other functions that `function` reaches by name (itself or through
+    helpers), in contract order: those a wrong one of can make `function`'s tests fail."""
+    reached = {d.span for d in _scan(source).reachable(function)}
+    definitions = _scan(source).definitions
+    return [name for name in contract if name != function and name in definitions
+            and definitions[name].span in reached]
+
+
 def python_loops(source: str, function: str) -> list[tuple[str, int]]:
     """(kind, line) of each Python-level loop in `function` and the helpers it calls;
     `map`/`functools.reduce` over data count too. Raises SourceTooLarge as above."""

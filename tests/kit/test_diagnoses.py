@@ -167,3 +167,36 @@ def test_a_correct_submission_has_nothing_to_diagnose(tmp_path):
         assert "To fix" not in text, name
         assert "— cost" not in text and 'class="diagnosis"' not in text, name
         assert not any(m in text for m in softmax_mistakes(torch.zeros(2, 3))), name
+
+
+def test_a_function_that_fails_only_through_a_wrong_callee_is_graded_as_right(wrong_dim):
+    """softmax_regression calls softmax, which normalises the wrong dim: graded with the
+    grader's softmax in place of the student's, it is right, so the mistake costs softmax's
+    tests once, and every form of the report says where the fix is."""
+    report, forms = wrong_dim
+    (topic,) = report["topics"]
+    regression = [t for t in topic["tests"] if t["name"].startswith("test_softmax_regression")]
+    assert regression and all(t["score"] == t["max_score"] and t["served"] == ["softmax"]
+                              for t in regression), regression
+    assert any("gradient" in t["name"] for t in regression)  # autograd through the grader's
+    softmax = [t for t in topic["tests"]
+               if group_of(t["name"], topic_functions("softmax")) == "softmax"]
+    assert topic["max_score"] - topic["score"] == sum(t["max_score"] - t["score"]
+                                                      for t in softmax)
+    for name, text in forms.items():
+        assert "passed with a right softmax in place of yours" in " ".join(text.split()), name
+
+
+def test_a_function_wrong_itself_still_fails_beside_a_wrong_callee(tmp_path):
+    """The same wrong softmax, and a softmax_regression that drops the bias: its tests still
+    fail (the grader's softmax does not make them pass), and no test says it was served."""
+    reference = (KIT_ROOT / "solutions" / "softmax.py").read_text()
+    source = replace_definitions(reference, WRONG_DIM + '''
+def softmax_regression(X, W, b):
+    return softmax(X.reshape(-1, W.shape[0]) @ W)
+''')
+    report, _ = _graded(tmp_path, source)
+    regression = [t for t in report["topics"][0]["tests"]
+                  if t["name"].startswith("test_softmax_regression")]
+    assert any(t["score"] < t["max_score"] for t in regression), regression
+    assert not any("served" in t for t in regression if t["score"] < t["max_score"])
