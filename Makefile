@@ -1,7 +1,9 @@
 # torchdrill: `make grade` grades exercises/ (or SUBMISSION=path); `make test` runs the kit's
 # tests; `make nbgrader ARGS="autograde softmax"` runs nbgrader on release/nbgrader (or
 # COURSE=dir) with the kit's Python, nothing to activate; `make gradescope [TOPICS=softmax]`
-# writes Gradescope's autograder.zip. Each creates .venv on first use.
+# writes Gradescope's autograder.zip; `make notebook TOPIC=softmax` opens an exercise in
+# Jupyter; `make export LMS=canvas ROSTER=roster.csv` writes the LMS's grade file. Each creates
+# .venv on first use.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -9,7 +11,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUBMISSION ?= exercises
 
-.PHONY: setup grade grade-class test lint bench sync data release nbgrader gradescope clean
+.PHONY: setup grade grade-class notebook export test lint bench sync data release nbgrader gradescope \
+	clean
 
 setup: $(STAMP)
 
@@ -33,6 +36,10 @@ notebook: $(STAMP)
 	@$(PY) -c "import notebook, ipykernel" 2>/dev/null || \
 		$(PY) -m pip install --disable-pip-version-check --progress-bar on notebook ipykernel
 	$(PY) -m grader notebook $(TOPIC)
+
+export: $(STAMP)
+	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=grading/class]"; exit 2; }
+	$(PY) -m grader export --$(LMS) --roster $(ROSTER) --gradebook $(or $(OUT),grading/class)/gradebook.csv
 
 test: $(STAMP)
 	$(PY) -m grader sync --check
