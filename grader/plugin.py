@@ -79,7 +79,8 @@ class Grading:
         self.grader_errors: list[str] = []  # "<test id>: <message>" of tests the grader failed
         self.timings: Timings = {}  # each test's seconds, as grader.budgets keeps them
         self.curve: Curve | None = None  # what the running test recorded (`record_curve`)
-        self.served: dict[str, list[str]] = {}  # test id -> the callees it passed with
+        # test id -> the callees it passed with, and its first failure: (excinfo, hits, output)
+        self.served: dict[str, tuple[list[str], pytest.ExceptionInfo, list[Flag], str]] = {}
 
     def close(self) -> None:
         global _running
@@ -135,7 +136,8 @@ class Grading:
             return False
         finally:
             session.substitute = ()
-        self.served[item.nodeid] = callees
+        self.served[item.nodeid] = (callees, pytest.ExceptionInfo.from_exception(failure),
+                                    *first[::2])
         return True
 
     def _callees(self, item) -> list[str]:
@@ -174,25 +176,32 @@ class Grading:
             self.collection_errors.append(f"{report.nodeid}: {report.longreprtext[-2000:]}")
 
     def _record(self, item, call, report) -> GradedTestRecord:
-        hits = self.session.test_hits
-        outcome, message = outcome_of(call.excinfo, hits)
+        record = self._record_of(item, call.excinfo, self.session.test_hits,
+                                 self.session.test_output, call.duration)
+        if self.curve is not None:
+            record["curve"], self.curve = self.curve, None
+        if item.nodeid in self.served:  # kept only if a callee is wrong (`settle_served`)
+            served, excinfo, hits, output = self.served.pop(item.nodeid)
+            record["served"] = served
+            record["message"] = served_message(record["name"], served)
+            record["unserved"] = self._record_of(item, excinfo, hits, output, call.duration)
+        return record
+
+    def _record_of(self, item, excinfo, hits: list[Flag], output: str,
+                   duration: float) -> GradedTestRecord:
+        """The test's record from how it ended (`excinfo`: None when it passed)."""
+        outcome, message = outcome_of(excinfo, hits)
         points = points_of(item)
         record: GradedTestRecord = {
             "topic": topic_of(item), "name": item.name,
             "visibility": visibility_of(item),
             "score": points if outcome == "passed" else 0.0, "max_score": points,
             "outcome": outcome, "message": message[:MAX_MESSAGE],
-            "mistake": mistake_of(call.excinfo, outcome), "hint": hint_of(item),
-            "duration_s": round(call.duration, 4),
+            "mistake": mistake_of(excinfo, outcome), "hint": hint_of(item),
+            "duration_s": round(duration, 4),
         }
-        if self.curve is not None:
-            record["curve"], self.curve = self.curve, None
-        if item.nodeid in self.served:
-            served = self.served.pop(item.nodeid)
-            record["served"] = served
-            record["message"] = served_message(record["name"], served)
-        if outcome != "passed" and self.session.test_output:
-            record["output"] = printed(self.session.test_output, record["visibility"])
+        if outcome != "passed" and output:
+            record["output"] = printed(output, record["visibility"])
         return record
 
 

@@ -79,6 +79,13 @@ class GradedTestRecord(GradedTest):
     topic: str
 
 
+class ServedRecord(GradedTestRecord, total=False):
+    """A record that passed only with the grader's values of its callees (`served`) keeps how
+    it first failed: `scoring.settle_served` puts that back when no callee lost a test."""
+
+    unserved: GradedTestRecord
+
+
 class TopicEntry(TypedDict):
     """One topic of the report, in course order; only topics with tests that ran."""
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from grader.course import Course
+from grader.notebooks import group_of
 from grader.report.environment import environment
 from grader.report.formats import topic_functions
 from grader.report.schema import (
@@ -28,6 +29,7 @@ from grader.report.schema import (
     GradedTestRecord,
     NotCounted,
     Report,
+    ServedRecord,
     TopicEntry,
     TopicState,
     waiting,
@@ -78,6 +80,7 @@ def build_report(records: Sequence[GradedTestRecord], course: Course, topics: li
                  ) -> Report:
     """The report for one submission: topics in course order, totals, flags, the files that
     were not graded; every text cleaned of control characters."""
+    records = settle_served(records)
     report_topics: list[TopicEntry] = []
     for name in topics:
         tests = [_without_topic(r) for r in records if r["topic"] == name]
@@ -106,6 +109,25 @@ def build_report(records: Sequence[GradedTestRecord], course: Course, topics: li
         "late": [],
     }
     return cast(Report, _clean(report))  # the same keys and value types, texts cleaned
+
+
+def settle_served(records: Sequence[GradedTestRecord]) -> list[GradedTestRecord]:
+    """The records with every `served` pass settled: it counts where a callee it was served
+    lost a test of its own here (the callee is what is wrong); where every callee passed, the
+    function's own mistake shows only with the callees it calls, and the test's first failure
+    (`unserved`) stands."""
+    wrong = {(r["topic"], group_of(r["name"], topic_functions(r["topic"])))
+             for r in records if r["score"] < r["max_score"] and "served" not in r}
+    settled: list[GradedTestRecord] = []
+    for record in records:
+        first = cast(ServedRecord, record).get("unserved")
+        if first is None:
+            settled.append(record)
+            continue
+        kept = {k: v for k, v in record.items() if k != "unserved"}
+        right = not any((record["topic"], f) in wrong for f in record.get("served", ()))
+        settled.append(first if right else cast(GradedTestRecord, kept))
+    return settled
 
 
 def topic_state(name: str, submission: Submission, course: Course, tests: list[GradedTest],

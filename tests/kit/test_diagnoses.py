@@ -19,6 +19,7 @@ from grader.grade import grade
 from grader.notebooks import group_of
 from grader.report.formats import points, to_gradescope, topic_functions
 from grader.report.schema import GradescopeResults, Report
+from grader.report.scoring import settle_served
 from grader.report.table import render_table
 from tests.hidden.test_softmax import softmax_mistakes
 from tests.kit.test_schema import validate
@@ -200,3 +201,24 @@ def softmax_regression(X, W, b):
                   if t["name"].startswith("test_softmax_regression")]
     assert any(t["score"] < t["max_score"] for t in regression), regression
     assert not any("served" in t for t in regression if t["score"] < t["max_score"])
+
+
+def _record(name: str, score: float, **extra) -> dict:
+    return {"topic": "softmax", "name": name, "visibility": "hidden", "score": score,
+            "max_score": 2.0, "outcome": "passed" if score else "failed",
+            "message": "" if score else "wrong", "mistake": None, "hint": "",
+            "duration_s": 0.1, **extra}
+
+
+@pytest.mark.parametrize("callee_lost,counts", [(True, True), (False, False)])
+def test_a_served_pass_counts_only_where_the_callee_is_wrong(callee_lost, counts):
+    """A caller that passes with the grader's softmax but fails with the student's own, which
+    passes all its own tests, is wrong in how it calls softmax (a keyword it drops, a device
+    it picks): its first failure stands. Only a callee that lost a test of its own makes the
+    served pass count."""
+    first = _record("test_softmax_regression_shape", 0.0, message="rows do not sum to 1")
+    served = _record("test_softmax_regression_shape", 2.0, served=["softmax"], unserved=first)
+    callee = _record("test_softmax_rows_sum_to_one", 0.0 if callee_lost else 2.0)
+    (settled, _) = settle_served([served, callee])
+    assert "unserved" not in settled
+    assert settled == ({k: v for k, v in served.items() if k != "unserved"} if counts else first)
