@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
@@ -39,6 +40,7 @@ from grader.report.schema import (
     GradedTestRecord,
     NotCounted,
     Outcome,
+    ServedRecord,
     Visibility,
 )
 from grader.sandbox.client import Template
@@ -184,7 +186,8 @@ class Grading:
             served, excinfo, hits, output = self.served.pop(item.nodeid)
             record["served"] = served
             record["message"] = served_message(record["name"], served)
-            record["unserved"] = self._record_of(item, excinfo, hits, output, call.duration)
+            cast(ServedRecord, record)["unserved"] = self._record_of(item, excinfo, hits,
+                                                                     output, call.duration)
         return record
 
     def _record_of(self, item, excinfo, hits: list[Flag], output: str,
