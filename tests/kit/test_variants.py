@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 from grader.instructor.batch import Task, grade_locally
+from tests.kit.public_preview import PREVIEW_GOAL, caught_in_public
 from tests.kit.variants import KIT_ROOT, Variant, build_submission, edited
 
 pytestmark = pytest.mark.heavy(180)  # rough seconds; see tests/kit/conftest.py
@@ -87,3 +88,14 @@ def test_an_edit_names_one_place_of_the_reference():
         edited("mlp", "x", ("def relu(", "def relu("), ("def train_mlp(", "def train_mlp("))
     variant = edited("mlp", "x", ("def relu(", "def relu("))
     assert variant.source.startswith("def relu(") and "def train_mlp" not in variant.source
+
+
+def test_the_public_suite_previews_the_grade(graded):
+    """A student's own `make grade` runs the public tests only: of the known mistakes, at least
+    PREVIEW_GOAL already lose a public test there, so local feedback is a fair preview of the
+    grade (`python -m tests.kit.public_preview` names the ones it misses)."""
+    mistakes = [v for kind, v in ALL if kind == "mistake"]
+    missed = [v.id for v in mistakes if not caught_in_public(graded[v.id])]
+    share = 1 - len(missed) / len(mistakes)
+    assert share >= PREVIEW_GOAL, (
+        f"the public suite catches {share:.0%} of the known mistakes; missed: {missed}")
