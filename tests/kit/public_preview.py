@@ -42,8 +42,8 @@ def main(topics: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="preview-", dir=Path.cwd()) as root:
         reports = public_reports(mistakes, Path(root))
     missed = [v.id for v in mistakes if not caught_in_public(reports[v.id])]
-    for v in missed:
-        print(f"missed: {v.id}")
+    for variant in missed:
+        print(f"missed: {variant}")
     share = 1 - len(missed) / max(len(mistakes), 1)
     print(f"public suite catches {len(mistakes) - len(missed)}/{len(mistakes)} = {share:.0%} "
           f"(goal {PREVIEW_GOAL:.0%})")
