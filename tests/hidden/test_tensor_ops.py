@@ -20,34 +20,36 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from grader.checks import (
-    assert_close,
-    expect_tensor,
-    hints_on_error,
-    in_dtype,
-    max_abs,
-)
+from grader.checks import assert_close, expect_tensor, hints_on_error
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import GPU, expect_on_gpu
-
-BROADCAST = "must match the size of tensor"  # torch's broadcasting error
-KEEPDIM = ("divide by A.sum(dim=1, keepdim=True): without keepdim the (n,) row sums broadcast "
-           "against the columns, so entry (i, j) is divided by row j's sum (§2.3.7)")
-SIGNED_ROWS = ("a row may hold negative entries as long as its sum is positive: divide each row "
-               "by its sum, A.sum(dim=1, keepdim=True), not by the sum of its absolute values "
-               "(an L1 norm, as F.normalize(A, p=1, dim=1) computes) (§2.3.7).")
-
+from tests.public._mistakes_tensor_ops import (
+    BROADCAST,
+    KEEPDIM,
+    MATMUL_HINTS,
+    PAIRWISE_LOOPS,
+    PICK_LOOPS,
+    arange_grid_mistakes,
+    expect_float32,
+    expect_grid_shape,
+    expect_no_python_loops,
+    expect_one_hot_layout,
+    expect_shares_nothing,
+    expect_view_of,
+    flatten_copy_mistakes,
+    frobenius_mistakes,
+    lp_mistakes,
+    matmul_mistakes,
+    matmul_scale,
+    oracle_sq_dists,
+    pick_mistakes,
+    row_normalize_mistakes,
+    signed_row_normalize_mistakes,
+    sq_dists_mistakes,
+    sq_dists_scale,
+)
 
 # --------------------------------------------------------------------------- arange_grid
-
-
-def expect_float32(out, what: str) -> torch.Tensor:
-    out = expect_tensor(out, what)
-    if out.dtype != torch.float32:
-        hint = (" torch.arange gives int64 unless you pass dtype=torch.float32."
-                if not out.dtype.is_floating_point else "")
-        raise AssertionError(f"{what} has dtype {out.dtype} but should be torch.float32.{hint}")
-    return out
 
 
 @pytest.mark.points(2)
@@ -57,30 +59,12 @@ def test_arange_grid_values(student, rows, cols):
     for square and non-square shapes, one row or one column included (§2.1.1)."""
     what = f"arange_grid({rows}, {cols})"
     out = expect_float32(student.arange_grid(rows, cols), what)
-    if tuple(out.shape) == (cols, rows) and rows != cols:
-        raise AssertionError(f"{what} has shape {tuple(out.shape)}: rows and columns are "
-                             f"swapped; it should be ({rows}, {cols}).")
+    expect_grid_shape(out, rows, cols, what)
     expected = torch.arange(rows * cols, dtype=torch.float32).reshape(rows, cols)
-    column_major = torch.arange(rows * cols, dtype=torch.float32).reshape(cols, rows).T
-    assert_close(out, expected, what, atol=0.0, mistakes={
-        "the numbers run down the columns; they should fill the first row first "
-        "(row-major order: reshape(rows, cols), no transpose).": column_major})
+    assert_close(out, expected, what, atol=0.0, mistakes=arange_grid_mistakes(rows, cols))
 
 
 # --------------------------------------------------------------------------- row_normalize
-
-
-def row_normalize_mistakes(A: torch.Tensor) -> dict[str, torch.Tensor]:
-    A64 = A.double()
-    mistakes = {
-        "each column sums to 1, not each row: divide by the row sums (dim=1), not the "
-        "column sums (dim=0).": A64 / A64.sum(0, keepdim=True),
-        "the whole matrix sums to 1: divide each row by its own sum (dim=1, keepdim=True), "
-        "not by the sum of all entries.": A64 / A64.sum(),
-    }
-    if A.shape[0] == A.shape[1]:
-        mistakes[f"the row sums broadcast across the wrong axis: {KEEPDIM}."] = A64 / A64.sum(1)
-    return in_dtype(mistakes, A.dtype)
 
 
 positive_matrices = tds.matrices(rows=(1, 9), cols=(1, 9), magnitude=tds.magnitudes(1e4),
@@ -119,11 +103,10 @@ def test_row_normalize_negative_entries(student, A):
     # rounding of the sums grows with sum |a| / sum a (cancellation), and the result with it
     scale = float((A64.abs().amax(1, keepdim=True) * A64.abs().sum(1, keepdim=True)
                    / sums ** 2).max())
-    mistakes = {SIGNED_ROWS: A64 / A64.abs().sum(1, keepdim=True), **row_normalize_mistakes(A)}
     with hints_on_error({BROADCAST: KEEPDIM}):
         out = student.row_normalize(A)
     assert_close(out, expected, f"row_normalize(A) for A {tuple(A.shape)} with negative "
-                 "entries", scale=scale, mistakes=in_dtype(mistakes, A.dtype))
+                 "entries", scale=scale, mistakes=signed_row_normalize_mistakes(A))
 
 
 @pytest.mark.points(2)
@@ -159,32 +142,6 @@ def point_sets(draw):
     X = draw(tds.tensors((n, d), dtype=dtype, magnitude=mag))
     Y = draw(tds.tensors((m, d), dtype=dtype, magnitude=mag))
     return X, Y
-
-
-def oracle_sq_dists(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-    diff = X.double()[:, None, :] - Y.double()[None, :, :]
-    return (diff * diff).sum(2)
-
-
-def sq_dists_scale(X: torch.Tensor, Y: torch.Tensor) -> float:
-    """What the rounding of |x|^2 + |y|^2 - 2 x.y grows with (d enters through the sums)."""
-    sq = lambda Z: float((Z.double() ** 2).sum(1).max()) if Z.numel() else 0.0  # noqa: E731
-    return sq(X) + sq(Y) + 1.0
-
-
-def sq_dists_mistakes(X: torch.Tensor, Y: torch.Tensor) -> dict[str, torch.Tensor]:
-    X64, Y64 = X.double(), Y.double()
-    xx, yy = (X64 ** 2).sum(1)[:, None], (Y64 ** 2).sum(1)[None, :]
-    xy = (X64[:, None, :] * Y64[None, :, :]).sum(2)
-    true = oracle_sq_dists(X, Y)
-    return in_dtype({
-        "the cross term is missing: |x - y|^2 = |x|^2 + |y|^2 - 2 x.y, not |x|^2 + |y|^2."
-            : (xx + yy),
-        "the cross term has the wrong sign: |x - y|^2 = |x|^2 + |y|^2 - 2 x.y.": xx + yy + 2 * xy,
-        "these are distances, not squared distances: drop the square root.": true.sqrt(),
-        "the differences were summed before squaring: square each coordinate's difference, "
-        "then sum over the coordinates.": (X64[:, None, :] - Y64[None, :, :]).sum(2) ** 2,
-    }, X.dtype)
 
 
 @pytest.mark.points(4)
@@ -224,30 +181,10 @@ def test_pairwise_sq_dists_no_python_loops(student):
     assert_close(student.pairwise_sq_dists(X, Y), oracle_sq_dists(X, Y).float(),
                  "pairwise_sq_dists for X (7, 3) and Y (4, 3)", scale=sq_dists_scale(X, Y),
                  mistakes=sq_dists_mistakes(X, Y))
-    loops = student.python_loops("pairwise_sq_dists")
-    if loops:
-        where = ", ".join(f"{kind} at line {line}" for kind, line in loops)
-        raise AssertionError(
-            f"pairwise_sq_dists uses Python loops ({where}). Vectorise it by broadcasting: "
-            "X[:, None, :] - Y[None, :, :] is (n, m, d) in one operation (§2.1.4); a Python "
-            "loop runs once per pair and is orders of magnitude slower on real data.")
+    expect_no_python_loops(student, "pairwise_sq_dists", PAIRWISE_LOOPS)
 
 
 # --------------------------------------------------------------------------- lp_norm
-
-
-ODD_P = ("the absolute value is missing: for odd (or fractional) p, x**p is negative (or nan) "
-         "for negative entries; use x.abs() ** p (§2.3.11).")
-
-
-def lp_mistakes(x: torch.Tensor, p: float) -> dict[str, torch.Tensor]:
-    x64 = x.double()
-    return in_dtype({
-        ODD_P: (x64 ** p).sum() ** (1 / p),
-        "the 1/p-th root is missing: the norm is (sum |x_i|^p) ** (1/p).": (x64.abs() ** p).sum(),
-        "the root is taken before summing: the norm is (sum |x_i|^p) ** (1/p), not "
-        "sum |x_i|.": ((x64.abs() ** p) ** (1 / p)).sum(),
-    }, x.dtype)
 
 
 @pytest.mark.points(4)
@@ -297,16 +234,7 @@ def test_frobenius_norm_matches(student, A):
     expected = torch.linalg.matrix_norm(A64, ord="fro").to(A.dtype)
     out = student.frobenius_norm(A)  # the handle fails a change to an argument
     assert_close(out, expected, f"frobenius_norm(A) for A {tuple(A.shape)}",
-                 mistakes=in_dtype({
-                     "the square root is missing: ||A||_F = sqrt(sum_ij A_ij^2).":
-                         (A64 ** 2).sum(),
-                     "this is the sum of absolute values (an L1 norm); the Frobenius norm is "
-                     "sqrt(sum_ij A_ij^2).": A64.abs().sum(),
-                     "one norm per row was returned; the Frobenius norm is one number over all "
-                     "entries.": (A64 ** 2).sum(1).sqrt(),
-                     "one norm per column was returned; the Frobenius norm is one number over "
-                     "all entries.": (A64 ** 2).sum(0).sqrt(),
-                 }, A.dtype))
+                 mistakes=frobenius_mistakes(A))
 
 
 # --------------------------------------------------------------------------- matmul
@@ -323,22 +251,11 @@ def matmul_pairs(draw):
 
 
 def check_matmul(student, A: torch.Tensor, B: torch.Tensor) -> None:
-    A64, B64 = A.double(), B.double()
-    expected = (A64 @ B64).to(A.dtype)
-    mistakes = {
-        "the result is transposed: C[i, j] = sum_t A[i, t] * B[t, j] has shape (n, m).":
-            (A64 @ B64).T,
-    }
-    if A.shape == B.shape:
-        mistakes["this is the elementwise (Hadamard) product A * B; the matrix product sums "
-                 "A[i, t] * B[t, j] over t (§2.3.10)."] = A64 * B64
-    mistakes = in_dtype(mistakes, A.dtype)
-    scale = A.shape[1] * max_abs(A) * max_abs(B)
-    with hints_on_error({BROADCAST: "A[:, :, None] is (n, k, 1) and B[None, :, :] is (1, k, m): "
-                                 "multiply them, then sum over dim=1 (§2.3.10)."}):
+    expected = (A.double() @ B.double()).to(A.dtype)
+    with hints_on_error(MATMUL_HINTS):
         out = student.matmul(A, B)
     assert_close(out, expected, f"matmul(A, B) for A {tuple(A.shape)} and B {tuple(B.shape)}",
-                 scale=scale, mistakes=mistakes)
+                 scale=matmul_scale(A, B), mistakes=matmul_mistakes(A, B))
 
 
 @pytest.mark.points(4)
@@ -376,35 +293,18 @@ def test_flatten_view_is_a_view(student, X):
     what = f"flatten_view(X) for X of shape {tuple(X.shape)}"
     out = expect_tensor(student.flatten_view(X), what, shape=(X.numel(),))
     assert_close(out, X.reshape(-1).clone(), what, atol=0.0)
-    if out.data_ptr() != X.data_ptr():
-        raise AssertionError(f"{what} does not share memory with X: it is a copy. Return a view "
-                             "(X.view(-1) or X.reshape(-1)), without clone() or other copies.")
-    out[-1] = 12345.0
-    if float(X.reshape(-1)[-1]) != 12345.0:
-        raise AssertionError(f"writing into {what} did not change X: return a view "
-                             "(X.view(-1)), not a copy.")
+    expect_view_of(out, X, what)
 
 
 # --------------------------------------------------------------------------- flatten_copy
-
-
-SHARES = ("the result shares memory with X (a view): view/reshape/flatten return views of a "
-          "contiguous tensor; add .clone() to copy (§2.1.5).")
 
 
 def check_flatten_copy(student, X: torch.Tensor) -> None:
     before = X.clone()  # the handle fails a change to X; this copy is for writing into out
     what = f"flatten_copy(X) for X of shape {tuple(X.shape)}"
     out = expect_tensor(student.flatten_copy(X), what, shape=(X.numel(),))
-    mistakes = {"the entries are in column order (X.T flattened); flatten row by row, as "
-                "X.reshape(-1) does.": X.T.reshape(-1)} if X.dim() == 2 and min(X.shape) > 1 \
-        else {}
-    assert_close(out, X.reshape(-1).clone(), what, atol=0.0, mistakes=mistakes)
-    if out.untyped_storage().data_ptr() == X.untyped_storage().data_ptr():
-        raise AssertionError(f"{what}: {SHARES}")
-    out.fill_(-777.0)
-    if not torch.equal(X, before):
-        raise AssertionError(f"writing into {what} changed X: {SHARES}")
+    assert_close(out, X.reshape(-1).clone(), what, atol=0.0, mistakes=flatten_copy_mistakes(X))
+    expect_shares_nothing(out, X, before, what)
 
 
 @pytest.mark.points(3)
@@ -437,19 +337,7 @@ def label_sets(draw):
 
 def check_one_hot(student, y: torch.Tensor, q: int) -> None:
     what = f"one_hot(y, {q}) for {len(y)} labels"
-    out = student.one_hot(y, q)
-    expect_tensor(out, what)
-    n = len(y)
-    if tuple(out.shape) == (q, n) and q != n:
-        raise AssertionError(f"{what} has shape {tuple(out.shape)}: it is transposed; one row "
-                             f"per example, one column per class: ({n}, {q}).")
-    if out.dim() == 2 and out.shape[0] == n and out.shape[1] == int(y.max()) + 1 != q:
-        raise AssertionError(f"{what} has {out.shape[1]} columns: use num_classes ({q}) for the "
-                             "number of columns, not y.max() + 1 (a class may not appear in y).")
-    expect_tensor(out, what, shape=(n, q))
-    if out.dtype != torch.float32:
-        raise AssertionError(f"{what} has dtype {out.dtype} but should be torch.float32: "
-                             "convert the comparison's booleans with .to(torch.float32).")
+    out = expect_one_hot_layout(student.one_hot(y, q), y, q, what)
     assert_close(out, torch.nn.functional.one_hot(y, q).float(), what, atol=0.0)
 
 
@@ -484,12 +372,8 @@ def check_pick(student, Y_hat: torch.Tensor, y: torch.Tensor) -> None:
     them as the test passed them, and fails a call that changes them)."""
     out = student.pick(Y_hat, y)
     what = f"pick(Y_hat, y) for Y_hat {tuple(Y_hat.shape)}"
-    mistakes = {"Y_hat[:, y] takes every label's column for every row, an (n, n) matrix; "
-                "pair row i with its own label: Y_hat[torch.arange(n), y] (§3.4.6).": Y_hat[:, y]}
-    if int(y.max()) < Y_hat.shape[0]:
-        mistakes["Y_hat[y] selects rows, not entries; pair row i with its own label: "
-                 "Y_hat[torch.arange(n), y] (§3.4.6)."] = Y_hat[y]
-    assert_close(out, Y_hat.gather(1, y[:, None]).squeeze(1), what, atol=0.0, mistakes=mistakes)
+    assert_close(out, Y_hat.gather(1, y[:, None]).squeeze(1), what, atol=0.0,
+                 mistakes=pick_mistakes(Y_hat, y))
 
 
 @pytest.mark.points(3)
@@ -508,12 +392,7 @@ def test_pick_no_python_loops(student):
     per example is orders of magnitude slower on real batches."""
     g = torch.Generator().manual_seed(3)
     check_pick(student, torch.rand(6, 4, generator=g), torch.randint(0, 4, (6,), generator=g))
-    loops = student.python_loops("pick")
-    if loops:
-        where = ", ".join(f"{kind} at line {line}" for kind, line in loops)
-        raise AssertionError(
-            f"pick uses Python loops ({where}). Index with two integer tensors instead: "
-            "Y_hat[torch.arange(n), y] picks every example's entry at once (§2.1.2).")
+    expect_no_python_loops(student, "pick", PICK_LOOPS)
 
 
 # --------------------------------------------------------------------------- on a real GPU
