@@ -24,32 +24,30 @@ from tests.hidden._conventions import (
     expect_exact_float,
     expect_on_gpu,
 )
+from tests.public._mistakes_autograd import (
+    ACCUMULATES,
+    NORM_BOUNDARY,
+    SUM_BOUNDARY,
+    autograd_oracle,
+    check_control_flow_at,
+    check_number,
+    contract_relative_error,
+    control_flow_mistakes,
+    derivative_mistakes,
+    detached_mistakes,
+    expect_eps_used,
+    expect_grad_left_alone,
+    expect_half_gradient_error,
+    expect_largest_error,
+    expect_not_a_tensor_of_errors,
+    expect_small_check,
+    gradient_mistakes,
+    jacobian,
+    vjp_mistakes,
+)
 from torchdrill import callables as cf
 
 EPS64 = torch.finfo(torch.float64).eps
-
-FORWARD = ("this is the forward difference (f(x + h) - f(x)) / h; use the central difference "
-           "(f(x + h) - f(x - h)) / (2h), whose error shrinks like h**2 (§2.4.1).")
-BACKWARD_DIFF = ("this is the backward difference (f(x) - f(x - h)) / h; use the central "
-                 "difference (f(x + h) - f(x - h)) / (2h) (§2.4.1).")
-NO_HALF = ("this is twice the derivative: divide f(x + h) - f(x - h) by 2h, the distance "
-           "between the two points, not by h.")
-
-
-def _number_close(got: float, want: float, tol: float) -> bool:
-    return math.isfinite(got) and abs(got - want) <= tol
-
-
-def check_number(got, want: float, tol: float, what: str, mistakes: dict[str, float]) -> None:
-    """Fail unless the float `got` is within `tol` of `want`; name a recognised mistake."""
-    value = expect_float(got, what)
-    if _number_close(value, want, tol):
-        return
-    for message, wrong in mistakes.items():
-        if _number_close(value, wrong, tol):
-            raise AssertionError(f"{what}: {message}")
-    raise AssertionError(f"{what} is {value:.12g}, expected {want:.12g} (difference "
-                         f"{abs(value - want):.3g}, tolerance {tol:.3g}).")
 
 
 # --------------------------------------------------------------------------- numerical_derivative
@@ -78,11 +76,6 @@ def derivative_tolerance(name: str, x: float, h: float) -> float:
     f, _, third, _ = SCALAR_FUNCTIONS[name]
     size = max(abs(f(x - h)), abs(f(x)), abs(f(x + h)), 1.0)
     return 4 * h * h * third(x) / 6 + 256 * EPS64 * size / h + 1e-13
-
-
-def derivative_mistakes(f, x: float, h: float) -> dict[str, float]:
-    return {FORWARD: (f(x + h) - f(x)) / h, BACKWARD_DIFF: (f(x) - f(x - h)) / h,
-            NO_HALF: (f(x + h) - f(x - h)) / h}
 
 
 @pytest.mark.points(3)
@@ -180,33 +173,6 @@ def numerical_tolerance(name: str, x: torch.Tensor, eps: float) -> float:
     return rounding + eps * eps * float(third(x)) + 1e-12
 
 
-def central_difference(f, x: torch.Tensor, eps: float, forward: bool = False) -> torch.Tensor:
-    """The oracle's own finite differences, one entry at a time, on a copy of x."""
-    flat = x.detach().clone().reshape(-1)
-    out = torch.empty_like(flat)
-    for i in range(flat.numel()):
-        old = flat[i].item()
-        flat[i] = old + eps
-        plus = float(f(flat.reshape(x.shape)))
-        flat[i] = old if forward else old - eps
-        minus = float(f(flat.reshape(x.shape)))
-        flat[i] = old
-        out[i] = (plus - minus) / (eps if forward else 2 * eps)
-    return out.reshape(x.shape)
-
-
-def gradient_mistakes(f, x: torch.Tensor, eps: float) -> dict[str, torch.Tensor]:
-    central = central_difference(f, x, eps)
-    return {
-        "these are forward differences (f(x + eps e_i) - f(x)) / eps; use central differences "
-        "(f(x + eps e_i) - f(x - eps e_i)) / (2 eps) (§2.4.1).": central_difference(
-            f, x, eps, forward=True),
-        "every entry is twice the partial derivative: divide by 2 eps, not eps.": 2 * central,
-        "this is the gradient flattened to 1-D: return a tensor shaped like x "
-        "(reshape(x.shape)).": central.reshape(-1),
-    }
-
-
 @pytest.mark.points(4)
 @given(inputs=gradient_inputs())
 @example(inputs=("sum_of_cubes", tds.random_tensor((2, 3), 0, torch.float64, 2.0, "uniform"),
@@ -269,12 +235,6 @@ def test_numerical_gradient_non_contiguous_x(student, inputs):
 # --------------------------------------------------------------------------- autograd_gradient
 
 
-def autograd_oracle(f, x: torch.Tensor) -> torch.Tensor:
-    xg = x.detach().double().requires_grad_(True)
-    (g,) = torch.autograd.grad(f(xg), xg)
-    return g.to(x.dtype)
-
-
 def gradient_scale(x: torch.Tensor) -> float:
     """How large the intermediates of these functions' gradients get (rounding grows with it)."""
     m = max_abs(x)
@@ -332,15 +292,8 @@ def test_autograd_gradient_does_not_accumulate(student, inputs, seed):
     got = student.autograd_gradient(f, x)
     assert_close(got, expected, f"autograd_gradient({name}, x) for x that already has a .grad",
                  scale=gradient_scale(x) + max_abs(old_grad),
-                 mistakes={"this is the caller's old x.grad plus the gradient: the gradient "
-                           "accumulates into x.grad. Use a fresh leaf "
-                           "(x.detach().clone().requires_grad_(True)) or torch.autograd.grad.":
-                           expected + old_grad})
-    if x.grad is None or not torch.equal(x.grad, old_grad):
-        raise AssertionError("autograd_gradient changed the caller's x.grad (it accumulates "
-                             "into x.grad, or replaced or cleared it): differentiate with "
-                             "respect to x.detach().clone().requires_grad_(True).")
-    assert x.requires_grad, "autograd_gradient turned off requires_grad on the caller's x."
+                 mistakes={ACCUMULATES: expected + old_grad})
+    expect_grad_left_alone(x, old_grad)
 
 
 # ----------------------------------------------------------------- vector_jacobian_product
@@ -365,12 +318,6 @@ def vjp_inputs(draw):
     return name, x, v
 
 
-def jacobian(f, x: torch.Tensor) -> torch.Tensor:
-    """J as a matrix (outputs, inputs), in float64."""
-    J = torch.autograd.functional.jacobian(f, x.detach().double())
-    return J.reshape(-1, x.numel())
-
-
 @pytest.mark.points(4)
 @given(inputs=vjp_inputs())
 @example(inputs=("square_by_function", tds.random_tensor((3,), 4, torch.float64, 2.0),
@@ -385,16 +332,10 @@ def test_vector_jacobian_product_matches_torch(student, inputs):
     vf = v.double().reshape(-1)
     expected = (vf @ J).reshape(x.shape).to(x.dtype)
     scale = float((vf.abs() @ J.abs()).max()) + 1
-    mistakes = {"this is the gradient of y.sum(), i.e. v = ones: the product ignores v. Use "
-                "y.backward(v) or torch.autograd.grad(y, x, grad_outputs=v) (§2.5.2).":
-                J.sum(0).reshape(x.shape)}
-    if J.shape[0] == J.shape[1]:
-        mistakes["this is J v, not v^T J: autograd's backward(v) computes v^T J."] = (
-            J @ vf).reshape(x.shape)
     with hints_on_error(CUSTOM_FUNCTION_HINTS):
         out = student.vector_jacobian_product(f, x, v)
     assert_close(out, expected, f"vector_jacobian_product({name}, x, v) for x "
-                 f"{tuple(x.shape)}", scale=scale, mistakes=mistakes)
+                 f"{tuple(x.shape)}", scale=scale, mistakes=vjp_mistakes(J, vf, x.shape))
 
 
 @pytest.mark.points(1)
@@ -417,13 +358,7 @@ def test_detached_product_gradient(student, x):
     expected = x * x
     assert_close(student.detached_product_gradient(x), expected,
                  f"detached_product_gradient(x) for x {tuple(x.shape)}",
-                 mistakes={"this is 3 x**2, the gradient of sum(x**3): without detach, autograd "
-                           "differentiates through u = x * x too. Use u = (x * x).detach() "
-                           "(§2.5.3).": 3 * expected,
-                           "this is 2 x, the gradient of sum(x * x); the function is "
-                           "sum(u * x) with u = (x * x).detach().": 2 * x,
-                           "this is x, not u = x * x: the gradient of sum(u * x) with respect "
-                           "to x is u.": x.clone()})
+                 mistakes=detached_mistakes(x))
 
 
 @pytest.mark.points(1)
@@ -457,18 +392,8 @@ def control_flow_factor(a: torch.Tensor) -> tuple[float, bool]:
 def control_flow_expected(a: torch.Tensor) -> tuple[torch.Tensor, float, dict]:
     """The oracle d, the factor k = d / a, and the usual wrong answers."""
     power, positive = control_flow_factor(a)
-    a64 = a.double()
     k = power if positive else 100 * power
-    if positive:
-        mistakes = {"100 * b was returned although b.sum() > 0: the branches are swapped "
-                    "(return b if b.sum() > 0 else 100 * b) (§2.5.4).": a64 * 100 * power}
-    else:
-        mistakes = {"b was returned although b.sum() <= 0: then the result is 100 * b (the "
-                    "else branch is missing or swapped) (§2.5.4).": a64 * power}
-    if float(a64.norm()) >= 1000:
-        mistakes["b starts at a, not at 2a: the function begins with b = 2 * a (§2.5.4)."] = (
-            a64 * k / 2)
-    return (a64 * k).to(a.dtype), k, {m: w.to(a.dtype) for m, w in mistakes.items()}
+    return (a.double() * k).to(a.dtype), k, control_flow_mistakes(a, power, positive)
 
 
 control_flow_inputs = tds.tensors(
@@ -507,12 +432,6 @@ def test_control_flow_f_leaves_a_alone(student, a):
     student.control_flow_f(a)  # the handle fails a change to an argument
 
 
-NORM_BOUNDARY = ("b.norm() lands exactly on 1000 here, and the loop doubles b only while "
-                 "b.norm() < 1000: at 1000 it stops. A `<=` in the while condition doubles once "
-                 "too often (§2.5.4).")
-SUM_BOUNDARY = ("b.sum() is exactly 0 here, and the function returns b only if b.sum() > 0, "
-                "otherwise 100 * b. A `>=` in the if returns b when the sum is 0 (§2.5.4).")
-
 # Inputs whose b = 2**m * a has a norm of exactly 1000 for some m >= 1 (every norm and sum is
 # exact in float32 and float64, whichever way the norm is computed), and inputs whose sum is
 # exactly 0: where `<` and `<=`, `>` and `>=` give different answers.
@@ -521,30 +440,6 @@ NORM_BOUNDARY_INPUTS = (500.0, [500.0], 250.0, -125.0, 500.0 / 1024, [300.0, 400
                         [[1.171875], [1.5625], [-0.0]])
 SUM_BOUNDARY_INPUTS = ([1.0, -1.0], [[3.0, -1.0], [-2.0, 0.0]], [0.5, -0.25, -0.25],
                        [[[40.0, -40.0]]], [-100.0, 300.0, -200.0])
-
-
-def exact_control_flow_factor(a: torch.Tensor) -> float:
-    """k with control_flow_f(a) = k * a, for inputs whose norms and sums are exact."""
-    b = a.double() * 2
-    k = 2.0
-    while float(b.norm()) < 1000:
-        b, k = b * 2, k * 2
-    return k if float(b.sum()) > 0 else 100 * k
-
-
-def check_control_flow_at(student, value, wrong: float, message: str) -> None:
-    """control_flow_f and its gradient at one boundary input, float32 and float64; `wrong` is
-    the factor the mistake `message` names gives instead of the right one."""
-    for dtype in (torch.float32, torch.float64):
-        a = torch.tensor(value, dtype=dtype)
-        k = exact_control_flow_factor(a)
-        what = f"control_flow_f({value!r}) in {str(dtype).removeprefix('torch.')}"
-        assert_close(student.control_flow_f(a), a.double().mul(k).to(dtype), what,
-                     mistakes={message: a.double().mul(k * wrong).to(dtype)})
-        v = torch.ones_like(a)
-        assert_close(student.gradient("control_flow_f", a, grad_output=v),
-                     v.double().mul(k).to(dtype), f"the gradient of {what}",
-                     mistakes={message: v.double().mul(k * wrong).to(dtype)})
 
 
 @pytest.mark.points(2)
@@ -593,11 +488,7 @@ def test_gradient_check_passes_correct_gradients(student, inputs):
     with hints_on_error(CUSTOM_FUNCTION_HINTS):
         got = expect_float(student.gradient_check(TENSOR_FUNCTIONS[name][0], x),
                            f"gradient_check({name}, x)")
-    if not (0 <= got < 1e-6):
-        raise AssertionError(
-            f"gradient_check({name}, x) is {got:.3g} for a function whose gradient is right: "
-            "expected a relative error near 0 (use central differences, and divide "
-            "|g_auto - g_num| by max(|g_auto|, |g_num|)).")
+    expect_small_check(got, f"gradient_check({name}, x)")
 
 
 @pytest.mark.points(3)
@@ -607,11 +498,7 @@ def test_gradient_check_catches_a_wrong_gradient(student, x):
     large (0.3 to 1, depending on the denominator), for entries from 1.5 to 3."""
     got = expect_float(student.gradient_check(cf.sum_of_squares_with_wrong_gradient, x),
                        "gradient_check(f with a wrong gradient, x)")
-    if not 0.3 <= got <= 1.01:
-        raise AssertionError(
-            f"gradient_check is {got:.4g} when autograd's gradient is half the true one: "
-            "expected the relative error |g_auto - g_num| / max(|g_auto|, |g_num|) = 0.5"
-            + (" (an absolute difference is not a relative error)." if got > 1.01 else "."))
+    expect_half_gradient_error(got)
 
 
 @pytest.mark.points(2)
@@ -622,23 +509,7 @@ def test_gradient_check_reports_the_largest_error(student, x):
     x = torch.cat([x.reshape(-1), x.reshape(-1) + 0.25])
     got = expect_float(student.gradient_check(cf.sum_of_cubes_with_one_wrong_partial, x),
                        "gradient_check(f with one wrong partial derivative, x)")
-    if got < 0.3:
-        raise AssertionError(
-            f"gradient_check is {got:.4g} when one of {x.numel()} partial derivatives is off by "
-            "a factor 2: report the largest relative error over the entries, not the mean or a "
-            "norm of all of them.")
-    if got > 1.01:
-        raise AssertionError(f"gradient_check is {got:.4g}: a relative error "
-                             "|g_auto - g_num| / max(|g_auto|, |g_num|) is at most 1 here "
-                             "(an absolute difference is not a relative error).")
-
-
-def contract_relative_error(f, x: torch.Tensor, eps: float) -> float:
-    """The contract's largest relative error, with the oracle's own central differences."""
-    g_auto = autograd_oracle(f, x)
-    g_num = central_difference(f, x, eps)
-    denom = torch.maximum(g_auto.abs(), g_num.abs()).clamp_min(1e-12)
-    return float(((g_auto - g_num).abs() / denom).max())
+    expect_largest_error(got, x.numel())
 
 
 @pytest.mark.points(2)
@@ -656,17 +527,7 @@ def test_gradient_check_uses_eps(student, inputs, eps):
     got = expect_float(student.gradient_check(f, x, eps=eps),
                        f"gradient_check({name}, x, eps={eps!r})")
     # 0.4: a denominator |g_auto| + |g_num| (about twice the contract's) is still accepted
-    if 0.4 * expected <= got <= 1.1 * expected:
-        return
-    if got <= max(100 * default, 1e-3 * expected):
-        raise AssertionError(
-            f"gradient_check({name}, x, eps={eps!r}) is {got:.3g}, but with eps = {eps!r} the "
-            f"central differences are off by a relative {expected:.3g}: gradient_check ignores "
-            "its eps. Pass it on: numerical_gradient(f, x, eps).")
-    raise AssertionError(
-        f"gradient_check({name}, x, eps={eps!r}) is {got:.3g}, expected {expected:.3g}: the "
-        "largest |g_auto - g_num| / max(|g_auto|, |g_num|), with g_num the central differences "
-        "of step eps.")
+    expect_eps_used(got, expected, default, f"gradient_check({name}, x, eps={eps!r})", eps)
 
 
 @pytest.mark.points(1)
@@ -683,9 +544,7 @@ def test_gradient_check_returns_float(student):
     a 0-d tensor."""
     x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     got = student.gradient_check(cf.sum_of_squares, x)
-    if isinstance(got, torch.Tensor) and got.numel() > 1:
-        raise AssertionError("gradient_check returned a tensor of errors: return the largest "
-                             "one as a float (float(errors.max())).")
+    expect_not_a_tensor_of_errors(got)
     expect_exact_float(got, "gradient_check(sum(x**2), x)")
 
 
