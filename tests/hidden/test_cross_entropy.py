@@ -9,9 +9,6 @@ differently in train mode (BatchNorm), so that evaluating in the wrong mode is v
 """
 
 import functools
-import math
-import operator
-import weakref
 
 import pytest
 import torch
@@ -20,14 +17,10 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from grader.checks import (
-    RecognisedMistake,
     assert_close,
-    expect_float,
     expect_tensor,
     hints_on_error,
-    in_dtype,
     max_abs,
-    tolerance,
 )
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import (
@@ -36,29 +29,33 @@ from tests.hidden._conventions import (
     expect_exact_float,
     expect_on_gpu,
 )
+from tests.public._mistakes_cross_entropy import (
+    FRESH_FIX,
+    RESET_FIX,
+    RESET_HINTS,
+    SHARED,
+    batches,
+    batchnorm_data,
+    batchnorm_net,
+    check_accuracy,
+    check_added,
+    check_eval_mode,
+    check_fraction,
+    check_mode_restored,
+    check_no_graph,
+    check_own_sums,
+    check_sums,
+    check_zeros,
+    cross_entropy_mistakes,
+    expect_finite_losses,
+    expect_not_clamped,
+    expected_fraction,
+    from_logits_mistakes,
+    logits_scale,
+    pick64,
+    read,
+)
 from torchdrill.callables import OneShotBatches
-
-PER_EXAMPLE = ("one number was returned for the whole batch (the mean?): return one loss per "
-               "example, shape (n,); training takes the mean later (§3.4.6).")
-PER_EXAMPLE_SUM = ("one number was returned for the whole batch (the sum?): return one loss "
-                   "per example, shape (n,) (§3.4.6).")
-LOG_SOFTMAX = ("log(softmax(logits)) underflows: a probability that rounds to 0 gives "
-               "-log(0) = inf. Compute logsumexp(o) - o_y with the row max subtracted inside "
-               "the exp (§3.7.2).")
-OVERFLOW = ("exp(logits) overflows to inf for large logits: subtract each row's max before exp, "
-            "logsumexp(o) = m + log(sum(exp(o - m))) (§3.7.2).")
-OVERFLOW_NAN = ("this is log(exp(o_y) / sum(exp(o))): exp overflows for large logits (inf / inf "
-                "= nan) and tiny probabilities round to 0 (-log(0) = inf). Compute logsumexp(o) "
-                "- o_y, subtracting each row's max before exp (§3.7.2).")
-ONE_HOT_NAN = ("the loss is nan where another class has probability exactly 0: a one-hot mask "
-               "times log(y_hat) gives 0 * log(0) = 0 * -inf = nan. Pick each example's "
-               "probability of its true class first, y_hat[torch.arange(n), y], then take "
-               "-log of it (§3.4.6).")
-
-
-def pick64(P: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return P.double()[torch.arange(len(y)), y]
-
 
 # --------------------------------------------------------------------------- cross_entropy
 
@@ -73,22 +70,6 @@ def probabilities_and_labels(draw):
                               magnitude=st.sampled_from([0.1, 1.0, 3.0, 10.0])))
     probs = tds.with_layout(torch.softmax(logits, 1).to(dtype), draw(tds.layouts()))
     return probs, draw(tds.labels(n, q))
-
-
-def cross_entropy_mistakes(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    true = -torch.log(pick64(y_hat, y))
-    one_hot = F.one_hot(y, y_hat.shape[1]).double()
-    return in_dtype({
-        ONE_HOT_NAN: -(one_hot * torch.log(y_hat.double())).sum(1),
-        PER_EXAMPLE: true.mean(),
-        PER_EXAMPLE_SUM: true.sum(),
-        "the minus sign is missing: the loss is -log y_hat[i, y[i]], which is >= 0.": -true,
-        "y_hat[:, y] takes every label's column for every row, an (n, n) matrix; pair row i "
-        "with its own label: y_hat[torch.arange(n), y] (§3.4.6).": -torch.log(y_hat.double()[
-            :, y]),
-        "the log of the picked probability is missing: the loss is -log y_hat[i, y[i]].":
-            -pick64(y_hat, y),
-    }, y_hat.dtype)
 
 
 @pytest.mark.points(4)
@@ -134,9 +115,6 @@ def test_cross_entropy_zero_probabilities(student, Py):
                  mistakes=cross_entropy_mistakes(y_hat, y))
 
 
-CLAMPED = ("probabilities may be as small as the dtype's smallest normal number (about 1e-38 "
-           "in float32, 1e-308 in float64) and the loss is exact there (-log(1e-20) = 46.05): "
-           "no clamp(min=...) of the probabilities and no + eps inside the log (§3.4.6).")
 # probabilities of the true class far below 1e-12, down to each dtype's smallest normal
 TINY = {torch.float32: (1e-13, 1e-20, 1e-30, torch.finfo(torch.float32).tiny),
         torch.float64: (1e-13, 1e-50, 1e-200, torch.finfo(torch.float64).tiny)}
@@ -168,18 +146,10 @@ def test_cross_entropy_tiny_probabilities(student, Py):
     (about 1e-38 in float32, 1e-308 in float64): the loss -log y_hat[i, y[i]] is exact there
     (87.3 and 708.4), never clamped or shifted by an epsilon (§3.4.6)."""
     y_hat, y = Py
-    picked = pick64(y_hat, y)
-    expected = -torch.log(picked)
+    expected = -torch.log(pick64(y_hat, y))
     what = f"cross_entropy for y_hat {tuple(y_hat.shape)} with tiny probabilities"
     out = expect_tensor(student.cross_entropy(y_hat, y), what, shape=y.shape)
-    tol = tolerance(y_hat.dtype, max_abs(expected))
-    short = out.detach().double() < expected - tol
-    if bool(short.any()):
-        i = int(short.nonzero()[0])
-        raise RecognisedMistake(
-            f"{what}: the loss of probability {float(picked[i]):.3g} is "
-            f"{float(out[i]):.4g}, but -log({float(picked[i]):.3g}) = {float(expected[i]):.4g}: "
-            f"{CLAMPED}", CLAMPED)
+    expect_not_clamped(out, y_hat, y, what)
     assert_close(out, expected.to(y_hat.dtype), what, mistakes=cross_entropy_mistakes(y_hat, y))
 
 
@@ -222,29 +192,8 @@ def test_cross_entropy_gradient(student, Py, seed):
 # --------------------------------------------------------------------------- from logits
 
 
-def logits_scale(logits: torch.Tensor) -> float:
-    return max_abs(logits) + 10.0
-
-
 def oracle_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.double(), y, reduction="none").to(logits.dtype)
-
-
-def from_logits_mistakes(logits: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    true = F.cross_entropy(logits.double(), y, reduction="none")
-    rows = torch.arange(len(y))
-    probs = torch.softmax(logits, 1)  # in the input's dtype, as the student computes it
-    exp = torch.exp(logits)  # overflows to inf, as the student's would
-    return in_dtype({
-        PER_EXAMPLE: true.mean(),
-        PER_EXAMPLE_SUM: true.sum(),
-        LOG_SOFTMAX: -torch.log(probs[rows, y]),
-        OVERFLOW: torch.log(exp.sum(1)) - logits[rows, y],
-        OVERFLOW_NAN: -torch.log(exp[rows, y] / exp.sum(1)),
-        "the max was subtracted but not added back: logsumexp(o) = m + log(sum(exp(o - m))), "
-        "so the loss is m + log(sum(exp(o - m))) - o_y.": true - logits.max(1).values,
-        "the sign is flipped: the loss is logsumexp(o) - o_y, which is >= 0.": -true,
-    }, logits.dtype)
 
 
 @st.composite
@@ -277,15 +226,7 @@ def test_cross_entropy_from_logits_huge_logits(student, Ly):
     out = expect_tensor(student.cross_entropy_from_logits(logits, y),
                         "cross_entropy_from_logits for huge logits")
     mistakes = from_logits_mistakes(logits, y)
-    if out.shape == y.shape and not bool(torch.isfinite(out).all()):
-        same_pattern = {message for message, wrong in mistakes.items()
-                        if wrong.shape == out.shape and all(torch.equal(f(out), f(wrong)) for f in (
-                            torch.isposinf, torch.isneginf, torch.isnan))}
-        if not same_pattern:
-            same_pattern = {OVERFLOW_NAN if bool(torch.isnan(out).any()) else LOG_SOFTMAX}
-        raise AssertionError(f"cross_entropy_from_logits has nan or inf for logits near "
-                             f"{logits_scale(logits) - 10:.0e}: " + " Or: ".join(
-                                 sorted(same_pattern)))
+    expect_finite_losses(out, logits, y, mistakes)
     assert_close(out, oracle_ce(logits, y), "cross_entropy_from_logits for huge logits",
                  scale=logits_scale(logits), mistakes=mistakes)
 
@@ -319,49 +260,6 @@ def test_cross_entropy_from_logits_gradient(student, Ly, seed):
 
 
 # --------------------------------------------------------------------------- accuracy
-
-
-FRACTION = ("that is the fraction of correct predictions; accuracy returns their NUMBER (a "
-            "float count). evaluate_accuracy divides the total count by the number of "
-            "examples (§3.6.5).")
-CAST_FIRST = ("the scores were converted to the labels' dtype before the argmax, which "
-              "truncates them: take the argmax of the scores first, then convert the predicted "
-              "labels with .type(y.dtype) (§3.6.5).")
-BY_SHAPE = ("y_hat may be predicted labels of shape (n,): take the argmax only when y_hat has a "
-            "second dimension of size > 1 (decide by shape, not dtype) (§3.6.5).")
-
-
-def accuracy_mistakes(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    n = len(y)
-    pred = y_hat.argmax(1) if y_hat.dim() > 1 and y_hat.shape[1] > 1 else y_hat
-    count = float((pred.double() == y.double()).sum())
-    mistakes = {FRACTION: count / n}
-    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
-        if not y.dtype.is_floating_point and y.dtype != torch.uint8:
-            cast = y_hat.type(y.dtype).argmax(1)
-            mistakes[CAST_FIRST] = float((cast.long() == y.long()).sum())
-        mistakes["y_hat.max(dim=1) gives the largest scores; the predicted class is their "
-                 "position, y_hat.argmax(dim=1)."] = float(
-            (y_hat.max(1).values.double() == y.double()).sum())
-    return mistakes
-
-
-def check_accuracy(student, y_hat: torch.Tensor, y: torch.Tensor, what: str,
-                   read=expect_float) -> None:
-    """accuracy(y_hat, y) against the count, naming a recognised mistake; `read` turns the
-    result into a number (or fails on its type)."""
-    pred = y_hat.argmax(1) if y_hat.dim() > 1 and y_hat.shape[1] > 1 else y_hat
-    count = float((pred.double() == y.double()).sum())
-    with hints_on_error({"Dimension out of range": BY_SHAPE}):
-        out = read(student.accuracy(y_hat, y), what)  # the handle fails a change to an argument
-    if out == count:
-        return
-    for message, wrong in accuracy_mistakes(y_hat, y).items():
-        if out == wrong:
-            raise AssertionError(f"{what} is {out:g} but should be {count:g}: {message}")
-    raise AssertionError(f"{what} is {out:g} but should be {count:g}, the number of examples "
-                         "whose predicted class (the argmax of its row of scores) equals its "
-                         "label.")
 
 
 @st.composite
@@ -437,25 +335,6 @@ def test_accuracy_is_a_count(student):
 # --------------------------------------------------------------------------- Accumulator
 
 
-def read(acc, n: int, when: str) -> list[float]:
-    values = []
-    for i in range(n):
-        v = acc[i]
-        if isinstance(v, torch.Tensor) and v.requires_grad:
-            raise AssertionError(f"acc[{i}] {when} is a tensor that requires grad: store "
-                                 "float(value) in add(), or every loss you add keeps its whole "
-                                 "autograd graph alive.")
-        values.append(expect_float(v, f"acc[{i}] {when}"))
-    return values
-
-
-def check_sums(got: list[float], expected: list[float], when: str) -> None:
-    for i, (a, e) in enumerate(zip(got, expected, strict=True)):
-        if not math.isclose(a, e, rel_tol=1e-9, abs_tol=1e-9):
-            raise AssertionError(f"acc[{i}] {when} is {a:g} but should be {e:g}: add(*args) "
-                                 "adds args[i] to the i-th running sum (§3.6.5).")
-
-
 @pytest.mark.points(2)
 @given(n=st.integers(1, 5),
        rows=st.lists(st.lists(st.sampled_from([0, 1, 3, 2.5, -1.25, 100.0, 1e6]), min_size=5,
@@ -465,18 +344,10 @@ def test_accumulator_adds(student, n, rows, as_tensor):
     """Accumulator(n) keeps n running sums: each add(a_1, ..., a_n) adds a_i to the i-th sum,
     for ints, floats and 0-d tensors (a loss or a count, as in §3.6.5); acc[i] reads them."""
     acc = student.Accumulator(n)
-    total = [0.0] * n
     for row in rows:
-        args = [torch.tensor(float(v)) if as_tensor else v for v in row[:n]]
-        acc.add(*args)
-        total = [t + float(v) for t, v in zip(total, row[:n], strict=True)]
-    got = read(acc, n, f"after {len(rows)} add() calls")
-    if len(rows) > 1:
-        last = [float(v) for v in rows[-1][:n]]
-        if got == last and got != total:
-            raise AssertionError("acc holds the values of the last add() only: add them to "
-                                 "the running sums instead of replacing them (§3.6.5).")
-    check_sums(got, total, f"after {len(rows)} add() calls")
+        acc.add(*[torch.tensor(float(v)) if as_tensor else v for v in row[:n]])
+    check_added(read(acc, n, f"after {len(rows)} add() calls"),
+                [[float(v) for v in row[:n]] for row in rows], f"after {len(rows)} add() calls")
 
 
 @pytest.mark.points(1)
@@ -514,21 +385,12 @@ def test_accumulator_reset(student):
     acc.add(1, 2, 3)
     acc.add(1, 2, 3)
     acc.reset()
-    with hints_on_error({"IndexError": "reset() must keep the n sums, each set back to 0.0 "
-                       "(self.data = [0.0] * len(self.data)), not empty the list."}):
+    with hints_on_error(RESET_HINTS):
         after = read(acc, 3, "after reset()")
     check_sums(after, [0.0, 0.0, 0.0], "after reset()")
     acc.add(5, 0.5, torch.tensor(7.0))
     check_sums(read(acc, 3, "after reset() and add(5, 0.5, 7)"), [5.0, 0.5, 7.0],
                "after reset() and add(5, 0.5, 7)")
-
-
-def check_zeros(acc, n: int, when: str, fix: str) -> None:
-    """Every slot of `acc` is the Python float 0.0; `fix` says how to get there."""
-    for i in range(n):
-        value = expect_exact_float(acc[i], f"acc[{i}] of {when}", fix)
-        if value != 0.0:
-            raise AssertionError(f"acc[{i}] of {when} is {value:g}, not 0.0: {fix} (§3.6.5).")
 
 
 @pytest.mark.points(1)
@@ -538,20 +400,14 @@ def test_accumulator_fresh_and_reset_state(student, n):
     of them back to 0.0 (not an int 0, no slot left behind) after any number of add() calls,
     ready for new sums (§3.6.5)."""
     acc = student.Accumulator(n)
-    check_zeros(acc, n, f"a new Accumulator({n})", "start every sum at 0.0, "
-                "self.data = [0.0] * n")
+    check_zeros(acc, n, f"a new Accumulator({n})", FRESH_FIX, number=expect_exact_float)
     acc.add(*range(1, n + 1))
     acc.add(*[0.5] * n)
     acc.reset()
-    check_zeros(acc, n, f"Accumulator({n}) after two add() calls and reset()",
-                "reset() sets every slot to 0.0, self.data = [0.0] * len(self.data)")
+    check_zeros(acc, n, f"Accumulator({n}) after two add() calls and reset()", RESET_FIX,
+                number=expect_exact_float)
     acc.add(*[2.5] * n)
     check_sums(read(acc, n, "after reset() and add()"), [2.5] * n, "after reset() and add()")
-
-
-SHARED = ("two Accumulators share their sums: every object is independent. Keep the sums on the "
-          "instance (self.data = [0.0] * n in __init__), not in a class attribute or a default "
-          "argument that every Accumulator shares (§3.6.5).")
 
 
 @pytest.mark.points(1)
@@ -562,64 +418,17 @@ def test_accumulator_two_alive_at_once(student):
     first.add(1.0, 2.0)
     second.add(10.0, 20.0)
     first.add(0.5, 0.5)
-    for acc, want, name in ((first, [1.5, 2.5], "the first"), (second, [10.0, 20.0],
-                                                                 "the second")):
-        got = read(acc, 2, f"of {name} of two Accumulators")
-        if got != want:
-            raise AssertionError(f"{name} of two Accumulators holds {got} after its own add() "
-                                 f"calls summed to {want}: {SHARED}")
+    check_own_sums(first, [1.5, 2.5], "the first")
+    check_own_sums(second, [10.0, 20.0], "the second")
     check_zeros(student.Accumulator(2), 2, "a third, new Accumulator(2)",
-                "a new Accumulator starts at 0.0 whatever the others hold; " + SHARED)
+                "a new Accumulator starts at 0.0 whatever the others hold; " + SHARED,
+                number=expect_exact_float)
     first.reset()
     if read(second, 2, "after resetting another Accumulator") != [10.0, 20.0]:
         raise AssertionError(f"resetting one Accumulator changed another: {SHARED}")
 
 
 # --------------------------------------------------------------------------- evaluate_accuracy
-
-
-MEAN_OF_BATCHES = ("that is the mean of the per-batch accuracies, which weighs the smaller last "
-                   "batch as much as a full one: sum the correct predictions and the numbers of "
-                   "examples over all batches (an Accumulator(2)) and divide at the end "
-                   "(§3.6.5).")
-EVAL_MODE = ("the net was evaluated in training mode: call net.eval() first, so BatchNorm uses "
-             "its running statistics and dropout is off (§3.6.5, §5.6).")
-
-
-def batches(X: torch.Tensor, y: torch.Tensor, sizes: list[int]) -> list[tuple]:
-    out, start = [], 0
-    for s in sizes:
-        out.append((X[start:start + s], y[start:start + s]))
-        start += s
-    return out
-
-
-def expected_fraction(predict, data: list[tuple]) -> tuple[float, dict[str, float]]:
-    """The right answer and the usual wrong ones, for `predict(X) -> scores`."""
-    counts = [float((predict(X).argmax(1) == y).sum()) for X, y in data]
-    sizes = [len(y) for _, y in data]
-    right = sum(counts) / sum(sizes)
-    wrong = {
-        MEAN_OF_BATCHES: sum(c / s for c, s in zip(counts, sizes, strict=True)) / len(data),
-        "that is the NUMBER of correct predictions; evaluate_accuracy returns the fraction: "
-        "divide by the number of examples (§3.6.5).": sum(counts),
-        "the last batch (the smaller one) was left out: every example counts once.":
-            sum(counts[:-1]) / max(1, sum(sizes[:-1])),
-        "the first batch was left out: iterate over data_iter once and count every batch.":
-            sum(counts[1:]) / max(1, sum(sizes[1:])),
-    }
-    return right, wrong
-
-
-def check_fraction(out, right: float, wrong: dict[str, float], what: str) -> None:
-    out = expect_float(out, what)
-    if math.isclose(out, right, rel_tol=1e-6, abs_tol=1e-9):
-        return
-    for message, value in wrong.items():
-        if math.isclose(out, value, rel_tol=1e-6, abs_tol=1e-9):
-            raise AssertionError(f"{what} is {out:.6g} but should be {right:.6g}: {message}")
-    raise AssertionError(f"{what} is {out:.6g} but should be {right:.6g}, the number of "
-                         "correctly classified examples divided by the number of examples.")
 
 
 @st.composite
@@ -677,35 +486,6 @@ def test_evaluate_accuracy_smaller_last_batch(student):
                    "evaluate_accuracy over batches of 4, 4 and 1")
 
 
-def batchnorm_net(seed: int, d: int = 4, q: int = 3) -> torch.nn.Sequential:
-    """Flatten -> Linear -> BatchNorm1d whose running statistics differ from any batch's, so
-    train mode (batch statistics) and eval mode (running statistics) predict differently."""
-    g = torch.Generator().manual_seed(seed)
-    lin, bn = torch.nn.Linear(d, q), torch.nn.BatchNorm1d(q)
-    with torch.no_grad():
-        lin.weight.copy_(torch.randn(q, d, generator=g))
-        lin.bias.zero_()
-        bn.running_mean.copy_(torch.randn(q, generator=g) * 2)
-        bn.running_var.copy_(torch.rand(q, generator=g) * 4 + 0.25)
-        bn.weight.copy_(torch.rand(q, generator=g) + 0.5)
-        bn.bias.copy_(torch.randn(q, generator=g))
-    return torch.nn.Sequential(torch.nn.Flatten(), lin, bn)
-
-
-def batchnorm_data(seed: int, sizes=(5, 5, 3), d: int = 4, q: int = 3) -> list[tuple]:
-    g = torch.Generator().manual_seed(seed + 1)
-    n = sum(sizes)
-    return batches(torch.randn(n, 1, d, generator=g) * 2, torch.randint(0, q, (n,), generator=g),
-                   list(sizes))
-
-
-def local_accuracy(net: torch.nn.Module, data: list[tuple], train: bool) -> float:
-    net.train(train)
-    with torch.no_grad():
-        right = sum(float((net(X).argmax(1) == y).sum()) for X, y in data)
-    return right / sum(len(y) for _, y in data)
-
-
 BN_SEEDS = [0, 1, 2]
 
 
@@ -715,20 +495,7 @@ def test_evaluate_accuracy_uses_eval_mode(student, seed):
     """A net with BatchNorm, handed over in training mode, is evaluated in evaluation mode
     (net.eval(): running statistics, not the batch's), and evaluating it does not change its
     running statistics (§3.6.5, §5.6)."""
-    local = batchnorm_net(seed)
-    data_iter = batchnorm_data(seed)
-    right = local_accuracy(local, data_iter, train=False)
-    in_train_mode = local_accuracy(batchnorm_net(seed), data_iter, train=True)
-    net = student.remote(torch.nn.Sequential, *batchnorm_net(seed))
-    net.train()
-    _, wrong = expected_fraction(lambda X: local.eval()(X), data_iter)
-    out = student.evaluate_accuracy(net, data_iter)
-    check_fraction(out, right, {EVAL_MODE: in_train_mode, **wrong}, "evaluate_accuracy")
-    stats = net[2].running_mean
-    if not torch.equal(stats, local[2].running_mean):
-        raise AssertionError("evaluating changed the BatchNorm layer's running mean: the net "
-                             "ran in training mode. Call net.eval() before the loop "
-                             "(§5.6).")
+    check_eval_mode(student, seed)
 
 
 @pytest.mark.points(2)
@@ -739,34 +506,14 @@ def test_evaluate_accuracy_restores_mode(student, mode):
     net = student.remote(torch.nn.Sequential, *batchnorm_net(3))
     getattr(net, mode)()
     student.evaluate_accuracy(net, batchnorm_data(3))
-    training = (net.training, net[1].training, net[2].training)
-    if mode == "train" and not all(training):
-        raise AssertionError("the net was in training mode before evaluate_accuracy and is left "
-                             "in evaluation mode: remember was_training = net.training and call "
-                             "net.train(was_training) at the end, or the training that follows "
-                             "runs without dropout and BatchNorm updates.")
-    if mode == "eval" and any(training):
-        raise AssertionError("the net was in evaluation mode before evaluate_accuracy and is "
-                             "left in training mode: restore the mode it had "
-                             "(net.train(was_training)), not always training mode.")
+    check_mode_restored((net.training, net[1].training, net[2].training), mode)
 
 
 @pytest.mark.points(2)
 def test_evaluate_accuracy_builds_no_graph(student):
     """The forward passes run without recording an autograd graph (torch.no_grad()), which
     would only cost memory and time during evaluation (§3.6.5)."""
-    lin = batchnorm_net(5)[1]  # a Linear(4, 3) with seeded weights
-    net = student.remote(torch.nn.Sequential, torch.nn.Flatten(), lin, torch.nn.Identity())
-    store = student.remote(weakref.WeakKeyDictionary)
-    last = net[2]
-    last.register_forward_pre_hook(student.remote(functools.partial, operator.setitem, store))
-    data_iter = batchnorm_data(4)
-    right, wrong = expected_fraction(lambda X: lin(X.reshape(len(X), -1)), data_iter)
-    check_fraction(student.evaluate_accuracy(net, data_iter), right, wrong, "evaluate_accuracy")
-    (scores,) = store[last]
-    if scores.requires_grad:
-        raise AssertionError("the net's outputs were computed with autograd recording a graph: "
-                             "run the evaluation loop inside `with torch.no_grad():`.")
+    check_no_graph(student, net_seed=5, data_seed=4)
 
 
 @pytest.mark.points(2)

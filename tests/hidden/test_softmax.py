@@ -19,17 +19,16 @@ from grader.checks import (
 )
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import GPU, expect_on_gpu
-
-SECTION_37 = "(§3.7: subtract each row's max before exp)"
-HARDMAX = ("your softmax puts all the probability on the largest logit (a hardmax, one-hot at "
-           "the argmax): every class gets exp(x_j - m) / sum_k exp(x_k - m), with m the row's "
-           "max. Take exp of each shifted logit, then divide by the row's sum (§3.4.1).")
-LOGSUMEXP_MAX = ("logsumexp(X) is only the row's max m: that is the first term of "
-                 "m + log(sum(exp(X - m))); the second, between 0 and log(q), is missing "
-                 "(§3.7).")
-LOG_SOFTMAX_MINUS_MAX = ("log_softmax(X) is X - m, the logits minus the row's max: subtract "
-                         "logsumexp(X) = m + log(sum(exp(X - m))) instead, so that the "
-                         "probabilities exp(log_softmax(X)) of each row sum to 1 (§3.7.2).")
+from tests.public._mistakes_softmax import (
+    SECTION_37,
+    log_softmax_gradient_mistakes,
+    log_softmax_mistakes,
+    logsumexp_gradient_mistakes,
+    logsumexp_mistakes,
+    oracle_softmax,
+    regression_mistakes,
+    softmax_mistakes,
+)
 
 logits = tds.matrices(rows=(1, 9), cols=(1, 9), magnitude=tds.magnitudes())
 # Moderate logits with no ties, where every probability is far from 0 and 1 (a hardmax, or a
@@ -60,37 +59,6 @@ def huge_logits(draw, rows=(1, 7), cols=(2, 7)):
     near = offset + torch.rand(n, q, generator=g, dtype=torch.float64) - 0.5
     even = (torch.arange(n) % 2 == 0).unsqueeze(1)
     return tds.with_layout(torch.where(even, near, spread).to(dtype), layout)
-
-
-def oracle_softmax(X: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(X.double(), dim=1).to(X.dtype)
-
-
-def hardmax(X: torch.Tensor) -> torch.Tensor:
-    """One-hot rows at each row's argmax: what a "softmax" that keeps only the max returns."""
-    return torch.zeros_like(X).scatter(1, X.argmax(1, keepdim=True), 1.0) if X.numel() else X
-
-
-def softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
-    """What the usual wrong softmaxes return on X, each with the message that names it."""
-    exp = torch.exp(X)
-    shifted = torch.exp(X - X.max())
-    mistakes = {
-        HARDMAX: hardmax(X),
-        "nan or inf for large logits: exp overflows; " + SECTION_37: exp / exp.sum(1,
-                                                                                 keepdim=True),
-        "the max was taken over the whole tensor; take it per row "
-        "(X.max(dim=1, keepdim=True)), or rows far below the global max underflow to 0/0.":
-            shifted / shifted.sum(1, keepdim=True),
-        "each column sums to 1, not each row: normalise over dim=1 (the classes), "
-        "not dim=0 (the examples).": torch.softmax(X.double(), dim=0).to(X.dtype),
-    }
-    safe = torch.exp(X - X.max(1, keepdim=True).values)
-    if X.shape[0] == X.shape[1] or 1 in X.shape:  # where `/ sum(1)` broadcasts at all
-        mistakes["the row sums were divided without keepdim=True, so they broadcast across "
-                  "the wrong axis (each column got divided by a row's sum)."] = (
-            safe / safe.sum(1))
-    return mistakes
 
 
 # --------------------------------------------------------------------------- softmax
@@ -246,19 +214,6 @@ def test_softmax_gradient(student, X, seed):
 # --------------------------------------------------------------------------- logsumexp
 
 
-def logsumexp_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
-    m = X.max(1, keepdim=True).values
-    return {
-        LOGSUMEXP_MAX: m.squeeze(1),
-        "overflow to inf (or nan) for large logits: compute m + log(sum(exp(X - m))) with m "
-        "each row's max (§3.7).": torch.log(torch.exp(X).sum(1)),
-        "logsumexp should have shape (n,): one number per row, not (n, 1). Squeeze the kept "
-        "dimension.": torch.logsumexp(X.double(), 1, keepdim=True).to(X.dtype),
-        "the max was subtracted but not added back: logsumexp(x) = m + log(sum(exp(x - m))).":
-            torch.log(torch.exp(X - m).sum(1)),
-    }
-
-
 @pytest.mark.points(3)
 @given(X=logits)
 @example(X=MODERATE)
@@ -290,8 +245,7 @@ def test_logsumexp_gradient_is_softmax(student, X):
     differentiable by autograd."""
     assert_close(student.gradient("logsumexp", X), oracle_softmax(X),
                  "the gradient of your logsumexp", scale=max_abs(X),
-                 mistakes={"it is one-hot at each row's max, the gradient of max: "
-                           + LOGSUMEXP_MAX: hardmax(X)})
+                 mistakes=logsumexp_gradient_mistakes(X))
 
 
 @pytest.mark.points(1)
@@ -305,17 +259,6 @@ def test_logsumexp_leaves_input_unchanged(student, X):
 
 
 # --------------------------------------------------------------------------- log_softmax
-
-
-def log_softmax_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {
-        LOG_SOFTMAX_MINUS_MAX: X - X.max(1, keepdim=True).values,
-        "log(softmax(X)) underflows: tiny probabilities round to 0 and log(0) = -inf. "
-        "Use log_softmax(X) = X - logsumexp(X) (§3.7.2).":
-            torch.log(oracle_softmax(X)),
-        "overflow for large logits: exp(X) is inf; use X - logsumexp(X) with a stable "
-        "logsumexp (§3.7.2).": X - torch.log(torch.exp(X).sum(1, keepdim=True)),
-    }
 
 
 @pytest.mark.points(3)
@@ -352,11 +295,9 @@ def test_log_softmax_gradient(student, X, seed):
     v = tds.random_tensor(X.shape, seed, X.dtype)
     Xg = X.detach().to(torch.float64, copy=True).requires_grad_(True)
     (expected,) = torch.autograd.grad(torch.log_softmax(Xg, 1), Xg, v.double())
-    minus_max = v - hardmax(X) * v.sum(1, keepdim=True)  # the gradient of X - max
     assert_close(student.gradient("log_softmax", X, grad_output=v), expected.to(X.dtype),
                  "the gradient of your log_softmax", scale=max_abs(X) * max_abs(v),
-                 mistakes={"it is the gradient of X - max: " + LOG_SOFTMAX_MINUS_MAX:
-                           minus_max})
+                 mistakes=log_softmax_gradient_mistakes(X, v))
 
 
 @pytest.mark.points(1)
@@ -406,13 +347,9 @@ def test_softmax_regression_matches_model(student, inputs):
     X, W, b = inputs
     Xf = X.double().reshape(-1, W.shape[0])
     scale = float(Xf.abs().sum(1).max() * W.abs().max() + b.abs().max() + 1)
-    no_bias = torch.softmax(Xf @ W.double(), 1).to(X.dtype)
-    mistakes = {"the bias b was not added: softmax(X @ W + b).": no_bias} if float(
-        b.abs().max()) > 1e-3 else {}
-    mistakes[HARDMAX] = hardmax(Xf @ W.double() + b.double()).to(X.dtype)
     assert_close(student.softmax_regression(X, W, b), oracle_regression(X, W, b),
                  f"softmax_regression for X {tuple(X.shape)}, W {tuple(W.shape)}", scale=scale,
-                 mistakes=mistakes)
+                 mistakes=regression_mistakes(X, W, b))
 
 
 @pytest.mark.points(2)

@@ -21,9 +21,9 @@ from grader.report.formats import points, to_gradescope, topic_functions
 from grader.report.schema import GradescopeResults, Report
 from grader.report.scoring import settle_served
 from grader.report.table import render_table
-from tests.hidden.test_softmax import softmax_mistakes
 from tests.kit.test_schema import validate
 from tests.kit.variants import KIT_ROOT, replace_definitions
+from tests.public._mistakes_softmax import softmax_mistakes
 
 pytestmark = pytest.mark.heavy(50)  # rough seconds (two gradings); see tests/kit/conftest.py
 
@@ -32,7 +32,7 @@ def softmax(X):
     X_exp = torch.exp(X - X.max(dim=0, keepdim=True).values)
     return X_exp / X_exp.sum(dim=0, keepdim=True)
 '''
-# the words of tests/hidden/test_softmax.py's softmax_mistakes for this mistake
+# the words of softmax_mistakes (tests/public/_mistakes_softmax.py) for this mistake
 MISTAKE = ("each column sums to 1, not each row: normalise over dim=1 (the classes), "
            "not dim=0 (the examples).")
 
