@@ -17,6 +17,7 @@ reproduced (see `grader.handle`), so a submission cannot cause one on purpose.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ from grader.budgets import Timings, budget_of, record, reference_time
 from grader.checks import RecognisedMistake
 from grader.course import KIT_ROOT, Course, GpuTests, load_course
 from grader.failures import GraderError, StudentCrashed, StudentFailure, StudentTimedOut
-from grader.handle import Session, Student, hidden_paths
+from grader.handle import Session, Student, hidden_paths, reference_module
 from grader.notebooks import group_of
 from grader.report.formats import topic_functions
 from grader.report.schema import (
@@ -144,7 +145,8 @@ class Grading:
 
     def _callees(self, item) -> list[str]:
         """The contract's functions the test's function reaches, where this kit has their
-        reference to serve (not in the student kit)."""
+        reference to serve (not in the student kit) and they are functions: a class's objects
+        would carry the reference's code into the worker."""
         topic = topic_of(item)
         source = self.submission.source(topic)
         if not source or not (KIT_ROOT / "solutions" / f"{topic}.py").is_file():
@@ -152,9 +154,11 @@ class Grading:
         contract = topic_functions(topic)
         function = group_of(item.name, contract)
         try:
-            return contract_callees(source, function, contract) if function else []
+            callees = contract_callees(source, function, contract) if function else []
         except SourceTooLarge:
             return []
+        reference = reference_module(topic)
+        return [c for c in callees if inspect.isfunction(getattr(reference, c, None))]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):

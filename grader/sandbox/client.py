@@ -202,11 +202,10 @@ def answer_callback(payload: bytes, serve: Serve) -> bytes:
         dec = wire.DataDecoder(payload, _no_remote, [])
         function, args, kwargs, grad_output = (
             dec.decode(dec.tree[k]) for k in ("function", "args", "kwargs", "grad_output"))
-        answer = {"ok": True, "result": serve(str(function), tuple(args), dict(kwargs),
-                                              grad_output)}
-    except Exception as e:
-        answer = {"ok": False, "error": f"{type(e).__name__}: {e}"[:2000]}
-    return _pickled(answer)
+        return _pickled({"ok": True, "result": serve(str(function), tuple(args), dict(kwargs),
+                                                     grad_output)})
+    except Exception as e:  # the worker waits for an answer: it always gets one
+        return _pickled({"ok": False, "error": f"{type(e).__name__}: {e}"[:2000]})
 
 
 def _no_remote(handle) -> Any:

@@ -222,3 +222,23 @@ def test_a_served_pass_counts_only_where_the_callee_is_wrong(callee_lost, counts
     (settled, _) = settle_served([served, callee])
     assert "unserved" not in settled
     assert settled == ({k: v for k, v in served.items() if k != "unserved"} if counts else first)
+
+
+def test_a_served_callee_whose_caller_builds_a_class_leaves_the_worker_answering(tmp_path):
+    """evaluate_accuracy calls accuracy (wrong: a fraction) and Accumulator (a class, never
+    served: its objects would carry the reference's code). Its failed tests run again with
+    the grader's accuracy and pass; no later test finds the worker out of step with the
+    grader ("the process ... died"), as when a callback went unanswered."""
+    from tests.kit.variants_cross_entropy import MISTAKES
+
+    (variant,) = [v for v in MISTAKES if v.name == "accuracy_fraction"]
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "cross_entropy.py").write_text(replace_definitions(
+        (KIT_ROOT / "solutions" / "cross_entropy.py").read_text(), variant.source))
+    report = grade(sub, ["cross_entropy"], suite="public", out_dir=tmp_path / "out")
+    tests = report["topics"][0]["tests"]
+    assert not [t["name"] for t in tests if t["outcome"] == "error"]
+    evaluate = [t for t in tests if t["name"].startswith("test_evaluate_accuracy")]
+    assert evaluate and all(t["score"] == t["max_score"] and t["served"] == ["accuracy"]
+                            for t in evaluate), evaluate
