@@ -1,5 +1,8 @@
 """Hidden tests for multilayer perceptrons (§4.1-4.3).
 
+The recognisers of known mistakes and their messages live in tests/public/_mistakes_mlp.py,
+which the public tests use too.
+
 relu and mlp_forward are checked against torch's own functions computed here in float64 on
 float32 and float64 inputs of many shapes and layouts; init_mlp_params statistically, on
 layers large enough that the sample standard deviation is within a few percent of the true one
@@ -26,10 +29,8 @@ agree.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
-import operator
 
 import pytest
 import torch
@@ -37,7 +38,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
 
-from grader.checks import assert_close, describe, expect_tensor, hints_on_error, max_abs
+from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import (
     DATA_ITERATOR_HINTS,
@@ -46,34 +47,41 @@ from tests.hidden._conventions import (
     expect_on_gpu,
 )
 from tests.hidden._training import (
-    batches,
-    check_evaluation_modes,
     check_learning,
-    check_test_acc,
-    check_train_acc,
-    check_train_loss,
     expect_history,
-    expect_trained_state,
-    make_net,
-    mode_probe_net,
-    reference_training,
-    training_mode_message,
     training_setups,
     worker_mnist,
 )
+from tests.public._mistakes_mlp import (
+    FLATTEN_FIRST_HINTS,
+    FLATTEN_HINTS,
+    NO_HIDDEN_RELU,
+    OWN_SIZES_HINTS,
+    RELU_ON_OUTPUT,
+    batches,
+    check_biases_zero,
+    check_evaluation_modes,
+    check_leaves,
+    check_requires_grad,
+    check_test_acc,
+    check_train_acc,
+    check_train_loss,
+    expect_params,
+    expect_relu_tensor,
+    expect_trained_state,
+    find_layers,
+    forward_mistakes,
+    leaf_flags,
+    make_net,
+    mlp_scale,
+    mode_probe_net,
+    oracle_mlp,
+    reference_training,
+    relu_mistakes,
+    training_mode_message,
+    weight_scale_message,
+)
 from torchdrill import callables as cf
-
-RELU_ON_OUTPUT = ("ReLU was applied to the output logits too: the output layer has no "
-                  "activation (logits may be negative; softmax comes later, in the loss) (§4.2.2)")
-NO_HIDDEN_RELU = ("the hidden layer has no nonlinearity: without relu(X W1 + b1) the two layers "
-                  "collapse into one linear model (§4.1.1.3)")
-
-FLATTEN_HINTS = {
-    "is invalid for input of size": "flatten each example to W1.shape[0] numbers "
-    "(X.reshape(-1, W1.shape[0])), not a hard-coded 784.",
-    "view size is not compatible": "X may be non-contiguous: flatten it with reshape, not view.",
-}
-
 
 # --------------------------------------------------------------------------- relu
 
@@ -85,31 +93,6 @@ def any_tensors(draw, magnitude=None):
     shape = tuple(draw(st.lists(st.integers(1, 6), min_size=ndim, max_size=ndim)))
     mag = magnitude if magnitude is not None else draw(tds.magnitudes())
     return draw(tds.tensors(shape, magnitude=mag))
-
-
-def relu_mistakes(X: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {
-        "relu(x) is max(x, 0), but your function returned |x|.": X.abs(),
-        "relu keeps the positive entries and zeroes the negative ones; yours does the "
-        "opposite (min(x, 0)?).": torch.minimum(X, torch.zeros_like(X)),
-        "relu returned X unchanged: negative entries must become 0.": X,
-    }
-
-
-def expect_relu_tensor(out, X: torch.Tensor, what: str) -> torch.Tensor:
-    if not isinstance(out, torch.Tensor) and (
-            isinstance(out, tuple | list) or "return_types" in repr(out)):
-        raise AssertionError(
-            f"{what} should be a tensor shaped like X, but it is {describe(out)}: "
-            "torch.max(X, 0) reduces over dimension 0 and returns (values, indices). Compare "
-            "with a tensor of zeros instead: torch.maximum(X, torch.zeros_like(X)).")
-    expect_tensor(out, what)
-    if tuple(out.shape) != tuple(X.shape):
-        raise AssertionError(
-            f"{what} has shape {tuple(out.shape)} but X has shape {tuple(X.shape)}: relu is "
-            "elementwise (did you reduce with torch.max(X, 0) instead of comparing with "
-            "torch.zeros_like(X)?)")
-    return out
 
 
 @pytest.mark.points(3)
@@ -153,35 +136,6 @@ def test_relu_gradient(student, X, seed):
 # --------------------------------------------------------------------------- init_mlp_params
 
 
-def leaf_flags(student, *args) -> list[bool]:
-    """`[p.is_leaf for p in init_mlp_params(*args)]`, evaluated in the worker: a tensor
-    reaches the grader as data, and data does not say whether it was a leaf. The call is
-    wrapped in lazy iterators (`map`, `chain`) so the parameters never leave the worker."""
-    module = student.remote(importlib.import_module, "mlp")
-    results = student.remote(map, module.init_mlp_params, *([a] for a in args))
-    params = student.remote(itertools.chain.from_iterable, results)
-    return student.remote(list, student.remote(map, operator.attrgetter("is_leaf"), params))
-
-
-def expect_params(params, num_inputs: int, num_hiddens: int, num_outputs: int):
-    what = f"init_mlp_params({num_inputs}, {num_hiddens}, {num_outputs})"
-    if not isinstance(params, list | tuple) or len(params) != 4:
-        raise AssertionError(f"{what} should return a list [W1, b1, W2, b2], but it returned "
-                             f"{len(params) if isinstance(params, list | tuple) else params!r}"
-                             f"{' items' if isinstance(params, list | tuple) else ''}.")
-    shapes = [(num_inputs, num_hiddens), (num_hiddens,), (num_hiddens, num_outputs),
-              (num_outputs,)]
-    for name, p, shape in zip(("W1", "b1", "W2", "b2"), params, shapes, strict=True):
-        p = expect_tensor(p, f"{name} of {what}")
-        if tuple(p.shape) != shape:
-            hint = (" (W1 is (num_inputs, num_hiddens) so that X @ W1 works, not the "
-                    "(out, in) layout of nn.Linear)" if tuple(p.shape) == shape[::-1] else "")
-            raise AssertionError(f"{name} of {what} has shape {tuple(p.shape)} but should have "
-                                 f"shape {shape}{hint}.")
-        expect_tensor(p, f"{name} of {what}", dtype=torch.float32)
-    return params
-
-
 @pytest.mark.points(2)
 @given(sizes=st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(1, 12)))
 @tds.max_examples(at_most=10)
@@ -190,68 +144,15 @@ def test_init_mlp_params_shapes_and_gradients(student, sizes):
     W2 (h, out), b2 (out,)] in float32, each a leaf tensor with requires_grad=True, for
     non-square sizes (§4.2.1)."""
     params = expect_params(student.init_mlp_params(*sizes), *sizes)
-    for name, p in zip(("W1", "b1", "W2", "b2"), params, strict=True):
-        if not p.requires_grad:
-            raise AssertionError(f"{name} does not require gradients: create it with "
-                                 "requires_grad=True (or as nn.Parameter), or training cannot "
-                                 "update it (§4.2.1).")
-    flags = leaf_flags(student, *sizes)
-    for name, leaf in zip(("W1", "b1", "W2", "b2"), flags, strict=True):
-        if not leaf:
-            raise AssertionError(
-                f"{name} is not a leaf tensor: it was computed from another tensor that "
-                "requires gradients (e.g. torch.randn(..., requires_grad=True) * scale), so "
-                "backward() leaves its .grad empty. Scale first, then call .requires_grad_() "
-                "or wrap it in nn.Parameter (§4.2.1).")
+    check_requires_grad(params)
+    check_leaves(leaf_flags(student, *sizes))
 
 
 @pytest.mark.points(1)
 def test_init_mlp_params_biases_zero(student):
     """The biases b1 and b2 start at zero (§4.2.1)."""
     params = expect_params(student.init_mlp_params(30, 20, 10), 30, 20, 10)
-    for name, b in (("b1", params[1]), ("b2", params[3])):
-        if bool((b != 0).any()):
-            raise AssertionError(f"{name} should start at 0 (torch.zeros), but it holds values "
-                                 f"up to {max_abs(b):.3g}.")
-
-
-def weight_scale_message(name: str, W: torch.Tensor, fan_in: int, fan_out: int) -> str | None:
-    """None if W looks like N(0, 2 / fan_in) draws; else what it looks like instead."""
-    W = W.detach()
-    target = math.sqrt(2.0 / fan_in)
-    std = float(W.double().std())
-    mean = float(W.double().mean())
-    n = W.numel()
-    close = lambda s, rel: abs(std - s) <= rel * s  # noqa: E731
-    rel = max(0.04, 6.0 / math.sqrt(2 * n))  # six standard errors of a sample std, at least 4 %
-    if close(target, rel):
-        if abs(mean) > 6 * target / math.sqrt(n):
-            return (f"{name}'s entries have mean {mean:.3g}, far from 0: draw them from "
-                    "torch.randn (mean 0).")
-        beyond = float((W.double().abs() > 2 * std).double().mean())
-        if beyond < 0.02:
-            return (f"{name}'s entries look uniformly distributed ({beyond:.1%} beyond two "
-                    "standard deviations; a normal distribution has 4.6%): draw them with "
-                    "torch.randn.")
-        return None
-    known = [
-        (1.0, "torch.randn without scaling: multiply by sqrt(2 / fan_in)"),
-        (0.01, "0.01 * torch.randn (the scale of §4.2.1's first version); this exercise asks "
-               "for Kaiming initialisation, sqrt(2 / fan_in)"),
-        (2.0 / fan_in, "scaled by 2 / fan_in, the variance: multiply by its square root, "
-                       "sqrt(2 / fan_in)"),
-        (math.sqrt(1.0 / fan_in), "scaled by sqrt(1 / fan_in): Kaiming initialisation for ReLU "
-                                  "layers uses sqrt(2 / fan_in)"),
-        (math.sqrt(2.0 / fan_out), "scaled by sqrt(2 / fan_out): fan_in is the number of the "
-                                   "layer's inputs, W.shape[0]"),
-        (math.sqrt(2.0 / (fan_in + fan_out)), "Xavier's scale sqrt(2 / (fan_in + fan_out)); "
-                                              "this exercise asks for sqrt(2 / fan_in)"),
-    ]
-    for scale, why in known:
-        if close(scale, rel) and not close(target, 2 * rel):
-            return f"{name}'s entries have standard deviation {std:.4g}, as with {why}."
-    return (f"{name}'s entries have standard deviation {std:.4g}, but Kaiming initialisation "
-            f"gives sqrt(2 / fan_in) = sqrt(2 / {fan_in}) = {target:.4g}.")
+    check_biases_zero(params)
 
 
 @pytest.mark.points(3)
@@ -284,31 +185,6 @@ def test_init_mlp_params_random_draws(student):
 
 
 # --------------------------------------------------------------------------- mlp_forward
-
-
-def oracle_mlp(X, params, hidden=torch.relu, output=None):
-    W1, b1, W2, b2 = (p.detach().double() for p in params)
-    H = hidden(X.double().reshape(-1, W1.shape[0]) @ W1 + b1)
-    O = H @ W2 + b2
-    return (output(O) if output else O).to(X.dtype)
-
-
-def mlp_scale(X, params) -> float:
-    W1, b1, W2, b2 = (p.detach().double().abs() for p in params)
-    H = X.double().abs().reshape(-1, W1.shape[0]) @ W1 + b1
-    return float((H @ W2 + b2).max()) + 1.0
-
-
-def forward_mistakes(X, params) -> dict[str, torch.Tensor]:
-    W1, b1, W2, b2 = (p.detach() for p in params)
-    return {
-        RELU_ON_OUTPUT: oracle_mlp(X, params, output=torch.relu),
-        NO_HIDDEN_RELU: oracle_mlp(X, params, hidden=lambda Z: Z),
-        "relu was applied before adding b1: the hidden layer is relu(X W1 + b1).": oracle_mlp(
-            X, [W1, torch.zeros_like(b1), W2, b2], hidden=lambda Z: torch.relu(Z) + b1.double()),
-        "the biases were not added: O = relu(X W1 + b1) W2 + b2.": oracle_mlp(
-            X, [W1, torch.zeros_like(b1), W2, torch.zeros_like(b2)]),
-    }
 
 
 @st.composite
@@ -419,44 +295,19 @@ def test_mlp_forward_leaves_inputs_unchanged(student, inputs):
 # --------------------------------------------------------------------------- build_mlp
 
 
-def find_layers(state: dict, num_inputs: int, num_hiddens: int, num_outputs: int):
-    """[W1 (in, h), b1, W2 (h, out), b2] from a state_dict, whatever the layout; None if the
-    parameters do not have the shapes of a one-hidden-layer MLP."""
-    found = {}
-    for value in state.values():
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-            continue
-        shape = tuple(value.shape)
-        if shape in ((num_hiddens, num_inputs), (num_inputs, num_hiddens)) and "W1" not in found:
-            found["W1"] = value if shape == (num_inputs, num_hiddens) else value.T
-        elif shape in ((num_outputs, num_hiddens), (num_hiddens, num_outputs)) \
-                and "W2" not in found:
-            found["W2"] = value if shape == (num_hiddens, num_outputs) else value.T
-        elif shape == (num_hiddens,) and "b1" not in found:
-            found["b1"] = value
-        elif shape == (num_outputs,) and "b2" not in found:
-            found["b2"] = value
-    if len(found) != 4:
-        return None
-    return [found["W1"], found["b1"], found["W2"], found["b2"]]
-
-
 @pytest.mark.points(2)
 def test_build_mlp_shapes(student):
     """build_mlp() maps MNIST images (n, 1, 28, 28) and flat rows (n, 784) to logits (n, 10);
     build_mlp(12, 7, 5) maps (n, 12) to (n, 5) (§4.3)."""
     g = torch.Generator().manual_seed(0)
     net = student.build_mlp()
-    with hints_on_error({"cannot be multiplied": "images (n, 1, 28, 28) must be flattened "
-                        "first: start the net with nn.Flatten() (§4.3)."}):
+    with hints_on_error(FLATTEN_FIRST_HINTS):
         out = net(torch.rand(4, 1, 28, 28, generator=g))
     expect_tensor(out, "build_mlp()(X) for images X (4, 1, 28, 28)", shape=(4, 10))
     expect_tensor(net(torch.rand(3, 784, generator=g)), "build_mlp()(X) for rows X (3, 784)",
                   shape=(3, 10))
     small = student.build_mlp(12, 7, 5)
-    with hints_on_error({"cannot be multiplied": "build_mlp(12, 7, 5) must build its layers "
-                        "from its arguments (Linear(num_inputs, num_hiddens), ...), not from "
-                        "784, 256 and 10."}):
+    with hints_on_error(OWN_SIZES_HINTS):
         out = small(torch.rand(6, 12, generator=g))
     expect_tensor(out, "build_mlp(12, 7, 5)(X) for X (6, 12)", shape=(6, 5))
 

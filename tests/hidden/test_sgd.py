@@ -11,8 +11,6 @@ fails the test that made it, while a generator is iterated too: the handle check
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from hypothesis import example, given
@@ -21,6 +19,35 @@ from hypothesis import strategies as st
 from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import CUSTOM_FUNCTION_HINTS, GPU, expect_on_gpu
+from tests.public._mistakes_sgd import (
+    APPLIED_TWICE,
+    CLOSED_FORM_B_ZERO,
+    CLOSED_FORM_NO_BIAS,
+    ONE_STEP_FOR_ZERO,
+    check_gradients_zeroed,
+    check_one_pass,
+    check_passes_in_turns,
+    check_shuffled,
+    check_starting_point,
+    check_still_requires_grad,
+    check_synthetic_distribution,
+    check_trained,
+    check_updated_in_place,
+    check_y_column,
+    collect_batches,
+    descend,
+    descent_mistakes,
+    least_squares,
+    linreg_mistakes,
+    loss_mistakes,
+    make_indexed_data,
+    order_of,
+    passes_in_turns,
+    sgd_expected,
+    sgd_mistakes,
+    sgd_scale,
+    sgd_step,
+)
 from torchdrill import callables as cf
 
 TRUE_W = torch.tensor([2.0, -3.4])
@@ -50,9 +77,7 @@ def test_synthetic_data_shapes(student, d, n, b, seed):
     w = tds.random_tensor((d,), seed, dtype)
     X, y = student.synthetic_data(w, b, n)
     expect_tensor(X, "X", shape=(n, d), dtype=dtype)
-    if isinstance(y, torch.Tensor) and tuple(y.shape) == (n,) and n > 1:
-        raise AssertionError("y has shape (n,) but should be (n, 1): return "
-                             "y.reshape((-1, 1)) (§3.3.1).")
+    check_y_column(y, n)
     expect_tensor(y, "y", shape=(n, 1), dtype=dtype)
 
 
@@ -98,99 +123,10 @@ def test_synthetic_data_distribution(student, noise):
     X, y = student.synthetic_data(w, 4.2, 20000, noise=noise)
     expect_tensor(X, "X", shape=(20000, 3))
     expect_tensor(y, "y", shape=(20000, 1))
-    X64 = X.double()
-    mean, std = float(X64.mean()), float(X64.std())
-    if abs(mean) > 0.03 or abs(std - 1) > 0.03:
-        raise AssertionError(f"X's entries have mean {mean:.3g} and standard deviation "
-                             f"{std:.3g}: draw them from N(0, 1) (torch.normal(0, 1, ...)).")
-    residual = y.double().reshape(-1) - (X64 @ w.double() + 4.2)
-    r_mean, r_std = float(residual.mean()), float(residual.std())
-    if abs(r_std / noise - 1) > 0.05:
-        hint = " (is the `noise` argument used?)" if abs(r_std - 0.01) < 0.002 else ""
-        raise AssertionError(f"the noise y - (X w + b) has standard deviation {r_std:.3g} but "
-                             f"noise={noise} asks for {noise}{hint}: add "
-                             "torch.normal(0, noise, y.shape).")
-    if abs(r_mean) > 5 * noise / math.sqrt(20000):
-        raise AssertionError(f"the noise y - (X w + b) has mean {r_mean:.3g}, not 0.")
+    check_synthetic_distribution(X, y, w, 4.2, noise)
 
 
 # --------------------------------------------------------------------------- data_iter
-
-
-def make_indexed_data(n: int, d: int, labels_2d: bool, dtype: torch.dtype):
-    """Features whose row i is i * [1, 10, 100, ...] and labels i, so a batch tells which
-    examples it holds."""
-    features = torch.arange(n, dtype=dtype).reshape(-1, 1) * (10.0 ** torch.arange(
-        d, dtype=dtype))
-    labels = torch.arange(n)
-    return features, labels.reshape(-1, 1) if labels_2d else labels
-
-
-def collect_batches(student, batch_size: int, features: torch.Tensor, labels: torch.Tensor):
-    """One pass of the student's data_iter, iterated batch by batch (`for`, not `list()`: a
-    remote generator has no len)."""
-    batches = []
-    for batch in student.data_iter(batch_size, features, labels):
-        if not isinstance(batch, tuple | list) or len(batch) != 2:
-            raise AssertionError("data_iter should yield pairs (X_batch, y_batch), but it "
-                                 f"yielded {type(batch).__name__}.")
-        X, y = batch
-        expect_tensor(X, "X_batch")
-        expect_tensor(y, "y_batch")
-        batches.append((X, y))
-    return batches
-
-
-def order_of(batches, features: torch.Tensor, labels: torch.Tensor) -> list[int]:
-    """The example indices in the order data_iter produced them, after checking that every
-    batch's X and y rows belong together."""
-    order = []
-    for X, y in batches:
-        idx = y.reshape(-1).long()
-        if X.shape[1:] != features.shape[1:] or y.shape[1:] != labels.shape[1:]:
-            raise AssertionError(f"a batch has X of shape {tuple(X.shape)} and y of shape "
-                                 f"{tuple(y.shape)}; rows of features {tuple(features.shape)} "
-                                 f"and labels {tuple(labels.shape)} were expected.")
-        if len(X) != len(idx) or bool(((idx < 0) | (idx >= len(features))).any()):
-            raise AssertionError("a batch's X and y have different numbers of rows.")
-        if not torch.equal(X, features[idx]):
-            raise AssertionError("in a batch, the rows of X and y do not belong to the same "
-                                 "examples: index features and labels with the same indices.")
-        order += idx.tolist()
-    return order
-
-
-def check_one_pass(batches, order: list[int], n: int, batch_size: int) -> None:
-    counts = torch.bincount(torch.tensor(order, dtype=torch.long), minlength=n) if order else (
-        torch.zeros(n, dtype=torch.long))
-    sizes = [len(y) for _, y in batches]
-    if 0 in sizes:
-        raise AssertionError(
-            f"data_iter yielded an empty batch (batch {sizes.index(0) + 1} of {len(sizes)}, "
-            f"for n = {n} and batch_size = {batch_size}): a data iterator never yields an empty "
-            "batch, also when batch_size divides n exactly and the last batch is full. Loop "
-            "over range(0, n, batch_size), not n // batch_size + 1 batches (§3.2.1).")
-    repeated = (counts > 1).nonzero().reshape(-1).tolist()
-    missing = (counts == 0).nonzero().reshape(-1).tolist()
-    if repeated:
-        raise AssertionError(
-            f"examples {repeated[:5]} appear more than once in one pass (and "
-            f"{len(missing)} never): data_iter repeats examples. Shuffle a permutation of the "
-            "indices (random.shuffle or torch.randperm) instead of sampling with replacement.")
-    if missing:
-        last = n % batch_size
-        if last and len(missing) == last:
-            raise AssertionError(
-                f"{len(missing)} of {n} examples never appear: data_iter drops the last partial "
-                f"batch (n = {n} is not a multiple of batch_size = {batch_size}). Keep the "
-                "last, smaller batch: range(0, n, batch_size) and indices[i:i + batch_size].")
-        raise AssertionError(f"{len(missing)} of {n} examples never appear in one pass "
-                             f"(for example {missing[:5]}).")
-    expected = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
-    if sizes != expected:
-        raise AssertionError(f"batch sizes are {sizes[:12]}{'...' if len(sizes) > 12 else ''}; "
-                             f"expected {batch_size} each, the last one holding the remaining "
-                             f"{expected[-1]} (n = {n}).")
 
 
 @st.composite
@@ -245,24 +181,8 @@ def test_data_iter_two_passes_at_once(student):
     (§3.2.1)."""
     n, batch_size = 23, 4
     features, labels = make_indexed_data(n, 2, True, torch.float32)
-    passes = [iter(student.data_iter(batch_size, features, labels)) for _ in range(2)]
-    batches: list[list] = [[], []]
-    live = [True, True]
-    while any(live):
-        for i, it in enumerate(passes):
-            batch = next(it, None) if live[i] else None
-            live[i] = live[i] and batch is not None
-            if batch is not None:
-                batches[i].append(tuple(batch))
-    for i in range(2):
-        try:
-            check_one_pass(batches[i], order_of(batches[i], features, labels), n, batch_size)
-        except AssertionError as e:
-            raise AssertionError(
-                f"two passes of data_iter read in turns interfere (pass {i + 1}: {e}): each "
-                "call's pass is an object of its own. Keep the shuffled indices in the "
-                "generator's local variables, not in a module-level or class-level list that "
-                "the other pass reshuffles.") from None
+    batches = passes_in_turns(student, batch_size, features, labels)
+    check_passes_in_turns(batches, features, labels, batch_size)
 
 
 @pytest.mark.points(3)
@@ -275,17 +195,7 @@ def test_data_iter_shuffles(student):
     for _ in range(2):
         batches = collect_batches(student, batch_size, features, labels)
         passes.append((batches, order_of(batches, features, labels)))
-    (batches, first), (_, second) = passes
-    if first == list(range(n)):
-        raise AssertionError("data_iter never shuffles: the examples come in their original "
-                             "order. Shuffle the indices (random.shuffle(indices)) first.")
-    if all(y.reshape(-1).diff().eq(1).all() for _, y in batches):
-        raise AssertionError("data_iter shuffles only the order of the batches: each batch is "
-                             "still a run of consecutive examples. Shuffle the examples' "
-                             "indices, then cut them into batches.")
-    if first == second:
-        raise AssertionError("data_iter gives the same order on every pass: do not reseed the "
-                             "random generator inside data_iter; each pass must shuffle anew.")
+    check_shuffled(passes, n)
     for batches, order in passes:
         check_one_pass(batches, order, n, batch_size)
 
@@ -321,8 +231,7 @@ def test_linreg_matches_model(student, inputs):
     scale = float((X.double().abs() @ w.double().abs()).max() + b.abs().max()) + 1
     assert_close(student.linreg(X, w, b), expected,
                  f"linreg(X, w, b) for X {tuple(X.shape)}", scale=scale,
-                 mistakes={"the bias b is missing: X @ w + b.": (X.double() @ w.double()).to(
-                     X.dtype)})
+                 mistakes=linreg_mistakes(X, w))
 
 
 @pytest.mark.points(1)
@@ -358,31 +267,6 @@ FLAT = (tds.random_tensor((5,), 11), tds.random_tensor((5,), 12))
 FLAT_Y_HAT = (tds.random_tensor((5,), 13), tds.random_tensor((5, 1), 14))
 COLUMN_Y_HAT = (tds.random_tensor((4, 1), 15, torch.float64), tds.random_tensor((4,), 16,
                                                                                 torch.float64))
-
-
-def loss_mistakes(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    diff = y_hat.double() - y.double().reshape(y_hat.shape)
-    right = diff ** 2 / 2
-    n = len(y_hat)
-    mistakes = {
-        f"the result has shape {(n, n)}: without y.reshape(y_hat.shape), (n, 1) - (n,) "
-        "broadcasts to (n, n) (every prediction minus every label) (§3.2.4).":
-            (y_hat.double() - y.double()) ** 2 / 2,
-        "this is (y_hat - y)**2 without the / 2 of §3.2.4.": diff ** 2,
-        f"this is the mean over the examples: return the loss of each example, shape "
-        f"{tuple(y_hat.shape)} (training sums it before backward).": right.mean(),
-        f"this is the sum over the examples: return the loss of each example, shape "
-        f"{tuple(y_hat.shape)}.": right.sum(),
-    }
-    if y_hat.dim() == 2:
-        mistakes["the losses have shape (n,): keep y_hat's shape (n, 1)."] = right.reshape(-1)
-    else:
-        mistakes[f"the result has shape {(n, n)}: y_hat may be (n,) or (n, 1), so reshape y "
-                 "to y_hat.shape, not to a fixed (-1, 1): (n,) - (n, 1) broadcasts to (n, n) "
-                 "(§3.2.4)."] = (y_hat.double() - y.double().reshape(-1, 1)) ** 2 / 2
-        mistakes["the losses have shape (n, 1), but y_hat is (n,): keep y_hat's shape (reshape "
-                 "y to y_hat.shape, not y_hat to (n, 1))."] = right.reshape(-1, 1)
-    return {m: w.to(y_hat.dtype) for m, w in mistakes.items()}
 
 
 @pytest.mark.points(4)
@@ -437,57 +321,6 @@ def sgd_inputs(draw):
     return values, grads, lr, batch_size
 
 
-def sgd_expected(values, grads, lr: float, batch_size: int, steps: int = 1):
-    return [(v.double() - steps * lr * g.double() / batch_size).to(v.dtype)
-            for v, g in zip(values, grads, strict=True)]
-
-
-def sgd_mistakes(values, grads, lr, batch_size, i: int) -> dict[str, torch.Tensor]:
-    v, g = values[i].double(), grads[i].double()
-    wrong = {
-        "the update was not divided by batch_size: p -= lr * p.grad / batch_size (the gradient "
-        "is of the summed minibatch loss) (§3.2.5).": v - lr * g,
-        f"the update was divided by len(params) = {len(values)}, not by batch_size.":
-            v - lr * g / len(values),
-        f"the update was divided by the parameter's first dimension ({values[i].shape[0]}), "
-        "not by batch_size.": v - lr * g / values[i].shape[0],
-        "the update was multiplied by batch_size; divide: p -= lr * p.grad / batch_size.":
-            v - lr * g * batch_size,
-        "the parameter moved uphill: p -= lr * p.grad / batch_size (minus, not plus).":
-            v + lr * g / batch_size,
-    }
-    right = v - lr * g / batch_size
-    return {m: w.to(values[i].dtype) for m, w in wrong.items()
-            if not torch.allclose(w, right, rtol=0, atol=1e-12)}
-
-
-def sgd_step(student, values, grads, lr, batch_size, steps: int = 1):
-    """Run the student's sgd `steps` times on worker-side parameters; return the parameter
-    tensors (the very ones it was given) afterwards, with their .grad. A second step is only
-    taken while every gradient is still a tensor (`p.grad = None` also clears them)."""
-    params = student.remote(cf.parameters_with_grads, values, grads)
-    result = student.sgd(params, lr, batch_size)
-    for _ in range(steps - 1):
-        if any(p.grad is None for p in params.originals):
-            break
-        student.sgd(params, lr, batch_size)
-    after = params.originals
-    if not isinstance(after, list) or len(after) != len(values):
-        raise AssertionError("sgd changed the list of parameters it was given: update each "
-                             "tensor in place instead of replacing list entries.")
-    return after, result
-
-
-def check_updated_in_place(values, after) -> None:
-    for i, (v, p) in enumerate(zip(values, after, strict=True)):
-        expect_tensor(p, f"parameter {i}", shape=v.shape)
-        if torch.equal(p.detach(), v):
-            raise AssertionError(
-                f"parameter {i} was not updated in place: `p = p - lr * p.grad / batch_size` "
-                "(or replacing params[i]) only makes a new tensor. Update the tensor itself, "
-                "inside torch.no_grad(): `p -= lr * p.grad / batch_size` (§3.2.5).")
-
-
 @pytest.mark.points(4)
 @given(inputs=sgd_inputs())
 def test_sgd_updates_in_place(student, inputs):
@@ -500,13 +333,9 @@ def test_sgd_updates_in_place(student, inputs):
     for i, (p, want) in enumerate(zip(after, sgd_expected(values, grads, lr, batch_size),
                                       strict=True)):
         assert_close(p.detach(), want, f"parameter {i} {tuple(p.shape)} after sgd (lr={lr}, "
-                     f"batch_size={batch_size})",
-                     scale=max(1.0, max_abs(values[i]))
-                     + lr * max(1.0, max_abs(grads[i])),  # each term floored, as before
+                     f"batch_size={batch_size})", scale=sgd_scale(values, grads, lr, i),
                      mistakes=sgd_mistakes(values, grads, lr, batch_size, i))
-        if not p.requires_grad:
-            raise AssertionError(f"parameter {i} no longer requires grad after sgd: update its "
-                                 "values inside torch.no_grad(), do not replace or detach it.")
+        check_still_requires_grad(i, p)
 
 
 @pytest.mark.points(3)
@@ -516,11 +345,7 @@ def test_sgd_zeroes_gradients(student, inputs):
     so a gradient left behind would be added to the next minibatch's (§3.2.5)."""
     values, grads, lr, batch_size = inputs
     after, _ = sgd_step(student, values, grads, lr, batch_size)
-    for i, p in enumerate(after):
-        if p.grad is not None and bool(p.grad.any()):
-            raise AssertionError(f"parameter {i}'s gradient is not zero after sgd: the "
-                                 "gradients are not zeroed, so they accumulate over minibatches."
-                                 " Call p.grad.zero_() after each update (§3.2.5).")
+    check_gradients_zeroed(after)
 
 
 @pytest.mark.points(2)
@@ -535,11 +360,9 @@ def test_sgd_twice_without_new_gradients(student, inputs):
                                       strict=True)):
         twice = sgd_expected(values, grads, lr, batch_size, steps=2)[i]
         assert_close(p.detach(), want, f"parameter {i} after two sgd calls",
-                     scale=max(1.0, max_abs(values[i]))
-                     + 2 * lr * max(1.0, max_abs(grads[i])),  # each term floored, as before
-                     mistakes={"the second call applied the same gradient again: the gradients "
-                               "are not zeroed after the update (p.grad.zero_()) (§3.2.5).":
-                               twice, **sgd_mistakes(values, grads, lr, batch_size, i)})
+                     scale=sgd_scale(values, grads, lr, i, steps=2),
+                     mistakes={APPLIED_TWICE: twice,
+                               **sgd_mistakes(values, grads, lr, batch_size, i)})
 
 
 @pytest.mark.points(1)
@@ -550,28 +373,6 @@ def test_sgd_returns_none(student):
 
 
 # --------------------------------------------------------------------------- train_linreg
-
-TRAINING_HINT = ("check the loop of §3.2.6: l = squared_loss(linreg(X, w, b), y); "
-                 "l.sum().backward(); sgd([w, b], lr, batch_size) (which zeroes the gradients), "
-                 "for every minibatch of every epoch")
-
-
-def check_trained(w, b, true_w: torch.Tensor, true_b: float, dtype, atol: float) -> None:
-    d = len(true_w)
-    expect_tensor(w, "w", shape=(d, 1), dtype=dtype)
-    expect_tensor(b, "b", shape=(1,), dtype=dtype)
-    if w.requires_grad or b.requires_grad:
-        raise AssertionError("train_linreg returned w or b still attached to autograd: return "
-                             "w.detach(), b.detach().")
-    err_w = float((w.double().reshape(-1) - true_w.double()).abs().max())
-    err_b = float((b.double() - true_b).abs().max())
-    if not (math.isfinite(err_w) and math.isfinite(err_b)):
-        raise AssertionError(f"training diverged (w or b is nan or inf): {TRAINING_HINT}.")
-    if err_w > atol or err_b > atol:
-        raise AssertionError(
-            f"after training, w is off by up to {err_w:.3g} and b by {err_b:.3g} (tolerance "
-            f"{atol}): {TRAINING_HINT}.")
-
 
 @pytest.mark.points(4)
 @pytest.mark.parametrize("seed", [0, 1])
@@ -602,11 +403,7 @@ def test_train_linreg_starting_point(student):
     w, b = student.train_linreg(X, y, num_epochs=0)
     expect_tensor(w, "w", shape=(400, 1), dtype=torch.float32)
     expect_tensor(b, "b", shape=(1,), dtype=torch.float32)
-    assert float(b.abs().max()) == 0, f"b should start at 0, not {float(b.reshape(-1)[0])}."
-    std = float(w.double().std())
-    if not 0.008 < std < 0.012:
-        raise AssertionError(f"w starts with standard deviation {std:.3g}: draw it from "
-                             "N(0, 0.01**2), torch.normal(0, 0.01, size=(d, 1)) (§3.2.2).")
+    check_starting_point(w, b)
 
 
 # --------------------------------------------------------------------------- closed_form_linreg
@@ -623,15 +420,6 @@ def regression_problems(draw):
     true_b = float(torch.randn((), generator=g, dtype=torch.float64) * 3)
     X, y = d2l_data(n=n, seed=seed + 1, w=true_w, b=true_b, noise=0.1, dtype=dtype)
     return tds.with_layout(X, draw(tds.layouts())), y
-
-
-def least_squares(X: torch.Tensor, y: torch.Tensor, bias: bool = True):
-    """theta of min ||X1 theta - y|| in float64, by torch's own solver (the grader may)."""
-    X64 = X.double()
-    X1 = torch.cat([X64, torch.ones(len(X64), 1, dtype=torch.float64)], 1) if bias else X64
-    theta = torch.linalg.lstsq(X1, y.double().reshape(-1, 1)).solution
-    cond = float(torch.linalg.cond(X1))
-    return theta, cond
 
 
 @pytest.mark.points(4)
@@ -652,9 +440,7 @@ def test_closed_form_linreg_matches_least_squares(student, problem):
     expect_tensor(b, "b", shape=(1,), dtype=X.dtype)
     no_bias, _ = least_squares(X, y, bias=False)
     assert_close(w, theta[:d].to(X.dtype), "w", scale=scale,
-                 mistakes={"w is the least-squares fit without a bias: append a column of ones "
-                           "to X (X1 = [X, 1]) and solve for [w; b] together (§3.1.1).":
-                           no_bias.to(X.dtype)})
+                 mistakes={CLOSED_FORM_NO_BIAS: no_bias.to(X.dtype)})
     assert_close(b, theta[d:].reshape(1).to(X.dtype), "b", scale=scale)
 
 
@@ -666,8 +452,7 @@ def test_closed_form_linreg_noise_free(student, dtype):
     w, b = student.closed_form_linreg(X, y)
     assert_close(w, TRUE_W.reshape(2, 1).to(dtype), "w", scale=100)
     assert_close(b, torch.tensor([TRUE_B], dtype=dtype), "b", scale=100,
-                 mistakes={"b is 0: append a column of ones to X for the bias (§3.1.1).":
-                           torch.zeros(1, dtype=dtype)})
+                 mistakes={CLOSED_FORM_B_ZERO: torch.zeros(1, dtype=dtype)})
 
 
 @pytest.mark.points(1)
@@ -687,22 +472,6 @@ DESCENT_FUNCTIONS = {
     # a custom torch.autograd.Function, as a callable may be (torch.func refuses it)
     "shifted_quadratic_by_function": (cf.shifted_quadratic_by_function, [0.1, 0.3]),
 }
-
-
-def descend(f, x0: torch.Tensor, lr: float, num_steps: int, mode: str = "right"):
-    """Gradient descent in float64; `mode` also runs the usual wrong versions. Returns the
-    final x and the sum of the magnitudes rounding grows with."""
-    x = x0.detach().double().clone()
-    total = torch.zeros_like(x)
-    size = max_abs(x)
-    for _ in range(num_steps):
-        xg = x.clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(f(xg), xg)
-        total = total + g
-        step = {"right": g, "accumulated": total, "uphill": -g}[mode]
-        x = x - lr * step
-        size += max_abs(x) + lr * max_abs(g)
-    return x, size
 
 
 @st.composite
@@ -728,14 +497,7 @@ def test_gradient_descent_matches_steps(student, inputs):
     name, x0, lr, num_steps = inputs
     f = DESCENT_FUNCTIONS[name][0]
     expected, size = descend(f, x0, lr, num_steps)
-    mistakes = {"x moved uphill: step against the gradient, x - lr * grad.":
-                descend(f, x0, lr, num_steps, "uphill")[0].to(x0.dtype)}
-    if num_steps >= 2:
-        mistakes["the gradients accumulate from step to step: zero x.grad after every step "
-                 "(x.grad.zero_()), or use torch.autograd.grad."] = descend(
-            f, x0, lr, num_steps, "accumulated")[0].to(x0.dtype)
-        mistakes[f"this is x0 after one step, not {num_steps}: repeat the step num_steps "
-                 "times."] = descend(f, x0, lr, 1)[0].to(x0.dtype)
+    mistakes = descent_mistakes(f, x0, lr, num_steps)
     with hints_on_error(CUSTOM_FUNCTION_HINTS):
         got = student.gradient_descent(f, x0, lr, num_steps)
     assert_close(got, expected.to(x0.dtype), f"gradient_descent({name}, x0 {tuple(x0.shape)}, "
@@ -770,8 +532,7 @@ def test_gradient_descent_zero_steps(student):
     got = expect_tensor(student.gradient_descent(cf.shifted_quadratic, x0, 0.1, 0),
                         "gradient_descent(f, x0, 0.1, num_steps=0)", shape=(3,))
     assert_close(got, x0, "gradient_descent(f, x0, 0.1, num_steps=0)",
-                 mistakes={"one step was taken although num_steps = 0: loop num_steps times, "
-                           "range(num_steps).": descend(cf.shifted_quadratic, x0, 0.1, 1)[0]
+                 mistakes={ONE_STEP_FOR_ZERO: descend(cf.shifted_quadratic, x0, 0.1, 1)[0]
                            .float()})
     if got.requires_grad:
         raise AssertionError("gradient_descent(..., num_steps=0) returned a tensor that "

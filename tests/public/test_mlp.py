@@ -1,74 +1,240 @@
 """Public checks for multilayer perceptrons (§4.1-4.3): read them, run them, then make them
-pass. The hidden tests check the same functions on many more inputs, check the training steps
-one by one, and train on MNIST."""
+pass. The hidden tests check the same functions on many more inputs and train on MNIST; a
+mistake they recognise reads the same here (the messages live in `_mistakes_mlp.py`).
 
-import math
+The training tests hand `train_mlp` a small net the test built itself (Flatten, Linear(16, 12),
+ReLU, Linear(12, 5), its parameters drawn from a seed) and a list of batches of 4x4 "images",
+so the test knows every step a correct loop takes and repeats them to compare.
+"""
 
 import pytest
 import torch
 from torch import nn
 
-from grader.checks import assert_close, expect_float, expect_tensor
+from grader.checks import assert_close, expect_tensor, hints_on_error
+from tests.public._mistakes_mlp import (
+    FLATTEN_FIRST_HINTS,
+    FLATTEN_HINTS,
+    OWN_SIZES_HINTS,
+    batches,
+    check_biases_zero,
+    check_evaluation_modes,
+    check_leaves,
+    check_requires_grad,
+    check_test_acc,
+    check_train_acc,
+    check_train_loss,
+    expect_history,
+    expect_params,
+    expect_relu_tensor,
+    expect_trained_state,
+    find_layers,
+    forward_mistakes,
+    leaf_flags,
+    make_net,
+    mlp_scale,
+    mode_probe_net,
+    oracle_mlp,
+    reference_training,
+    relu_mistakes,
+    training_mode_message,
+    weight_scale_message,
+)
 
 
 @pytest.mark.points(1)
 def test_relu_small_example(student):
-    """relu keeps positive entries and turns negative ones into 0 (§4.1.2.1)."""
+    """relu keeps positive entries and turns negative ones into 0, elementwise: the result has
+    X's shape (§4.1.2.1)."""
     X = torch.tensor([[-1.5, 0.0, 2.0], [3.0, -0.5, 0.25]])
     expected = torch.tensor([[0.0, 0.0, 2.0], [3.0, 0.0, 0.25]])
-    assert_close(student.relu(X), expected, "relu(X)", atol=0.0)
+    out = expect_relu_tensor(student.relu(X), X, "relu(X)")
+    assert_close(out, expected, "relu(X)", atol=0.0, mistakes=relu_mistakes(X))
 
 
 @pytest.mark.points(1)
-def test_init_mlp_params_shapes(student):
-    """init_mlp_params(784, 256, 10) returns [W1 (784, 256), b1 (256,), W2 (256, 10),
-    b2 (10,)], each requiring gradients; W1's entries have standard deviation about
-    sqrt(2 / 784) (§4.2.1)."""
-    params = student.init_mlp_params(784, 256, 10)
-    assert isinstance(params, list | tuple) and len(params) == 4, \
-        "init_mlp_params should return a list of 4 tensors [W1, b1, W2, b2]"
-    for name, p, shape in zip(("W1", "b1", "W2", "b2"), params,
-                              [(784, 256), (256,), (256, 10), (10,)], strict=True):
-        expect_tensor(p, name, shape=shape, dtype=torch.float32)
-        assert p.requires_grad, f"{name} should have requires_grad=True"
-    std = float(params[0].detach().std())
-    assert abs(std - math.sqrt(2 / 784)) < 0.1 * math.sqrt(2 / 784), \
-        f"W1's standard deviation is {std:.4f}, expected about {math.sqrt(2 / 784):.4f}"
+def test_relu_gradient_small_example(student):
+    """Autograd through your relu passes the incoming gradient v where x > 0 and blocks it
+    where x < 0: build relu from differentiable tensor operations (torch.maximum, a mask),
+    not through NumPy or a new tensor made from X's values (§4.1.2.1)."""
+    X = torch.tensor([[-1.5, 2.0, 0.5], [3.0, -0.25, -4.0]])
+    v = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    expected = torch.tensor([[0.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
+    assert_close(student.gradient("relu", X, grad_output=v), expected,
+                 "the gradient of your relu", scale=6.0)
+
+
+@pytest.mark.points(1)
+def test_init_mlp_params_small_sizes(student):
+    """init_mlp_params(5, 3, 2) returns [W1 (5, 3), b1 (3,), W2 (3, 2), b2 (2,)] in float32
+    (W1 is (num_inputs, num_hiddens), so that X @ W1 works), each a leaf tensor that requires
+    gradients, and the biases start at 0 (§4.2.1)."""
+    params = expect_params(student.init_mlp_params(5, 3, 2), 5, 3, 2)
+    check_requires_grad(params)
+    check_leaves(leaf_flags(student, 5, 3, 2))
+    check_biases_zero(params)
+
+
+@pytest.mark.points(1)
+def test_init_mlp_params_weight_scale(student):
+    """init_mlp_params(784, 256, 10) draws the weights from a normal distribution with mean 0
+    and standard deviation sqrt(2 / fan_in): sqrt(2 / 784) = 0.0505 for W1, sqrt(2 / 256) =
+    0.0884 for W2; not unscaled randn, not 0.01, not uniform draws (§4.1, §5.4)."""
+    params = expect_params(student.init_mlp_params(784, 256, 10), 784, 256, 10)
+    for name, W, fan_in, fan_out in (("W1", params[0], 784, 256), ("W2", params[2], 256, 10)):
+        message = weight_scale_message(name, W, fan_in, fan_out)
+        if message:
+            raise AssertionError(message)
 
 
 @pytest.mark.points(1)
 def test_mlp_forward_small_example(student):
-    """A 2-input, 2-hidden, 1-output MLP computed by hand: relu(X W1 + b1) W2 + b2 (§4.2.2)."""
+    """A 2-input, 2-hidden, 1-output MLP computed by hand: relu(X W1 + b1) W2 + b2, the ReLU
+    on the hidden layer only, so a logit may be negative (§4.2.2)."""
     X = torch.tensor([[1.0, 2.0], [-1.0, 0.5]])
     W1 = torch.tensor([[1.0, -1.0], [0.5, 1.0]])
     b1 = torch.tensor([0.0, -0.5])
     W2 = torch.tensor([[2.0], [-1.0]])
     b2 = torch.tensor([-3.0])
+    params = [W1, b1, W2, b2]
     # hidden: [[2, 0.5], [-0.75, 1.0]] -> relu -> [[2, 0.5], [0, 1]]; output: [[0.5], [-4]]
     expected = torch.tensor([[0.5], [-4.0]])
-    assert_close(student.mlp_forward(X, [W1, b1, W2, b2]), expected, "mlp_forward(X, params)")
+    assert_close(student.mlp_forward(X, params), expected, "mlp_forward(X, params)",
+                 mistakes=forward_mistakes(X, params))
+
+
+@pytest.mark.points(1)
+def test_mlp_forward_non_contiguous_images(student):
+    """Three float64 "images" of shape (2, 2, 3) stored transposed (not contiguous) are
+    flattened to rows of 12 = W1.shape[0] numbers: use X.reshape(-1, W1.shape[0]), since
+    X.view fails on such a tensor and 784 is only MNIST's size (§4.2.2)."""
+    g = torch.Generator().manual_seed(0)
+    X = (torch.randn(3, 3, 2, 2, generator=g, dtype=torch.float64) * 2).permute(0, 2, 3, 1)
+    params = [torch.randn(shape, generator=g, dtype=torch.float64) * scale
+              for shape, scale in (((12, 5), 0.3), ((5,), 0.5), ((5, 3), 1.0), ((3,), 0.5))]
+    with hints_on_error(FLATTEN_HINTS):
+        out = student.mlp_forward(X, params)
+    expect_tensor(out, "mlp_forward(X, params) for X (3, 2, 2, 3)", shape=(3, 3))
+    assert_close(out, oracle_mlp(X, params), "mlp_forward(X, params) for X (3, 2, 2, 3)",
+                 scale=mlp_scale(X, params), mistakes=forward_mistakes(X, params))
 
 
 @pytest.mark.points(1)
 def test_build_mlp_output_shape(student):
-    """build_mlp() turns a batch of images (n, 1, 28, 28) into logits (n, 10) (§4.3)."""
+    """build_mlp() turns a batch of images (n, 1, 28, 28) into logits (n, 10), and
+    build_mlp(12, 7, 5) rows (n, 12) into logits (n, 5): flatten first, and build the layers
+    from the arguments (§4.3)."""
     net = student.build_mlp()
-    expect_tensor(net(torch.rand(3, 1, 28, 28)), "build_mlp()(X)", shape=(3, 10))
+    with hints_on_error(FLATTEN_FIRST_HINTS):
+        out = net(torch.rand(3, 1, 28, 28))
+    expect_tensor(out, "build_mlp()(X) for images X (3, 1, 28, 28)", shape=(3, 10))
+    small = student.build_mlp(12, 7, 5)
+    with hints_on_error(OWN_SIZES_HINTS):
+        out = small(torch.rand(6, 12))
+    expect_tensor(out, "build_mlp(12, 7, 5)(X) for X (6, 12)", shape=(6, 5))
+
+
+@pytest.mark.points(1)
+def test_build_mlp_small_net_computes_the_mlp(student):
+    """build_mlp(12, 7, 5) computes relu(X W1 + b1) W2 + b2 with its own weights (read from
+    its state_dict): a ReLU between the two Linear layers and none after the last one
+    (§4.3)."""
+    net = student.build_mlp(12, 7, 5)
+    params = find_layers(net.state_dict(), 12, 7, 5)
+    if params is None:
+        raise AssertionError("build_mlp(12, 7, 5)'s parameters do not have the shapes of "
+                             "Linear(12, 7) and Linear(7, 5).")
+    X = torch.randn(9, 12, generator=torch.Generator().manual_seed(4)) * 3
+    out = expect_tensor(net(X), "build_mlp(12, 7, 5)(X)", shape=(9, 5))
+    assert_close(out, oracle_mlp(X, params), "build_mlp(12, 7, 5)(X)",
+                 scale=mlp_scale(X, params), mistakes=forward_mistakes(X, params))
+
+
+@pytest.mark.points(1)
+def test_build_mlp_non_contiguous_images(student):
+    """build_mlp()'s net maps a batch of two images (2, 1, 28, 28) stored transposed (not
+    contiguous) to the right logits: nn.Flatten (or reshape) flattens any layout, view does
+    not (§4.3)."""
+    net = student.build_mlp()
+    params = find_layers(net.state_dict(), 784, 256, 10)
+    if params is None:
+        raise AssertionError("build_mlp()'s parameters do not have the shapes of "
+                             "Linear(784, 256) and Linear(256, 10).")
+    X = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(5)).transpose(2, 3)
+    with hints_on_error(FLATTEN_HINTS):
+        out = net(X)
+    expect_tensor(out, "build_mlp()(X) for transposed images X (2, 1, 28, 28)", shape=(2, 10))
+    assert_close(out, oracle_mlp(X, params), "build_mlp()(X) for transposed images",
+                 scale=mlp_scale(X, params))
+
+
+def small_training(student, seed: int, train_sizes, test_sizes, num_epochs: int, lr: float):
+    """train_mlp on make_net(seed) (16 inputs, 12 hidden units, 5 classes) and batches of
+    the given sizes; returns the grader's copy of the net as it started, the trained net (in
+    the worker), the history and the data."""
+    net = make_net(seed)
+    train_data, test_data = batches(train_sizes, seed + 1), batches(test_sizes, seed + 2)
+    remote_net = student.remote(nn.Sequential, *net)
+    history = student.train_mlp(remote_net, train_data, test_data, num_epochs, lr)
+    return net, remote_net, history, train_data, test_data
+
+
+@pytest.mark.points(2)
+def test_train_mlp_small_net_sgd_steps(student):
+    """Two epochs of train_mlp with lr = 0.3 on three batches of 8, 8 and 5 examples leave the
+    net's parameters where one torch.optim.SGD step per batch, in the order given, on the
+    batch's mean cross-entropy puts them: zero_grad before backward, then step (§4.3)."""
+    net, remote_net, history, train_data, test_data = small_training(
+        student, 3, (8, 8, 5), (6, 4), 2, 0.3)
+    expect_history(history, 2, "train_mlp")
+    expect_trained_state(remote_net.state_dict(), net, train_data, test_data, 2, 0.3,
+                         "train_mlp")
 
 
 @pytest.mark.points(1)
 def test_train_mlp_history(student):
-    """train_mlp trains for num_epochs epochs and returns {'train_loss': [...], 'train_acc':
-    [...], 'test_acc': [...]}, one float per epoch, accuracies in [0, 1] (§4.3)."""
-    g = torch.Generator().manual_seed(0)
-    data = [(torch.rand(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g))
-            for _ in range(3)]
-    net = student.remote(nn.Sequential, nn.Flatten(), nn.Linear(784, 16), nn.ReLU(),
-                         nn.Linear(16, 10))
-    history = student.train_mlp(net, data, data[:1], 2, 0.1)
-    assert isinstance(history, dict), "train_mlp should return a dict"
-    for key in ("train_loss", "train_acc", "test_acc"):
-        assert key in history and len(history[key]) == 2, f"history[{key!r}] needs 2 entries"
-        values = [expect_float(v, f"history[{key!r}]") for v in history[key]]
-        if key != "train_loss":
-            assert all(0 <= v <= 1 for v in values), f"history[{key!r}] should be fractions"
+    """train_mlp returns {'train_loss': [...], 'train_acc': [...], 'test_acc': [...]}, one
+    Python float per epoch: the mean cross-entropy per training example (each batch's mean
+    loss weighted by its size: the batches here have 8, 8 and 5 examples), the fraction of
+    training examples classified correctly, and the fraction of all test examples (batches of
+    6 and 3) classified correctly after the epoch (§3.6.6, §4.3)."""
+    net, _, history, train_data, test_data = small_training(
+        student, 7, (8, 8, 5), (6, 3), 2, 0.3)
+    got = expect_history(history, 2, "train_mlp")
+    _, facts = reference_training(net, train_data, test_data, 2, 0.3)
+    for e in range(2):
+        check_train_loss(got, facts, e, train_data)
+        check_train_acc(got, facts, e)
+        check_test_acc(got, facts, e)
+
+
+@pytest.mark.points(1)
+def test_train_mlp_evaluation_mode_and_no_grad(student):
+    """train_mlp trains in training mode and evaluates the test set after every epoch in
+    evaluation mode (net.eval()) inside torch.no_grad(), then switches back to training mode.
+    Checked on a net with BatchNorm, which counts the batches it sees in training mode, and
+    Dropout, whose last layer's inputs are logged to see which were computed with autograd
+    on (§4.6, §5.6)."""
+    train_sizes = (6, 6, 4)
+    net, remote_net, log = mode_probe_net(student, 11, (16, 8, 5))
+    test_data = batches((5, 3), 13)
+    history = expect_history(student.train_mlp(remote_net, batches(train_sizes, 12), test_data,
+                                               2, 0.1), 2, "train_mlp")
+    check_evaluation_modes(history, remote_net.state_dict(), net, log, 2, train_sizes,
+                           test_data, "§4.6")
+
+
+@pytest.mark.points(1)
+def test_train_mlp_net_arriving_in_eval_mode(student):
+    """A net handed over in evaluation mode trains in training mode from its first step: call
+    net.train() at the start of every epoch, as D2L's train_epoch_ch3 does, not only after
+    evaluating. Checked on a net with BatchNorm, which counts the batches it sees in training
+    mode: 2 epochs of 3 batches are 6 (§3.6.6, §4.3)."""
+    net = make_net(15, (16, 8, 5), extra=(nn.BatchNorm1d(8),))
+    remote_net = student.remote(nn.Sequential, *net)
+    remote_net.eval()
+    student.train_mlp(remote_net, batches((6, 6, 4), 16), batches((5,), 17), 2, 0.1)
+    tracked = int(remote_net.state_dict()["2.num_batches_tracked"])
+    message = training_mode_message(tracked, 6, 3, "train_epoch_ch3", "§3.6.6")
+    if message:
+        raise AssertionError(message)

@@ -1,5 +1,6 @@
 """Public checks for linear regression from scratch and minibatch SGD (§3.1-3.3): read them,
-run them, then make them pass. The hidden tests check the same functions on many more inputs.
+run them, then make them pass. The hidden tests check the same functions on many more inputs;
+a mistake they recognise reads the same here (the messages live in `_mistakes_sgd.py`).
 
 `sgd` is given its parameters as a `torchdrill.callables.Parameters` list: leaf tensors that
 require grad and already hold a `.grad`, as right after `loss.backward()`.
@@ -9,6 +10,33 @@ import pytest
 import torch
 
 from grader.checks import assert_close, expect_tensor
+from tests.public._mistakes_sgd import (
+    CLOSED_FORM_B_ZERO,
+    CLOSED_FORM_NO_BIAS,
+    check_gradients_zeroed,
+    check_one_pass,
+    check_passes_in_turns,
+    check_shuffled,
+    check_starting_point,
+    check_still_requires_grad,
+    check_synthetic_distribution,
+    check_trained,
+    check_updated_in_place,
+    check_y_column,
+    collect_batches,
+    descend,
+    descent_mistakes,
+    least_squares,
+    linreg_mistakes,
+    loss_mistakes,
+    make_indexed_data,
+    order_of,
+    passes_in_turns,
+    sgd_expected,
+    sgd_mistakes,
+    sgd_scale,
+    sgd_step,
+)
 from torchdrill import callables
 
 TRUE_W = torch.tensor([2.0, -3.4])
@@ -29,6 +57,7 @@ def test_synthetic_data_shapes_and_relation(student):
     y - (X w + b) is noise of standard deviation about 0.01 (§3.3.1)."""
     X, y = student.synthetic_data(TRUE_W, TRUE_B, 1000)
     expect_tensor(X, "X", shape=(1000, 2), dtype=torch.float32)
+    check_y_column(y, 1000)
     expect_tensor(y, "y", shape=(1000, 1), dtype=torch.float32)
     residual = y.reshape(-1) - (X @ TRUE_W + TRUE_B)
     assert 0.005 < float(residual.std()) < 0.02, (
@@ -36,27 +65,71 @@ def test_synthetic_data_shapes_and_relation(student):
 
 
 @pytest.mark.points(1)
-def test_data_iter_covers_every_example_once(student):
-    """25 examples in batches of 10 come as batches of 10, 10 and 5 that together hold every
-    example exactly once (§3.2.1)."""
-    features = torch.arange(50.0).reshape(25, 2)
-    labels = torch.arange(25).reshape(-1, 1)
-    batches = [batch for batch in student.data_iter(10, features, labels)]
-    assert [len(y) for _, y in batches] == [10, 10, 5], (
-        f"batch sizes are {[len(y) for _, y in batches]}, expected [10, 10, 5].")
-    seen = torch.cat([y.reshape(-1) for _, y in batches])
-    assert sorted(seen.tolist()) == list(range(25)), "not every example appears exactly once."
-    for X, y in batches:
-        assert torch.equal(X, features[y.reshape(-1)]), "a batch's X and y rows do not match."
+def test_synthetic_data_uses_noise_and_normal_features(student):
+    """synthetic_data(w, 4.2, 20000, noise=0.5): X's entries are N(0, 1) draws (mean 0,
+    standard deviation 1, not torch.rand's uniform [0, 1)), and y - (X w + b) has standard
+    deviation 0.5, the `noise` argument, not a hard-coded 0.01 (§3.3.1)."""
+    w = torch.tensor([2.0, -3.4, 0.5])
+    X, y = student.synthetic_data(w, 4.2, 20000, noise=0.5)
+    expect_tensor(X, "X", shape=(20000, 3))
+    expect_tensor(y, "y", shape=(20000, 1))
+    check_synthetic_distribution(X, y, w, 4.2, 0.5)
 
 
 @pytest.mark.points(1)
-def test_linreg(student):
-    """linreg(X, w, b) = X @ w + b, shape (n, 1) (§3.2.3)."""
+def test_data_iter_covers_every_example_once(student):
+    """25 examples in batches of 10 come as batches of 10, 10 and 5 (the last, partial batch
+    is kept) that together hold every example exactly once, each batch's X and y rows
+    belonging together (§3.2.1). Row i of the features is [i, 10 i] and its label is i, so
+    the labels tell which examples a batch holds."""
+    features, labels = make_indexed_data(25, 2, True, torch.float32)
+    batches = collect_batches(student, 10, features, labels)
+    check_one_pass(batches, order_of(batches, features, labels), 25, 10)
+
+
+@pytest.mark.points(1)
+def test_data_iter_no_empty_last_batch(student):
+    """12 examples in batches of 4 are exactly three full batches: no empty batch after the
+    last one (a data iterator never yields an empty batch) (§3.2.1)."""
+    features, labels = make_indexed_data(12, 2, False, torch.float32)
+    batches = collect_batches(student, 4, features, labels)
+    check_one_pass(batches, order_of(batches, features, labels), 12, 4)
+
+
+@pytest.mark.points(1)
+def test_data_iter_shuffles_anew(student):
+    """Two passes over 20 examples in batches of 3: each visits the examples in a random
+    order (not 0, 1, 2, ..., and not merely the batches shuffled, each still a run of
+    consecutive examples), and the two orders differ: no fixed seed inside data_iter
+    (§3.2.1)."""
+    features, labels = make_indexed_data(20, 2, True, torch.float32)
+    passes = []
+    for _ in range(2):
+        batches = collect_batches(student, 3, features, labels)
+        passes.append((batches, order_of(batches, features, labels)))
+    check_shuffled(passes, 20)
+
+
+@pytest.mark.points(1)
+def test_data_iter_two_passes_read_in_turns(student):
+    """Two passes of data_iter alive at once (two calls, read in turns, batch by batch) each
+    yield every one of 11 examples exactly once: keep a pass's order in the generator's own
+    variables, not in a list at module level (§3.2.1)."""
+    features, labels = make_indexed_data(11, 2, True, torch.float32)
+    batches = passes_in_turns(student, 3, features, labels)
+    check_passes_in_turns(batches, features, labels, 3)
+
+
+@pytest.mark.points(1)
+def test_linreg_small_example(student):
+    """linreg(X, w, b) = X @ w + b, shape (n, 1), here for 3 examples of 2 features
+    (§3.2.3)."""
     X = torch.tensor([[1.0, 2.0], [3.0, 4.0], [0.0, -1.0]])
     w = torch.tensor([[2.0], [-3.4]])
     b = torch.tensor([4.2])
-    assert_close(student.linreg(X, w, b), X @ w + b, "linreg(X, w, b)")
+    # [[2 - 6.8 + 4.2], [6 - 13.6 + 4.2], [0 + 3.4 + 4.2]] = [[-0.6], [-3.4], [7.6]]
+    assert_close(student.linreg(X, w, b), X @ w + b, "linreg(X, w, b)",
+                 mistakes=linreg_mistakes(X, w))
 
 
 @pytest.mark.points(1)
@@ -66,55 +139,91 @@ def test_squared_loss_reshapes_y(student):
     y_hat = torch.tensor([[1.0], [2.0], [4.0]])
     y = torch.tensor([1.5, 2.0, 1.0])
     assert_close(student.squared_loss(y_hat, y), torch.tensor([[0.125], [0.0], [4.5]]),
-                 "squared_loss(y_hat, y)")
+                 "squared_loss(y_hat (3, 1), y (3,))", mistakes=loss_mistakes(y_hat, y))
 
 
 @pytest.mark.points(1)
+def test_squared_loss_flat_predictions(student):
+    """y_hat may also be (n,): squared_loss(y_hat (4,), y (4,)) has shape (4,). Reshape y to
+    y_hat.shape, not to a fixed (-1, 1), which would broadcast (4,) - (4, 1) to (4, 4)
+    (§3.2.4)."""
+    y_hat = torch.tensor([0.5, -1.0, 3.0, 2.0], dtype=torch.float64)
+    y = torch.tensor([1.5, -1.0, 1.0, 2.5], dtype=torch.float64)
+    expected = torch.tensor([0.5, 0.0, 2.0, 0.125], dtype=torch.float64)
+    assert_close(student.squared_loss(y_hat, y), expected, "squared_loss(y_hat (4,), y (4,))",
+                 mistakes=loss_mistakes(y_hat, y))
+
+
+@pytest.mark.points(2)
 def test_sgd_one_step(student):
-    """sgd updates each parameter in place by -lr * grad / batch_size and zeroes its gradient
-    (§3.2.5)."""
-    w, b = torch.tensor([[1.0], [2.0]]), torch.tensor([0.5])
-    gw, gb = torch.tensor([[4.0], [-2.0]]), torch.tensor([1.0])
-    params = student.remote(callables.parameters_with_grads, [w, b], [gw, gb])
-    student.sgd(params, 0.1, 4)
-    new_w, new_b = params.originals
-    assert_close(new_w, w - 0.1 * gw / 4, "w after one sgd step",
-                 mistakes={"the update was not divided by batch_size (4).": w - 0.1 * gw,
-                           "the update was divided by len(params) (2), not by batch_size (4).":
-                           w - 0.1 * gw / 2})
-    assert_close(new_b, b - 0.1 * gb / 4, "b after one sgd step")
-    for p in (new_w, new_b):
-        assert p.grad is None or not bool(p.grad.any()), "sgd did not zero the gradients."
+    """sgd([w, b], lr=0.1, batch_size=4) with w of shape (3, 1) and b of shape (1,) updates each
+    parameter in place by -lr * grad / batch_size, inside torch.no_grad(), and zeroes its
+    gradient (§3.2.5)."""
+    values = [torch.tensor([[1.0], [2.0], [-0.5]]), torch.tensor([0.5])]
+    grads = [torch.tensor([[4.0], [-2.0], [6.0]]), torch.tensor([1.0])]
+    after, result = sgd_step(student, values, grads, 0.1, 4)
+    assert result is None, f"sgd returned {type(result).__name__}; it should return None."
+    check_updated_in_place(values, after)
+    for i, (p, want) in enumerate(zip(after, sgd_expected(values, grads, 0.1, 4), strict=True)):
+        assert_close(p.detach(), want, f"parameter {i} {tuple(p.shape)} after one sgd step "
+                     "(lr=0.1, batch_size=4)", scale=sgd_scale(values, grads, 0.1, i),
+                     mistakes=sgd_mistakes(values, grads, 0.1, 4, i))
+        check_still_requires_grad(i, p)
+    check_gradients_zeroed(after)
 
 
 @pytest.mark.points(1)
 def test_train_linreg_recovers_parameters(student):
     """On the data of §3.2 (w = [2, -3.4], b = 4.2, 1000 examples), three epochs of SGD with
-    lr = 0.03 and batches of 10 get w and b within 0.05."""
+    lr = 0.03 and batches of 10 get w and b within 0.05, returned detached."""
     X, y = d2l_data()
     w, b = student.train_linreg(X, y)
-    expect_tensor(w, "w", shape=(2, 1))
-    expect_tensor(b, "b", shape=(1,))
-    assert_close(w, TRUE_W.reshape(2, 1), "the trained w", atol=0.05)
-    assert_close(b, torch.tensor([TRUE_B]), "the trained b", atol=0.05)
+    check_trained(w, b, TRUE_W, TRUE_B, torch.float32, atol=0.05)
+
+
+@pytest.mark.points(1)
+def test_train_linreg_starts_from_small_random_w(student):
+    """With num_epochs=0 train_linreg returns where it starts: w (400, 1) drawn from
+    N(0, 0.01**2), not zeros, and b = 0 (§3.2.2)."""
+    w, b = student.train_linreg(torch.zeros(10, 400), torch.zeros(10, 1), num_epochs=0)
+    expect_tensor(w, "w", shape=(400, 1), dtype=torch.float32)
+    expect_tensor(b, "b", shape=(1,), dtype=torch.float32)
+    check_starting_point(w, b)
 
 
 @pytest.mark.points(1)
 def test_closed_form_linreg_exact(student):
-    """Without noise, the normal equations give w and b exactly (up to rounding) (§3.1.1)."""
+    """Without noise, the normal equations with a column of ones for the bias give w and b
+    exactly (up to rounding), in float64 (§3.1.1)."""
     g = torch.Generator().manual_seed(1)
     X = torch.randn(20, 2, dtype=torch.float64, generator=g)
     y = (X @ TRUE_W.double() + TRUE_B).reshape(-1, 1)
     w, b = student.closed_form_linreg(X, y)
-    assert_close(w, TRUE_W.double().reshape(2, 1), "w", atol=1e-9)
-    assert_close(b, torch.tensor([TRUE_B], dtype=torch.float64), "b", atol=1e-9)
+    assert_close(w, TRUE_W.double().reshape(2, 1), "w", atol=1e-9,
+                 mistakes={CLOSED_FORM_NO_BIAS: least_squares(X, y, bias=False)[0]})
+    assert_close(b, torch.tensor([TRUE_B], dtype=torch.float64), "b", atol=1e-9,
+                 mistakes={CLOSED_FORM_B_ZERO: torch.zeros(1, dtype=torch.float64)})
 
 
 @pytest.mark.points(1)
 def test_gradient_descent_finds_minimum(student):
     """100 steps of gradient descent with lr = 0.1 on sum((x - 3)**2) from x0 = 0 reach x = 3,
-    and x0 stays 0."""
+    and x0 stays 0 (§3.1.1)."""
     x0 = torch.zeros(3)
     x = student.gradient_descent(callables.shifted_quadratic, x0, 0.1, 100)
     assert_close(x, torch.full((3,), 3.0), "the final x", atol=1e-4)
     assert not bool(x0.any()), "gradient_descent changed x0: work on a copy."
+
+
+@pytest.mark.points(1)
+def test_gradient_descent_three_steps_custom_function(student):
+    """Three steps x <- x - lr grad f(x) with lr = 0.1 on sum((x - 3)**2), here computed by a
+    custom torch.autograd.Function (as a callable may be), from x0 = [0.5, -1, 2]: each step
+    moves x a fifth of the way to 3. Differentiate with torch.autograd (backward or
+    torch.autograd.grad), which supports such a function; torch.func does not (§3.1.1)."""
+    f = callables.shifted_quadratic_by_function
+    x0 = torch.tensor([0.5, -1.0, 2.0])
+    expected, size = descend(f, x0, 0.1, 3)  # 3 - (3 - x0) * 0.8**3
+    got = student.gradient_descent(f, x0, 0.1, 3)
+    assert_close(got, expected.to(x0.dtype), "gradient_descent(f, [0.5, -1, 2], lr=0.1, "
+                 "num_steps=3)", scale=4 * size + 1, mistakes=descent_mistakes(f, x0, 0.1, 3))
