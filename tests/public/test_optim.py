@@ -237,14 +237,14 @@ def test_descend_two_steps(student):
     hyperparams['t'] ends at 3: the update gets the caller's states and hyperparams (§11.3)."""
     x0 = torch.tensor([0.0, 1.0])
     path, hyperparams = run_descend(student, callables.shifted_quadratic, x0, 0.1, 2)
+    message = descend_hyperparams_message(hyperparams["t"], 2)
+    assert message is None, message
     # gradient 2 (x - 3): step 1 g = [-6, -4], s = g, x -= 0.1 * 2g / 1 -> [1.2, 1.8];
     # step 2 g = [-3.6, -2.4], s = [-9.6, -6.4], x -= 0.1 * (g + s) / 2 -> [1.86, 2.24]
     expected = torch.tensor([[0.0, 1.0], [1.2, 1.8], [1.86, 2.24]])
     assert_close(path, expected, "the path of descend",
                  mistakes=descend_mistakes(callables.shifted_quadratic, x0, 0.1, 2))
     assert not path.requires_grad, DESCEND_ATTACHED
-    message = descend_hyperparams_message(hyperparams["t"], 2)
-    assert message is None, message
 
 
 @pytest.mark.points(1)
