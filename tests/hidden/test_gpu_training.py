@@ -25,13 +25,16 @@ grader measures itself (tests/hidden/_training.py).
 
 Tests marked `gpu` run only where CUDA exists: everything must land on the GPU and agree with
 the CPU within float32 tolerance.
+
+What a test says when it recognises a mistake (and how it recognises it) is in
+tests/public/_mistakes_gpu_training.py, which the public tests share; what mlp's tests share
+with these stays in tests/hidden/_training.py.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
-import math
 
 import pytest
 import torch
@@ -39,7 +42,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
 
-from grader.checks import expect_float, hints_on_error, max_abs
+from grader.checks import expect_float, hints_on_error
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import DATA_ITERATOR_HINTS, expect_exact_float
 from tests.hidden._probes import logged_calls
@@ -60,58 +63,29 @@ from tests.hidden._training import (
     with_state,
     worker_mnist,
 )
+from tests.public._mistakes_gpu_training import (
+    CPU,
+    DEVICE_HINTS,
+    EVAL_ALWAYS_BACK_TO_TRAINING,
+    EVAL_IN_TRAINING_MODE,
+    EVAL_LEFT_IN_EVAL_MODE,
+    EVAL_NEVER_CALLED_NET,
+    MOVE_HINTS,
+    ON_GPU_BY_MISTAKE,
+    SEEDED_INSIDE,
+    bias_changed_message,
+    check_accuracy,
+    eval_graph_message,
+    expect_device,
+    expect_device_list,
+    expect_moved,
+    train_twice,
+    try_gpu_mistakes,
+    xavier_message,
+)
 from torchdrill.callables import HostBatches, OneShotBatches, ReiterableBatches
 
-CPU = torch.device("cpu")
-ON_GPU_BY_MISTAKE = (
-    "your code tried to use a GPU although it was asked to work on the CPU (device=cpu, or a "
-    "net whose parameters are on the CPU): move the net and every batch to the `device` "
-    "argument (or to the net's device when it is None), never to a hard-coded 'cuda:0' or "
-    "try_gpu() (§5.6.2).")
-MIXED_DEVICES = (
-    "tensors on two devices met in one operation: move each batch X and y to the net's device "
-    "with X.to(device), y.to(device) before using them (§5.6.2).")
-
-
-# errors of moving data to a missing GPU, or of mixing devices, and the likely mistake
-DEVICE_HINTS = {
-    **dict.fromkeys(("NVIDIA driver", "not compiled with CUDA", "CUDA driver", "no CUDA GPUs",
-                     "cuda runtime error", "CUDA error"), ON_GPU_BY_MISTAKE),
-    **dict.fromkeys(("same device", "Expected all tensors"), MIXED_DEVICES),
-}
-
-
-def expect_device(value, expected: torch.device, what: str, mistakes: dict | None = None):
-    if isinstance(value, str):
-        raise AssertionError(f"{what} returned the string {value!r}: return a torch.device "
-                             f"(torch.device({value!r})), as §5.6.1 does.")
-    if not isinstance(value, torch.device):
-        raise AssertionError(f"{what} should return a torch.device, but it returned "
-                             f"{type(value).__name__} {value!r}.")
-    if value != expected:
-        for message, wrong in (mistakes or {}).items():
-            if value == wrong:
-                raise AssertionError(f"{what} returned {value}, expected {expected}: {message}")
-        raise AssertionError(f"{what} returned {value}, expected {expected}.")
-
-
 # --------------------------------------------------------------------------- try_gpu
-
-
-def try_gpu_mistakes(count: int, i: int) -> dict[str, torch.device]:
-    mistakes = {}
-    if i > 0 and count > 0:
-        mistakes["the index i was ignored: try_gpu(i) is GPU number i, "
-                 "torch.device(f'cuda:{i}') (§5.6.1)."] = torch.device("cuda:0")
-    if count == 0:
-        mistakes["torch reports no GPU here, so the answer is the CPU: check "
-                 "torch.cuda.device_count() instead of assuming a GPU (§5.6.1)."] = \
-            torch.device(f"cuda:{i}")
-    elif i >= count:
-        mistakes[f"with {count} GPU(s) only cuda:0 to cuda:{count - 1} exist: return the CPU "
-                 f"when i >= torch.cuda.device_count() (an off-by-one?)."] = \
-            torch.device(f"cuda:{i}")
-    return mistakes
 
 
 @pytest.mark.points(2)
@@ -146,23 +120,6 @@ def test_try_gpu_any_count(student, count, i):
     with student.fake_cuda(count):
         expect_device(student.try_gpu(i), expected, f"try_gpu({i}) with {count} GPU(s)",
                       try_gpu_mistakes(count, i))
-
-
-def expect_device_list(value, expected: list[torch.device], what: str) -> None:
-    if not isinstance(value, list | tuple):
-        raise AssertionError(f"{what} should return a list of torch.device, but it returned "
-                             f"{type(value).__name__} {value!r}.")
-    for d in value:
-        if isinstance(d, str):
-            raise AssertionError(f"{what} contains the string {d!r}: return torch.device "
-                                 "objects.")
-    if list(value) != expected:
-        hint = ""
-        if not value and expected == [CPU]:
-            hint = " With no GPU return [torch.device('cpu')], not an empty list (§5.6.1)."
-        elif len(value) == len(expected) - 1:
-            hint = " One GPU is missing: range(torch.cuda.device_count()) covers them all."
-        raise AssertionError(f"{what} returned {list(value)}, expected {expected}.{hint}")
 
 
 @pytest.mark.points(2)
@@ -223,22 +180,9 @@ def test_evaluate_accuracy_gpu_counts_correct_predictions(student, setup):
         else:
             result = student.evaluate_accuracy_gpu(remote_net, data)
     acc = expect_float(result, "evaluate_accuracy_gpu(net, data_iter)")
-    n = sum(sizes)
     right, unsure = count_correct(net, data)
-    if abs(acc - right / n) <= 1e-6 + unsure / n:
-        return
-    if math.isclose(acc, right, abs_tol=unsure + 1e-6) and right != right / n:
-        raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, the number of correct "
-                             f"predictions: divide by the number of examples ({n}) to get a "
-                             "fraction.")
     per_batch = sum(count_correct(net, [b])[0] / len(b[1]) for b in data) / len(data)
-    if abs(acc - per_batch) <= 1e-6 and abs(per_batch - right / n) > 1e-6:
-        raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, the average of the "
-                             f"batches' accuracies; batches differ in size ({list(sizes)}), so "
-                             "count correct predictions over all batches and divide by the "
-                             f"number of examples: {right / n:.6g} (§3.6.5).")
-    raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, but the net classifies "
-                         f"{right:.0f} of {n} examples correctly ({right / n:.6g}).")
+    check_accuracy(acc, right, sizes, unsure, per_batch)
 
 
 @pytest.mark.points(3)
@@ -253,14 +197,12 @@ def test_evaluate_accuracy_gpu_eval_mode_no_grad(student):
         acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data, CPU),
                            "evaluate_accuracy_gpu(net, data_iter, cpu)")
     if int(remote_net.state_dict()["2.num_batches_tracked"]) > 0:
-        raise AssertionError("BatchNorm saw batches in training mode during "
-                             "evaluate_accuracy_gpu: call net.eval() before evaluating (§7.6.1).")
+        raise AssertionError(EVAL_IN_TRAINING_MODE)
     with_grad, without = logged_calls(log)
     if with_grad:
-        raise AssertionError(f"{with_grad} forward passes of evaluate_accuracy_gpu built an "
-                             "autograd graph: evaluate inside `with torch.no_grad():` (§5.6).")
+        raise AssertionError(eval_graph_message(with_grad))
     if not without:
-        raise AssertionError("evaluate_accuracy_gpu never called the net.")
+        raise AssertionError(EVAL_NEVER_CALLED_NET)
     net.eval()
     right, unsure = count_correct(net, data)
     n = sum(len(y) for _, y in data)
@@ -268,16 +210,12 @@ def test_evaluate_accuracy_gpu_eval_mode_no_grad(student):
         raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, but in evaluation mode "
                              f"the net classifies {right / n:.6g} of the examples correctly.")
     if not remote_net.training or not remote_net[4].training:
-        raise AssertionError("the net was in training mode before evaluate_accuracy_gpu and is "
-                             "in evaluation mode after it: remember net.training before "
-                             "net.eval() and restore it with net.train(was_training).")
+        raise AssertionError(EVAL_LEFT_IN_EVAL_MODE)
     remote_net.eval()
     with hints_on_error(DEVICE_HINTS):
         student.evaluate_accuracy_gpu(remote_net, data, CPU)
     if remote_net.training or remote_net[4].training:
-        raise AssertionError("the net was in evaluation mode before evaluate_accuracy_gpu and "
-                             "is in training mode after it: restore the mode it was in "
-                             "(net.train(was_training)), do not always switch to training.")
+        raise AssertionError(EVAL_ALWAYS_BACK_TO_TRAINING)
 
 
 @pytest.mark.points(2)
@@ -294,22 +232,6 @@ def test_evaluate_accuracy_gpu_default_device_is_the_nets(student):
     if abs(acc - right / 12) > 1e-6 + unsure / 12:
         raise AssertionError(f"evaluate_accuracy_gpu returned {acc:.6g}, expected "
                              f"{right / 12:.6g}.")
-
-
-LEFT_BEHIND = "stayed on the CPU while the net is on the device"
-MOVE_HINTS = {LEFT_BEHIND: "this test's batches behave as CPU batches do when the net is on a "
-              "GPU, where the same code raises 'Expected all tensors to be on the same device': "
-              "move each X and y with .to(device) as soon as the loop yields them (§5.6.2)."}
-
-
-def expect_moved(host, what: str) -> None:
-    """Fail when the run used a tensor of `host` (HostBatches in the worker) without moving
-    it, even if the error it raised was caught."""
-    left = list(host.left_behind)
-    if left:
-        raise AssertionError(f"{what}: {left[0]} {LEFT_BEHIND}: it was used without "
-                             "X.to(device) / y.to(device). Move every batch and its labels "
-                             "to the device (§5.6.2).")
 
 
 @pytest.mark.points(2)
@@ -359,37 +281,6 @@ def test_evaluate_accuracy_gpu_one_shot_iterator(student, sizes, seed):
 # --------------------------------------------------------------------------- train_gpu: init
 
 
-def xavier_message(name: str, W: torch.Tensor, fan_in: int, fan_out: int,
-                   before: torch.Tensor) -> str | None:
-    """None if W looks like xavier_uniform_ draws; else what it looks like."""
-    W = W.detach().double()
-    bound = math.sqrt(6.0 / (fan_in + fan_out))
-    std, target = float(W.std()), bound / math.sqrt(3)
-    n = W.numel()
-    rel = max(0.05, 6 * math.sqrt(0.8 / (4 * n)))  # 6 standard errors of a uniform sample std
-    if torch.equal(W, before.double()):
-        return (f"{name} still holds the weights the net came with: train_gpu must initialise "
-                "the weight of every nn.Linear and nn.Conv2d layer with "
-                "nn.init.xavier_uniform_ (net.apply(init_weights)) (§7.6.1).")
-    largest = max_abs(W)
-    if largest > bound * (1 + 1e-5):
-        normal_std = math.sqrt(2.0 / (fan_in + fan_out))
-        if abs(std - normal_std) <= rel * normal_std:
-            return (f"{name} has entries up to {largest:.4g}, beyond Xavier's bound "
-                    f"sqrt(6 / (fan_in + fan_out)) = {bound:.4g}, with the spread of "
-                    "xavier_normal_: use nn.init.xavier_uniform_.")
-        return (f"{name} has entries up to {largest:.4g}, beyond Xavier's bound "
-                f"sqrt(6 / ({fan_in} + {fan_out})) = {bound:.4g}: use "
-                "nn.init.xavier_uniform_ (§5.4.2.2).")
-    if abs(std - target) > rel * target:
-        return (f"{name}'s entries have standard deviation {std:.4g}, but Xavier-uniform "
-                f"draws from [-{bound:.4g}, {bound:.4g}] have {target:.4g}: use "
-                "nn.init.xavier_uniform_ (§5.4.2.2).")
-    if abs(float(W.mean())) > 6 * target / math.sqrt(n):
-        return f"{name}'s entries do not have mean 0: use nn.init.xavier_uniform_."
-    return None
-
-
 XAVIER_LAYERS = (("0.weight", "the Conv2d layer's weight", 4 * 25, 32 * 25),
                  ("3.weight", "the first Linear layer's weight", 128, 1024),
                  ("5.weight", "the last Linear layer's weight", 1024, 10))
@@ -422,10 +313,7 @@ def test_train_gpu_xavier_initialisation(student):
     for key, _, _, _ in XAVIER_LAYERS:
         bias = key.replace("weight", "bias")
         if not torch.equal(state[bias], before[bias]):
-            raise AssertionError(
-                f"train_gpu changed the bias {bias!r} before training (lr = 0): Xavier "
-                "initialisation is for the weights only, the biases stay as the net was built "
-                "(no nn.init.zeros_(m.bias)) (§7.6.1).")
+            raise AssertionError(bias_changed_message(bias))
 
 
 @pytest.mark.points(1)
@@ -439,25 +327,10 @@ def test_train_gpu_initialises_each_call(student):
             student.train_gpu(remote_net, batches((4,), 4), batches((4,), 5), 1, 0.0, CPU)
         finals.append(remote_net.state_dict()["1.weight"])
     if torch.equal(finals[0], finals[1]):
-        raise AssertionError("two calls of train_gpu produced the same initial weights: do not "
-                             "seed the random generator inside train_gpu.")
+        raise AssertionError(SEEDED_INSIDE)
 
 
 # --------------------------------------------------------------------------- train_gpu: steps
-
-
-def train_twice(student, net, train_data, test_data, num_epochs, lr, device=CPU, seed=1234):
-    """Run train_gpu with lr=0 to learn its initialisation, then, from the same random state,
-    with the real lr. Returns (initial state, final state, history)."""
-    states = []
-    history = None
-    for rate, epochs in ((0.0, 1), (lr, num_epochs)):
-        student.remote(torch.random.manual_seed, seed)
-        remote_net = student.remote(nn.Sequential, *copy.deepcopy(net))
-        with hints_on_error(DEVICE_HINTS):
-            history = student.train_gpu(remote_net, train_data, test_data, epochs, rate, device)
-        states.append(remote_net.state_dict())
-    return states[0], states[1], history
 
 
 @pytest.mark.points(4)

@@ -1,7 +1,8 @@
 """Hidden tests for the optimization algorithms (§11.3-11.10) and Himmelblau's function.
 
-Oracles are the section's formulas computed here in float64 (tests/hidden/_optimizers.py; not
-torch.optim, whose first optimizer imports torch._dynamo into the grading process), and for
+Oracles are the section's formulas computed here in float64 (tests/public/_mistakes_optim.py,
+whose flags also give the recognised mistakes' results; not torch.optim, whose first optimizer
+imports torch._dynamo into the grading process), and for
 `find_minimum` torch.optim.Adam's own steps, taken here. The update functions get worker-side
 `Parameters`, `States` and `Hyperparams` (torchdrill.callables), which they change in place as
 in one process; the test reads them back after every call (`run_steps`). Gradients are drawn
@@ -22,10 +23,8 @@ from grader.checks import (
     assert_close,
     expect_tensor,
     hints_on_error,
-    max_abs,
 )
 from grader.plugin import record_curve
-from tests.hidden import _optimizers as O
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import (
     CUSTOM_FUNCTION_HINTS,
@@ -34,42 +33,35 @@ from tests.hidden._conventions import (
     expect_exact_float,
     expect_on_gpu,
 )
-from tests.public.test_optim import (
-    ADAM_NO_BIAS_CORRECTION,
-    ADAM_T_NOT_INCREASED,
-    ADAM_T_PER_PARAMETER,
-    ADAM_T_TOO_LARGE,
-    DESCEND_ACCUMULATES,
-    DESCEND_STORES_X,
-    EPS_OUTSIDE,
-    NO_EPS,
-    NOT_ZEROED,
+from tests.public import _mistakes_optim as O
+from tests.public._mistakes_optim import (
+    ADAGRAD_STATE,
+    ADAM_STATE,
+    DESCEND_ATTACHED,
+    MOMENTUM_STATE,
+    RMSPROP_STATE,
+    UPDATE_HINTS,
+    adagrad_mistakes,
+    adam_mistakes,
+    adam_t_message,
+    check_step,
+    check_zero_states,
+    descend_hyperparams_message,
+    descend_mistakes,
+    find_minimum_mistakes,
+    himmelblau_in_dtype,
+    himmelblau_mistakes,
+    momentum_mistakes,
+    rmsprop_mistakes,
     run_steps,
-    state_not_kept,
-    zeroed,
 )
 from torchdrill import callables as cf
 
 MINIMA = {(0.0, 0.0): (3.0, 2.0), (-1.0, 0.0): (-2.805118, 3.131312),
           (-4.0, 0.0): (-3.779310, -3.283186), (4.0, 0.0): (3.584428, -1.848126)}
-UPDATE_HINTS = {
-    "KeyError": "eps, beta1 and beta2 are constants of the function (eps = 1e-6, beta1 = 0.9, "
-    "beta2 = 0.999), not keys of hyperparams: the tests pass only lr and momentum, gamma or t.",
-    "leaf Variable that requires grad": "an update records nothing in the graph: change the "
-    "parameters (and states) inside `with torch.no_grad():`, as topic 3's sgd does.",
-}
-HIMMELBLAU_HINTS = {
-    **NON_CONTIGUOUS_HINTS,
-    "too many indices": "x may be one point of shape (2,) (or a grid (h, w, 2)): index the "
-    "coordinates on the last axis, x[..., 0] and x[..., 1], which works for every shape.",
-}
+HIMMELBLAU_HINTS = {**NON_CONTIGUOUS_HINTS, **O.HIMMELBLAU_INDEX_HINTS}
 
 # --------------------------------------------------------------------------- himmelblau
-
-
-def himmelblau_in_dtype(x: torch.Tensor) -> torch.Tensor:
-    """himmelblau in x's own dtype (find_minimum's oracle rounds as the submission does)."""
-    return (x[..., 0] ** 2 + x[..., 1] - 11) ** 2 + (x[..., 0] + x[..., 1] ** 2 - 7) ** 2
 
 
 def himmelblau64(x: torch.Tensor) -> torch.Tensor:
@@ -99,11 +91,7 @@ def test_himmelblau_values(student, x):
     contiguous or not (a transposed grid too): one value per point, shape x.shape[:-1], in x's
     dtype."""
     expected = himmelblau64(x).to(x.dtype)
-    rows = {}
-    if x.dim() >= 2 and x.shape[0] >= 2:
-        rows["the rows were taken for coordinates: x[0] is the first point of a batch; index "
-             "the last axis, x[..., 0] and x[..., 1]."] = (
-            (x[0].double() ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2).to(x.dtype)
+    rows = himmelblau_mistakes(x)
     with hints_on_error(HIMMELBLAU_HINTS):
         got = student.himmelblau(x)
     assert_close(got, expected, f"himmelblau(x) for x {tuple(x.shape)}",
@@ -144,38 +132,6 @@ def parameter_lists(draw):
     dtype = draw(tds.dtypes())
     shapes = draw(st.permutations(PARAM_SHAPES))[:draw(st.integers(1, 3))]
     return [draw(tds.tensors(s, dtype=dtype)).requires_grad_(True) for s in shapes]
-
-
-def check_zero_states(states, params, what: str, pairs: bool) -> None:
-    """`states` holds one zero tensor (or pair) per parameter, with its shape and dtype, each
-    its own memory: writing into one entry leaves every other entry zero."""
-    if not isinstance(states, list | tuple) or len(states) != len(params):
-        raise AssertionError(f"{what} should be a list with one entry per parameter "
-                             f"({len(params)}), but it is {type(states).__name__}"
-                             f"{f' of {len(states)}' if isinstance(states, list | tuple) else ''}.")
-    tensors = []
-    for i, (entry, p) in enumerate(zip(states, params, strict=True)):
-        if pairs:
-            if not isinstance(entry, tuple | list) or len(entry) != 2:
-                raise AssertionError(f"{what}[{i}] should be a pair (v, s) of tensors.")
-            named = [(f"{what}[{i}][0] (v)", entry[0]), (f"{what}[{i}][1] (s)", entry[1])]
-        else:
-            named = [(f"{what}[{i}]", entry)]
-        for name, t in named:
-            expect_tensor(t, name, shape=p.shape, dtype=p.dtype)
-            if bool(t.detach().any()):
-                raise AssertionError(f"{name} should start at zero (torch.zeros_like(p)).")
-            tensors.append((name, t))
-    for name, t in tensors:
-        with torch.no_grad():
-            t.fill_(1)
-        shared = [other for other, u in tensors if u is not t and bool(u.detach().any())]
-        if shared:
-            raise AssertionError(f"{name} shares its memory with {shared[0]}: make each state "
-                                 "its own tensor (one torch.zeros_like(p) each), or one update "
-                                 "writes into another's state.")
-        with torch.no_grad():
-            t.fill_(0)
 
 
 @pytest.mark.points(2)
@@ -266,39 +222,6 @@ def start_states(values, seed: int, kind: str, zero: bool):
     return out
 
 
-def step_scale(*tensors: torch.Tensor) -> float:
-    return 4 * max(1.0, max_abs(*tensors))
-
-
-def check_step(seen: dict, expected_params, expected_states, before_states, what: str,
-               mistakes_of, state_message: str) -> None:
-    """The parameters and states after one call against the oracle's; a state left as it was
-    is the "rebound" mistake, a gradient left behind the "not zeroed" one."""
-    params, states = seen["params"], seen["states"]
-    if seen["result"] is not None:
-        raise AssertionError(f"{what} returned {type(seen['result']).__name__}: an update works "
-                             "in place and returns None.")
-    for i, (p, want) in enumerate(zip(params, expected_params, strict=True)):
-        expect_tensor(p, f"parameter {i}", shape=want.shape, dtype=want.dtype)
-        assert_close(p.detach(), want, f"parameter {i} {tuple(want.shape)} after {what}",
-                     scale=step_scale(want), mistakes=mistakes_of(i))
-        if not zeroed(p):
-            raise AssertionError(f"after {what}, parameter {i}: {NOT_ZEROED}")
-    if not isinstance(states, list) or len(states) != len(expected_states):
-        raise AssertionError(f"{what} changed the length of states: update each state in "
-                             "place, never the list.")
-    for i, (entry, want, old) in enumerate(zip(states, expected_states, before_states,
-                                              strict=True)):
-        pairs = isinstance(want, tuple)
-        for j, (got, w, o) in enumerate(zip(entry, want, old, strict=True) if pairs
-                                        else [(entry, want, old)]):
-            name = f"the state {('v', 's')[j]} of parameter {i}" if pairs else (
-                f"the state of parameter {i}")
-            expect_tensor(got, name, shape=w.shape, dtype=w.dtype)
-            assert_close(got, w, f"{name} after {what}", scale=step_scale(w),
-                         mistakes={state_message: o})
-
-
 def run_and_check(student, function: str, values, grads, states, hyperparams, oracle,
                   mistakes_for, state_message: str) -> list[dict]:
     """Run `function` for len(grads) steps and check every step against `oracle(p, g, state,
@@ -326,27 +249,13 @@ def _cast(state, dtype: torch.dtype):
     return tuple(x.to(dtype) for x in state) if isinstance(state, tuple) else state.to(dtype)
 
 
-def _finite(mistakes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The mistakes whose result is a number everywhere (a nan matches any nan)."""
-    return {m: w for m, w in mistakes.items() if bool(torch.isfinite(w).all())}
-
-
-MOMENTUM_STATE = state_not_kept("v", "momentum * v + p.grad")
-ADAGRAD_STATE = state_not_kept("s", "s + p.grad**2")
-RMSPROP_STATE = state_not_kept("s", "gamma * s + (1 - gamma) * p.grad**2")
-ADAM_STATE = state_not_kept("v", "beta1 * v + (1 - beta1) * p.grad")
-
-
 def run_momentum(student, problem, steps_from_zero: bool, momentum: float):
     values, grads, lr, seed = problem
     states = start_states(values, seed, "momentum", steps_from_zero)
     return run_and_check(
         student, "sgd_momentum", values, grads, states, {"lr": lr, "momentum": momentum},
         lambda p, g, v, k: O.momentum_step(p, g, v, lr, momentum),
-        lambda p, g, v, k, i: {"the velocity was not scaled by momentum: v = momentum * v + "
-                               "p.grad.": O.momentum_step(p, g, v, lr, 1.0)[0],
-                               "p moved by lr * p.grad, not by lr * v: update v first, then "
-                               "p -= lr * v.": p - lr * g},
+        lambda p, g, v, k, i: momentum_mistakes(p, g, v, lr, momentum),
         MOMENTUM_STATE)
 
 
@@ -368,18 +277,12 @@ def test_sgd_momentum_builds_velocity(student, problem, momentum):
     run_momentum(student, problem, True, momentum)
 
 
-def eps_mistakes(step, p, g, s) -> dict[str, torch.Tensor]:
-    return _finite({EPS_OUTSIDE: step(p, g, s, eps_inside=False)[0],
-                    NO_EPS: step(p, g, s, eps=0.0)[0]})
-
-
 def run_adagrad(student, problem, from_zero: bool):
     values, grads, lr, seed = problem
     states = start_states(values, seed, "squares", from_zero)
-    step = lambda p, g, s, **kw: O.adagrad_step(p, g, s, lr, **kw)  # noqa: E731
     return run_and_check(student, "adagrad", values, grads, states, {"lr": lr},
-                         lambda p, g, s, k: step(p, g, s),
-                         lambda p, g, s, k, i: eps_mistakes(step, p, g, s), ADAGRAD_STATE)
+                         lambda p, g, s, k: O.adagrad_step(p, g, s, lr),
+                         lambda p, g, s, k, i: adagrad_mistakes(p, g, s, lr), ADAGRAD_STATE)
 
 
 @pytest.mark.points(4)
@@ -403,14 +306,10 @@ def test_adagrad_accumulates(student, problem):
 def run_rmsprop(student, problem, from_zero: bool, gamma: float):
     values, grads, lr, seed = problem
     states = start_states(values, seed, "squares", from_zero)
-    step = lambda p, g, s, **kw: O.rmsprop_step(p, g, s, lr, gamma, **kw)  # noqa: E731
     return run_and_check(
         student, "rmsprop", values, grads, states, {"lr": lr, "gamma": gamma},
-        lambda p, g, s, k: step(p, g, s),
-        lambda p, g, s, k, i: {**eps_mistakes(step, p, g, s),
-                               "gamma and 1 - gamma are swapped: s = gamma * s + (1 - gamma) "
-                               "* g**2.": O.rmsprop_step(p, g, s, lr, 1 - gamma)[0]},
-        RMSPROP_STATE)
+        lambda p, g, s, k: O.rmsprop_step(p, g, s, lr, gamma),
+        lambda p, g, s, k, i: rmsprop_mistakes(p, g, s, lr, gamma), RMSPROP_STATE)
 
 
 @pytest.mark.points(4)
@@ -431,18 +330,6 @@ def test_rmsprop_running_average(student, problem, gamma):
     run_rmsprop(student, problem, True, gamma)
 
 
-def adam_mistakes(p, g, state, lr: float, t: int, i: int) -> dict[str, torch.Tensor]:
-    """Adam's named wrong steps for parameter i: a parameter after the first one that used t +
-    i is the "t per parameter" mistake (the first one was right)."""
-    v, s = state
-    wrong = {ADAM_T_PER_PARAMETER: O.adam_step(p, g, v, s, lr, t + i)[0]} if i else {}
-    wrong |= {ADAM_NO_BIAS_CORRECTION: O.adam_step(p, g, v, s, lr, t, bias_correction=False)[0],
-              ADAM_T_TOO_LARGE: O.adam_step(p, g, v, s, lr, t + 1)[0],
-              "eps belongs outside the square root in Adam: sqrt(s_hat) + eps (§11.10.2).":
-              O.adam_step(p, g, v, s, lr, t, eps_inside=True)[0]}
-    return _finite(wrong)
-
-
 def run_adam(student, problem, t0: int, from_zero: bool) -> list[dict]:
     values, grads, lr, seed = problem
     states = start_states(values, seed, "adam", from_zero)
@@ -451,13 +338,9 @@ def run_adam(student, problem, t0: int, from_zero: bool) -> list[dict]:
         lambda p, g, vs, k: O.adam_step(p, g, *vs, lr, t0 + k),
         lambda p, g, vs, k, i: adam_mistakes(p, g, vs, lr, t0 + k, i), ADAM_STATE)
     for k, record in enumerate(seen):
-        t = record["hyperparams"].get("t")
-        if t != t0 + k + 1:
-            raise AssertionError(
-                f"after call {k + 1} (t = {t0 + k} before it), hyperparams['t'] is {t!r}, not "
-                f"{t0 + k + 1}: " + (ADAM_T_NOT_INCREASED if t == t0 + k else
-                                     ADAM_T_PER_PARAMETER if t == t0 + k + len(values) else
-                                     "add 1 once per call, after the loop."))
+        message = adam_t_message(record["hyperparams"].get("t"), t0 + k, len(values), k + 1)
+        if message:
+            raise AssertionError(message)
     return seen
 
 
@@ -493,22 +376,6 @@ DESCENT_FUNCTIONS = {
 }
 
 
-def oracle_path(f, x0: torch.Tensor, lr: float, num_steps: int, fresh: bool = True):
-    """descend's path with counting_update, in float64 (`fresh=False`: the gradients pile
-    up), the final states and the sum of magnitudes rounding grows with."""
-    x = x0.detach().double().clone().requires_grad_(True)
-    states, hyperparams = [torch.zeros_like(x)], {"lr": lr, "t": 1}
-    path, size = [x.detach().clone()], max_abs(x)
-    for _ in range(num_steps):
-        if fresh:
-            x.grad = None
-        f(x).backward()
-        cf.counting_update([x], states, hyperparams)
-        path.append(x.detach().clone())
-        size += max_abs(x) + lr * max_abs(states[0])
-    return torch.stack(path), states[0], size
-
-
 @st.composite
 def descend_inputs(draw):
     name = draw(st.sampled_from(tuple(DESCENT_FUNCTIONS)))
@@ -538,19 +405,14 @@ def test_descend_path(student, inputs):
     custom torch.autograd.Function, which backward() differentiates (§11.3)."""
     name, x0, lr, num_steps = inputs
     f = DESCENT_FUNCTIONS[name][0]
-    expected, _, size = oracle_path(f, x0, lr, num_steps)
-    mistakes = {DESCEND_STORES_X: expected[-1:].expand_as(expected).to(x0.dtype),
-                "the path should start with x0 and hold num_steps + 1 iterates.":
-                expected[1:].to(x0.dtype)}
-    if num_steps >= 2:
-        mistakes[DESCEND_ACCUMULATES] = oracle_path(f, x0, lr, num_steps, False)[0].to(x0.dtype)
+    expected, _, size = O.counting_path(f, x0, lr, num_steps)
+    mistakes = descend_mistakes(f, x0, lr, num_steps)
     path, _, _ = run_descend(student, name, x0, lr, num_steps)
     expect_tensor(path, "the path", dtype=x0.dtype)
     assert_close(path, expected.to(x0.dtype), f"descend({name}, x0 {tuple(x0.shape)}, "
                  f"lr={lr}, num_steps={num_steps})", scale=4 * size + 1, mistakes=mistakes)
     if path.requires_grad:
-        raise AssertionError("the path is attached to autograd: return it detached (store "
-                             "x.detach().clone() at every step).")
+        raise AssertionError(DESCEND_ATTACHED)
 
 
 @pytest.mark.points(2)
@@ -562,13 +424,11 @@ def test_descend_changes_states_and_hyperparams(student, inputs):
     num_steps + 1 and the state holds the sum of the gradients (§11.3)."""
     name, x0, lr, num_steps = inputs
     num_steps = max(num_steps, 1)
-    _, total, size = oracle_path(DESCENT_FUNCTIONS[name][0], x0, lr, num_steps)
+    _, total, size = O.counting_path(DESCENT_FUNCTIONS[name][0], x0, lr, num_steps)
     _, states, hyperparams = run_descend(student, name, x0, lr, num_steps)
-    if hyperparams.get("t") != num_steps + 1:
-        raise AssertionError(
-            f"after {num_steps} steps the caller's hyperparams['t'] is {hyperparams.get('t')!r}, "
-            f"not {num_steps + 1}: pass the caller's hyperparams and states to update as they "
-            "are (no copies), so that what the update changes stays changed.")
+    message = descend_hyperparams_message(hyperparams.get("t"), num_steps)
+    if message:
+        raise AssertionError(message)
     assert_close(states[0], total.to(x0.dtype), "the caller's state after descend",
                  scale=4 * size + 1)
 
@@ -655,8 +515,7 @@ def test_find_minimum_takes_adam_steps(student, inputs):
     gets it, in x0's dtype, and f_x = himmelblau(x), a Python float."""
     x0, lr, num_steps = inputs
     expected = O.adam_path(himmelblau_in_dtype, x0, lr, num_steps)
-    mistakes = {"the gradients accumulate: call optimizer.zero_grad() before each backward().":
-                O.adam_path(himmelblau_in_dtype, x0, lr, num_steps, zero_grad=False)}
+    mistakes = find_minimum_mistakes(x0, lr, num_steps)
     x, f_x = check_result(student.find_minimum(x0, lr=lr, num_steps=num_steps), x0.dtype)
     assert_close(x, expected, f"x after {num_steps} Adam steps with lr={lr} from "
                  f"{[round(v, 4) for v in x0.tolist()]}", atol=1e-4 * (1 + num_steps * lr),

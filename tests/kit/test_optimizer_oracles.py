@@ -1,15 +1,16 @@
-"""The optim topic's oracles (tests/hidden/_optimizers.py) are the formulas torch.optim computes
-where the contract agrees with it: SGD with momentum and Adam (eps = 1e-6) step for step, and
-`adam_path` torch.optim.Adam's float32 path bit for bit. AdaGrad and RMSProp with eps outside
-the square root (the mistake the tests name) are torch.optim's; the contract's, eps inside,
-differ from them for tiny gradients. Checked here, in the kit, because the grader's tests may
-not construct an optimizer: that imports torch._dynamo into every grading process."""
+"""The optim topic's oracles (the steps of tests/public/_mistakes_optim.py) are the formulas
+torch.optim computes where the contract agrees with it: SGD with momentum and Adam (eps = 1e-6)
+step for step, and `adam_path` torch.optim.Adam's float32 path bit for bit. AdaGrad and RMSProp
+with eps outside the square root (the mistake the tests name) are torch.optim's; the
+contract's, eps inside, differ from them for tiny gradients. Checked here, in the kit, because
+the grader's tests may not construct an optimizer: that imports torch._dynamo into every
+grading process."""
 
 from __future__ import annotations
 
 import torch
 
-from tests.hidden import _optimizers as O
+from tests.public import _mistakes_optim as O
 
 STEPS = 5
 

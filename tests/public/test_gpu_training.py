@@ -1,53 +1,185 @@
 """Public checks for training on an accelerator (§5.6, §7.6): read them, run them, then make
 them pass. They run on any machine: `student.fake_cuda(n)` makes torch report n GPUs to your
 code, and training runs with device=torch.device("cpu"). The hidden tests check much more,
-and check on a real GPU where the grading machine has one."""
+and check on a real GPU where the grading machine has one.
+
+Two tools show device mistakes without a GPU. With `fake_cuda(1)` a machine reports a GPU, so
+code that moves data to 'cuda:0' (or to try_gpu()) when it was asked to use the CPU fails. And
+`torchdrill.callables.HostBatches` hands over batches that act as if they lived on another
+device than the net until `X.to(device)` moves them, so a batch used without moving fails as
+it would on a GPU. When a result matches a mistake students often make, the message names it:
+the mistakes are in `_mistakes_gpu_training.py` beside this file (the hidden tests say the
+same).
+"""
+
+import copy
 
 import pytest
 import torch
 from torch import nn
 
-from grader.checks import expect_float
+from grader.checks import assert_close, expect_float, hints_on_error, max_abs
+from tests.public._mistakes_gpu_training import (
+    CPU,
+    DEVICE_HINTS,
+    EVAL_ALWAYS_BACK_TO_TRAINING,
+    EVAL_IN_TRAINING_MODE,
+    EVAL_LEFT_IN_EVAL_MODE,
+    EVAL_NEVER_CALLED_NET,
+    MOVE_HINTS,
+    ON_GPU_BY_MISTAKE,
+    SEEDED_INSIDE,
+    bias_changed_message,
+    check_accuracy,
+    eval_graph_message,
+    expect_device,
+    expect_device_list,
+    expect_moved,
+    graph_calls,
+    graph_log,
+    sgd_reference,
+    train_twice,
+    try_gpu_mistakes,
+    xavier_message,
+)
+from torchdrill.callables import HostBatches, OneShotBatches
+
+# --------------------------------------------------------------------------- try_gpu
 
 
 @pytest.mark.points(1)
 def test_try_gpu_without_and_with_gpus(student):
-    """try_gpu(i) is torch.device(f'cuda:{i}') when GPU i exists, else torch.device('cpu')
+    """try_gpu(i) is torch.device(f'cuda:{i}') when GPU i exists, else torch.device('cpu'):
+    with no GPU always the CPU, with 2 GPUs cuda:0 and cuda:1, and the CPU for i = 2
     (§5.6.1)."""
     with student.fake_cuda(0):
-        assert student.try_gpu() == torch.device("cpu"), "with no GPU, try_gpu() is the CPU"
+        expect_device(student.try_gpu(), CPU, "try_gpu() with no GPU", try_gpu_mistakes(0, 0))
     with student.fake_cuda(2):
-        assert student.try_gpu() == torch.device("cuda:0"), "with 2 GPUs, try_gpu() is cuda:0"
-        assert student.try_gpu(1) == torch.device("cuda:1"), "try_gpu(1) is cuda:1"
-        assert student.try_gpu(2) == torch.device("cpu"), "with 2 GPUs, try_gpu(2) is the CPU"
+        for i, expected in ((0, "cuda:0"), (1, "cuda:1"), (2, "cpu")):
+            expect_device(student.try_gpu(i), torch.device(expected), f"try_gpu({i}) with 2 GPUs",
+                          try_gpu_mistakes(2, i))
 
 
 @pytest.mark.points(1)
 def test_try_all_gpus(student):
     """try_all_gpus() lists every GPU, or [cpu] when there is none (§5.6.1)."""
     with student.fake_cuda(0):
-        assert student.try_all_gpus() == [torch.device("cpu")]
+        expect_device_list(student.try_all_gpus(), [CPU], "try_all_gpus() with no GPU")
     with student.fake_cuda(2):
-        assert student.try_all_gpus() == [torch.device("cuda:0"), torch.device("cuda:1")]
+        expect_device_list(student.try_all_gpus(), [torch.device("cuda:0"),
+                                                    torch.device("cuda:1")],
+                           "try_all_gpus() with 2 GPUs")
 
 
-def tiny_data():
-    g = torch.Generator().manual_seed(0)
-    return [(torch.rand(n, 1, 4, 4, generator=g), torch.randint(0, 3, (n,), generator=g))
-            for n in (8, 8, 4)]
+# --------------------------------------------------------------------------- evaluate_accuracy_gpu
+
+SIZES = (8, 8, 4)  # batches of unequal size: the last one is smaller
+
+
+def tiny_data(sizes=SIZES, seed: int = 0, classes: int = 3):
+    """Batches (X (b, 1, 4, 4), y (b,)) of the given sizes."""
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.rand(n, 1, 4, 4, generator=g), torch.randint(0, classes, (n,), generator=g))
+            for n in sizes]
+
+
+def tiny_net(seed: int, *middle: nn.Module, hidden: int = 8, classes: int = 3) -> nn.Sequential:
+    """Flatten, Linear(16, hidden), *middle, ReLU, Linear(hidden, classes), its parameters drawn
+    from `seed` (built here, then copied to your code with student.remote)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, hidden), *middle, nn.ReLU(),
+                             nn.Linear(hidden, classes))
+
+
+def correct(net: nn.Module, data) -> int:
+    """How many examples of `data` the grader's copy `net` classifies correctly, as it is."""
+    with torch.no_grad():
+        return sum(int((net(X).argmax(1) == y).sum()) for X, y in data)
 
 
 @pytest.mark.points(1)
 def test_evaluate_accuracy_gpu_on_cpu(student):
-    """evaluate_accuracy_gpu returns the fraction of examples classified correctly; here on
-    the CPU, the device of the net's parameters (§7.6.1)."""
-    data = tiny_data()
-    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
-    with torch.no_grad():
-        expected = sum(float((net(X).argmax(1) == y).sum()) for X, y in data) / 20
+    """evaluate_accuracy_gpu returns the fraction of examples classified correctly, over all
+    batches (of 8, 8 and 4 examples): count correct predictions and divide by the number of
+    examples; here on the CPU, the device of the net's parameters (§7.6.1)."""
+    data, net = tiny_data(), tiny_net(1)
     acc = expect_float(student.evaluate_accuracy_gpu(student.remote(nn.Sequential, *net), data),
                        "evaluate_accuracy_gpu(net, data)")
-    assert abs(acc - expected) < 1e-6, f"accuracy {acc}, expected {expected}"
+    per_batch = sum(correct(net, [b]) / len(b[1]) for b in data) / len(data)
+    check_accuracy(acc, correct(net, data), SIZES, per_batch=per_batch)
+
+
+@pytest.mark.points(1)
+def test_evaluate_accuracy_gpu_default_device_is_the_nets(student):
+    """With device=None, evaluate_accuracy_gpu uses the device of the net's parameters (here
+    the CPU) even on a machine that reports a GPU: next(net.parameters()).device, not
+    try_gpu(), not 'cuda:0' (§7.6.1)."""
+    data, net = tiny_data(), tiny_net(2)
+    remote_net = student.remote(nn.Sequential, *net)
+    with student.fake_cuda(1), hints_on_error(DEVICE_HINTS):
+        acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data),
+                           "evaluate_accuracy_gpu(net on the CPU, data) with a GPU reported")
+    check_accuracy(acc, correct(net, data), SIZES)
+
+
+@pytest.mark.points(2)
+def test_evaluate_accuracy_gpu_eval_mode_no_grad(student):
+    """evaluate_accuracy_gpu evaluates in evaluation mode (net.eval(): here a BatchNorm layer
+    then uses its running statistics and counts no batch) without recording an autograd graph
+    (torch.no_grad()), and leaves the net in the mode it found: training mode stays training
+    mode, evaluation mode stays evaluation mode (net.train(was_training)) (§5.6, §7.6.1)."""
+    data, net = tiny_data(), tiny_net(3, nn.BatchNorm1d(8))
+    remote_net = student.remote(nn.Sequential, *net)  # in training mode, as a new net is
+    log = graph_log(student, remote_net[4])
+    with hints_on_error(DEVICE_HINTS):
+        acc = expect_float(student.evaluate_accuracy_gpu(remote_net, data, CPU),
+                           "evaluate_accuracy_gpu(net, data, cpu)")
+    assert int(remote_net.state_dict()["2.num_batches_tracked"]) == 0, EVAL_IN_TRAINING_MODE
+    with_grad, without = graph_calls(log)
+    assert not with_grad, eval_graph_message(with_grad)
+    assert without, EVAL_NEVER_CALLED_NET
+    net.eval()
+    check_accuracy(acc, correct(net, data), SIZES)
+    assert remote_net.training, EVAL_LEFT_IN_EVAL_MODE
+    remote_net.eval()
+    with hints_on_error(DEVICE_HINTS):
+        student.evaluate_accuracy_gpu(remote_net, data, CPU)
+    assert not remote_net.training, EVAL_ALWAYS_BACK_TO_TRAINING
+
+
+@pytest.mark.points(1)
+def test_evaluate_accuracy_gpu_moves_every_batch(student):
+    """evaluate_accuracy_gpu moves each batch X and its labels y to the device (the `device`
+    argument, or the net's when it is None) before using them: X, y = X.to(device),
+    y.to(device). The test's batches act as if they were on another device until moved
+    (§5.6.2, §7.6.1)."""
+    data, net = tiny_data(), tiny_net(4)
+    remote_net = student.remote(nn.Sequential, *net)
+    for device in (CPU, None):
+        host = student.remote(HostBatches, data)
+        what = f"evaluate_accuracy_gpu(net, data_iter, {device})"
+        with hints_on_error({**MOVE_HINTS, **DEVICE_HINTS}):
+            acc = expect_float(student.evaluate_accuracy_gpu(remote_net, host, device), what)
+        expect_moved(host, what)
+        check_accuracy(acc, correct(net, data), SIZES)
+
+
+@pytest.mark.points(1)
+def test_evaluate_accuracy_gpu_one_shot_iterator(student):
+    """data_iter may be a one-shot iterator, as a generator is: evaluate_accuracy_gpu reads it
+    once, counting the examples (y.numel()) and the correct predictions in the same loop, with
+    no first pass to count and no len() (§7.6.1)."""
+    data, net = tiny_data(), tiny_net(5)
+    with hints_on_error(DEVICE_HINTS):
+        acc = expect_float(student.evaluate_accuracy_gpu(student.remote(nn.Sequential, *net),
+                                                         student.remote(OneShotBatches, data),
+                                                         CPU),
+                           "evaluate_accuracy_gpu(net, a one-shot data_iter, cpu)")
+    check_accuracy(acc, correct(net, data), SIZES)
+
+
+# --------------------------------------------------------------------------- train_gpu
 
 
 @pytest.mark.points(1)
@@ -58,9 +190,134 @@ def test_train_gpu_on_cpu(student):
     data = tiny_data()
     net = student.remote(nn.Sequential, nn.Flatten(), nn.Linear(16, 8), nn.ReLU(),
                          nn.Linear(8, 3))
-    history = student.train_gpu(net, data, data, 2, 0.1, torch.device("cpu"))
+    with hints_on_error(DEVICE_HINTS):
+        history = student.train_gpu(net, data, data, 2, 0.1, CPU)
     assert isinstance(history, dict), "train_gpu should return a dict"
     for key in ("train_loss", "train_acc", "test_acc"):
         assert key in history and len(history[key]) == 2, f"history[{key!r}] needs 2 entries"
         for v in history[key]:
             expect_float(v, f"history[{key!r}]")
+
+
+# a net with a Conv2d and two Linear layers, on batches of 2 x 6 x 6 images; its weights with
+# their (fan_in, fan_out): a Conv2d's fans count the kernel's positions
+XAVIER_LAYERS = (("0.weight", "the Conv2d layer's weight", 2 * 9, 16 * 9),
+                 ("3.weight", "the first Linear layer's weight", 256, 64),
+                 ("5.weight", "the last Linear layer's weight", 64, 5))
+
+
+@pytest.mark.points(2)
+def test_train_gpu_xavier_initialisation(student):
+    """Before training, train_gpu draws the weight of every nn.Linear and nn.Conv2d layer
+    uniformly from [-a, a], a = sqrt(6 / (fan_in + fan_out)) (nn.init.xavier_uniform_; for
+    a Conv2d, fan_in = in_channels * kh * kw, fan_out = out_channels * kh * kw), and leaves
+    the biases as the net was built. Seen after a run with lr = 0, which trains nothing
+    (§5.4.2.2, §7.6.1)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(6)
+        net = nn.Sequential(nn.Conv2d(2, 16, kernel_size=3), nn.ReLU(), nn.Flatten(),
+                            nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 5))
+    before = net.state_dict()
+    remote_net = student.remote(nn.Sequential, *net)
+    g = torch.Generator().manual_seed(7)
+    data = [(torch.rand(4, 2, 6, 6, generator=g), torch.tensor([0, 1, 2, 4]))]
+    with hints_on_error(DEVICE_HINTS):
+        student.train_gpu(remote_net, data, data, 1, 0.0, CPU)
+    state = remote_net.state_dict()
+    for key, name, fan_in, fan_out in XAVIER_LAYERS:
+        message = xavier_message(name, state[key], fan_in, fan_out, before[key])
+        assert message is None, message
+        bias = key.replace("weight", "bias")
+        assert torch.equal(state[bias], before[bias]), bias_changed_message(bias)
+
+
+@pytest.mark.points(1)
+def test_train_gpu_initialises_each_call(student):
+    """Each call of train_gpu draws new Xavier weights from torch's random generator (no
+    torch.manual_seed inside train_gpu): two calls on copies of one net, with lr = 0, start
+    from different weights (§7.6.1)."""
+    weights = []
+    for _ in range(2):
+        remote_net = student.remote(nn.Sequential, *tiny_net(8))
+        with hints_on_error(DEVICE_HINTS):
+            student.train_gpu(remote_net, tiny_data((4,)), tiny_data((4,)), 1, 0.0, CPU)
+        weights.append(remote_net.state_dict()["1.weight"])
+    assert not torch.equal(weights[0], weights[1]), SEEDED_INSIDE
+
+
+@pytest.mark.points(1)
+def test_train_gpu_uses_the_device_argument(student):
+    """train_gpu(..., device=cpu) trains on the CPU even where torch reports a GPU: the net and
+    every batch go to `device`, never to a hard-coded 'cuda:0' or try_gpu() (§5.6.2)."""
+    remote_net = student.remote(nn.Sequential, *tiny_net(9))
+    data = tiny_data((8, 4))
+    with student.fake_cuda(1), hints_on_error(DEVICE_HINTS):
+        student.train_gpu(remote_net, data, data, 1, 0.1, CPU)
+    for key, value in remote_net.state_dict().items():
+        assert value.device == CPU, (f"after train_gpu(..., device=cpu) the net's {key!r} is on "
+                                     f"{value.device}: {ON_GPU_BY_MISTAKE}")
+
+
+@pytest.mark.points(1)
+def test_train_gpu_moves_every_batch(student):
+    """train_gpu moves every training batch X and its labels y to `device` before using them
+    (X, y = X.to(device), y.to(device)), and evaluates the test batches the same way. The
+    test's batches act as if they were on another device until moved (§5.6.2, §7.6.1)."""
+    remote_net = student.remote(nn.Sequential, *tiny_net(10))
+    train_host = student.remote(HostBatches, tiny_data((8, 8, 5), 11))
+    test_host = student.remote(HostBatches, tiny_data((6, 4), 12))
+    with hints_on_error({**MOVE_HINTS, **DEVICE_HINTS}):
+        student.train_gpu(remote_net, train_host, test_host, 2, 0.1, CPU)
+    expect_moved(train_host, "train_gpu's training batches")
+    expect_moved(test_host, "train_gpu's test batches")
+
+
+@pytest.mark.points(2)
+def test_train_gpu_takes_the_sgd_steps(student):
+    """From its Xavier initialisation (seen by a first run with lr = 0 from the same random
+    state), train_gpu takes one SGD step with lr = 0.5 on the *mean* cross-entropy of each
+    batch (nn.CrossEntropyLoss's default), in order, zeroing the gradients before each
+    backward (optimizer.zero_grad()), for 2 epochs; its history reports, per epoch, the mean
+    loss per training example and the accuracy the trained net measures on the test batches
+    (§7.6.1)."""
+    net = tiny_net(13)
+    train_data, test_data = tiny_data((8, 8, 5), 14), tiny_data((4, 3), 15)
+    init, final, history = train_twice(student, net, train_data, test_data, 2, 0.5)
+    start = copy.deepcopy(net)
+    start.load_state_dict(init)
+    expected, facts = sgd_reference(start, train_data, test_data, 2, 0.5)
+    for name, want in expected.state_dict().items():
+        assert_close(final[name], want, f"the parameter {name!r} after train_gpu's 2 epochs",
+                     atol=2e-5 * (max_abs(want) + 5.0))
+    assert isinstance(history, dict), "train_gpu should return a dict"
+    for key in ("train_loss", "test_acc"):
+        assert key in history and len(history[key]) == 2, f"history[{key!r}] needs 2 entries"
+    for e in range(2):
+        loss = expect_float(history["train_loss"][e], f"history['train_loss'][{e}]")
+        assert any(abs(loss - want) <= 1e-4 * want + 1e-6 for want in
+                   (facts["loss"][e], facts["loss_after"][e])), (
+            f"history['train_loss'][{e}] is {loss:.6g}, but the mean cross-entropy per "
+            f"training example in epoch {e} was {facts['loss'][e]:.6g} (weight each batch's "
+            "mean loss by its size, divide by the number of examples).")
+        acc = expect_float(history["test_acc"][e], f"history['test_acc'][{e}]")
+        assert abs(acc - facts["test_acc"][e]) <= 1e-6, (
+            f"history['test_acc'][{e}] is {acc:.6g}, but after epoch {e} the net classifies "
+            f"{facts['test_acc'][e]:.6g} of the test examples correctly.")
+
+
+@pytest.mark.points(1)
+def test_train_gpu_sets_training_mode_each_epoch(student):
+    """train_gpu trains in training mode and evaluates in evaluation mode: net.train() at the
+    start of every epoch, before its first batch (the net may arrive in evaluation mode, and
+    evaluating switches it there), as D2L's train_ch6 does, and evaluate_accuracy_gpu for the
+    test set. Seen through a BatchNorm layer, which counts the batches it sees in training
+    mode: 2 epochs of 3 batches are 6 (§7.6.1)."""
+    remote_net = student.remote(nn.Sequential, *tiny_net(16, nn.BatchNorm1d(8)))
+    remote_net.eval()
+    with hints_on_error(DEVICE_HINTS):
+        student.train_gpu(remote_net, tiny_data((8, 8, 5), 17), tiny_data((6, 4), 18), 2, 0.1,
+                          CPU)
+    tracked = int(remote_net.state_dict()["2.num_batches_tracked"])
+    assert tracked == 6, (
+        f"the BatchNorm layer saw {tracked} batches in training mode, but training has 6 steps "
+        "(2 epochs of 3 batches): every step, and only the steps, run in training mode.")
