@@ -21,8 +21,6 @@ test set (tests/hidden/_training.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -30,110 +28,41 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from torch import nn
 
-from grader.checks import (
-    RecognisedMistake,
-    assert_close,
-    expect_tensor,
-    hints_on_error,
-    is_close,
-    max_abs,
-    tolerance,
-)
-from grader.failures import StudentRaised
+from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import GPU, NON_CONTIGUOUS_HINTS, expect_independent, expect_on_gpu
-from tests.hidden._training import chunks, grader_mnist, measured_accuracy, with_state
+from tests.hidden._training import chunks, grader_mnist, measured_accuracy
+from tests.public._mistakes_conv import (
+    LENET_HINTS,
+    LENET_SHAPES,
+    LOOP_HINTS,
+    PAIR_HINTS,
+    book_lenet,
+    check_corr2d,
+    check_learned_kernel,
+    check_pool,
+    check_result,
+    check_unknown_mode,
+    conv2d_layer_mistakes,
+    corr_scale,
+    edge_problem,
+    expect_conv2d_parameters,
+    expect_shape_tuple,
+    lenet_outputs,
+    lenet_parameters,
+    load_in_order,
+    multi_in_mistakes,
+    multi_in_out_mistakes,
+    oracle_conv,
+    oracle_pool,
+    pair,
+    shape_mistakes,
+)
 from torchdrill.callables import sgd_epochs
 
-FLIPPED = ("the kernel was flipped: deep learning's 'convolution' is a cross-correlation, "
-           "Y[i, j] = (X[i:i + kh, j:j + kw] * K).sum() with K as it is (§6.2.1).")
-OFF_BY_ONE = ("the output has one row or column too many or too few: a (kh, kw) window fits "
-              "h - kh + 1 times down X and w - kw + 1 times across (§6.2.1).")
-LOOP_TOO_FAR = ("a window and the kernel had different shapes: the loop ran one row or column "
-                "too far (the last window starts at row h - kh and column w - kw; the output "
-                "has h - kh + 1 rows and w - kw + 1 columns) (§6.2.1).")
-FLOAT32_ZEROS = ("a float64 input gave a float32 result: D2L's torch.zeros((h, w)) makes "
-                 "float32; create the output with dtype=X.dtype (and device=X.device).")
-STACKED = ("the channels' results were stacked, not summed: with several input channels "
-           "the output is the sum over the channels of corr2d(X[i], K[i]) (§6.4.1).")
-SUMMED_OUTPUTS = ("the output channels were summed over: each output channel o is "
-                  "corr2d_multi_in(X, K[o]); stack them into (c_out, h', w') (§6.4.2).")
-STRIDE_WINDOW = ("the window moved by its own size (a stride equal to the window): pool2d's "
-                 "window moves one step at a time, so windows overlap (§6.5.1).")
-AVG_COUNT = ("each window's sum was divided by the wrong count: a (ph, pw) window holds "
-             "ph * pw entries (or take the window's .mean()) (§6.5.1).")
-ONE_SIDE = ("padding was counted on one side only: p rows are added at the top and p at "
-            "the bottom (columns on both sides), so the size grows by 2 * p (§6.3.1).")
-NO_ZERO_GRAD = ("the gradient was never zeroed: backward() adds to K.grad, so each step used "
-                "the sum of all earlier gradients. Zero it after every step (K.grad.zero_()) "
-                "(§6.2.4).")
-MEAN_LOSS = ("the loss was the mean of the squared errors: learn_kernel's loss is their sum, "
-             "((corr2d(X, K) - Y) ** 2).sum() (§6.2.4).")
-READ_AS_CONTIGUOUS = (
-    "X was read as if it were contiguous: its memory was addressed with the strides of a new "
-    "(h, w) tensor (as_strided with strides (w, 1)), but X may be transposed, strided or at a "
-    "storage offset. Slice X (X[i:i + kh, j:j + kw]), use X.unfold, or give as_strided "
-    "X.stride() (§6.2.1).")
-ZERO_START = ("a window whose entries are all negative got the maximum 0: the running maximum "
-              "started at 0 (a zeros tensor, or max(0, ...)). Take each window's own maximum, "
-              "window.max(), or start from its first entry (§6.5.1).")
-NO_BIAS = "the bias was not added: forward(x) is corr2d(x, weight) + bias (§6.2.2)."
-RELU = ("ReLU where LeNet has sigmoids: the book's LeNet uses nn.Sigmoid() after each "
-        "convolution and each hidden Linear layer (§6.6.1).")
-MAX_POOL = ("max pooling where LeNet averages: the book's LeNet uses "
-            "nn.AvgPool2d(kernel_size=2, stride=2) (§6.6.1).")
-FLATTEN = ("the first Linear layer does not take the flattened size: the first convolution "
-           "pads by 2 (28 x 28 stays 28 x 28), pooling halves it to 14, the 5 x 5 convolution "
-           "makes 10 and pooling 5, so Flatten gives 16 * 5 * 5 = 400 inputs (§6.6.1).")
-LAZY = ("lenet() has a Lazy module: its parameters do not exist until the first forward pass "
-        "(and train_gpu's Xavier initialisation skips them). Give every layer its sizes: "
-        "nn.Linear(16 * 5 * 5, 120) (§6.6.1).")
+CORR_HINTS = {**LOOP_HINTS, **NON_CONTIGUOUS_HINTS}
 
-CORR_HINTS = {"must match the size of tensor": LOOP_TOO_FAR, **NON_CONTIGUOUS_HINTS}
-# kernel_size, pool_size, padding and stride may each be an int or a pair
-PAIR_HINTS = dict.fromkeys(
-    ("cannot unpack non-iterable int", "'int' object is not subscriptable",
-     "'int' object is not iterable"),
-    "kernel_size, pool_size, padding and stride may each be an int k, meaning (k, k), or an "
-    "(h, w) pair: turn each into a pair first (as_pair(pool_size)).")
-LENET_HINTS = {"uninitialized parameter": LAZY, "UninitializedParameter": LAZY,
-               "cannot be multiplied": FLATTEN}
-
-
-# --------------------------------------------------------------------------- oracles
-
-
-def oracle_conv(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """F.conv2d of one example `X (c, h, w)` with `K (c_out, c, kh, kw)` in float64:
-    `(c_out, h - kh + 1, w - kw + 1)`."""
-    return F.conv2d(X.double()[None], K.double())[0]
-
-
-def corr_scale(X: torch.Tensor, K: torch.Tensor) -> float:
-    """The size of the sums of one output's products (`K` the kernel of one output channel):
-    rounding grows with it."""
-    return K.numel() * max(1.0, max_abs(X)) * max(1.0, max_abs(K))
-
-
-def check_result(out, expected: torch.Tensor, what: str, scale: float,
-                 mistakes: Iterable[tuple[str, torch.Tensor]] = ()) -> None:
-    """`out` against the oracle `expected` (in the inputs' dtype): a wrong result that matches
-    a known mistake's value (of any shape) names it, as do an output one row or column off
-    and a float32 result for float64 inputs; then the values."""
-    expect_tensor(out, what)
-    tol = tolerance(expected.dtype, scale)
-    if not is_close(out, expected, atol=tol):
-        for message, wrong in mistakes:
-            if is_close(out, wrong, atol=tol):
-                raise RecognisedMistake(f"{what}: {message}", message)
-    got, want = tuple(out.shape), tuple(expected.shape)
-    if got != want and len(got) == len(want) and got[:-2] == want[:-2] and all(
-            abs(a - b) <= 1 for a, b in zip(got[-2:], want[-2:], strict=True)):
-        raise RecognisedMistake(f"{what} has shape {got}, expected {want}: {OFF_BY_ONE}",
-                                OFF_BY_ONE)
-    if expected.dtype == torch.float64 and out.dtype == torch.float32:
-        raise RecognisedMistake(f"{what}: {FLOAT32_ZEROS}", FLOAT32_ZEROS)
-    assert_close(out, expected, what, scale=scale)
+# --------------------------------------------------------------------------- inputs
 
 
 @st.composite
@@ -163,21 +92,6 @@ ONE_BY_ONE = (seeded((4, 5), 7), seeded((1, 1), 8))
 
 
 # --------------------------------------------------------------------------- corr2d
-
-
-def corr2d_mistakes(X: torch.Tensor, K: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    mistakes = [(FLIPPED, oracle_conv(X[None], K.flip(0, 1)[None, None])[0])]
-    if X.stride() == (1, X.shape[0]) and X.shape[0] > 1 < X.shape[1]:
-        # a transposed X, whose memory holds all of its entries (and nothing else), read row
-        # after row as if it were a new (h, w) tensor
-        seen = X.as_strided(X.shape, (X.shape[1], 1))
-        mistakes.append((READ_AS_CONTIGUOUS, oracle_conv(seen[None], K[None, None])[0]))
-    return mistakes
-
-
-def check_corr2d(out, X: torch.Tensor, K: torch.Tensor, what: str) -> None:
-    expected = oracle_conv(X[None], K[None, None])[0].to(X.dtype)
-    check_result(out, expected, what, corr_scale(X, K), corr2d_mistakes(X, K))
 
 
 @pytest.mark.points(4)
@@ -244,11 +158,6 @@ def test_corr2d_gradient(student, inputs, seed):
 # --------------------------------------------------------------------------- multi_in
 
 
-def multi_in_mistakes(X: torch.Tensor, K: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    per_channel = F.conv2d(X.double()[None], K.double()[:, None], groups=X.shape[0])[0]
-    return [(STACKED, per_channel), (FLIPPED, oracle_conv(X, K.flip(-2, -1)[None])[0])]
-
-
 # The book's example (§6.4.1): two channels, the result [[56, 72], [104, 120]].
 BOOK_X = torch.tensor([[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]],
                        [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]])
@@ -278,12 +187,6 @@ def test_corr2d_multi_in_matches_conv2d(student, inputs):
 
 
 # --------------------------------------------------------------------------- multi_in_out
-
-
-def multi_in_out_mistakes(X: torch.Tensor, K: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    summed = oracle_conv(X, K).sum(0)
-    return [(SUMMED_OUTPUTS, summed), (SUMMED_OUTPUTS, summed[None]),
-            (FLIPPED, oracle_conv(X, K.flip(-2, -1)))]
 
 
 ONE_OUTPUT = (seeded((2, 4, 4), 31, torch.float64), seeded((1, 2, 3, 2), 32, torch.float64))
@@ -325,10 +228,6 @@ def test_corr2d_multi_in_out_gradient(student, inputs, seed):
 # --------------------------------------------------------------------------- conv_output_shape
 
 
-def pair(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else value
-
-
 def ints_or_pairs(low: int, high: int):
     """An int, or an (h, w) pair of different or equal ints, in [low, high]."""
     return st.integers(low, high) | st.tuples(st.integers(low, high), st.integers(low, high))
@@ -352,25 +251,6 @@ def conv2d_shape(size, kernel_size, padding, stride) -> tuple[int, int]:
     return tuple(F.conv2d(X, W, padding=pair(padding), stride=pair(stride)).shape[-2:])
 
 
-def expect_shape_tuple(value, expected: tuple[int, int], what: str,
-                       mistakes: dict[str, tuple[int, int]]) -> None:
-    if not isinstance(value, tuple) or len(value) != 2:
-        raise AssertionError(f"{what} should return a tuple (h, w) of two ints, but it "
-                             f"returned {value!r}.")
-    kinds = {type(v).__name__ for v in value}
-    if kinds != {"int"}:
-        raise AssertionError(f"{what} returned {value!r}: its entries should be Python ints, "
-                             f"not {', '.join(sorted(kinds - {'int'}))} (use floor division "
-                             "//, or int(...) of a tensor).")
-    if value != expected:
-        for message, wrong in mistakes.items():
-            if value == wrong:
-                raise RecognisedMistake(f"{what} returned {value}, expected {expected}: "
-                                        f"{message}", message)
-        raise AssertionError(f"{what} returned {value}, but nn.Conv2d's output has shape "
-                             f"{expected}: (n + 2 * p - k) // s + 1 per dimension (§6.3).")
-
-
 @pytest.mark.points(3)
 @given(setting=conv_settings())
 @example(setting=((28, 28), 5, 2, 1))
@@ -385,12 +265,10 @@ def test_conv_output_shape_matches_conv2d(student, setting):
     ints (§6.3)."""
     size, kernel, padding, stride = setting
     expected = conv2d_shape(size, kernel, padding, stride)
-    (kh, kw), (ph, pw), (sh, sw) = pair(kernel), pair(padding), pair(stride)
-    one_side = ((size[0] + ph - kh) // sh + 1, (size[1] + pw - kw) // sw + 1)
     with hints_on_error(PAIR_HINTS):
         got = student.conv_output_shape(size, kernel, padding, stride)
     expect_shape_tuple(got, expected, f"conv_output_shape({size}, {kernel}, {padding}, "
-                       f"{stride})", {ONE_SIDE: one_side})
+                       f"{stride})", shape_mistakes(size, kernel, padding, stride))
 
 
 @pytest.mark.points(1)
@@ -413,31 +291,6 @@ def pool_inputs(draw, max_size: int = 8):
     pool = draw(st.integers(1, min(h, w)) | st.tuples(st.integers(1, h), st.integers(1, w)))
     X = draw(tds.tensors((h, w), magnitude=st.sampled_from([1.0, 100.0])))
     return X, pool
-
-
-def oracle_pool(X: torch.Tensor, pool_size, mode: str, stride=1) -> torch.Tensor:
-    pool = F.max_pool2d if mode == "max" else F.avg_pool2d
-    return pool(X.double()[None, None], pair(pool_size), stride=stride)[0, 0]
-
-
-def pool_mistakes(X: torch.Tensor, pool_size, mode: str) -> list[tuple[str, torch.Tensor]]:
-    ph, pw = pair(pool_size)
-    mistakes = [(STRIDE_WINDOW, oracle_pool(X, pool_size, mode, stride=pair(pool_size)))]
-    if mode == "max":
-        mistakes.append((ZERO_START, oracle_pool(X, pool_size, mode).clamp_min(0)))
-    if mode == "avg":
-        sums = oracle_pool(X, pool_size, mode) * (ph * pw)
-        mistakes += [(AVG_COUNT, sums / count)
-                     for count in sorted({ph, pw, ph * ph, pw * pw, ph + pw, 1} - {ph * pw})]
-    return mistakes
-
-
-def check_pool(student, X: torch.Tensor, pool_size, mode: str) -> None:
-    with hints_on_error(PAIR_HINTS):
-        out = student.pool2d(X, pool_size, mode)
-    check_result(out, oracle_pool(X, pool_size, mode).to(X.dtype),
-                 f"pool2d(X, {pool_size}, {mode!r}) for X {tuple(X.shape)}", max_abs(X),
-                 pool_mistakes(X, pool_size, mode))
 
 
 BOOK_POOL_X = torch.arange(9.0).reshape(3, 3)  # §6.5.1: max [[4, 5], [7, 8]], avg [[2, 3], [5, 6]]
@@ -510,18 +363,7 @@ def test_pool2d_unknown_mode_raises_value_error(student):
     for mode in ("max", "avg"):
         check_pool(student, X, 2, mode)
     for mode in BAD_MODES:
-        try:
-            out = student.pool2d(X, 2, mode)
-        except StudentRaised as e:
-            if "raised ValueError:" not in str(e):
-                raise AssertionError(f"pool2d(X, 2, {mode!r}) raised something else than a "
-                                     f"ValueError: {e}. Raise ValueError(...) for a mode that "
-                                     "is neither 'max' nor 'avg'.") from None
-            continue
-        raise AssertionError(f"pool2d(X, 2, {mode!r}) returned {out!r} instead of raising "
-                             "ValueError: check the mode before pooling, e.g. `if mode not in "
-                             "('max', 'avg'): raise ValueError(...)` (D2L's if/elif silently "
-                             "returns zeros).")
+        check_unknown_mode(student, X, mode)
 
 
 @st.composite
@@ -554,21 +396,6 @@ def test_pool2d_gradient(student, inputs, mode, seed):
 # --------------------------------------------------------------------------- Conv2D
 
 
-def expect_conv2d_parameters(layer, kernel: tuple[int, int], what: str) -> dict:
-    state = layer.state_dict()
-    if set(state) != {"weight", "bias"}:
-        raise AssertionError(f"{what} has the parameters {sorted(state)}: the layer has two, "
-                             "self.weight = nn.Parameter(...) of shape (kh, kw) and self.bias "
-                             "= nn.Parameter(...) of shape (1,) (§6.2.2).")
-    for name, shape in (("weight", kernel), ("bias", (1,))):
-        got = tuple(state[name].shape)
-        if got != shape:
-            raise AssertionError(f"{what}.{name} has shape {got}, expected {shape}"
-                                 + (" (an int kernel_size k means (k, k))."
-                                    if name == "weight" else "."))
-    return state
-
-
 @pytest.mark.points(2)
 def test_conv2d_layer_parameters(student):
     """Conv2D(kernel_size) is an nn.Module with two parameters: weight (kh, kw) and bias (1,),
@@ -597,10 +424,8 @@ def test_conv2d_layer_forward(student, inputs, bias):
     with hints_on_error(CORR_HINTS):
         out = layer(X)
     expected = oracle_conv(X[None], K[None, None])[0] + bias
-    mistakes = [(FLIPPED, oracle_conv(X[None], K.flip(0, 1)[None, None])[0] + bias),
-                (NO_BIAS, expected - bias)]
     check_result(out, expected.float(), f"Conv2D({tuple(K.shape)})(x) for x {tuple(X.shape)}",
-                 corr_scale(X, K) + abs(bias), mistakes)
+                 corr_scale(X, K) + abs(bias), conv2d_layer_mistakes(X, K, bias))
     if not out.requires_grad:
         raise AssertionError("Conv2D's output does not require grad: compute it from the "
                              "parameters with differentiable operations (no torch.no_grad(), "
@@ -620,42 +445,11 @@ def test_conv2d_layers_are_independent(student):
 # --------------------------------------------------------------------------- learn_kernel
 
 
-def oracle_learn_kernel(X: torch.Tensor, Y: torch.Tensor, kernel: tuple[int, int],
-                        num_epochs: int, lr: float, *, zero_grad: bool = True,
-                        mean: bool = False) -> tuple[torch.Tensor, float]:
-    """The kernel after learn_kernel's steps, done here in float64 with F.conv2d, and the
-    largest |entry| the kernel had on the way (rounding grows with it)."""
-    K = torch.zeros(kernel, dtype=torch.float64, requires_grad=True)
-    grad = torch.zeros_like(K)
-    largest = 0.0
-    for _ in range(num_epochs):
-        errors = (oracle_conv(X[None], K[None, None])[0] - Y.double()) ** 2
-        (g,) = torch.autograd.grad(errors.mean() if mean else errors.sum(), K)
-        grad = grad + g if not zero_grad else g
-        K = (K - lr * grad).detach().requires_grad_(True)
-        largest = max(largest, max_abs(K))
-    return K.detach(), largest
-
-
 def stable_lr(X: torch.Tensor, kernel: tuple[int, int], fraction: float) -> float:
     """`fraction` of 2 / (the loss's largest curvature): the steps converge for fraction < 1."""
     windows = F.unfold(X.double()[None, None], kernel)[0]  # (kh * kw, windows)
     curvature = 2 * float(torch.linalg.matrix_norm(windows, ord=2)) ** 2
     return fraction * 2 / curvature
-
-
-def check_learned_kernel(out, X, Y, kernel, num_epochs, lr, what: str) -> None:
-    expected, largest = oracle_learn_kernel(X, Y, kernel, num_epochs, lr)
-    expect_tensor(out, what)
-    if out.requires_grad:
-        raise AssertionError(f"{what} requires grad: return the kernel detached "
-                             "(K.detach()), as the contract says.")
-    mistakes = [(NO_ZERO_GRAD, oracle_learn_kernel(X, Y, kernel, num_epochs, lr,
-                                                   zero_grad=False)[0]),
-                (MEAN_LOSS, oracle_learn_kernel(X, Y, kernel, num_epochs, lr, mean=True)[0])]
-    oh, ow = X.shape[0] - kernel[0] + 1, X.shape[1] - kernel[1] + 1
-    scale = num_epochs * (1 + largest) * oh * ow * max(1.0, max_abs(X)) ** 2
-    check_result(out, expected.to(X.dtype), what, scale, mistakes)
 
 
 @st.composite
@@ -674,14 +468,6 @@ def kernel_problems(draw):
     Y = (oracle_conv(X[None], K_true.double()[None, None])[0] + noise).to(dtype)
     lr = stable_lr(X, kernel, draw(st.sampled_from([0.3, 0.6, 0.9])))
     return X, Y, kernel_size, draw(st.integers(2, 6)), lr
-
-
-def edge_problem(dtype=torch.float32):
-    """The book's example (§6.2.4): learn [[1, -1]] from the edge image."""
-    X = torch.ones(6, 8, dtype=dtype)
-    X[:, 2:6] = 0
-    Y = oracle_conv(X[None], torch.tensor([[[[1.0, -1.0]]]]))[0].to(dtype)
-    return X, Y
 
 
 @pytest.mark.points(3)
@@ -711,44 +497,6 @@ def test_learn_kernel_defaults_learn_the_edge_detector(student):
 
 
 # --------------------------------------------------------------------------- lenet
-
-LENET_SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120),
-                (84,), (10, 84), (10,)]
-
-
-def book_lenet(activation: type[nn.Module] = nn.Sigmoid,
-               pool: type[nn.Module] = nn.AvgPool2d) -> nn.Sequential:
-    """The book's LeNet (§6.6.1), the activation or pooling swapped for a known mistake."""
-    return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), activation(), pool(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), activation(), pool(kernel_size=2, stride=2),
-        nn.Flatten(), nn.Linear(400, 120), activation(), nn.Linear(120, 84), activation(),
-        nn.Linear(84, 10))
-
-
-def lenet_parameters(net, what: str) -> list[tuple[str, torch.Tensor]]:
-    """The net's parameters in order, checked to have the book's LeNet's shapes."""
-    with hints_on_error(LENET_HINTS):
-        state = net.state_dict()
-    params = [(k, v) for k, v in state.items()
-              if isinstance(v, torch.Tensor) and v.is_floating_point()]
-    shapes = [tuple(v.shape) for _, v in params]
-    if shapes == LENET_SHAPES:
-        return params
-    for (key, value), want in zip(params, LENET_SHAPES, strict=False):
-        got = tuple(value.shape)
-        if got != want and want == (120, 400) and len(got) == 2 and got[0] == 120:
-            raise RecognisedMistake(f"{what}'s {key} has shape {got}: {FLATTEN}", FLATTEN)
-    raise AssertionError(f"{what}'s parameters have the shapes {shapes}, but the book's LeNet's "
-                         f"are {LENET_SHAPES}, in this order: Conv2d(1, 6, 5), Conv2d(6, 16, "
-                         "5), Linear(400, 120), Linear(120, 84), Linear(84, 10), each with its "
-                         "bias (§6.6.1).")
-
-
-def load_in_order(net: nn.Module, params: list[tuple[str, torch.Tensor]]) -> nn.Module:
-    """`net` (a grader-side LeNet) holding `params`, matched by order, not by name."""
-    keys = [k for k, v in net.state_dict().items() if v.is_floating_point()]
-    return with_state(net, {k: v for k, (_, v) in zip(keys, params, strict=True)})
 
 
 @pytest.mark.points(2)
@@ -794,14 +542,7 @@ def test_lenet_computes_lenet(student):
     X = tds.random_tensor((6, 1, 28, 28), 51, distribution="uniform")
     with hints_on_error(LENET_HINTS):
         out = net(X)
-    oracles = {name: load_in_order(book_lenet(activation, pool), params)
-               for name, activation, pool in (("", nn.Sigmoid, nn.AvgPool2d),
-                                              (RELU, nn.ReLU, nn.AvgPool2d),
-                                              (MAX_POOL, nn.Sigmoid, nn.MaxPool2d),
-                                              (f"{RELU} Also {MAX_POOL}", nn.ReLU, nn.MaxPool2d))}
-    with torch.no_grad():
-        values = {name: oracle(X) for name, oracle in oracles.items()}
-    expected = values.pop("")
+    expected, values = lenet_outputs(params, X)
     assert_close(out, expected, "lenet()(X) for images X (6, 1, 28, 28)",
                  scale=100 * max(1.0, max_abs(expected)), mistakes=values)
 

@@ -10,8 +10,6 @@ start (`orthogonal_batch`); everything after is deterministic and compared with 
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from hypothesis import example, given
@@ -28,38 +26,38 @@ from tests.hidden._conventions import (
     expect_independent,
     expect_on_gpu,
 )
-from tests.public.test_regularization import (
-    BIAS_PENALISED,
-    BIASES_DECAYED,
-    DROPOUT_IN_EVAL,
-    DROPOUT_ONE_NAN,
-    FROM_X1,
-    NO_FACTORIAL,
+from tests.public._mistakes_regularization import (
+    ENDS_INCLUDED,
+    NOT_TRAINING_WHEN_BUILT,
     PENALTY_NO_HALF,
-    PENALTY_NORM,
+    RATES_SWAPPED,
     SAME_MASK_EVERY_CALL,
+    SHARED_RATES,
+    all_dropped,
+    build,
     check_agreement,
+    check_all_dropped,
     check_forgets_the_start,
+    check_groups,
     check_kept_values,
     check_masks_independent,
+    check_ridge,
+    check_ridge_start,
+    check_same_in_eval,
     check_zeroed_share,
+    distinct_values,
+    mlp_oracle,
     nonzero_tensor,
+    not_rejected,
     orthogonal_batch,
+    penalty_mistakes,
+    poly_mistakes,
+    powers64,
+    ridge_mistakes,
+    ridge_sgd,
+    seeded_start,
 )
 from torchdrill import callables as cf
-
-ONE_EPOCH = ("this is after one epoch: loop over train_iter afresh in every one of the num_epochs "
-             "epochs (an iterator made once, iter(train_iter), is empty after the first).")
-RIDGE_NOT_ZEROED = ("the gradients accumulate: backward() adds to w.grad and b.grad, so zero them "
-                    "after every step (p.grad.zero_() or p.grad = None), as topic 3's sgd does.")
-ENDS_INCLUDED = ("the line allows 0 <= dropout <= 1, both ends included: dropout 0 gives X's "
-                 "values, dropout 1 zeros; raise only outside [0, 1] (§4.6.4).")
-SHARED_RATES = ("the first net dropped nothing once a second DropoutMLP with dropouts 0 was "
-                "built: the two nets share their dropout rates (a module-level or class-level "
-                "variable). Every object is independent: keep each net's rates on the net "
-                "itself, self.dropout1 = dropout1 (§4.6.4).")
-NOT_FLATTENED = ("x of shape (n, 1) gave a third axis: make x a column first, x.reshape(-1, 1), "
-                 "whether it came as (n,) or (n, 1) (§4.4.4).")
 
 # --------------------------------------------------------------------------- poly_features
 
@@ -73,12 +71,6 @@ def poly_inputs(draw):
     return x, draw(st.integers(1, 20))
 
 
-def powers64(x: torch.Tensor, degrees: range, factorial: bool = True) -> torch.Tensor:
-    x = x.double().reshape(-1, 1)
-    columns = [x[:, 0] ** i / (math.factorial(i) if factorial else 1) for i in degrees]
-    return torch.stack(columns, dim=1)
-
-
 @pytest.mark.points(3)
 @given(inputs=poly_inputs())
 @example(inputs=(torch.tensor([0.0, -10.0, 10.0, 2.5]), 20))
@@ -89,13 +81,9 @@ def test_poly_features_values(student, inputs):
     float32 and float64 (kept), contiguous or not; x = 0 gives 1 in column 0 (§4.4.4)."""
     x, degree = inputs
     expected = powers64(x, range(degree)).to(x.dtype)
-    mistakes = {NO_FACTORIAL: powers64(x, range(degree), False),
-                FROM_X1: powers64(x, range(1, degree + 1))}
-    if x.dim() == 2:
-        mistakes[NOT_FLATTENED] = powers64(x, range(degree))[:, None]
     assert_close(student.poly_features(x, degree), expected,
                  f"poly_features(x {tuple(x.shape)}, {degree}) for x in [-10, 10]",
-                 mistakes={m: w.to(x.dtype) for m, w in mistakes.items()})
+                 mistakes=poly_mistakes(x, degree))
 
 
 # --------------------------------------------------------------------------- l2_penalty
@@ -105,14 +93,6 @@ def test_poly_features_values(student, inputs):
 def weights(draw):
     shape = draw(st.sampled_from([(5, 1), (3,), (2, 4), (1, 1), (7, 3)]))
     return draw(tds.tensors(shape, magnitude=tds.magnitudes(100.0)))
-
-
-def penalty_mistakes(w: torch.Tensor) -> dict[str, torch.Tensor]:
-    total = (w.double() ** 2).sum()
-    return {PENALTY_NO_HALF: total, PENALTY_NORM: total.sqrt(),
-            PENALTY_NORM + " (And halved.)": total.sqrt() / 2,
-            "this is the mean of w**2 / 2: sum over every entry, (w**2).sum() / 2.":
-            (w.double() ** 2).mean() / 2}
 
 
 @pytest.mark.points(2)
@@ -140,31 +120,6 @@ def test_l2_penalty_gradient(student, w):
 # --------------------------------------------------------------------------- train_ridge
 
 LAMBDAS = (0.0, 0.25, 1.0, 3.0)
-
-
-def ridge_sgd(batches, num_inputs: int, lambd: float, num_epochs: int, lr: float,
-              start: torch.Tensor | None = None, penalise_bias: bool = False,
-              batch_size: int | None = None, accumulate: bool = False):
-    """train_ridge's steps in float64 from w = `start` (0 by default: the first, orthogonal,
-    batch forgets the start), b = 0. `penalise_bias`, `batch_size`, `accumulate` (gradients
-    never zeroed, so the first one, which depends on the start, stays): the mistakes' steps."""
-    w = torch.zeros(num_inputs, 1, dtype=torch.float64) if start is None else start.double()
-    b = torch.zeros(1, dtype=torch.float64)
-    size = max_abs(w)
-    total_w, total_b = torch.zeros_like(w), torch.zeros_like(b)
-    for _ in range(num_epochs):
-        for X, y in batches:
-            X, y = X.double(), y.double().reshape(-1, 1)
-            n = batch_size or len(y)
-            residual = X @ w + b - y
-            grad_w = X.T @ residual + len(y) * lambd * w
-            grad_b = residual.sum(0) + (len(y) * lambd * b if penalise_bias else 0)
-            if accumulate:
-                total_w, total_b = total_w + grad_w, total_b + grad_b
-                grad_w, grad_b = total_w, total_b
-            w, b = w - lr * grad_w / n, b - lr * grad_b / n
-            size = max(size, max_abs(w, b))
-    return w, b, size
 
 
 @st.composite
@@ -203,45 +158,6 @@ def test_train_ridge_takes_the_sgd_steps(student, problem):
                 num_epochs * len(batches))
 
 
-START_SEED = 4321
-
-
-def seeded_start(student, num_inputs: int) -> torch.Tensor:
-    """Seed the worker's random generator and return the w that train_ridge's line then draws
-    first, torch.normal(0, 1, (num_inputs, 1)): the mistake that never zeroes the gradients
-    keeps the first one, which depends on the start, and is named from it."""
-    student.remote(torch.random.manual_seed, START_SEED)
-    with torch.random.fork_rng():
-        torch.manual_seed(START_SEED)
-        return torch.normal(0, 1, (num_inputs, 1))
-
-
-def ridge_mistakes(problem, start: torch.Tensor) -> dict[str, tuple]:
-    """The named wrong results (w, b, size) of train_ridge on `problem` from w = `start`."""
-    batches, num_inputs, lambd, num_epochs, lr = problem
-    return {BIAS_PENALISED: ridge_sgd(*problem, penalise_bias=True),
-            "every step was divided by the first batch's size: sgd gets each batch's own "
-            "size, len(y).": ridge_sgd(*problem, batch_size=8),
-            ONE_EPOCH: ridge_sgd(batches, num_inputs, lambd, 1, lr),
-            RIDGE_NOT_ZEROED: ridge_sgd(*problem, start=start, accumulate=True)}
-
-
-def check_ridge(w, b, expected: tuple, mistakes: dict[str, tuple], what: str, steps: int
-                ) -> None:
-    """train_ridge's (w, b) against the oracle's (w, b, size), naming a known mistake."""
-    w_want, b_want, size = expected
-    expect_tensor(w, "w", shape=w_want.shape, dtype=torch.float32)
-    expect_tensor(b, "b", shape=(1,), dtype=torch.float32)
-    if w.requires_grad or b.requires_grad:
-        raise AssertionError("train_ridge returned w or b attached to autograd: return "
-                             "w.detach(), b.detach().")
-    tol = 1e-5 * (1 + size) * (1 + steps)
-    assert_close(w, w_want.float(), f"w {what}", atol=tol,
-                 mistakes={m: v[0].float() for m, v in mistakes.items()})
-    assert_close(b, b_want.float(), f"b {what}", atol=tol,
-                 mistakes={m: v[1].float() for m, v in mistakes.items()})
-
-
 @pytest.mark.points(1)
 def test_train_ridge_any_reiterable_data(student):
     """train_iter may be any re-iterable of (X, y) batches, here one with no len() and no
@@ -276,21 +192,7 @@ def test_train_ridge_starting_point(student):
     """With num_epochs = 0 train_ridge returns its start: w drawn from N(0, 1) (4000 entries:
     mean within 0.08 of 0, variance within 0.15 of 1), anew on every call, and b = 0
     (§4.5.3)."""
-    data = [(torch.zeros(1, 4000), torch.zeros(1, 1))]
-    w, b = student.train_ridge(data, 4000, 1.0, 0, 0.1)
-    expect_tensor(w, "w", shape=(4000, 1), dtype=torch.float32)
-    expect_tensor(b, "b", shape=(1,), dtype=torch.float32)
-    assert not bool(b.any()), f"b should start at 0, not {b.tolist()}."
-    # mean of 4000 N(0, 1): sd 0.0158, 0.08 is 5 sd; variance: sd 0.0224, 0.15 is 6.7 sd
-    mean, var = float(w.double().mean()), float(w.double().var())
-    if abs(mean) > 0.08 or abs(var - 1) > 0.15:
-        raise AssertionError(f"w starts with mean {mean:.3g} and variance {var:.3g}: draw it "
-                             "from N(0, 1), torch.normal(0, 1, (num_inputs, 1)) (§4.5.3).")
-    again, _ = student.train_ridge(data, 4000, 1.0, 0, 0.1)
-    if torch.equal(w, again):
-        raise AssertionError("two calls of train_ridge started from the same w: draw it anew "
-                             "on every call (never reseed the random generator inside "
-                             "train_ridge).")
+    check_ridge_start(student)
 
 
 # --------------------------------------------------------------------------- weight_decay_groups
@@ -310,33 +212,6 @@ def nets():
     ]
 
 
-def distinct_values(modules, seed: int) -> dict[str, torch.Tensor]:
-    """Give every parameter random values (no two alike), so a returned tensor tells which
-    parameter it is; returns name -> values."""
-    net = nn.Sequential(*modules)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    return {name: p.detach().clone() for name, p in net.named_parameters()}
-
-
-def names_of(params, values: dict[str, torch.Tensor], what: str) -> list[str]:
-    if not isinstance(params, list | tuple):
-        raise AssertionError(f"{what}['params'] should be a list of parameters, but it is "
-                             f"{type(params).__name__}.")
-    names = []
-    for p in params:
-        expect_tensor(p, f"an entry of {what}['params']")
-        found = [n for n, v in values.items() if v.shape == p.shape and torch.equal(v, p)]
-        if not found:
-            raise AssertionError(f"{what}['params'] holds a tensor of shape {tuple(p.shape)} "
-                                 "that is none of the net's parameters: list the parameters "
-                                 "themselves (net.named_parameters()).")
-        names.append(found[0])
-    return names
-
-
 @pytest.mark.points(1)
 @pytest.mark.parametrize("case", range(4))
 def test_weight_decay_groups_splits_by_name(student, case):
@@ -348,28 +223,7 @@ def test_weight_decay_groups_splits_by_name(student, case):
     name, modules, decayed, others = nets()[case]
     values = distinct_values(modules, case)
     groups = student.weight_decay_groups(student.remote(nn.Sequential, *modules), 3e-4)
-    if not isinstance(groups, list | tuple) or len(groups) != 2 or not all(
-            isinstance(g, dict) for g in groups):
-        raise AssertionError("weight_decay_groups should return a list of two dicts, "
-                             "{'params': [...], 'weight_decay': ...}.")
-    first, second = (names_of(g.get("params"), values, f"group {i}")
-                     for i, g in enumerate(groups))
-    decays = [g.get("weight_decay") for g in groups]
-    if decays != [3e-4, 0]:
-        hint = " (the decayed group comes first)" if decays == [0, 3e-4] else ""
-        raise AssertionError(f"the groups' weight_decay are {decays}, not [wd, 0]{hint}.")
-    listed = first + second
-    twice = sorted({n for n in listed if listed.count(n) > 1})
-    if twice:
-        raise AssertionError(f"{twice} appear more than once in the groups ({name}): each "
-                             "parameter exactly once, as net.named_parameters() lists them.")
-    if sorted(first) != sorted(decayed) or sorted(second) != sorted(others):
-        found = (f"for {name} the decayed group holds {sorted(first)} and the other "
-                 f"{sorted(second)}; expected {decayed} and {others}")
-        if any(n.endswith("bias") for n in first):
-            raise RecognisedMistake(f"{found}: {BIASES_DECAYED}", BIASES_DECAYED)
-        raise AssertionError(f"{found}: decay exactly the parameters whose name in "
-                             "net.named_parameters() ends in 'weight'.")
+    check_groups(groups, values, 3e-4, decayed, others, name)
 
 
 # --------------------------------------------------------------------------- dropout_layer
@@ -441,13 +295,6 @@ def test_dropout_layer_keeps_shape_and_dtype(student, inputs):
                                  "dropped (return X, or keep where rand >= 0).")
 
 
-def check_all_dropped(out: torch.Tensor) -> None:
-    if bool(out.isnan().any()):
-        raise RecognisedMistake(f"dropout_layer(X, 1): {DROPOUT_ONE_NAN}", DROPOUT_ONE_NAN)
-    if bool(out.any()):
-        raise AssertionError("dropout_layer(X, 1) should be all zeros: every element dropped.")
-
-
 @pytest.mark.points(1)
 @pytest.mark.parametrize("dropout", (0, 0.0, 1, 1.0))
 def test_dropout_layer_extremes(student, dropout):
@@ -476,15 +323,7 @@ def test_dropout_layer_rejects_other_values(student, dropout):
     X = nonzero_tensor((4, 3), 10)
     student.dropout_layer(X, 0.5)  # it works where it should
     with pytest.raises(StudentRaised):
-        out = student.dropout_layer(X, dropout)
-        raise AssertionError(f"dropout_layer(X, {dropout}) returned {describe(out)} instead of "
-                             "raising: check 0 <= dropout <= 1 first and raise a ValueError "
-                             "otherwise (nan fails every comparison).")
-
-
-def describe(value) -> str:
-    return (f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor)
-            else type(value).__name__)
+        raise not_rejected(dropout, student.dropout_layer(X, dropout))
 
 
 @pytest.mark.points(1)
@@ -512,28 +351,6 @@ def test_dropout_layer_on_the_gpu(student):
 # --------------------------------------------------------------------------- DropoutMLP
 
 
-def mlp_oracle(state: dict, X: torch.Tensor) -> torch.Tensor:
-    """lin3(relu(lin2(relu(lin1(X flattened))))) in float64: the net without dropout."""
-    h = X.double().reshape(len(X), -1)
-    for i, layer in enumerate(("lin1", "lin2", "lin3")):
-        h = h @ state[f"{layer}.weight"].double().T + state[f"{layer}.bias"].double()
-        h = torch.relu(h) if i < 2 else h
-    return h
-
-
-def build(student, sizes=(12, 3, 10, 8), dropouts=(0.5, 0.5)):
-    net = student.DropoutMLP(*sizes, *dropouts)
-    state = net.state_dict()
-    num_inputs, num_outputs, h1, h2 = sizes
-    for name, shape in (("lin1.weight", (h1, num_inputs)), ("lin2.weight", (h2, h1)),
-                        ("lin3.weight", (num_outputs, h2))):
-        if name not in state or tuple(state[name].shape) != shape:
-            raise AssertionError(f"DropoutMLP{(*sizes, *dropouts)} should have the nn.Linear "
-                                 f"layers lin1, lin2 and lin3, {name} of shape {shape}; its "
-                                 f"parameters are {sorted(state)}.")
-    return net, state
-
-
 @pytest.mark.points(2)
 def test_dropout_mlp_layers(student):
     """DropoutMLP(num_inputs, num_outputs, num_hiddens1, num_hiddens2, dropout1, dropout2) has
@@ -555,9 +372,7 @@ def test_dropout_mlp_eval_mode_drops_nothing(student):
     net.eval()
     X = nonzero_tensor((16, 12), 14)
     first = expect_tensor(net(X), "DropoutMLP(...)(X) in evaluation mode", shape=(16, 3))
-    if not torch.equal(first, net(X)):
-        raise RecognisedMistake("DropoutMLP(...)(X) in evaluation mode changes from call to "
-                                f"call: {DROPOUT_IN_EVAL}", DROPOUT_IN_EVAL)
+    check_same_in_eval(net, X, first)
     expected = mlp_oracle(state, X)
     assert_close(first, expected.float(), "DropoutMLP(...)(X) in evaluation mode",
                  scale=max_abs(expected) + 1)
@@ -587,16 +402,6 @@ def test_dropout_mlp_training_mode_drops(student):
                  scale=max_abs(expected) + 1)
 
 
-def all_dropped(state: dict, layer: str, n: int) -> torch.Tensor:
-    """The output (n, num_outputs) of a DropoutMLP whose activations after `layer` ('lin1' or
-    'lin2') were all dropped: every row lin3(relu(lin2.bias)), or lin3.bias."""
-    b3 = state["lin3.bias"].double()
-    if layer == "lin2":
-        return b3.expand(n, -1)
-    return (torch.relu(state["lin2.bias"].double()) @ state["lin3.weight"].double().T
-            + b3).expand(n, -1)
-
-
 @pytest.mark.points(2)
 def test_dropout_mlp_drops_after_each_hidden_layer(student):
     """In training mode, dropout1 = 1 zeroes lin1's activations, so every row of the output is
@@ -606,8 +411,7 @@ def test_dropout_mlp_drops_after_each_hidden_layer(student):
         net, state = build(student, dropouts=dropouts)
         net.train()
         expected = all_dropped(state, which, 6)
-        swapped = {"dropout1 and dropout2 are swapped: dropout1 follows lin1's ReLU, dropout2 "
-                   "lin2's.": all_dropped(state, other, 6).float()}
+        swapped = {RATES_SWAPPED: all_dropped(state, other, 6).float()}
         assert_close(net(X), expected.float(), f"DropoutMLP with dropout1, dropout2 = "
                      f"{dropouts} in training mode", scale=max_abs(expected) + 1,
                      mistakes=swapped)
@@ -624,9 +428,7 @@ def test_dropout_mlp_nets_are_independent(student):
     expected = all_dropped(state, "lin1", 6).float()
     what = "a new DropoutMLP with dropout1 = 1, in training mode as built"
     assert_close(first(X), expected, what, scale=max_abs(expected) + 1,
-                 mistakes={"it dropped nothing: a new nn.Module is in training mode "
-                           "(self.training is True) until net.eval(), and DropoutMLP drops "
-                           "then.": mlp_oracle(state, X).float()})
+                 mistakes={NOT_TRAINING_WHEN_BUILT: mlp_oracle(state, X).float()})
     second, plain = build(student, dropouts=(0.0, 0.0))
     assert_close(first(X), expected, f"{what}, once a second net was built",
                  scale=max_abs(expected) + 1,
@@ -667,9 +469,7 @@ def test_dropout_mlp_rescales_what_it_keeps(student):
     X = nonzero_tensor((400, 12), 17)
     net.eval()
     hidden = expect_tensor(net(X), "DropoutMLP(...)(X) in evaluation mode", shape=(400, 10))
-    if not torch.equal(hidden, net(X)):
-        raise RecognisedMistake("DropoutMLP(...)(X) in evaluation mode changes from call to "
-                                f"call: {DROPOUT_IN_EVAL}", DROPOUT_IN_EVAL)
+    check_same_in_eval(net, X, hidden)
     net.train()
     out = expect_tensor(net(X), "DropoutMLP(...)(X) in training mode", shape=(400, 10))
     positive = hidden > 0

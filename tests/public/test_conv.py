@@ -1,36 +1,53 @@
 """Public checks for convolutions and LeNet (§6.2-6.6): read them, run them, then make them
 pass. Most use the book's own examples; the expected values come from torch's F.conv2d and
 pooling functions (which the grader may call and your code may not). The hidden tests check
-the same functions on many more inputs, and train your LeNet on MNIST."""
+the same functions on many more inputs, train your LeNet on MNIST, and name the same mistakes
+in the same words (both take them from _mistakes_conv.py)."""
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from grader.checks import assert_close, expect_tensor
-from grader.failures import StudentRaised
+from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
+from tests.public._mistakes_conv import (
+    LENET_HINTS,
+    LOOP_HINTS,
+    PAIR_HINTS,
+    check_apart,
+    check_corr2d,
+    check_learned_kernel,
+    check_pool,
+    check_result,
+    check_unknown_mode,
+    conv2d_layer_mistakes,
+    corr_scale,
+    edge_problem,
+    expect_conv2d_parameters,
+    expect_shape_tuple,
+    lenet_outputs,
+    lenet_parameters,
+    multi_in_mistakes,
+    multi_in_out_mistakes,
+    oracle_conv,
+    shape_mistakes,
+)
 
 BOOK_X = torch.arange(9.0).reshape(3, 3)  # [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
 BOOK_K = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
 
 
-def conv2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """torch's cross-correlation of one image X (c, h, w) with kernels K (c_out, c, kh, kw)."""
-    return F.conv2d(X[None], K)[0]
+def corr2d(student, X: torch.Tensor, K: torch.Tensor):
+    """student.corr2d(X, K), an error naming its likely cause where one is known."""
+    with hints_on_error(LOOP_HINTS):
+        return student.corr2d(X, K)
 
 
 @pytest.mark.points(1)
 def test_corr2d_book_example(student):
     """corr2d(X, K) on the book's example is [[19, 25], [37, 43]]: each output is the sum of
-    a 2 x 2 window times K, with K as it is, not flipped (§6.2.1)."""
-    expected = torch.tensor([[19.0, 25.0], [37.0, 43.0]])
-    flipped = torch.tensor([[5.0, 11.0], [23.0, 29.0]])
-    out = expect_tensor(student.corr2d(BOOK_X, BOOK_K), "corr2d(X, K)", shape=(2, 2))
-    assert not torch.equal(out, flipped), (
-        "corr2d flipped the kernel: deep learning's 'convolution' is a cross-correlation, "
-        "(X[i:i + kh, j:j + kw] * K).sum() with K as it is")
-    assert_close(out, expected, "corr2d(X, K) for the book's X and K")
+    a 2 x 2 window times K, with K as it is, not flipped (flipped, it would give [[5, 11],
+    [23, 29]]) (§6.2.1)."""
+    check_corr2d(corr2d(student, BOOK_X, BOOK_K), BOOK_X, BOOK_K,
+                 "corr2d(X, K) for the book's X and K")
 
 
 @pytest.mark.points(1)
@@ -39,19 +56,37 @@ def test_corr2d_output_shape(student):
     X (5, 7) and K (2, 3) give a (4, 5) output, not one row or column more or less (§6.2.1)."""
     g = torch.Generator().manual_seed(0)
     X, K = torch.randn(5, 7, generator=g), torch.randn(2, 3, generator=g)
-    out = expect_tensor(student.corr2d(X, K), "corr2d(X, K) for X (5, 7), K (2, 3)",
-                        shape=(4, 5))
-    assert_close(out, conv2d(X[None], K[None, None])[0], "corr2d(X, K)", scale=10.0)
+    check_corr2d(corr2d(student, X, K), X, K, "corr2d(X, K) for X (5, 7), K (2, 3)")
 
 
 @pytest.mark.points(1)
 def test_corr2d_keeps_float64(student):
     """float64 in, float64 out: D2L's `torch.zeros((h, w))` makes float32, so create the
     output with `dtype=X.dtype` (§6.2.1)."""
-    out = expect_tensor(student.corr2d(BOOK_X.double(), BOOK_K.double()),
-                        "corr2d(X, K) for float64 X and K", dtype=torch.float64)
-    assert_close(out, torch.tensor([[19.0, 25.0], [37.0, 43.0]], dtype=torch.float64),
-                 "corr2d(X, K) for float64 X and K")
+    X, K = BOOK_X.double(), BOOK_K.double()
+    check_corr2d(corr2d(student, X, K), X, K, "corr2d(X, K) for float64 X and K")
+
+
+@pytest.mark.points(1)
+def test_corr2d_transposed_input(student):
+    """X may be non-contiguous: here X (6, 4) is the transpose of a (4, 6) tensor, so its
+    memory is not laid out row after row. Slicing, X[i:i + kh, j:j + kw], and X.unfold read it
+    right; as_strided with the strides of a new (6, 4) tensor reads other entries (§6.2.1)."""
+    X = torch.arange(24.0).reshape(4, 6).T
+    K = torch.tensor([[1.0, -1.0, 2.0], [0.5, 0.0, -2.0]])
+    check_corr2d(corr2d(student, X, K), X, K, "corr2d(X, K) for a transposed X (6, 4), K (2, 3)")
+
+
+@pytest.mark.points(1)
+def test_corr2d_gradient_of_the_book_example(student):
+    """Autograd reaches K through corr2d (learn_kernel trains K that way, §6.2.4): the gradient
+    of corr2d(X, K).sum() with respect to K is the sum of the four windows of the book's X,
+    [[0 + 1 + 3 + 4, 1 + 2 + 4 + 5], [3 + 4 + 6 + 7, 4 + 5 + 7 + 8]] = [[8, 12], [20, 24]].
+    Build Y from differentiable operations: no float(...) or .item() of a window's sum."""
+    with hints_on_error(LOOP_HINTS):
+        grad = student.gradient("corr2d", BOOK_X, BOOK_K, wrt=1)
+    assert_close(grad, torch.tensor([[8.0, 12.0], [20.0, 24.0]]),
+                 "the gradient of corr2d(X, K).sum() with respect to K")
 
 
 CHANNELS_X = torch.stack([BOOK_X, BOOK_X + 1])  # (2, 3, 3)
@@ -62,9 +97,11 @@ CHANNELS_K = torch.stack([BOOK_K, BOOK_K + 1])  # (2, 2, 2)
 def test_corr2d_multi_in_sums_the_channels(student):
     """corr2d_multi_in on the book's two channels is [[56, 72], [104, 120]]: the channels'
     cross-correlations are added up into one (2, 2) output, not stacked (§6.4.1)."""
-    out = expect_tensor(student.corr2d_multi_in(CHANNELS_X, CHANNELS_K),
-                        "corr2d_multi_in(X, K) for X (2, 3, 3), K (2, 2, 2)", shape=(2, 2))
-    assert_close(out, torch.tensor([[56.0, 72.0], [104.0, 120.0]]), "corr2d_multi_in(X, K)")
+    with hints_on_error(LOOP_HINTS):
+        out = student.corr2d_multi_in(CHANNELS_X, CHANNELS_K)
+    check_result(out, torch.tensor([[56.0, 72.0], [104.0, 120.0]]),
+                 "corr2d_multi_in(X, K) for X (2, 3, 3), K (2, 2, 2)",
+                 corr_scale(CHANNELS_X, CHANNELS_K), multi_in_mistakes(CHANNELS_X, CHANNELS_K))
 
 
 @pytest.mark.points(1)
@@ -72,10 +109,11 @@ def test_corr2d_multi_in_out_stacks_the_outputs(student):
     """corr2d_multi_in_out with kernels K, K + 1, K + 2 (3, 2, 2, 2) gives 3 output channels
     (3, 2, 2), one per kernel: stacked, not added up (§6.4.2)."""
     K = torch.stack([CHANNELS_K, CHANNELS_K + 1, CHANNELS_K + 2])
-    out = expect_tensor(student.corr2d_multi_in_out(CHANNELS_X, K),
-                        "corr2d_multi_in_out(X, K) for X (2, 3, 3), K (3, 2, 2, 2)",
-                        shape=(3, 2, 2))
-    assert_close(out, conv2d(CHANNELS_X, K), "corr2d_multi_in_out(X, K)")
+    with hints_on_error(LOOP_HINTS):
+        out = student.corr2d_multi_in_out(CHANNELS_X, K)
+    check_result(out, oracle_conv(CHANNELS_X, K).float(),
+                 "corr2d_multi_in_out(X, K) for X (2, 3, 3), K (3, 2, 2, 2)",
+                 corr_scale(CHANNELS_X, K[0]), multi_in_out_mistakes(CHANNELS_X, K))
 
 
 @pytest.mark.points(1)
@@ -83,12 +121,11 @@ def test_conv_output_shape_padding_and_stride(student):
     """conv_output_shape is (n + 2 * p - k) // s + 1 per dimension, padding on both sides:
     a 5 x 5 kernel with padding 2 keeps 28 x 28; (8, 8) with a 3 x 3 kernel, padding 1 and
     stride 2 gives (4, 4); pairs work too (§6.3)."""
-    for args, expected in ((((28, 28), 5, 2), (28, 28)), (((8, 8), 3, 1, 2), (4, 4)),
+    for args, expected in ((((28, 28), 5, 2, 1), (28, 28)), (((8, 8), 3, 1, 2), (4, 4)),
                            (((8, 8), (5, 3), (0, 1), (3, 4)), (2, 2))):
-        got = student.conv_output_shape(*args)
-        assert got == expected, f"conv_output_shape{args} is {got!r}, expected {expected}"
-        assert all(type(v) is int for v in got), \
-            f"conv_output_shape{args} should hold Python ints, not {got!r}"
+        with hints_on_error(PAIR_HINTS):
+            got = student.conv_output_shape(*args)
+        expect_shape_tuple(got, expected, f"conv_output_shape{args}", shape_mistakes(*args))
 
 
 @pytest.mark.points(1)
@@ -96,10 +133,8 @@ def test_pool2d_book_example(student):
     """pool2d on the book's 3 x 3 X with a 2 x 2 window moves one step at a time (windows
     overlap): max gives [[4, 5], [7, 8]], avg gives [[2, 3], [5, 6]], each window's sum over
     its 4 entries (§6.5.1)."""
-    for mode, expected in (("max", [[4.0, 5.0], [7.0, 8.0]]), ("avg", [[2.0, 3.0], [5.0, 6.0]])):
-        out = expect_tensor(student.pool2d(BOOK_X, (2, 2), mode),
-                            f"pool2d(X, (2, 2), {mode!r})", shape=(2, 2))
-        assert_close(out, torch.tensor(expected), f"pool2d(X, (2, 2), {mode!r})")
+    for mode in ("max", "avg"):
+        check_pool(student, BOOK_X, (2, 2), mode)
 
 
 @pytest.mark.points(1)
@@ -107,60 +142,84 @@ def test_pool2d_avg_of_a_2_by_3_window(student):
     """Average pooling divides each window's sum by its number of entries: a (2, 3) window
     holds 6 (not 2 + 3, nor 2 * 2); a float64 X gives a float64 result (§6.5.1)."""
     X = torch.arange(12.0, dtype=torch.float64).reshape(3, 4) ** 2
-    out = expect_tensor(student.pool2d(X, (2, 3), "avg"), "pool2d(X, (2, 3), 'avg')",
-                        shape=(2, 2), dtype=torch.float64)
-    assert_close(out, F.avg_pool2d(X[None, None], (2, 3), stride=1)[0, 0],
-                 "pool2d(X, (2, 3), 'avg') for X (3, 4)")
+    check_pool(student, X, (2, 3), "avg")
+
+
+@pytest.mark.points(1)
+def test_pool2d_int_pool_size(student):
+    """pool_size may be an int k, meaning a (k, k) window: pool2d(X, 2) and pool2d(X, 3,
+    'avg') for X (4, 5) give (3, 4) and (2, 3) outputs (turn pool_size into a pair first,
+    as_pair(pool_size)) (§6.5.1)."""
+    X = torch.tensor([[3.0, -1.0, 4.0, 1.0, -5.0], [9.0, 2.0, -6.0, 5.0, 3.0],
+                      [-5.0, 8.0, 9.0, -7.0, 9.0], [3.0, 2.0, -3.0, 8.0, 4.0]])
+    check_pool(student, X, 2, "max")
+    check_pool(student, X, 3, "avg")
+
+
+@pytest.mark.points(1)
+def test_pool2d_max_of_negative_entries(student):
+    """Max pooling of an X whose entries are all negative gives each window's (negative)
+    maximum, never 0: take the window's own max, or start a running maximum from its first
+    entry, not from zeros (§6.5.1)."""
+    X = -torch.arange(1.0, 13.0).reshape(3, 4) ** 2
+    check_pool(student, X, (2, 2), "max")
 
 
 @pytest.mark.points(1)
 def test_pool2d_unknown_mode(student):
     """pool2d(X, 2, 'min') raises ValueError: only 'max' and 'avg' are pooling modes here
     (§6.5.1)."""
-    try:
-        out = student.pool2d(BOOK_X, 2, "min")
-    except StudentRaised as e:
-        assert "raised ValueError" in str(e), f"raise ValueError for mode 'min', not: {e}"
-    else:
-        raise AssertionError(f"pool2d(X, 2, 'min') returned {out!r} instead of raising "
-                             "ValueError")
+    check_unknown_mode(student, BOOK_X, "min")
 
 
 @pytest.mark.points(1)
-def test_conv2d_layer(student):
+def test_Conv2D_layer(student):
     """Conv2D((1, 2)) has parameters weight (1, 2) and bias (1,); with weight [[1, -1]] and
     bias 0.5 its forward is corr2d(x, weight) + bias (§6.2.2)."""
-    layer = student.Conv2D((1, 2))
-    shapes = {k: tuple(v.shape) for k, v in layer.state_dict().items()}
-    assert shapes == {"weight": (1, 2), "bias": (1,)}, f"Conv2D((1, 2))'s parameters: {shapes}"
-    layer.load_state_dict({"weight": torch.tensor([[1.0, -1.0]]), "bias": torch.tensor([0.5])})
-    out = layer(BOOK_X)
-    assert_close(out, conv2d(BOOK_X[None], torch.tensor([[[[1.0, -1.0]]]]))[0] + 0.5,
-                 "Conv2D((1, 2))(X) with weight [[1, -1]] and bias 0.5")
+    with hints_on_error(PAIR_HINTS):
+        layer = student.Conv2D((1, 2))
+    expect_conv2d_parameters(layer, (1, 2), "Conv2D((1, 2))")
+    K = torch.tensor([[1.0, -1.0]])
+    layer.load_state_dict({"weight": K, "bias": torch.tensor([0.5])})
+    with hints_on_error(LOOP_HINTS):
+        out = layer(BOOK_X)
+    check_result(out, oracle_conv(BOOK_X[None], K[None, None])[0].float() + 0.5,
+                 "Conv2D((1, 2))(X) with weight [[1, -1]] and bias 0.5",
+                 corr_scale(BOOK_X, K) + 0.5, conv2d_layer_mistakes(BOOK_X, K, 0.5))
 
 
-def learned_kernel(X: torch.Tensor, Y: torch.Tensor, num_epochs: int, lr: float):
-    """learn_kernel's steps, with torch's conv2d: a zero kernel, one gradient step per epoch."""
-    K = torch.zeros(1, 2, requires_grad=True)
-    for _ in range(num_epochs):
-        loss = ((conv2d(X[None], K[None, None])[0] - Y) ** 2).sum()
-        (grad,) = torch.autograd.grad(loss, K)
-        K = (K - lr * grad).detach().requires_grad_(True)
-    return K.detach()
+@pytest.mark.points(1)
+def test_Conv2D_layers_are_independent(student):
+    """Two Conv2D(2) layers share no parameter: loading new values into one (load_state_dict)
+    leaves the other as it was. nn.Parameter(t) uses the tensor t it is given, so make each
+    parameter from a new tensor in __init__, never from one made once (a default argument, a
+    module-level tensor) (§6.2.2)."""
+    check_apart(student.Conv2D(2), student.Conv2D(2), "Conv2D(2) layer",
+                "Make each parameter from a new tensor in __init__: nn.Parameter(t) shares the "
+                "tensor t it is given, it never copies it.")
 
 
 @pytest.mark.points(1)
 def test_learn_kernel_edge_detector(student):
     """learn_kernel(X, Y, (1, 2)) on the book's edge image starts from zeros and takes 10
     steps of lr 3e-2, each with the gradient of that epoch's loss alone (K.grad zeroed after
-    every step): it comes close to the edge detector [[1, -1]] (§6.2.4)."""
-    X = torch.ones(6, 8)
-    X[:, 2:6] = 0
-    Y = conv2d(X[None], torch.tensor([[[[1.0, -1.0]]]]))[0]
-    out = expect_tensor(student.learn_kernel(X, Y, (1, 2)), "learn_kernel(X, Y, (1, 2))",
-                        shape=(1, 2))
-    assert not out.requires_grad, "return the learned kernel detached (K.detach())"
-    assert_close(out, learned_kernel(X, Y, 10, 3e-2), "learn_kernel(X, Y, (1, 2))", atol=1e-4)
+    every step): it comes close to the edge detector [[1, -1]], and comes back detached
+    (§6.2.4)."""
+    X, Y = edge_problem()
+    with hints_on_error(PAIR_HINTS):
+        out = student.learn_kernel(X, Y, (1, 2))
+    check_learned_kernel(out, X, Y, (1, 2), 10, 3e-2, "learn_kernel(X, Y, (1, 2))")
+
+
+@pytest.mark.points(1)
+def test_learn_kernel_keeps_float64(student):
+    """For a float64 X and Y the kernel is float64 too: D2L's torch.zeros(kernel_size) makes
+    float32, so start from torch.zeros(..., dtype=X.dtype) (§6.2.4)."""
+    X, Y = edge_problem(torch.float64)
+    with hints_on_error(PAIR_HINTS):
+        out = student.learn_kernel(X, Y, (1, 2), 3, 3e-2)
+    check_learned_kernel(out, X, Y, (1, 2), 3, 3e-2, "learn_kernel(X, Y, (1, 2), 3) for "
+                         "float64 X and Y")
 
 
 @pytest.mark.points(1)
@@ -169,11 +228,10 @@ def test_lenet_shapes(student):
     Conv2d(1, 6, 5), Conv2d(6, 16, 5), Linear(16 * 5 * 5 = 400, 120), Linear(120, 84) and
     Linear(84, 10), each with a bias (§6.6.1)."""
     net = student.lenet()
-    shapes = [tuple(v.shape) for v in net.state_dict().values()]
-    assert shapes == [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,),
-                      (84, 120), (84,), (10, 84), (10,)], f"lenet()'s parameter shapes: {shapes}"
-    expect_tensor(net(torch.rand(2, 1, 28, 28)), "lenet()(X) for X (2, 1, 28, 28)",
-                  shape=(2, 10))
+    lenet_parameters(net, "lenet()")
+    with hints_on_error(LENET_HINTS):
+        out = net(torch.rand(2, 1, 28, 28))
+    expect_tensor(out, "lenet()(X) for X (2, 1, 28, 28)", shape=(2, 10))
 
 
 @pytest.mark.points(1)
@@ -181,19 +239,22 @@ def test_lenet_layers(student):
     """lenet() computes the book's LeNet: with the same parameters (random, set by the test),
     sigmoids, not ReLU; 2 x 2 average pooling with stride 2, not max pooling (§6.6.1)."""
     net = student.lenet()
-    book = nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
-        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
-        nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10))
-    state = net.state_dict()
-    assert [v.shape for v in state.values()] == [v.shape for v in book.state_dict().values()], \
-        "lenet()'s parameters do not have the book's shapes (see test_lenet_shapes)"
-    keys = list(state)
     g = torch.Generator().manual_seed(0)
-    values = [torch.randn(v.shape, generator=g) * 0.5 for v in book.state_dict().values()]
-    net.load_state_dict(dict(zip(keys, values, strict=True)))
-    book.load_state_dict(dict(zip(book.state_dict(), values, strict=True)))
+    params = [(k, torch.randn(v.shape, generator=g) * 0.5)
+              for k, v in lenet_parameters(net, "lenet()")]
+    net.load_state_dict(dict(params))
     X = torch.rand(4, 1, 28, 28, generator=g)
-    with torch.no_grad():
-        expected = book(X)
-    assert_close(net(X), expected, "lenet()(X)", scale=100 * float(expected.abs().max()))
+    expected, mistakes = lenet_outputs(params, X)
+    with hints_on_error(LENET_HINTS):
+        out = net(X)
+    assert_close(out, expected, "lenet()(X) for images X (4, 1, 28, 28)",
+                 scale=100 * max(1.0, max_abs(expected)), mistakes=mistakes)
+
+
+@pytest.mark.points(1)
+def test_lenet_nets_are_independent(student):
+    """Two nets from lenet() share no parameter: loading new values into one (load_state_dict)
+    leaves the other as it was. Build the layers inside lenet(), on every call, never one
+    module-level net that every call returns (§6.6.1)."""
+    check_apart(student.lenet(), student.lenet(), "lenet() net",
+                "Build new layers inside lenet(), on every call.")
