@@ -111,6 +111,7 @@ def _failure_from_error(function: str, error: object) -> Exception:
 
 MAX_TIMEOUTS = 2  # a function that hangs twice is not called again in this submission
 RETRY_FRACTION = 0.25  # of its limit, for a function that ran out of time once
+STARVED_FACTOR = 8  # a worker waiting for CPU (a loaded machine) may take 8x its time in wall clock
 
 
 class Session:
@@ -264,7 +265,7 @@ class Session:
         if left <= 0:
             raise StudentTimedOut(f"the submission used up its {self.budget_s:.0f} s of "
                                   "grading time; the remaining tests were not run")
-        limit = min(topic.call_timeout_s, left)
+        limit = cap = min(topic.call_timeout_s, left)
         # A module's import is not a test's work (a notebook's top-level cells run there): it
         # has the per-call limit and spends nothing of the test's budget.
         in_test = request.get("kind") != "import"
@@ -279,6 +280,8 @@ class Session:
             limit = min(limit, test_budget - self.test_used_s)
         if self.timeouts.get(function):  # an infinite loop loops on every input
             limit = min(limit, (test_budget or topic.call_timeout_s) * RETRY_FRACTION)
+        # the wall clock a worker starved of CPU by other processes may take for its time
+        cap = min(cap, STARVED_FACTOR * limit)
         arguments = request.get("arguments") or describe_arguments(request.get("args", ()),
                                                                     request.get("kwargs", {}))
         request = {**request, "arguments": arguments,
@@ -291,7 +294,7 @@ class Session:
         before, self.last_limit_s = worker.busy_s, limit
         try:
             reply = worker.request(request, limit, args_tensors, functools.partial(
-                self._make_remote, tuple(request.get("forbidden", ()))), serve)
+                self._make_remote, tuple(request.get("forbidden", ()))), serve, cap)
         except WorkerTimeout:
             self.timeouts[function] = self.timeouts.get(function, 0) + 1
             budget = "" if test_budget is None else (

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
 PREFIX = "torchdrill-w"
-V1_CONTROLLERS = ("memory", "pids", "cpu")
+V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
 MEMORY_EVENTS = {"v2": "memory.events", "memory": "memory.oom_control"}
 
 
@@ -79,7 +79,7 @@ def join(name: str, memory_bytes: int, max_tasks: int) -> list[str]:
         return ["cgroup-memory", "cgroup-pids", "cgroup-cpu"]
     settings = {"memory": [("memory.limit_in_bytes", str(memory_bytes))],
                 "pids": [("pids.max", str(max_tasks))],
-                "cpu": [("cpu.shares", "1024")]}
+                "cpu": [("cpu.shares", "1024")], "cpuacct": []}
     for controller, parent in parents.items():
         group = parent / f"{PREFIX}{name}"
         try:
@@ -91,7 +91,8 @@ def join(name: str, memory_bytes: int, max_tasks: int) -> list[str]:
             with contextlib.suppress(OSError):
                 group.rmdir()
             continue
-        done.append(f"cgroup-{controller}")
+        if controller != "cpuacct":  # accounting (`cpu_seconds`), not a limit
+            done.append(f"cgroup-{controller}")
     return done
 
 
@@ -107,6 +108,24 @@ def remove(name: str, wait_s: float = 1.0) -> None:
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.005)
+
+
+def cpu_seconds(name: str) -> float | None:
+    """CPU seconds the processes of this worker's cgroup have used (v2's cpu.stat, v1's
+    cpuacct.usage), or None where neither can be read: a worker's time as the kernel counts
+    it, which a loaded machine does not stretch as it stretches the wall clock."""
+    parents = _parents()
+    try:
+        if "v2" in parents:
+            text = (parents["v2"] / f"{PREFIX}{name}" / "cpu.stat").read_text()
+            usage = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
+            return int(usage["usage_usec"]) / 1e6
+        if "cpuacct" in parents:
+            usage_ns = (parents["cpuacct"] / f"{PREFIX}{name}" / "cpuacct.usage").read_text()
+            return int(usage_ns) / 1e9
+    except (OSError, KeyError, ValueError):
+        pass
+    return None
 
 
 def oom_killed(name: str) -> bool:

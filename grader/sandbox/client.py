@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import select
 import signal
 import socket
 import struct
@@ -275,7 +276,8 @@ class LocalWorker:
         self.worker = Worker(None, {**config, "capture_output": False})
 
     def request(self, request: dict[str, Any], timeout_s: float, arg_tensors: list,
-                make_remote, serve: Serve | None = None) -> dict[str, Any]:
+                make_remote, serve: Serve | None = None, cap_s: float | None = None
+                ) -> dict[str, Any]:
         from grader.sandbox import wire
 
         nonce = secrets.token_hex(8)
@@ -314,22 +316,28 @@ class WorkerConnection:
         return dec.decode(dec.tree[name])
 
     def request(self, request: dict[str, Any], timeout_s: float, arg_tensors: list,
-                make_remote, serve: Serve | None = None) -> dict[str, Any]:
+                make_remote, serve: Serve | None = None, cap_s: float | None = None
+                ) -> dict[str, Any]:
         """Send one request and decode the reply as data; kill the worker on any breach.
-        `serve`: what answers the worker's callbacks (a stand-in's value) meanwhile, at most
-        MAX_CALLBACKS of them; the grader's own time on them is not the worker's."""
+        The worker may use `timeout_s` of its own time (`_used`), within `cap_s` of wall clock
+        (default `timeout_s`): a worker that other processes starve of CPU is not stopped
+        for the time it waited. `serve`: what answers the worker's callbacks (a stand-in's
+        value) meanwhile, at most MAX_CALLBACKS of them; the grader's own time on them is not
+        the worker's."""
         from grader.sandbox import wire
 
         if not self.alive:
             raise WorkerDied("the worker is no longer running")
         nonce = secrets.token_hex(8)
         payload = _pickled({**request, "nonce": nonce})
-        start = time.perf_counter()
-        deadline, ours, callbacks = start + timeout_s, 0.0, 0
+        cap_s = max(cap_s or timeout_s, timeout_s)
+        start, cpu = time.perf_counter(), cgroups.cpu_seconds(str(self.outer_pid))
+        ours, callbacks = 0.0, 0
         try:
-            self.sock.settimeout(timeout_s)
+            self.sock.settimeout(cap_s)
             wire.send_message(self.sock, wire.PICKLE, payload)
             while True:
+                self._await_reply(start, ours, cpu, timeout_s, cap_s)
                 kind, reply = wire.recv_message(self.sock, self.max_reply_bytes)
                 if kind != wire.CALLBACK:
                     break
@@ -339,7 +347,6 @@ class WorkerConnection:
                 began = time.perf_counter()
                 wire.send_message(self.sock, wire.PICKLE, answer_callback(reply, serve))
                 ours += time.perf_counter() - began
-                self.sock.settimeout(max(deadline + ours - time.perf_counter(), 1e-3))
             if kind != wire.DATA:
                 raise wire.WireError("the worker sent a message that is not data")
             return decode_reply(reply, nonce, arg_tensors, make_remote)
@@ -350,7 +357,28 @@ class WorkerConnection:
             self.kill()
             raise WorkerDied(str(e) or type(e).__name__) from None
         finally:
-            self.busy_s += time.perf_counter() - start - ours
+            self.busy_s += self._used(start, ours, cpu)
+
+    def _used(self, start: float, ours: float, cpu: float | None) -> float:
+        """The worker's time on this request so far: its wall clock (less the grader's own
+        on callbacks), or its CPU time where that is less and the cgroup says it (a loaded
+        machine: the wall clock counts the time other processes ran)."""
+        wall = time.perf_counter() - start - ours
+        now = None if cpu is None else cgroups.cpu_seconds(str(self.outer_pid))
+        return wall if now is None or cpu is None else min(wall, now - cpu)
+
+    def _await_reply(self, start: float, ours: float, cpu: float | None, timeout_s: float,
+                     cap_s: float) -> None:
+        """Until the worker has something to send: TimeoutError once it has used `timeout_s`
+        of its time or `cap_s` of wall clock has passed."""
+        while True:
+            wall = time.perf_counter() - start - ours
+            wait = min(timeout_s - self._used(start, ours, cpu), cap_s - wall)
+            if wait <= 0:
+                raise TimeoutError
+            if select.select([self.sock], [], [], wait)[0]:
+                self.sock.settimeout(max(cap_s - wall, 1.0))  # the message itself
+                return
 
     def kill(self) -> None:
         """Kill the worker's namespace (its pid 1) and the process group around it."""

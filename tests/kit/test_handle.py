@@ -10,6 +10,8 @@ import shutil
 import signal
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 import torch
@@ -25,6 +27,7 @@ from grader.failures import (
     StudentTimedOut,
 )
 from grader.handle import RemoteRef
+from grader.sandbox import cgroups
 from grader.sandbox.lazy import WORKER_LAZY_MODULES
 from tests.kit.students import student_of
 
@@ -76,6 +79,15 @@ def spin(n):
 
 def crash():
     os.abort()
+
+def work(cpu_s):
+    start = time.process_time()
+    while time.process_time() - start < cpu_s:
+        pass
+    return cpu_s
+
+def nap(s):
+    time.sleep(s)
 
 def shout():
     print("x" * 10_000_000)
@@ -205,6 +217,46 @@ def test_a_function_that_hung_gets_a_quarter_of_the_time_then_no_more_calls(stud
     student._session.begin_test("third")
     with pytest.raises(StudentTimedOut, match="not run again"):
         student.spin(2)
+
+
+def _paused(pgid: int, after_s: float, for_s: float) -> threading.Thread:
+    """A thread that stops the process group `after_s` into the call and lets it go on
+    `for_s` later: a worker that other processes kept off the CPU that long."""
+    def pause() -> None:
+        time.sleep(after_s)
+        os.killpg(pgid, signal.SIGSTOP)
+        time.sleep(for_s)
+        os.killpg(pgid, signal.SIGCONT)
+    thread = threading.Thread(target=pause)
+    thread.start()
+    return thread
+
+
+def test_a_worker_starved_of_cpu_is_not_stopped_for_the_time_it_waited(student):
+    """On a loaded machine (a class graded on every core, other jobs), a correct function that
+    needs 0.25 s of CPU within its test's 1 s gets it, however long it waits for the
+    CPU; one that sleeps is still stopped, at 8 times its time."""
+    session = student._session
+    if session.template is None:
+        pytest.skip("no time limits in-process")
+    session.begin_test("warm")
+    student.square(torch.tensor([1.0]))  # the worker starts outside the timed call
+    worker = session._worker()
+    if cgroups.cpu_seconds(str(worker.outer_pid)) is None:
+        pytest.skip("no cgroup CPU accounting here: the wall clock is the worker's time")
+    session.begin_test("starved", budget_s=1.0)
+    pause = _paused(worker.outer_pid, 0.05, 1.1)  # within the fixture's 2 s per call
+    began = time.perf_counter()
+    try:
+        assert student.work(0.25) == 0.25
+    finally:
+        pause.join()
+    assert time.perf_counter() - began > 1.1
+    session.begin_test("asleep", budget_s=0.25)
+    began = time.perf_counter()
+    with pytest.raises(StudentTimedOut):
+        student.nap(60)
+    assert time.perf_counter() - began < 8 * 0.25 + 1.5
 
 
 def test_a_dead_template_is_restarted(student):
