@@ -1,13 +1,13 @@
 """Hidden tests for the optimization algorithms (§11.3-11.10) and Himmelblau's function.
 
-Oracles are the section's formulas computed here in float64 (tests/public/_mistakes_optim.py,
-whose flags also give the recognised mistakes' results; not torch.optim, whose first optimizer
-imports torch._dynamo into the grading process), and for
-`find_minimum` torch.optim.Adam's own steps, taken here. The update functions get worker-side
-`Parameters`, `States` and `Hyperparams` (torchdrill.callables), which they change in place as
-in one process; the test reads them back after every call (`run_steps`). Gradients are drawn
-with entries of every size, zero and 1e-4 included, where eps inside or outside the square
-root, or no eps, changes the step.
+Oracles are the section's formulas computed here in float64 (tests/hidden/_optimizers.py,
+whose flags also give the recognised mistakes' results, named with the messages of
+tests/public/_mistakes_optim.py; not torch.optim, whose first optimizer imports torch._dynamo
+into the grading process), and for `find_minimum` torch.optim.Adam's own steps, taken here.
+The update functions get worker-side `Parameters`, `States` and `Hyperparams`
+(torchdrill.callables), which they change in place as in one process; the test reads them back
+after every call (`run_steps`). Gradients are drawn with entries of every size, zero and 1e-4
+included, where eps inside or outside the square root, or no eps, changes the step.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from grader.checks import (
     hints_on_error,
 )
 from grader.plugin import record_curve
+from tests.hidden import _optimizers as O
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import (
     CUSTOM_FUNCTION_HINTS,
@@ -33,33 +34,35 @@ from tests.hidden._conventions import (
     expect_exact_float,
     expect_on_gpu,
 )
-from tests.public import _mistakes_optim as O
-from tests.public._mistakes_optim import (
-    ADAGRAD_STATE,
-    ADAM_STATE,
-    DESCEND_ATTACHED,
-    MOMENTUM_STATE,
-    RMSPROP_STATE,
-    UPDATE_HINTS,
+from tests.hidden._optimizers import (
     adagrad_mistakes,
     adam_mistakes,
-    adam_t_message,
-    check_step,
-    check_zero_states,
-    descend_hyperparams_message,
     descend_mistakes,
     find_minimum_mistakes,
     himmelblau_in_dtype,
     himmelblau_mistakes,
     momentum_mistakes,
     rmsprop_mistakes,
+)
+from tests.public._mistakes_optim import (
+    ADAGRAD_STATE,
+    ADAM_STATE,
+    DESCEND_ATTACHED,
+    HIMMELBLAU_INDEX_HINTS,
+    MOMENTUM_STATE,
+    RMSPROP_STATE,
+    UPDATE_HINTS,
+    adam_t_message,
+    check_step,
+    check_zero_states,
+    descend_hyperparams_message,
     run_steps,
 )
 from torchdrill import callables as cf
 
 MINIMA = {(0.0, 0.0): (3.0, 2.0), (-1.0, 0.0): (-2.805118, 3.131312),
           (-4.0, 0.0): (-3.779310, -3.283186), (4.0, 0.0): (3.584428, -1.848126)}
-HIMMELBLAU_HINTS = {**NON_CONTIGUOUS_HINTS, **O.HIMMELBLAU_INDEX_HINTS}
+HIMMELBLAU_HINTS = {**NON_CONTIGUOUS_HINTS, **HIMMELBLAU_INDEX_HINTS}
 
 # --------------------------------------------------------------------------- himmelblau
 

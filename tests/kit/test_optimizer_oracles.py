@@ -1,16 +1,25 @@
-"""The optim topic's oracles (the steps of tests/public/_mistakes_optim.py) are the formulas
+"""The optim topic's oracles (the steps of tests/hidden/_optimizers.py) are the formulas
 torch.optim computes where the contract agrees with it: SGD with momentum and Adam (eps = 1e-6)
 step for step, and `adam_path` torch.optim.Adam's float32 path bit for bit. AdaGrad and RMSProp
 with eps outside the square root (the mistake the tests name) are torch.optim's; the
 contract's, eps inside, differ from them for tiny gradients. Checked here, in the kit, because
 the grader's tests may not construct an optimizer: that imports torch._dynamo into every
-grading process."""
+grading process.
+
+The public tests cannot use those formulas (tests/public/ ships to students, and a formula is
+the exercise's answer), so they read literal tables (`*_EXAMPLE` in
+tests/public/_mistakes_optim.py): their inputs, the right answers and what each named mistake
+gives. Every number of every table is checked here against what the hidden oracles and
+recognisers compute for the table's own inputs, and each table names the same mistakes, in
+the same order, as the recogniser the hidden tests use, so the two cannot drift apart."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from tests.public import _mistakes_optim as O
+from tests.hidden import _optimizers as O
+from tests.public import _mistakes_optim as P
 
 STEPS = 5
 
@@ -95,3 +104,112 @@ def test_adagrad_and_rmsprop_of_torch_put_eps_outside():
         p, g, s, 0.01, 0.9, eps_inside=False), p0, grads, zeros), rmsprop)
     inside = O.adagrad_step(p0, grads[0], zeros, 0.01)[0]
     assert (1 - adagrad[0][0]) / (1 - inside[0]) > 9
+
+
+# --------------------------------------------------------------------------- the public tables
+
+def assert_literal(literal: torch.Tensor, computed: torch.Tensor, what: str,
+                   atol: float | None = None) -> None:
+    """`literal` (float32, from a table) is `computed` rounded to float32, exactly: the
+    oracles are elementwise float64 formulas rounded once, the same float32 on every machine
+    (or, given `atol`, within it: a long float32 path)."""
+    assert isinstance(literal, torch.Tensor) and literal.dtype == torch.float32, what
+    assert tuple(literal.shape) == tuple(computed.shape), (what, literal.shape, computed.shape)
+    want = computed.detach().to(torch.float32)
+    same = (torch.equal(literal, want) if atol is None else
+            bool(((literal.double() - want.double()).abs() <= atol).all()))
+    assert same, f"{what}: the table has {literal.tolist()}, the oracle {want.tolist()}"
+
+
+def assert_mistakes(table: dict, computed: dict, what: str, atol: float | None = None) -> None:
+    """The table names the recogniser's mistakes, in its order (the first match is the one a
+    test names), each with the recogniser's value."""
+    assert list(table) == list(computed), (what, [m[:30] for m in table],
+                                           [m[:30] for m in computed])
+    for message, wrong in computed.items():
+        assert_literal(table[message], wrong, f"{what}, mistake {message[:40]!r}", atol)
+
+
+def test_himmelblau_tables():
+    for name in ("HIMMELBLAU_POINTS_EXAMPLE", "HIMMELBLAU_GRID_EXAMPLE"):
+        example = getattr(P, name)
+        x = example["x"]
+        assert_literal(example["expected"], O.himmelblau_in_dtype(x.double()), name)
+        assert_mistakes(example["mistakes"], O.himmelblau_mistakes(x), name)
+    example = P.HIMMELBLAU_POINTS_EXAMPLE
+    assert_literal(example["at_point"], O.himmelblau_in_dtype(example["point"].double()),
+                   "HIMMELBLAU_POINTS_EXAMPLE at its point")
+    assert not P.HIMMELBLAU_GRID_EXAMPLE["x"].is_contiguous()
+
+
+def test_momentum_table():
+    example = P.MOMENTUM_EXAMPLE
+    lr, momentum = example["hyperparams"]["lr"], example["hyperparams"]["momentum"]
+    p, v = example["p"].double(), example["v"].double()
+    assert len(example["steps"]) == len(example["grads"])
+    for k, (g, step) in enumerate(zip(example["grads"], example["steps"], strict=True)):
+        what = f"MOMENTUM_EXAMPLE step {k + 1}"
+        assert_mistakes(step["mistakes"], O.momentum_mistakes(p, g.double(), v, lr, momentum),
+                        what)
+        p, v = O.momentum_step(p, g.double(), v, lr, momentum)
+        assert_literal(step["expected"][0], p, f"{what}, p")
+        assert_literal(step["expected"][1], v, f"{what}, v")
+
+
+def _pairs(state):
+    return tuple(x.double() for x in state) if isinstance(state, tuple) else state.double()
+
+
+@pytest.mark.parametrize("name", ["ADAGRAD_EXAMPLE", "RMSPROP_EXAMPLE", "ADAM_EXAMPLE"])
+def test_one_update_tables(name):
+    example = getattr(P, name)
+    h = example["hyperparams"]
+    step, mistakes = {
+        "ADAGRAD_EXAMPLE": (lambda p, g, s: O.adagrad_step(p, g, s, h["lr"]),
+                            lambda p, g, s, i: O.adagrad_mistakes(p, g, s, h["lr"])),
+        "RMSPROP_EXAMPLE": (lambda p, g, s: O.rmsprop_step(p, g, s, h["lr"], h["gamma"]),
+                            lambda p, g, s, i: O.rmsprop_mistakes(p, g, s, h["lr"], h["gamma"])),
+        "ADAM_EXAMPLE": (lambda p, g, vs: O.adam_step(p, g, *vs, h["lr"], h["t"]),
+                         lambda p, g, vs, i: O.adam_mistakes(p, g, vs, h["lr"], h["t"], i)),
+    }[name]
+    columns = (example["params"], example["grads"], example["states"],
+               example["expected_params"], example["expected_states"], example["mistakes"])
+    assert len({len(c) for c in columns}) == 1, name
+    for i, (p, g, state, want_p, want_state, wrong) in enumerate(zip(*columns, strict=True)):
+        what = f"{name} parameter {i}"
+        args = (p.double(), g.double(), _pairs(state))
+        assert_mistakes(wrong, mistakes(*args, i), what)
+        new_p, new_state = step(*args)
+        assert_literal(want_p, new_p, f"{what}, p")
+        for j, (literal, value) in enumerate(zip(*(
+                (x if isinstance(x, tuple) else (x,)) for x in (want_state, new_state)),
+                strict=True)):
+            assert_literal(literal, value, f"{what}, state {j}")
+
+
+@pytest.mark.parametrize("name", ["DESCEND_EXAMPLE", "DESCEND_FUNCTION_EXAMPLE"])
+def test_descend_tables(name):
+    example = getattr(P, name)
+    f, x0, lr, n = example["f"], example["x0"], example["lr"], example["num_steps"]
+    assert_literal(example["expected"], O.counting_path(f, x0, lr, n)[0], name)
+    assert_mistakes(example["mistakes"], O.descend_mistakes(f, x0, lr, n), name)
+
+
+def test_find_minimum_table():
+    """find_minimum's x is where torch.optim.Adam's float32 steps end; the table's expected is
+    the minimum itself, within a tenth of the test's atol (1e-3) of those steps' end, and the
+    mistake's x is checked to 1e-5, a hundredth of it (300 float32 steps)."""
+    example = P.FIND_MINIMUM_EXAMPLE
+    x0, lr, n = example["x0"], example["lr"], example["num_steps"]
+    assert_literal(example["expected"], O.adam_path(O.himmelblau_in_dtype, x0, lr, n),
+                   "FIND_MINIMUM_EXAMPLE", atol=1e-4)
+    assert_mistakes(example["mistakes"], O.find_minimum_mistakes(x0, lr, n),
+                    "FIND_MINIMUM_EXAMPLE", atol=1e-5)
+
+
+def test_every_table_is_checked():
+    """A table added to the public module without a check here fails."""
+    checked = {"HIMMELBLAU_POINTS_EXAMPLE", "HIMMELBLAU_GRID_EXAMPLE", "MOMENTUM_EXAMPLE",
+               "ADAGRAD_EXAMPLE", "RMSPROP_EXAMPLE", "ADAM_EXAMPLE", "DESCEND_EXAMPLE",
+               "DESCEND_FUNCTION_EXAMPLE", "FIND_MINIMUM_EXAMPLE"}
+    assert {n for n in dir(P) if n.endswith("_EXAMPLE")} == checked

@@ -1,34 +1,21 @@
 """The mistakes the optim tests recognise, and what they say about each: the public tests
-(test_optim.py beside this file) and the hidden ones both import it, so a mistake gets the same
-message wherever a test sees it.
+(test_optim.py beside this file) and the hidden ones both import the messages and checks here,
+so a mistake gets the same message wherever a test sees it.
 
-A recogniser returns `{message: what the mistake computes}` for the inputs of a test, which
-`grader.checks.assert_close(..., mistakes=...)` compares a wrong answer with. To compute a
-mistake's result it takes the steps of D2L chapter 11 as formulas (`momentum_step`,
-`adagrad_step`, `rmsprop_step`, `adam_step`), with a flag for each mistake; the hidden tests
-use the same formulas, flags off, as their oracles. torch.optim would serve where its formulas
-agree with the contract (momentum, Adam), but constructing an optimizer imports torch._dynamo,
-about a second of every grading process (grader/sandbox/lazy.py), so the grader takes the
-steps itself. tests/kit/test_optimizer_oracles.py checks these against
-torch.optim.SGD(momentum=...) and torch.optim.Adam, including `adam_path`'s claim to take
-torch.optim.Adam's steps bit for bit.
-
-A step takes a parameter, its gradient and its state and returns the new parameter and state
-(new tensors: the exercise's update functions change theirs in place).
+`grader.checks.assert_close(..., mistakes={message: wrong value})` names a mistake when a
+wrong answer matches what that mistake gives. For the public tests' fixed inputs, the right
+answers and what each mistake gives are written out below as numbers (a table per test,
+`*_EXAMPLE`), worked out from the formulas of D2L chapter 11 (in float64, then rounded to
+the float32 of the inputs); the instructor's kit checks every number against the oracles of
+the hidden tests, so the two agree.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 
 from grader.checks import assert_close, expect_tensor, max_abs
 from torchdrill import callables as cf
-
-EPS = 1e-6  # the contract's eps of adagrad, rmsprop and adam
-BETA1, BETA2 = 0.9, 0.999
-TORCH_ADAM_EPS = 1e-8  # torch.optim.Adam's default, find_minimum's
 
 # --------------------------------------------------------------------------- messages
 
@@ -114,165 +101,139 @@ def descend_hyperparams_message(t, num_steps: int) -> str | None:
             "(no copies), so that what the update changes stays changed.")
 
 
-# --------------------------------------------------------------------------- the steps
+# --------------------------------------------------------------------------- the public tests
+# A table per public test: its inputs, the right answer and, under "mistakes", what each mistake
+# the test names gives for those inputs (float32, each number written with the digits that
+# round to its float32 value). Where a mistake gives the right answer for these inputs (the
+# first momentum step from v = 0, a parameter whose gradient is 0) it is listed all the same:
+# it is caught at a later step or on the other parameter.
 
+HIMMELBLAU_POINTS_EXAMPLE = {
+    "point": torch.tensor([0.0, 0.0]),
+    "at_point": torch.tensor(170.0),
+    "x": torch.tensor([[0.0, 0.0], [3.0, 2.0], [1.0, -1.0]]),
+    "expected": torch.tensor([170.0, 0.0, 146.0]),
+    # x[0] and x[1] taken for the coordinates: the points (0, 3) and (0, 2)
+    "mistakes": {HIMMELBLAU_ROWS: torch.tensor([68.0, 90.0])},
+}
 
-def momentum_step(p: torch.Tensor, g: torch.Tensor, v: torch.Tensor, lr: float,
-                  momentum: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """v = momentum * v + g; p -= lr * v (§11.6.5)."""
-    v = momentum * v + g
-    return p - lr * v, v
+HIMMELBLAU_GRID_EXAMPLE = {
+    # (2, 3, 2), transposed (not contiguous): x[i, j] is the point in row j, column i below
+    "x": torch.tensor([[[0.0, 0.0], [3.0, 2.0]], [[1.0, -1.0], [-1.0, 0.0]],
+                       [[2.0, 1.0], [0.0, 2.0]]]).transpose(0, 1),
+    # f(0, 0) = 170, f(1, -1) = 146, f(2, 1) = 52; f(3, 2) = 0, f(-1, 0) = 164, f(0, 2) = 90
+    "expected": torch.tensor([[170.0, 146.0, 52.0], [0.0, 164.0, 90.0]]),
+    "mistakes": {HIMMELBLAU_ROWS: torch.tensor([[68.0, 90.0], [146.0, 164.0], [74.0, 68.0]])},
+}
 
+MOMENTUM_EXAMPLE = {
+    "p": torch.tensor([1.0, -2.0]),
+    "v": torch.zeros(2),
+    "grads": [torch.tensor([2.0, 0.5]), torch.tensor([1.0, -1.0])],
+    "hyperparams": {"lr": 0.1, "momentum": 0.9},
+    "steps": [  # after each call: (p, v), and p after each mistake
+        {"expected": (torch.tensor([0.8, -2.05]), torch.tensor([2.0, 0.5])),
+         "mistakes": {MOMENTUM_NOT_SCALED: torch.tensor([0.8, -2.05]),
+                      MOMENTUM_STEP_BY_GRAD: torch.tensor([0.8, -2.05])}},
+        {"expected": (torch.tensor([0.52, -1.995]), torch.tensor([2.8, -0.55])),
+         "mistakes": {MOMENTUM_NOT_SCALED: torch.tensor([0.5, -2.0]),
+                      MOMENTUM_STEP_BY_GRAD: torch.tensor([0.7, -1.95])}},
+    ],
+}
 
-def adagrad_step(p: torch.Tensor, g: torch.Tensor, s: torch.Tensor, lr: float,
-                 eps: float = EPS, eps_inside: bool = True
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """s += g**2; p -= lr * g / sqrt(s + eps) (§11.7.5); `eps_inside=False`: torch.optim's
-    sqrt(s) + eps."""
-    s = s + g * g
-    return p - lr * g / _root(s, eps, eps_inside), s
+# gradients of two parameters for adagrad and rmsprop: tiny entries, where eps = 1e-6 inside
+# or outside the square root changes the step, a large one, and a zero one (b), where a step
+# without eps would be 0 / 0 (that mistake gives nan there, which the test does not name)
+ADAGRAD_EXAMPLE = {
+    "params": [torch.ones(3), torch.ones(1)],
+    "grads": [torch.tensor([1e-4, -1e-3, 0.5]), torch.tensor([0.0])],
+    "states": [torch.zeros(3), torch.zeros(1)],
+    "hyperparams": {"lr": 0.01},
+    "expected_params": [torch.tensor([0.99900496, 1.007071, 0.99]), torch.tensor([1.0])],
+    "expected_states": [torch.tensor([9.999999e-09, 1.0000001e-06, 0.25]), torch.tensor([0.0])],
+    "mistakes": [  # per parameter
+        {EPS_OUTSIDE: torch.tensor([0.990099, 1.00999, 0.99]),
+         NO_EPS: torch.tensor([0.99, 1.01, 0.99])},
+        {EPS_OUTSIDE: torch.tensor([1.0])},
+    ],
+}
 
+RMSPROP_EXAMPLE = {
+    "params": [torch.ones(3), torch.ones(1)],
+    "grads": [torch.tensor([1e-4, -1e-3, 0.5]), torch.tensor([0.0])],
+    "states": [torch.zeros(3), torch.zeros(1)],
+    "hyperparams": {"lr": 0.01, "gamma": 0.9},
+    "expected_params": [torch.tensor([0.9990005, 1.0095346, 0.9683778]), torch.tensor([1.0])],
+    "expected_states": [torch.tensor([1e-09, 1.0000001e-07, 0.025]), torch.tensor([0.0])],
+    "mistakes": [  # per parameter
+        {EPS_OUTSIDE: torch.tensor([0.9693466, 1.0315231, 0.9683774]),
+         NO_EPS: torch.tensor([0.96837723, 1.0316228, 0.96837723]),
+         RMSPROP_GAMMA_SWAPPED: torch.tensor([0.9990045, 1.0072547, 0.9894591])},
+        {EPS_OUTSIDE: torch.tensor([1.0]), RMSPROP_GAMMA_SWAPPED: torch.tensor([1.0])},
+    ],
+}
 
-def rmsprop_step(p: torch.Tensor, g: torch.Tensor, s: torch.Tensor, lr: float, gamma: float,
-                 eps: float = EPS, eps_inside: bool = True
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """s = gamma * s + (1 - gamma) * g**2; p -= lr * g / sqrt(s + eps) (§11.8.2)."""
-    s = gamma * s + (1 - gamma) * g * g
-    return p - lr * g / _root(s, eps, eps_inside), s
+ADAM_EXAMPLE = {
+    "params": [torch.tensor([1.0, -1.0]), torch.tensor([0.5])],
+    "grads": [torch.tensor([0.2, -3.0]), torch.tensor([1e-3])],
+    "states": [(torch.zeros(2), torch.zeros(2)), (torch.zeros(1), torch.zeros(1))],
+    "hyperparams": {"lr": 0.1, "t": 1},
+    "expected_params": [torch.tensor([0.9000005, -0.90000004]), torch.tensor([0.4000999])],
+    "expected_states": [(torch.tensor([0.02, -0.3]), torch.tensor([4.0000003e-05, 0.009])),
+                        (torch.tensor([0.000100000005]), torch.tensor([1.0000001e-09]))],
+    "mistakes": [  # per parameter; the second one is where t per parameter shows (t = 2)
+        {ADAM_NO_BIAS_CORRECTION: torch.tensor([0.6838222, -0.68377554]),
+         ADAM_T_TOO_LARGE: torch.tensor([0.9255868, -0.92558634]),
+         ADAM_EPS_INSIDE: torch.tensor([0.9000012, -0.9])},
+        {ADAM_T_PER_PARAMETER: torch.tensor([0.42569137]),
+         ADAM_NO_BIAS_CORRECTION: torch.tensor([0.1934657]),
+         ADAM_T_TOO_LARGE: torch.tensor([0.42569137]),
+         ADAM_EPS_INSIDE: torch.tensor([0.4292893])},
+    ],
+}
 
+# descend with torchdrill.callables.counting_update from a zero state and t = 1
+DESCEND_EXAMPLE = {
+    "f": cf.shifted_quadratic,
+    "x0": torch.tensor([0.0, 1.0]),
+    "lr": 0.1,
+    "num_steps": 2,
+    # gradient 2 (x - 3): step 1 g = [-6, -4], s = g, x -= 0.1 * 2g / 1 -> [1.2, 1.8];
+    # step 2 g = [-3.6, -2.4], s = [-9.6, -6.4], x -= 0.1 * (g + s) / 2 -> [1.86, 2.24]
+    "expected": torch.tensor([[0.0, 1.0], [1.2, 1.8], [1.86, 2.24]]),
+    "mistakes": {
+        DESCEND_STORES_X: torch.tensor([[1.86, 2.24], [1.86, 2.24], [1.86, 2.24]]),
+        DESCEND_WITHOUT_X0: torch.tensor([[1.2, 1.8], [1.86, 2.24]]),
+        DESCEND_ACCUMULATES: torch.tensor([[0.0, 1.0], [1.2, 1.8], [2.46, 2.64]]),
+    },
+}
 
-def _root(s: torch.Tensor, eps: float, inside: bool) -> torch.Tensor:
-    return torch.sqrt(s + eps) if inside else torch.sqrt(s) + eps
+DESCEND_FUNCTION_EXAMPLE = {
+    "f": cf.shifted_quadratic_by_function,
+    "x0": torch.tensor([[0.0, 1.0], [4.0, -1.0]]),
+    "lr": 0.05,
+    "num_steps": 3,
+    "expected": torch.tensor([[[0.0, 1.0], [4.0, -1.0]], [[0.6, 1.4], [3.8, -0.2]],
+                              [[0.99, 1.66], [3.67, 0.32]],
+                              [[1.304, 1.8693334], [3.5653334, 0.73866665]]]),
+    "mistakes": {
+        DESCEND_STORES_X: torch.tensor([[[1.304, 1.8693334], [3.5653334, 0.73866665]]] * 4),
+        DESCEND_WITHOUT_X0: torch.tensor([[[0.6, 1.4], [3.8, -0.2]], [[0.99, 1.66], [3.67, 0.32]],
+                                          [[1.304, 1.8693334], [3.5653334, 0.73866665]]]),
+        DESCEND_ACCUMULATES: torch.tensor([[[0.0, 1.0], [4.0, -1.0]], [[0.6, 1.4], [3.8, -0.2]],
+                                           [[1.29, 1.86], [3.57, 0.72]],
+                                           [[2.044, 2.3626666], [3.3186667, 1.7253333]]]),
+    },
+}
 
-
-def adam_step(p: torch.Tensor, g: torch.Tensor, v: torch.Tensor, s: torch.Tensor, lr: float,
-              t: int, eps: float = EPS, bias_correction: bool = True, eps_inside: bool = False
-              ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """v = beta1 v + (1 - beta1) g; s = beta2 s + (1 - beta2) g**2;
-    p -= lr * (v / (1 - beta1**t)) / (sqrt(s / (1 - beta2**t)) + eps) (§11.10.2)."""
-    v = BETA1 * v + (1 - BETA1) * g
-    s = BETA2 * s + (1 - BETA2) * g * g
-    v_hat, s_hat = (v / (1 - BETA1 ** t), s / (1 - BETA2 ** t)) if bias_correction else (v, s)
-    return p - lr * v_hat / _root(s_hat, eps, eps_inside), (v, s)
-
-
-def adam_path(f: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, lr: float,
-              num_steps: int, eps: float = TORCH_ADAM_EPS, zero_grad: bool = True
-              ) -> torch.Tensor:
-    """x after `num_steps` steps of torch.optim.Adam([x], lr=lr, eps=eps) on `f` from x0, in
-    x0's dtype, with torch's own operations in torch's order (its single-tensor step), so
-    float32 rounds as it does there; `zero_grad=False`: the gradients accumulate."""
-    x = x0.detach().clone().requires_grad_(True)
-    v, s = torch.zeros_like(x), torch.zeros_like(x)
-    for step in range(1, num_steps + 1):
-        if zero_grad:
-            x.grad = None
-        f(x).backward()
-        grad = x.grad
-        assert grad is not None
-        with torch.no_grad():
-            v.lerp_(grad, 1 - BETA1)
-            s.mul_(BETA2).addcmul_(grad, grad, value=1 - BETA2)
-            step_size = lr / (1 - BETA1 ** step)
-            denom = (s.sqrt() / (1 - BETA2 ** step) ** 0.5).add_(eps)
-            x.addcdiv_(v, denom, value=-step_size)
-    return x.detach()
-
-
-def himmelblau_in_dtype(x: torch.Tensor) -> torch.Tensor:
-    """Himmelblau's function in x's own dtype: what find_minimum's Adam descends (its path
-    rounds as the submission's does)."""
-    return (x[..., 0] ** 2 + x[..., 1] - 11) ** 2 + (x[..., 0] + x[..., 1] ** 2 - 7) ** 2
-
-
-def counting_path(f, x0: torch.Tensor, lr: float, num_steps: int, fresh: bool = True):
-    """descend's path with torchdrill.callables.counting_update from zero states and t = 1,
-    in float64 (`fresh=False`: the gradients pile up), the final state and the sum of
-    magnitudes rounding grows with."""
-    x = x0.detach().double().clone().requires_grad_(True)
-    states, hyperparams = [torch.zeros_like(x)], {"lr": lr, "t": 1}
-    path, size = [x.detach().clone()], max_abs(x)
-    for _ in range(num_steps):
-        if fresh:
-            x.grad = None
-        f(x).backward()
-        cf.counting_update([x], states, hyperparams)
-        path.append(x.detach().clone())
-        size += max_abs(x) + lr * max_abs(states[0])
-    return torch.stack(path), states[0], size
-
-
-# --------------------------------------------------------------------------- recognisers
-
-
-def finite(mistakes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The mistakes whose result is a number everywhere (a nan matches any nan)."""
-    return {m: w for m, w in mistakes.items() if bool(torch.isfinite(w).all())}
-
-
-def himmelblau_mistakes(x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """himmelblau's wrong values for points `x` (..., 2): the first two rows of a batch taken
-    for the two coordinates (in x's dtype, computed in float64)."""
-    if x.dim() < 2 or x.shape[0] < 2:
-        return {}
-    return {HIMMELBLAU_ROWS: ((x[0].double() ** 2 + x[1] - 11) ** 2
-                              + (x[0] + x[1] ** 2 - 7) ** 2).to(x.dtype)}
-
-
-def momentum_mistakes(p, g, v, lr: float, momentum: float) -> dict[str, torch.Tensor]:
-    """sgd_momentum's wrong parameters after one step from velocity v."""
-    return {MOMENTUM_NOT_SCALED: momentum_step(p, g, v, lr, 1.0)[0],
-            MOMENTUM_STEP_BY_GRAD: p - lr * g}
-
-
-def eps_mistakes(step, p, g, s) -> dict[str, torch.Tensor]:
-    """The wrong parameters of `step` (adagrad_step or rmsprop_step with its lr and gamma
-    bound) with eps outside the square root, or no eps."""
-    return finite({EPS_OUTSIDE: step(p, g, s, eps_inside=False)[0],
-                   NO_EPS: step(p, g, s, eps=0.0)[0]})
-
-
-def adagrad_mistakes(p, g, s, lr: float) -> dict[str, torch.Tensor]:
-    """adagrad's wrong parameters after one step from the sums of squares s."""
-    return eps_mistakes(lambda *a, **kw: adagrad_step(*a, lr, **kw), p, g, s)
-
-
-def rmsprop_mistakes(p, g, s, lr: float, gamma: float) -> dict[str, torch.Tensor]:
-    """rmsprop's wrong parameters after one step from the running averages s."""
-    return {**eps_mistakes(lambda *a, **kw: rmsprop_step(*a, lr, gamma, **kw), p, g, s),
-            RMSPROP_GAMMA_SWAPPED: rmsprop_step(p, g, s, lr, 1 - gamma)[0]}
-
-
-def adam_mistakes(p, g, state, lr: float, t: int, i: int) -> dict[str, torch.Tensor]:
-    """Adam's named wrong steps for parameter i: a parameter after the first one that used t +
-    i is the "t per parameter" mistake (the first one was right)."""
-    v, s = state
-    wrong = {ADAM_T_PER_PARAMETER: adam_step(p, g, v, s, lr, t + i)[0]} if i else {}
-    wrong |= {ADAM_NO_BIAS_CORRECTION: adam_step(p, g, v, s, lr, t, bias_correction=False)[0],
-              ADAM_T_TOO_LARGE: adam_step(p, g, v, s, lr, t + 1)[0],
-              ADAM_EPS_INSIDE: adam_step(p, g, v, s, lr, t, eps_inside=True)[0]}
-    return finite(wrong)
-
-
-def descend_mistakes(f, x0: torch.Tensor, lr: float, num_steps: int
-                     ) -> dict[str, torch.Tensor]:
-    """descend's wrong paths with counting_update (in x0's dtype): x itself stored at every
-    step, x0 left out, the gradients piling up."""
-    expected = counting_path(f, x0, lr, num_steps)[0]
-    mistakes = {DESCEND_STORES_X: expected[-1:].expand_as(expected).to(x0.dtype),
-                DESCEND_WITHOUT_X0: expected[1:].to(x0.dtype)}
-    if num_steps >= 2:
-        mistakes[DESCEND_ACCUMULATES] = counting_path(f, x0, lr, num_steps, False)[0].to(
-            x0.dtype)
-    return mistakes
-
-
-def find_minimum_mistakes(x0: torch.Tensor, lr: float, num_steps: int
-                          ) -> dict[str, torch.Tensor]:
-    """find_minimum's wrong x: Adam's steps without zero_grad."""
-    return {FIND_MINIMUM_ACCUMULATES: adam_path(himmelblau_in_dtype, x0, lr, num_steps,
-                                                zero_grad=False)}
-
+FIND_MINIMUM_EXAMPLE = {
+    "x0": torch.tensor([0.0, 0.0]),
+    "lr": 0.05,
+    "num_steps": 300,
+    "expected": torch.tensor([3.0, 2.0]),  # the minimum, to atol 1e-3
+    # where 300 Adam steps end when the gradients pile up (no zero_grad)
+    "mistakes": {FIND_MINIMUM_ACCUMULATES: torch.tensor([0.58311915, -2.6443121])},
+}
 
 # --------------------------------------------------------------------------- running and checking
 
