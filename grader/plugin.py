@@ -84,6 +84,7 @@ class Grading:
         self.curve: Curve | None = None  # what the running test recorded (`record_curve`)
         # test id -> the callees it passed with, and its first failure: (excinfo, hits, output)
         self.served: dict[str, tuple[list[str], pytest.ExceptionInfo, list[Flag], str]] = {}
+        self.unserved: dict[str, list[str]] = {}  # test id -> the callees it could not be served
 
     def close(self) -> None:
         global _running
@@ -124,6 +125,11 @@ class Grading:
                 e, AssertionError | StudentFailure) or grader_error_in(failure):
             return False
         callees = self._callees(item)
+        if not (KIT_ROOT / "solutions" / f"{topic_of(item)}.py").is_file():
+            self.unserved[item.nodeid] = callees  # the student kit: said, never served
+            return False
+        callees = [c for c in callees if inspect.isfunction(
+            getattr(reference_module(topic_of(item)), c, None))]
         if not callees:
             return False
         session = self.session
@@ -144,21 +150,19 @@ class Grading:
         return True
 
     def _callees(self, item) -> list[str]:
-        """The contract's functions the test's function reaches, where this kit has their
-        reference to serve (not in the student kit) and they are functions: a class's objects
-        would carry the reference's code into the worker."""
+        """The contract's functions the test's function reaches. Only functions are served
+        (a class's objects would carry the reference's code into the worker), and only where
+        this kit has the reference (not in the student kit)."""
         topic = topic_of(item)
         source = self.submission.source(topic)
-        if not source or not (KIT_ROOT / "solutions" / f"{topic}.py").is_file():
+        if not source:
             return []
         contract = topic_functions(topic)
         function = group_of(item.name, contract)
         try:
-            callees = contract_callees(source, function, contract) if function else []
+            return contract_callees(source, function, contract) if function else []
         except SourceTooLarge:
             return []
-        reference = reference_module(topic)
-        return [c for c in callees if inspect.isfunction(getattr(reference, c, None))]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -186,6 +190,8 @@ class Grading:
                                  self.session.test_output, call.duration)
         if self.curve is not None:
             record["curve"], self.curve = self.curve, None
+        if item.nodeid in self.unserved:  # named if one of them is wrong (`settle_served`)
+            cast(ServedRecord, record)["calls"] = self.unserved.pop(item.nodeid)
         if item.nodeid in self.served:  # kept only if a callee is wrong (`settle_served`)
             served, excinfo, hits, output = self.served.pop(item.nodeid)
             record["served"] = served

@@ -81,9 +81,12 @@ class GradedTestRecord(GradedTest):
 
 class ServedRecord(GradedTestRecord, total=False):
     """A record that passed only with the grader's values of its callees (`served`) keeps how
-    it first failed: `scoring.settle_served` puts that back when no callee lost a test."""
+    it first failed: `scoring.settle_served` puts that back when no callee lost a test. Where
+    no reference can serve them (the student kit), a failed test keeps the callees it `calls`,
+    for `settle_served` to name a wrong one."""
 
     unserved: GradedTestRecord
+    calls: list[str]  # a failed test's callees where no reference serves them (student kit)
 
 
 class TopicEntry(TypedDict):

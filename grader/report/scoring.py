@@ -120,6 +120,12 @@ def settle_served(records: Sequence[GradedTestRecord]) -> list[GradedTestRecord]
              for r in records if r["score"] < r["max_score"] and "served" not in r}
     settled: list[GradedTestRecord] = []
     for record in records:
+        calls = cast(ServedRecord, record).get("calls")
+        if calls is not None:
+            record = cast(GradedTestRecord, {k: v for k, v in record.items() if k != "calls"})
+            callee = next((f for f in calls if (record["topic"], f) in wrong), None)
+            if callee is not None:
+                record["message"] += unserved_note(callee)
         first = cast(ServedRecord, record).get("unserved")
         if first is None:
             settled.append(record)
@@ -128,6 +134,14 @@ def settle_served(records: Sequence[GradedTestRecord]) -> list[GradedTestRecord]
         right = not any((record["topic"], f) in wrong for f in record.get("served", ()))
         settled.append(first if right else cast(GradedTestRecord, kept))
     return settled
+
+
+def unserved_note(callee: str) -> str:
+    """What a failed test adds where a contract function it calls is wrong and no reference
+    can stand in for it (the student kit): the grade runs it with a right one."""
+    return (f"\n(It calls `{callee}`, which fails tests of its own: fix `{callee}` first. "
+            f"When your instructor grades, this test runs with a right `{callee}` in place of "
+            "yours, so only a mistake of its own would cost it.)")
 
 
 def topic_state(name: str, submission: Submission, course: Course, tests: list[GradedTest],

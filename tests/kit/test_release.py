@@ -20,7 +20,7 @@ import grader.instructor.release as release_module
 from grader.course import load_course
 from grader.instructor.sync import BEGIN, END
 from grader.nbcheck import GPU_METADATA_KEY
-from tests.kit.variants import KIT_ROOT
+from tests.kit.variants import KIT_ROOT, replace_definitions
 
 pytestmark = pytest.mark.heavy(25)  # rough seconds; see tests/kit/conftest.py
 
@@ -162,6 +162,45 @@ def test_student_kit_grades_from_a_fresh_copy(released, tmp_path):
     dry = subprocess.run(["make", "-n", "grade"], cwd=kit, capture_output=True, text=True)
     assert "-m pip install" in dry.stdout and "-e ." in dry.stdout
     assert ".venv/bin/python -m grader grade exercises --suite public" in dry.stdout
+
+
+WRONG_DIM = """
+def softmax(X):
+    X_exp = torch.exp(X - X.max(dim=0, keepdim=True).values)
+    return X_exp / X_exp.sum(dim=0, keepdim=True)
+"""
+
+
+def readme_block(marker: str) -> list[str]:
+    """The lines of the README's code block after `<!-- marker`."""
+    text = (KIT_ROOT / "README.md").read_text()
+    start = text.index("```text\n", text.index(f"<!-- {marker}")) + 8
+    return text[start:text.index("\n```", start)].splitlines()
+
+
+def test_the_readme_shows_what_the_student_kit_prints(released, tmp_path):
+    """The README's example of `make grade` is what the released kit prints for a softmax
+    over the wrong dim (lines cut where it says `…`): the mistake named by public tests in the
+    hidden tests' words, and softmax_regression pointed to softmax, which the student kit
+    cannot serve (it has no reference)."""
+    kit = tmp_path / "kit"
+    shutil.copytree(released / "student", kit)
+    exercise = kit / "exercises" / "softmax.py"
+    exercise.write_text(replace_definitions(
+        (KIT_ROOT / "solutions" / "softmax.py").read_text(), WRONG_DIM))
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    run = subprocess.run(["make", "grade", f"PY={PY}", f"STAMP={stamp}", "TOPICS=softmax"],
+                         cwd=kit, env={**os.environ, "PYTHONPATH": str(kit), "COLUMNS": "100"},
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    printed = [line.rstrip() for line in run.stdout.splitlines()]
+    at = 0
+    for line in readme_block("student-grade"):
+        if line == "…":
+            continue
+        assert line in printed[at:], f"the README shows {line!r}; the kit printed:\n{run.stdout}"
+        at = printed.index(line, at) + 1
 
 
 # --------------------------------------------------------------------------- the nbgrader course
