@@ -30,12 +30,12 @@ from torch import nn
 
 from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
-from tests.hidden._conventions import GPU, NON_CONTIGUOUS_HINTS, expect_independent, expect_on_gpu
+from tests.hidden._conventions import GPU, expect_independent, expect_on_gpu
 from tests.hidden._training import chunks, grader_mnist, measured_accuracy
 from tests.public._mistakes_conv import (
+    CORR_HINTS,
     LENET_HINTS,
     LENET_SHAPES,
-    LOOP_HINTS,
     PAIR_HINTS,
     book_lenet,
     check_corr2d,
@@ -59,8 +59,6 @@ from tests.public._mistakes_conv import (
     shape_mistakes,
 )
 from torchdrill.callables import sgd_epochs
-
-CORR_HINTS = {**LOOP_HINTS, **NON_CONTIGUOUS_HINTS}
 
 # --------------------------------------------------------------------------- inputs
 
@@ -434,10 +432,10 @@ def test_conv2d_layer_forward(student, inputs, bias):
 
 @pytest.mark.points(1)
 def test_conv2d_layers_are_independent(student):
-    """Two Conv2D layers share no parameter: setting every parameter of one to 0.5 leaves the
-    other as it was. Every object is independent: each layer makes its parameters from new
-    tensors (§6.2.2)."""
-    expect_independent(student, student.Conv2D(2), student.Conv2D(2), "Conv2D(2) layer",
+    """Two Conv2D layers share no parameter: setting every parameter of one to new values
+    leaves the other as it was. Every object is independent: each layer makes its parameters
+    from new tensors (§6.2.2)."""
+    expect_independent(student.Conv2D(2), student.Conv2D(2), "Conv2D(2) layer",
                        "Make each parameter from a new tensor in __init__: nn.Parameter(t) "
                        "shares the tensor t it is given, it never copies it.")
 
@@ -509,10 +507,10 @@ def test_lenet_parameters(student):
 
 @pytest.mark.points(1)
 def test_lenet_nets_are_independent(student):
-    """Two nets from lenet() share no parameter: setting every parameter of one to 0.5 leaves
-    the other as it was. Every object is independent: build the layers inside lenet(), on
+    """Two nets from lenet() share no parameter: setting every parameter of one to new values
+    leaves the other as it was. Every object is independent: build the layers inside lenet(), on
     every call, never a module-level net (§6.6.1)."""
-    expect_independent(student, student.lenet(), student.lenet(), "lenet() net",
+    expect_independent(student.lenet(), student.lenet(), "lenet() net",
                        "Build new layers inside lenet(), on every call.")
 
 

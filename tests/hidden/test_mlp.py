@@ -335,10 +335,10 @@ def test_build_mlp_non_contiguous_batches(student):
 
 @pytest.mark.points(1)
 def test_build_mlp_nets_are_independent(student):
-    """Two nets from build_mlp share no parameter: setting every parameter of one to 0.5
-    leaves the other as it was. Every object is independent: build new layers on every call,
+    """Two nets from build_mlp share no parameter: setting every parameter of one to new
+    values leaves the other as it was. Every object is independent: build new layers on every call,
     never a module-level layer or net, nor a default argument (§4.3)."""
-    expect_independent(student, student.build_mlp(12, 7, 5), student.build_mlp(12, 7, 5),
+    expect_independent(student.build_mlp(12, 7, 5), student.build_mlp(12, 7, 5),
                        "build_mlp(12, 7, 5) net", "Create the nn.Linear layers inside "
                        "build_mlp, on every call.")
 

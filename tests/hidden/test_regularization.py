@@ -436,7 +436,7 @@ def test_dropout_mlp_nets_are_independent(student):
     unchanged = mlp_oracle(plain, X)
     assert_close(second(X), unchanged.float(), "the second DropoutMLP, with dropouts 0",
                  scale=max_abs(unchanged) + 1)
-    expect_independent(student, first, second, "DropoutMLP", "Create the nn.Linear layers "
+    expect_independent(first, second, "DropoutMLP", "Create the nn.Linear layers "
                        "in __init__, on every call.")
 
 

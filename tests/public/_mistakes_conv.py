@@ -25,6 +25,7 @@ from grader.checks import (
     tolerance,
 )
 from grader.failures import StudentRaised
+from tests.public._conventions import NON_CONTIGUOUS_HINTS
 
 # --------------------------------------------------------------------------- what they say
 
@@ -76,6 +77,9 @@ LAZY = ("lenet() has a Lazy module: its parameters do not exist until the first 
 
 # What torch raises, and the likely cause (grader.checks.hints_on_error)
 LOOP_HINTS = {"must match the size of tensor": LOOP_TOO_FAR}
+# what corr2d and the functions and layers built on it may raise: a loop past the edge, or a
+# .view of a non-contiguous input
+CORR_HINTS = {**LOOP_HINTS, **NON_CONTIGUOUS_HINTS}
 # kernel_size, pool_size, padding and stride may each be an int or a pair
 PAIR_HINTS = dict.fromkeys(
     ("cannot unpack non-iterable int", "'int' object is not subscriptable",
@@ -254,23 +258,6 @@ def conv2d_layer_mistakes(X: torch.Tensor, K: torch.Tensor, bias: float
     """What the known wrong Conv2D layers with weight K and bias `bias` return for X."""
     return [(FLIPPED, oracle_conv(X[None], K.flip(0, 1)[None, None])[0] + bias),
             (NO_BIAS, oracle_conv(X[None], K[None, None])[0])]
-
-
-def check_apart(first, second, what: str, fix: str) -> None:
-    """Two objects that two calls built (left in the worker) share no parameter: loading new
-    values into `first` (load_state_dict), each entry of `second` plus 1, leaves `second` as
-    it was. `fix` says how. (Values that differ from `second`'s whatever they are: an earlier
-    test, or an earlier run of this one, may have left a shared parameter at any value.)"""
-    before = second.state_dict()
-    first.load_state_dict({k: v + 1 for k, v in before.items()})
-    after = second.state_dict()
-    changed = [k for k, v in before.items() if not torch.equal(v, after[k])]
-    if changed:
-        mistake = (f"two calls built {what}s that share their parameters, but every object is "
-                   f"independent. {fix}")
-        raise RecognisedMistake(f"loading new values into every parameter of one {what} "
-                                f"(load_state_dict) changed another's {changed[0]!r}: {mistake}",
-                                mistake)
 
 
 # --------------------------------------------------------------------------- learn_kernel

@@ -20,12 +20,12 @@ import torch.nn.functional as F
 from grader.checks import (
     RecognisedMistake,
     expect_float,
-    expect_python_float,
     hints_on_error,
     in_dtype,
     max_abs,
     tolerance,
 )
+from tests.public._conventions import expect_exact_float
 
 # --------------------------------------------------------------------------- the losses
 
@@ -143,6 +143,12 @@ MAX_VALUES = ("y_hat.max(dim=1) gives the largest scores; the predicted class is
               "position, y_hat.argmax(dim=1).")
 
 
+def read_count(value, what: str) -> float:
+    """accuracy's result: a count as a Python float exactly, neither a 0-d tensor nor an int
+    (`.item()` of an integer sum is one)."""
+    return expect_exact_float(value, what, "return float(cmp.type(y.dtype).sum())")
+
+
 def accuracy_mistakes(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """What the usual wrong accuracys return (counts, or the fraction)."""
     n = len(y)
@@ -228,12 +234,11 @@ def check_own_sums(acc, want: list[float], name: str) -> None:
                              f"calls summed to {want}: {SHARED}")
 
 
-def check_zeros(acc, n: int, when: str, fix: str,
-                number: Callable[[Any, str, str], float] = expect_python_float) -> None:
-    """Every slot of `acc` is 0.0, read by `number` (which fails on a value of the wrong
-    type); `fix` says how to get there."""
+def check_zeros(acc, n: int, when: str, fix: str) -> None:
+    """Every slot of `acc` is the Python float 0.0 (an int 0 fails: expect_exact_float);
+    `fix` says how to get there."""
     for i in range(n):
-        value = number(acc[i], f"acc[{i}] of {when}", fix)
+        value = expect_exact_float(acc[i], f"acc[{i}] of {when}", fix)
         if value != 0.0:
             raise AssertionError(f"acc[{i}] of {when} is {value:g}, not 0.0: {fix} (§3.6.5).")
 

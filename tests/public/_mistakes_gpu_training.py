@@ -16,10 +16,10 @@ import io
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from grader.checks import hints_on_error, max_abs
+from tests.public._conventions import DATA_ITERATOR_HINTS
 
 CPU = torch.device("cpu")
 
@@ -223,36 +223,7 @@ def train_twice(student, net, train_data, test_data, num_epochs, lr, device=CPU,
     for rate, epochs in ((0.0, 1), (lr, num_epochs)):
         student.remote(torch.random.manual_seed, seed)
         remote_net = student.remote(nn.Sequential, *copy.deepcopy(net))
-        with hints_on_error(DEVICE_HINTS):
+        with hints_on_error({**DATA_ITERATOR_HINTS, **DEVICE_HINTS}):
             history = student.train_gpu(remote_net, train_data, test_data, epochs, rate, device)
         states.append(remote_net.state_dict())
     return states[0], states[1], history
-
-
-def sgd_reference(net: nn.Module, train_data, test_data, num_epochs: int, lr: float
-                  ) -> tuple[nn.Module, dict[str, list[float]]]:
-    """The steps train_gpu takes once it has initialised the weights, on a copy of `net`
-    (with no layer that behaves differently in training mode): per batch, in order, one SGD
-    step p -= lr * p.grad on the batch's mean cross-entropy, the gradient zeroed before each
-    backward. Returns the trained copy and, per epoch, the mean loss per training example
-    during the epoch (`loss`) and after it (`loss_after`) and the test accuracy after it."""
-    net = copy.deepcopy(net)
-    facts: dict[str, list[float]] = {"loss": [], "loss_after": [], "test_acc": []}
-    for _ in range(num_epochs):
-        total, count = 0.0, 0
-        for X, y in train_data:
-            loss = F.cross_entropy(net(X), y)
-            net.zero_grad()
-            loss.backward()
-            with torch.no_grad():
-                for p in net.parameters():
-                    p.add_(p.grad, alpha=-lr)
-            total, count = total + loss.item() * len(y), count + len(y)
-        with torch.no_grad():
-            facts["loss"].append(total / count)
-            facts["loss_after"].append(sum(float(F.cross_entropy(net(X), y, reduction="sum"))
-                                           for X, y in train_data) / count)
-            facts["test_acc"].append(sum(int((net(X).argmax(1) == y).sum())
-                                         for X, y in test_data)
-                                     / sum(len(y) for _, y in test_data))
-    return net, facts

@@ -1,8 +1,9 @@
 """The mistakes of multilayer perceptrons (§4.1-4.3) the tests recognise, and what they say
 about each: the public tests (test_mlp.py) and the instructor's hidden tests check with these
-same functions, so a mistake reads the same wherever it is caught. The hidden tests of
-gpu_training share the training checks (through tests/hidden/_training.py), with the words that
-name the D2L function and section passed in.
+same functions, so a mistake reads the same wherever it is caught. The tests of gpu_training
+share the training checks, with the words that name the D2L function and section passed in;
+what every topic shares (a Python float, a history that matches the net it trained) is in
+`_conventions.py` beside this file.
 
 `*_mistakes` functions return {message: the value that mistake gives} for
 `grader.checks.assert_close(..., mistakes=...)`; `check_*` and `expect_*` functions raise an
@@ -34,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.checks import assert_close, describe, expect_python_float, expect_tensor, max_abs
+from grader.checks import assert_close, describe, expect_tensor, max_abs
+from tests.public._conventions import check_measured_accuracy, expect_exact_float
 
 # --------------------------------------------------------------------------- relu
 
@@ -415,12 +417,10 @@ HISTORY_FLOAT = ("append float(...) of each epoch's metric to the history, not a
                  "kept loss tensor holds its whole autograd graph)")
 
 
-def expect_history(history, num_epochs: int, what: str, read=expect_python_float
-                   ) -> dict[str, list[float]]:
+def expect_history(history, num_epochs: int, what: str) -> dict[str, list[float]]:
     """The history `what` returned, checked to be {train_loss, train_acc, test_acc: one
-    Python float per epoch}, the accuracies in [0, 1]. `read` checks each value: here
-    grader.checks.expect_python_float (a tensor is refused, an int accepted); the hidden
-    tests hold it to a float exactly (tests/hidden/_training.py)."""
+    Python float per epoch}, the accuracies in [0, 1]. Each value is a Python float exactly:
+    neither a tensor nor an int (expect_exact_float)."""
     if not isinstance(history, dict):
         raise AssertionError(f"{what} should return a dict with keys 'train_loss', 'train_acc' "
                              f"and 'test_acc', but it returned a {type(history).__name__}.")
@@ -435,7 +435,7 @@ def expect_history(history, num_epochs: int, what: str, read=expect_python_float
             n = len(values) if isinstance(values, list | tuple) else type(values).__name__
             raise AssertionError(f"history['{key}'] should be a list of {num_epochs} floats, "
                                  f"one per epoch, but it is {n}.")
-        out[key] = [read(v, f"history['{key}'][{i}]", HISTORY_FLOAT)
+        out[key] = [expect_exact_float(v, f"history['{key}'][{i}]", HISTORY_FLOAT)
                     for i, v in enumerate(values)]
         if key != "train_loss":
             for i, v in enumerate(out[key]):
@@ -490,6 +490,24 @@ def check_test_acc(got: dict, facts: dict, e: int) -> None:
                              f"net classifies {want:.6g} of the test examples correctly: count "
                              "correct predictions over all test batches and divide by the "
                              "number of test examples.")
+
+
+def check_reported_accuracy(history: dict, net: nn.Module, state: dict, test_data,
+                            what: str) -> float:
+    """history['test_acc'][-1] against the accuracy of the trained net, measured here: `net` is
+    the grader's copy of its architecture, `state` the trained net's state_dict, `test_data`
+    the test batches. A history made up (or measured on another net) does not match it
+    (check_measured_accuracy). Returns the measured accuracy."""
+    trained = with_state(net, state).eval()
+    counts = [count_correct(trained, [batch]) for batch in test_data]
+    sizes = [len(y) for _, y in test_data]
+    n = sum(sizes)
+    per_batch = sum(right / size for (right, _), size in zip(counts, sizes, strict=True))
+    measured = sum(right for right, _ in counts) / n
+    check_measured_accuracy(history["test_acc"][-1], measured,
+                            sum(unsure for _, unsure in counts) / n, what,
+                            per_batch=per_batch / len(sizes))
+    return measured
 
 
 # --------------------------------------------------------------------------- modes

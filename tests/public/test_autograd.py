@@ -3,7 +3,8 @@ then make them pass. The hidden tests check the same functions on many more inpu
 
 The functions handed to your code come from `torchdrill.callables`; import them to experiment.
 When a result matches a mistake students often make, the failure names it: the mistakes and
-their messages are in `_mistakes_autograd.py`, beside this file.
+their messages are in `_mistakes_autograd.py` beside this file, and what every topic shares
+(Python floats, custom torch.autograd.Functions) in `_conventions.py`.
 """
 
 import math
@@ -11,7 +12,8 @@ import math
 import pytest
 import torch
 
-from grader.checks import assert_close, expect_float, expect_python_float
+from grader.checks import assert_close, expect_float, hints_on_error
+from tests.public._conventions import CUSTOM_FUNCTION_HINTS, expect_exact_float
 from tests.public._mistakes_autograd import (
     ACCUMULATES,
     NORM_BOUNDARY,
@@ -57,11 +59,11 @@ def test_numerical_derivative_is_central(student):
 
 @pytest.mark.points(1)
 def test_numerical_derivative_returns_a_python_float(student):
-    """The result is a Python float, as D2L's float(...), never a 0-d tensor: here e, the
-    derivative of exp at 1, with the default h = 1e-5 (§2.4.1)."""
+    """The result is a Python float, as D2L's float(...), never a 0-d tensor nor an int: here
+    e, the derivative of exp at 1, with the default h = 1e-5 (§2.4.1)."""
     got = student.numerical_derivative(callables.exp, 1.0)
     what = "numerical_derivative(exp, 1.0)"
-    check_number(expect_python_float(got, what), math.e, 1e-8, what,
+    check_number(expect_exact_float(got, what), math.e, 1e-8, what,
                  derivative_mistakes(math.exp, 1.0, 1e-5))
 
 
@@ -144,7 +146,8 @@ def test_autograd_gradient_of_a_custom_function(student):
     out): torch.autograd (y.backward(), torch.autograd.grad) differentiates it, torch.func
     refuses it. Here sum(x**3) again, gradient 3 x**2 (§2.5.1)."""
     x = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], dtype=torch.float64)
-    got = student.autograd_gradient(callables.sum_of_cubes_by_function, x)
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):
+        got = student.autograd_gradient(callables.sum_of_cubes_by_function, x)
     assert_close(got, 3 * x ** 2, "autograd_gradient(sum(x**3) by a custom Function, x)")
 
 
@@ -184,8 +187,9 @@ def test_vector_jacobian_product_of_a_custom_function(student):
     x = torch.tensor([1.0, -2.0, 3.0])
     v = torch.tensor([0.5, 1.0, -2.0])
     J = jacobian(callables.square_by_function, x)
-    assert_close(student.vector_jacobian_product(callables.square_by_function, x, v),
-                 2 * x * v, "vector_jacobian_product(x * x by a custom Function, x, v)",
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):
+        got = student.vector_jacobian_product(callables.square_by_function, x, v)
+    assert_close(got, 2 * x * v, "vector_jacobian_product(x * x by a custom Function, x, v)",
                  mistakes=vjp_mistakes(J, v.double(), x.shape))
 
 
@@ -283,8 +287,9 @@ def test_gradient_check_catches_a_wrong_backward(student):
     |x - 2x| / max(|x|, |2x|) is 0.5 in every entry (1/3 with the denominator |a| + |n|). The
     absolute error |x - 2x| = x would be 1.5 to 3 here: not a relative error."""
     x = torch.tensor([1.5, 2.0, 3.0], dtype=torch.float64)
-    got = expect_float(student.gradient_check(callables.sum_of_squares_with_wrong_gradient, x),
-                       "gradient_check(f with a wrong gradient, x)")
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):  # f is a custom torch.autograd.Function
+        got = student.gradient_check(callables.sum_of_squares_with_wrong_gradient, x)
+    got = expect_float(got, "gradient_check(f with a wrong gradient, x)")
     expect_half_gradient_error(got)
 
 
@@ -293,8 +298,9 @@ def test_gradient_check_reports_the_largest_entry(student):
     """Only the first of 4 partial derivatives is wrong (twice the true one): its relative error
     is 0.5, the others' about 0, so the check is 0.5 (the largest), not their mean 0.125."""
     x = torch.tensor([1.5, 2.0, 2.5, 3.0], dtype=torch.float64)
-    got = expect_float(student.gradient_check(callables.sum_of_cubes_with_one_wrong_partial, x),
-                       "gradient_check(f with one wrong partial derivative, x)")
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):  # f is a custom torch.autograd.Function
+        got = student.gradient_check(callables.sum_of_cubes_with_one_wrong_partial, x)
+    got = expect_float(got, "gradient_check(f with one wrong partial derivative, x)")
     expect_largest_error(got, x.numel())
 
 
@@ -313,8 +319,8 @@ def test_gradient_check_passes_eps_on(student):
 @pytest.mark.points(1)
 def test_gradient_check_returns_a_python_float(student):
     """The result is one Python float, float(errors.max()): not the tensor of errors, nor a 0-d
-    tensor (which would also keep its autograd graph alive)."""
+    tensor (which would also keep its autograd graph alive), nor an int."""
     x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     got = student.gradient_check(callables.sum_of_squares, x)
     expect_not_a_tensor_of_errors(got)
-    expect_python_float(got, "gradient_check(sum(x**2), x)")
+    expect_exact_float(got, "gradient_check(sum(x**2), x)")

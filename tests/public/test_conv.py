@@ -2,17 +2,18 @@
 pass. Most use the book's own examples; the expected values come from torch's F.conv2d and
 pooling functions (which the grader may call and your code may not). The hidden tests check
 the same functions on many more inputs, train your LeNet on MNIST, and name the same mistakes
-in the same words (both take them from _mistakes_conv.py)."""
+in the same words (both take them from _mistakes_conv.py, and what every topic shares from
+_conventions.py)."""
 
 import pytest
 import torch
 
 from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
+from tests.public._conventions import expect_independent
 from tests.public._mistakes_conv import (
+    CORR_HINTS,
     LENET_HINTS,
-    LOOP_HINTS,
     PAIR_HINTS,
-    check_apart,
     check_corr2d,
     check_learned_kernel,
     check_pool,
@@ -37,7 +38,7 @@ BOOK_K = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
 
 def corr2d(student, X: torch.Tensor, K: torch.Tensor):
     """student.corr2d(X, K), an error naming its likely cause where one is known."""
-    with hints_on_error(LOOP_HINTS):
+    with hints_on_error(CORR_HINTS):
         return student.corr2d(X, K)
 
 
@@ -83,7 +84,7 @@ def test_corr2d_gradient_of_the_book_example(student):
     of corr2d(X, K).sum() with respect to K is the sum of the four windows of the book's X,
     [[0 + 1 + 3 + 4, 1 + 2 + 4 + 5], [3 + 4 + 6 + 7, 4 + 5 + 7 + 8]] = [[8, 12], [20, 24]].
     Build Y from differentiable operations: no float(...) or .item() of a window's sum."""
-    with hints_on_error(LOOP_HINTS):
+    with hints_on_error(CORR_HINTS):
         grad = student.gradient("corr2d", BOOK_X, BOOK_K, wrt=1)
     assert_close(grad, torch.tensor([[8.0, 12.0], [20.0, 24.0]]),
                  "the gradient of corr2d(X, K).sum() with respect to K")
@@ -97,7 +98,7 @@ CHANNELS_K = torch.stack([BOOK_K, BOOK_K + 1])  # (2, 2, 2)
 def test_corr2d_multi_in_sums_the_channels(student):
     """corr2d_multi_in on the book's two channels is [[56, 72], [104, 120]]: the channels'
     cross-correlations are added up into one (2, 2) output, not stacked (§6.4.1)."""
-    with hints_on_error(LOOP_HINTS):
+    with hints_on_error(CORR_HINTS):
         out = student.corr2d_multi_in(CHANNELS_X, CHANNELS_K)
     check_result(out, torch.tensor([[56.0, 72.0], [104.0, 120.0]]),
                  "corr2d_multi_in(X, K) for X (2, 3, 3), K (2, 2, 2)",
@@ -109,7 +110,7 @@ def test_corr2d_multi_in_out_stacks_the_outputs(student):
     """corr2d_multi_in_out with kernels K, K + 1, K + 2 (3, 2, 2, 2) gives 3 output channels
     (3, 2, 2), one per kernel: stacked, not added up (§6.4.2)."""
     K = torch.stack([CHANNELS_K, CHANNELS_K + 1, CHANNELS_K + 2])
-    with hints_on_error(LOOP_HINTS):
+    with hints_on_error(CORR_HINTS):
         out = student.corr2d_multi_in_out(CHANNELS_X, K)
     check_result(out, oracle_conv(CHANNELS_X, K).float(),
                  "corr2d_multi_in_out(X, K) for X (2, 3, 3), K (3, 2, 2, 2)",
@@ -181,7 +182,7 @@ def test_Conv2D_layer(student):
     expect_conv2d_parameters(layer, (1, 2), "Conv2D((1, 2))")
     K = torch.tensor([[1.0, -1.0]])
     layer.load_state_dict({"weight": K, "bias": torch.tensor([0.5])})
-    with hints_on_error(LOOP_HINTS):
+    with hints_on_error(CORR_HINTS):
         out = layer(BOOK_X)
     check_result(out, oracle_conv(BOOK_X[None], K[None, None])[0].float() + 0.5,
                  "Conv2D((1, 2))(X) with weight [[1, -1]] and bias 0.5",
@@ -194,9 +195,9 @@ def test_Conv2D_layers_are_independent(student):
     leaves the other as it was. nn.Parameter(t) uses the tensor t it is given, so make each
     parameter from a new tensor in __init__, never from one made once (a default argument, a
     module-level tensor) (§6.2.2)."""
-    check_apart(student.Conv2D(2), student.Conv2D(2), "Conv2D(2) layer",
-                "Make each parameter from a new tensor in __init__: nn.Parameter(t) shares the "
-                "tensor t it is given, it never copies it.")
+    expect_independent(student.Conv2D(2), student.Conv2D(2), "Conv2D(2) layer",
+                       "Make each parameter from a new tensor in __init__: nn.Parameter(t) "
+                       "shares the tensor t it is given, it never copies it.")
 
 
 @pytest.mark.points(1)
@@ -256,5 +257,5 @@ def test_lenet_nets_are_independent(student):
     """Two nets from lenet() share no parameter: loading new values into one (load_state_dict)
     leaves the other as it was. Build the layers inside lenet(), on every call, never one
     module-level net that every call returns (§6.6.1)."""
-    check_apart(student.lenet(), student.lenet(), "lenet() net",
-                "Build new layers inside lenet(), on every call.")
+    expect_independent(student.lenet(), student.lenet(), "lenet() net",
+                       "Build new layers inside lenet(), on every call.")

@@ -14,10 +14,10 @@ import torch
 
 from grader.checks import (
     assert_close,
-    expect_python_float,
     expect_tensor,
     hints_on_error,
 )
+from tests.public._conventions import DATA_ITERATOR_HINTS, expect_exact_float
 from tests.public._mistakes_cross_entropy import (
     FRESH_FIX,
     RESET_FIX,
@@ -40,6 +40,7 @@ from tests.public._mistakes_cross_entropy import (
     logits_scale,
     pick64,
     read,
+    read_count,
 )
 from torchdrill.callables import OneShotBatches
 
@@ -123,12 +124,11 @@ def test_cross_entropy_from_logits_large(student):
 @pytest.mark.points(1)
 def test_accuracy_small(student):
     """D2L's example (§3.6.5): one of the two predictions is right, so accuracy is 1.0, a count
-    returned as a Python float (evaluate_accuracy divides by the number of examples)."""
+    returned as a Python float, float(...), neither a 0-d tensor nor an int (.item() of an
+    integer sum is an int); evaluate_accuracy divides it by the number of examples."""
     y_hat = torch.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]])
     y = torch.tensor([0, 2])
-    check_accuracy(student, y_hat, y, "accuracy(y_hat, y)",
-                   read=lambda value, what: expect_python_float(
-                       value, what, "return float(cmp.type(y.dtype).sum())"))
+    check_accuracy(student, y_hat, y, "accuracy(y_hat, y)", read=read_count)
 
 
 @pytest.mark.points(1)
@@ -154,8 +154,9 @@ def test_accuracy_of_float_labels(student):
 
 @pytest.mark.points(1)
 def test_accumulator_small(student):
-    """Accumulator(2) sums two variables: after add(3, 10) and add(1.5, 5) it holds 4.5 and 15.0;
-    reset() sets every slot back to the float 0.0 (§3.6.5)."""
+    """Accumulator(2) sums two variables: it starts at the floats 0.0 (not the int 0), after
+    add(3, 10) and add(1.5, 5) it holds 4.5 and 15.0, and reset() sets every slot back to the
+    float 0.0 (§3.6.5)."""
     acc = student.Accumulator(2)
     check_zeros(acc, 2, "a new Accumulator(2)", FRESH_FIX)
     acc.add(3, 10)
@@ -208,14 +209,17 @@ def test_evaluate_accuracy_small(student):
 @pytest.mark.points(1)
 def test_evaluate_accuracy_reads_once(student):
     """data_iter may be a one-shot iterator, as a generator is: read it once, counting the
-    examples (y.numel()) and the correct predictions in the same loop (§3.6.5)."""
+    examples (y.numel()) and the correct predictions in the same loop, and return the fraction
+    as a Python float (§3.6.5)."""
     W = torch.tensor([[1.0], [-1.0]])
     net = functools.partial(torch.nn.functional.linear, weight=W)
     data = [(torch.tensor([[1.0], [-2.0], [3.0]]), torch.tensor([0, 1, 1])),
             (torch.tensor([[-1.0], [2.0]]), torch.tensor([0, 0]))]
     right, wrong = expected_fraction(lambda X: torch.nn.functional.linear(X, W), data)
-    out = student.evaluate_accuracy(net, student.remote(OneShotBatches, data))
-    check_fraction(out, right, wrong, "evaluate_accuracy over a one-shot iterator")
+    with hints_on_error(DATA_ITERATOR_HINTS):
+        out = student.evaluate_accuracy(net, student.remote(OneShotBatches, data))
+    what = "evaluate_accuracy over a one-shot iterator"
+    check_fraction(expect_exact_float(out, what), right, wrong, what)
 
 
 @pytest.mark.points(2)

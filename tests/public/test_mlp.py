@@ -1,6 +1,7 @@
 """Public checks for multilayer perceptrons (§4.1-4.3): read them, run them, then make them
 pass. The hidden tests check the same functions on many more inputs and train on MNIST; a
-mistake they recognise reads the same here (the messages live in `_mistakes_mlp.py`).
+mistake they recognise reads the same here (the messages live in `_mistakes_mlp.py`, and what
+every topic shares in `_conventions.py`).
 
 The training tests hand `train_mlp` a small net the test built itself (Flatten, Linear(16, 12),
 ReLU, Linear(12, 5), its parameters drawn from a seed) and a list of batches of 4x4 "images",
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from grader.checks import assert_close, expect_tensor, hints_on_error
+from tests.public._conventions import DATA_ITERATOR_HINTS, expect_independent
 from tests.public._mistakes_mlp import (
     FLATTEN_FIRST_HINTS,
     FLATTEN_HINTS,
@@ -20,6 +22,7 @@ from tests.public._mistakes_mlp import (
     check_biases_zero,
     check_evaluation_modes,
     check_leaves,
+    check_reported_accuracy,
     check_requires_grad,
     check_test_acc,
     check_train_acc,
@@ -168,6 +171,24 @@ def test_build_mlp_non_contiguous_images(student):
                  scale=mlp_scale(X, params))
 
 
+@pytest.mark.points(1)
+def test_build_mlp_nets_are_independent(student):
+    """Two nets from build_mlp(12, 7, 5) share no parameter: setting every parameter of one to
+    new values (load_state_dict) leaves the other as it was. Every object is independent:
+    build new layers on every call, never a module-level layer or net, nor a default argument
+    (§4.3)."""
+    expect_independent(student.build_mlp(12, 7, 5), student.build_mlp(12, 7, 5),
+                       "build_mlp(12, 7, 5) net", "Create the nn.Linear layers inside "
+                       "build_mlp, on every call.")
+
+
+def train(student, net, train_data, test_data, num_epochs: int, lr: float):
+    """student.train_mlp(...), an error naming its likely cause where one is known (data
+    iterators are any re-iterable of batches: a list here, which has no .dataset)."""
+    with hints_on_error(DATA_ITERATOR_HINTS):
+        return student.train_mlp(net, train_data, test_data, num_epochs, lr)
+
+
 def small_training(student, seed: int, train_sizes, test_sizes, num_epochs: int, lr: float):
     """train_mlp on make_net(seed) (16 inputs, 12 hidden units, 5 classes) and batches of
     the given sizes; returns the grader's copy of the net as it started, the trained net (in
@@ -175,7 +196,7 @@ def small_training(student, seed: int, train_sizes, test_sizes, num_epochs: int,
     net = make_net(seed)
     train_data, test_data = batches(train_sizes, seed + 1), batches(test_sizes, seed + 2)
     remote_net = student.remote(nn.Sequential, *net)
-    history = student.train_mlp(remote_net, train_data, test_data, num_epochs, lr)
+    history = train(student, remote_net, train_data, test_data, num_epochs, lr)
     return net, remote_net, history, train_data, test_data
 
 
@@ -197,10 +218,13 @@ def test_train_mlp_history(student):
     Python float per epoch: the mean cross-entropy per training example (each batch's mean
     loss weighted by its size: the batches here have 8, 8 and 5 examples), the fraction of
     training examples classified correctly, and the fraction of all test examples (batches of
-    6 and 3) classified correctly after the epoch (§3.6.6, §4.3)."""
-    net, _, history, train_data, test_data = small_training(
+    6 and 3) classified correctly after the epoch (§3.6.6, §4.3). The last test accuracy is
+    checked first against the trained net's, measured here from its parameters: a history
+    reports what the net it trained measures."""
+    net, remote_net, history, train_data, test_data = small_training(
         student, 7, (8, 8, 5), (6, 3), 2, 0.3)
     got = expect_history(history, 2, "train_mlp")
+    check_reported_accuracy(got, net, remote_net.state_dict(), test_data, "train_mlp")
     _, facts = reference_training(net, train_data, test_data, 2, 0.3)
     for e in range(2):
         check_train_loss(got, facts, e, train_data)
@@ -218,8 +242,8 @@ def test_train_mlp_evaluation_mode_and_no_grad(student):
     train_sizes = (6, 6, 4)
     net, remote_net, log = mode_probe_net(student, 11, (16, 8, 5))
     test_data = batches((5, 3), 13)
-    history = expect_history(student.train_mlp(remote_net, batches(train_sizes, 12), test_data,
-                                               2, 0.1), 2, "train_mlp")
+    history = expect_history(train(student, remote_net, batches(train_sizes, 12), test_data,
+                                   2, 0.1), 2, "train_mlp")
     check_evaluation_modes(history, remote_net.state_dict(), net, log, 2, train_sizes,
                            test_data, "§4.6")
 
@@ -233,7 +257,7 @@ def test_train_mlp_net_arriving_in_eval_mode(student):
     net = make_net(15, (16, 8, 5), extra=(nn.BatchNorm1d(8),))
     remote_net = student.remote(nn.Sequential, *net)
     remote_net.eval()
-    student.train_mlp(remote_net, batches((6, 6, 4), 16), batches((5,), 17), 2, 0.1)
+    train(student, remote_net, batches((6, 6, 4), 16), batches((5,), 17), 2, 0.1)
     tracked = int(remote_net.state_dict()["2.num_batches_tracked"])
     message = training_mode_message(tracked, 6, 3, "train_epoch_ch3", "§3.6.6")
     if message:

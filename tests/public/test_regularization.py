@@ -1,6 +1,7 @@
 """Public checks for model selection, weight decay and dropout (§4.4-4.6): read them, run them,
 then make them pass. The hidden tests check the same functions on many more inputs, and name
-the same mistakes in the same words (both take them from _mistakes_regularization.py).
+the same mistakes in the same words (both take them from _mistakes_regularization.py, and what
+every topic shares from _conventions.py).
 
 Dropout is random, so its checks are statistical, with bounds a correct layer breaks with a
 probability of at most one in a million (`share_margin`); they never compare with one draw of
@@ -12,8 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from grader.checks import RecognisedMistake, assert_close, expect_tensor, max_abs
+from grader.checks import RecognisedMistake, assert_close, expect_tensor, hints_on_error, max_abs
 from grader.failures import StudentRaised
+from tests.public._conventions import NON_CONTIGUOUS_HINTS, expect_independent
 from tests.public._mistakes_regularization import (
     BIAS_PENALISED,
     BIASES_DECAYED,
@@ -224,8 +226,10 @@ def test_dropout_layer_transposed_float64(student):
     reshape (use .reshape, or keep X's shape): dropout_layer(X, 0.25) keeps X's shape and
     dtype, every element 0 or X / 0.75 (§4.6.4)."""
     X = nonzero_tensor((5, 8), 4, torch.float64).T
-    out = expect_tensor(student.dropout_layer(X, 0.25), "dropout_layer(X, 0.25) for X (8, 5)",
-                        shape=(8, 5), dtype=torch.float64)
+    with hints_on_error(NON_CONTIGUOUS_HINTS):
+        out = student.dropout_layer(X, 0.25)
+    out = expect_tensor(out, "dropout_layer(X, 0.25) for X (8, 5)", shape=(8, 5),
+                        dtype=torch.float64)
     check_kept_values(out, X, 0.25, "dropout_layer(X, 0.25) for a transposed float64 X")
 
 
@@ -265,17 +269,20 @@ def test_DropoutMLP_nets_keep_their_own_rates(student):
     """A new DropoutMLP(6, 2, 5, 4, 1, 0) is in training mode and drops all of lin1's
     activations (every row lin3(relu(lin2.bias))); it still does once a second net,
     DropoutMLP(6, 2, 5, 4, 0, 0), was built: each net keeps its own rates (self.dropout1 =
-    dropout1), never in a variable that every net shares (§4.6.4)."""
+    dropout1), never in a variable that every net shares; nor do they share a parameter:
+    setting every parameter of one to new values leaves the other's alone (§4.6.4)."""
     X = nonzero_tensor((4, 6), 6)
     first, state = build(student, (6, 2, 5, 4), (1.0, 0.0))
     expected = all_dropped(state, "lin1", 4).float()
     what = "a new DropoutMLP(6, 2, 5, 4, 1, 0)(X)"
     assert_close(first(X), expected, what, scale=max_abs(expected) + 1,
                  mistakes={NOT_TRAINING_WHEN_BUILT: mlp_oracle(state, X).float()})
-    build(student, (6, 2, 5, 4), (0.0, 0.0))
+    second, _ = build(student, (6, 2, 5, 4), (0.0, 0.0))
     assert_close(first(X), expected, f"{what}, once a second net with dropouts 0 was built",
                  scale=max_abs(expected) + 1,
                  mistakes={SHARED_RATES: mlp_oracle(state, X).float()})
+    expect_independent(first, second, "DropoutMLP", "Create the nn.Linear layers in __init__, "
+                       "on every call.")
 
 
 @pytest.mark.points(1)
@@ -288,5 +295,7 @@ def test_DropoutMLP_flattens_any_batch(student):
     net.eval()
     X = nonzero_tensor((5, 1, 4, 3), 7).transpose(2, 3)
     expected = mlp_oracle(state, X)
-    assert_close(net(X), expected.float(), "DropoutMLP(...)(X) for a transposed X (5, 1, 3, "
-                 "4), in evaluation mode", scale=max_abs(expected) + 1)
+    with hints_on_error(NON_CONTIGUOUS_HINTS):
+        out = net(X)
+    assert_close(out, expected.float(), "DropoutMLP(...)(X) for a transposed X (5, 1, 3, 4), "
+                 "in evaluation mode", scale=max_abs(expected) + 1)

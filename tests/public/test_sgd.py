@@ -1,6 +1,7 @@
 """Public checks for linear regression from scratch and minibatch SGD (§3.1-3.3): read them,
 run them, then make them pass. The hidden tests check the same functions on many more inputs;
-a mistake they recognise reads the same here (the messages live in `_mistakes_sgd.py`).
+a mistake they recognise reads the same here (the messages live in `_mistakes_sgd.py`, and
+what every topic shares in `_conventions.py`).
 
 `sgd` is given its parameters as a `torchdrill.callables.Parameters` list: leaf tensors that
 require grad and already hold a `.grad`, as right after `loss.backward()`.
@@ -9,7 +10,8 @@ require grad and already hold a `.grad`, as right after `loss.backward()`.
 import pytest
 import torch
 
-from grader.checks import assert_close, expect_tensor
+from grader.checks import assert_close, expect_tensor, hints_on_error
+from tests.public._conventions import CUSTOM_FUNCTION_HINTS
 from tests.public._mistakes_sgd import (
     CLOSED_FORM_B_ZERO,
     CLOSED_FORM_NO_BIAS,
@@ -224,6 +226,7 @@ def test_gradient_descent_three_steps_custom_function(student):
     f = callables.shifted_quadratic_by_function
     x0 = torch.tensor([0.5, -1.0, 2.0])
     expected, size = descend(f, x0, 0.1, 3)  # 3 - (3 - x0) * 0.8**3
-    got = student.gradient_descent(f, x0, 0.1, 3)
+    with hints_on_error(CUSTOM_FUNCTION_HINTS):
+        got = student.gradient_descent(f, x0, 0.1, 3)
     assert_close(got, expected.to(x0.dtype), "gradient_descent(f, [0.5, -1, 2], lr=0.1, "
                  "num_steps=3)", scale=4 * size + 1, mistakes=descent_mistakes(f, x0, 0.1, 3))
