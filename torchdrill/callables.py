@@ -299,12 +299,6 @@ def counting_update(params, states, hyperparams) -> None:
             s += p.grad
             p -= hyperparams["lr"] * (p.grad + s) / t
     hyperparams["t"] = t + 1
-def fill_parameters(net: torch.nn.Module, value: float) -> None:
-    """Set every parameter of `net` to `value`, in place: what a test does to one of two nets
-    to see whether the other shares its parameters."""
-    with torch.no_grad():
-        for p in net.parameters():
-            p.fill_(value)
 
 
 # --------------------------------------------------------------------------- batches on the host
