@@ -139,7 +139,10 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
     torch.set_num_threads(course.threads)  # before any fork (grader.forked)
     own_template = Template(course.threads) if template is None and not in_process else None
     template = template or own_template
-    parallel = template is not None and not verbose and not plugins
+    # Forked sessions only on one thread: OpenMP is not fork-safe, and a copy forked after its
+    # parent ran a parallel operation (importing the test modules may, and so does any session
+    # this process ran before) hangs on its first (`grader.forked`).
+    parallel = template is not None and not verbose and not plugins and course.threads == 1
     shares = topic_shares(topics, suite, jobs if parallel else 1)
     if template is not None and len(shares) > 1:  # once here, not in each forked session
         import_lazy_modules(GRADER_LAZY_MODULES)

@@ -5,6 +5,7 @@ costs one per-call limit for its whole topic, and a test missing from the measur
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import shutil
 import pytest
 import torch
 
+import grader.grade as grade_module
 from grader.budgets import budget_of, key_of, reference_time, unmeasured
 from grader.course import load_course
 from grader.grade import grade
@@ -105,6 +107,27 @@ def test_parallel_sessions_give_the_same_report(tmp_path):
     two = grade(sub, topics, "all", jobs=2, out_dir=tmp_path / "out")
     assert outcomes(two) == outcomes(one)
     assert json.loads((tmp_path / "out" / "report.json").read_text())["score"] == one["score"]
+
+
+def test_a_course_on_several_threads_forks_no_session(tmp_path, monkeypatch):
+    """OpenMP is not fork-safe: a session forked after its parent ran a parallel operation
+    hangs on its first (seen: the bench's threads = cores row, in libgomp). On more than one
+    thread every topic is graded in this process, whatever `jobs` says."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    for t in ("tensor_ops", "softmax"):
+        shutil.copy(KIT_ROOT / "solutions" / f"{t}.py", sub)
+
+    def no_fork(*args, **kwargs):
+        raise AssertionError("a session was forked on a course of 2 threads")
+
+    monkeypatch.setattr(grade_module, "Forked", no_fork)
+    course = dataclasses.replace(COURSE, limits={**COURSE.limits, "threads": 2})
+    try:
+        report = grade(sub, ["tensor_ops", "softmax"], "public", course=course, jobs=2)
+    finally:
+        torch.set_num_threads(1)
+    assert report["score"] == report["max_score"] > 0
 
 
 def test_a_parallel_grade_past_its_budget_is_stopped_with_every_test(tmp_path):
