@@ -161,7 +161,7 @@ def test_class_page_renders_in_chromium(graded_class, tmp_path):
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-                    "--window-size=1300,5000", f"--screenshot={shot}",
+                    "--window-size=1300,16000", f"--screenshot={shot}",
                     (root / "out" / "index.html").as_uri()],
                    check=True, capture_output=True, timeout=120)
     pixels = mpimg.imread(shot)[..., :3]
