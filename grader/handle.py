@@ -387,7 +387,6 @@ class Session:
 
 
 @functools.cache
-@functools.cache
 def reference_module(topic: str) -> Any:
     """The topic's reference (`solutions/<topic>.py`), imported in the grader under a name of
     its own; never sent to a worker."""

@@ -138,6 +138,7 @@ class Grading:
         session.begin_test(node.nodeid, budget_of(self.course, reference_time(
             node.path, getattr(node, "originalname", node.name))))
         session.substitute = tuple(callees)
+        session.close()  # a fresh worker: nothing the first run left in the module's state
         try:
             item.runtest()
         except Exception:

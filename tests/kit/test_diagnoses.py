@@ -242,3 +242,26 @@ def test_a_served_callee_whose_caller_builds_a_class_leaves_the_worker_answering
     evaluate = [t for t in tests if t["name"].startswith("test_evaluate_accuracy")]
     assert evaluate and all(t["score"] == t["max_score"] and t["served"] == ["accuracy"]
                             for t in evaluate), evaluate
+
+
+def test_a_served_rerun_starts_from_a_fresh_module(tmp_path):
+    """The rerun with the grader's softmax runs in a new worker: a softmax_regression that is
+    right only from its second call on (state its first call left behind) fails the rerun
+    too, where the same worker would have let it pass."""
+    reference = (KIT_ROOT / "solutions" / "softmax.py").read_text()
+    source = replace_definitions(reference, WRONG_DIM + '''
+_calls = []
+
+def softmax_regression(X, W, b):
+    _calls.append(1)
+    scores = X.reshape(-1, W.shape[0]) @ W + b
+    return softmax(scores if len(_calls) > 1 else -scores)
+''')
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "softmax.py").write_text(source)
+    report = grade(sub, ["softmax"], "public",
+                   keyword="test_softmax_small_example or test_softmax_regression_small_example")
+    (regression,) = [t for t in report["topics"][0]["tests"]
+                     if t["name"] == "test_softmax_regression_small_example"]
+    assert regression["score"] == 0 and "served" not in regression, regression
