@@ -91,7 +91,7 @@ def join(name: str, memory_bytes: int, max_tasks: int) -> list[str]:
             with contextlib.suppress(OSError):
                 group.rmdir()
             continue
-        if controller != "cpuacct":  # accounting (`cpu_seconds`), not a limit
+        if controller != "cpuacct":  # accounting (`cpu_clock`), not a limit
             done.append(f"cgroup-{controller}")
     return done
 
@@ -110,21 +110,43 @@ def remove(name: str, wait_s: float = 1.0) -> None:
                 time.sleep(0.005)
 
 
-def cpu_seconds(name: str) -> float | None:
-    """CPU seconds the processes of this worker's cgroup have used (v2's cpu.stat, v1's
-    cpuacct.usage), or None where neither can be read: a worker's time as the kernel counts
-    it, which a loaded machine does not stretch as it stretches the wall clock."""
+class CpuClock:
+    """The CPU seconds a worker's cgroup has used, as the kernel counts them (a loaded machine
+    does not stretch them as it stretches the wall clock), read through a file kept open: a
+    read costs microseconds, once or twice per request."""
+
+    def __init__(self, fd: int, v2: bool):
+        self.fd, self.v2 = fd, v2
+
+    def seconds(self) -> float:
+        text = os.pread(self.fd, 4096, 0).decode()
+        if not self.v2:
+            return int(text) / 1e9  # cpuacct.usage: nanoseconds
+        usage = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
+        return int(usage["usage_usec"]) / 1e6  # cpu.stat
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def cpu_clock(name: str) -> CpuClock | None:
+    """This worker's CpuClock (v2's cpu.stat, v1's cpuacct.usage), or None where neither can
+    be read."""
     parents = _parents()
-    try:
-        if "v2" in parents:
-            text = (parents["v2"] / f"{PREFIX}{name}" / "cpu.stat").read_text()
-            usage = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
-            return int(usage["usage_usec"]) / 1e6
-        if "cpuacct" in parents:
-            usage_ns = (parents["cpuacct"] / f"{PREFIX}{name}" / "cpuacct.usage").read_text()
-            return int(usage_ns) / 1e9
-    except (OSError, KeyError, ValueError):
-        pass
+    for key, file in (("v2", "cpu.stat"), ("cpuacct", "cpuacct.usage")):
+        if key in parents:
+            try:
+                clock = CpuClock(os.open(parents[key] / f"{PREFIX}{name}" / file, os.O_RDONLY),
+                                 key == "v2")
+            except OSError:
+                return None
+            try:
+                clock.seconds()
+            except (OSError, KeyError, ValueError):
+                clock.close()
+                return None
+            return clock
     return None
 
 

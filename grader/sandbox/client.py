@@ -307,6 +307,7 @@ class WorkerConnection:
             self.kill()
             raise WorkerDied(f"the worker did not start: {e}") from None
         self.busy_s = 0.0
+        self.cpu = cgroups.cpu_clock(str(outer_pid))  # None: its time is the wall clock
 
     def _startup_field(self, name: str):
         from grader.sandbox import wire
@@ -331,7 +332,7 @@ class WorkerConnection:
         nonce = secrets.token_hex(8)
         payload = _pickled({**request, "nonce": nonce})
         cap_s = max(cap_s or timeout_s, timeout_s)
-        start, cpu = time.perf_counter(), cgroups.cpu_seconds(str(self.outer_pid))
+        start, cpu = time.perf_counter(), None if self.cpu is None else self.cpu.seconds()
         ours, callbacks = 0.0, 0
         try:
             self.sock.settimeout(cap_s)
@@ -364,8 +365,9 @@ class WorkerConnection:
         on callbacks), or its CPU time where that is less and the cgroup says it (a loaded
         machine: the wall clock counts the time other processes ran)."""
         wall = time.perf_counter() - start - ours
-        now = None if cpu is None else cgroups.cpu_seconds(str(self.outer_pid))
-        return wall if now is None or cpu is None else min(wall, now - cpu)
+        if cpu is None or self.cpu is None:
+            return wall
+        return min(wall, self.cpu.seconds() - cpu)
 
     def _await_reply(self, start: float, ours: float, cpu: float | None, timeout_s: float,
                      cap_s: float) -> None:
@@ -394,6 +396,10 @@ class WorkerConnection:
         except (ProcessLookupError, PermissionError):
             pass
         self.sock.close()
+        clock = getattr(self, "cpu", None)  # not yet there if the worker never started
+        if clock is not None:
+            clock.close()
+            self.cpu = None
         cgroups.remove(str(self.outer_pid))
 
     def close(self) -> None:
