@@ -120,6 +120,9 @@ class Grading:
             return None
 
     def _passes_with_right_callees(self, item, failure: BaseException) -> bool:
+        """Only functions are served (a class's objects would carry the reference's code into
+        the worker), and only where this kit has the reference: the student kit's tests keep
+        the callees for `settle_served` to name."""
         e = _leaf(failure)
         if isinstance(e, StudentTimedOut | StudentCrashed) or not isinstance(
                 e, AssertionError | StudentFailure) or grader_error_in(failure):
@@ -151,9 +154,8 @@ class Grading:
         return True
 
     def _callees(self, item) -> list[str]:
-        """The contract's functions the test's function reaches. Only functions are served
-        (a class's objects would carry the reference's code into the worker), and only where
-        this kit has the reference (not in the student kit)."""
+        """The contract's functions the test's function reaches (which of them can be served
+        is `_passes_with_right_callees`'s to decide)."""
         topic = topic_of(item)
         source = self.submission.source(topic)
         if not source:
