@@ -10,7 +10,7 @@ the tests and points it cost; the details of those tests then refer to it.
 
 Every format ends with where the report was graded (`grader.report.environment`) and says what
 a late penalty took off (`late`, added by a batch). report.html draws a training test's curves
-(the student's beside the reference's) as inline SVG, with matplotlib imported only then.
+(the student's beside the reference's) as inline SVG, drawn by `grader.report.svgchart`.
 Gradescope's visibility of each test follows course.toml's [gradescope].
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import html
-import io
 import math
 import re
 import tomllib
@@ -43,6 +42,7 @@ from grader.report.schema import (
     TopicEntry,
     waiting,
 )
+from grader.report.svgchart import line_charts
 
 PRINTED = "What your code printed"  # under a test that did not pass (`GradedTest.output`)
 HOW_LABELS: dict[How, str] = {"runtime": "called while grading",
@@ -626,35 +626,13 @@ def _html_curve(curve: Curve) -> str:
 
 
 def curve_svg(curve: Curve) -> str:
-    """The curve's series side by side, the student's beside the reference's, as inline SVG
-    (matplotlib's object API: no pyplot state, no backend switch; ids fixed, so a page is the
-    same each time it is written)."""
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    series = curve["series"]
-    with matplotlib.rc_context({"svg.hashsalt": "torchdrill", "svg.fonttype": "none"}):
-        fig = Figure(figsize=(3.3 * max(1, len(series)), 2.6))
-        axes = fig.subplots(1, max(1, len(series)), squeeze=False)[0]
-        for ax, s in zip(axes, series, strict=False):
-            for values, color, style, who in ((s["yours"], CURVE_COLORS[0], "-", "yours"),
-                                              (s["reference"], CURVE_COLORS[1], "--",
-                                               "reference")):
-                n = min(len(values), len(curve["x"]))
-                if n:
-                    ys = [math.nan if v is None else v for v in values[:n]]
-                    ax.plot(curve["x"][:n], ys, style, color=color, marker="o",
-                            markersize=3, label=who)
-            ax.set_title(s["name"], fontsize=9)
-            ax.set_xlabel(curve["x_label"], fontsize=8)
-            ax.tick_params(labelsize=7)
-            if ax.lines:
-                ax.legend(fontsize=7)
-        fig.tight_layout()
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
+    """The curve's series side by side, the student's (solid) beside the reference's (dashed),
+    as inline SVG (`grader.report.svgchart`)."""
+    return line_charts([
+        (s["name"], curve["x_label"], curve["x"],
+         [("yours", CURVE_COLORS[0], False, s["yours"]),
+          ("reference", CURVE_COLORS[1], True, s["reference"])])
+        for s in curve["series"]])
 
 
 def _html_todo(tests: list[GradedTest]) -> str:
