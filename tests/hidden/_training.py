@@ -1,9 +1,10 @@
 """What the hidden tests of mlp and gpu_training share: small nets and batches the grader
 knows, the SGD steps a training loop must take (repeated here), the checks of a returned
 history, and what they measure themselves when a net is trained on MNIST, instead of trusting
-the history the submission returns. The small nets, the SGD steps, the history's and the
-modes' checks live in tests/public/_mistakes_mlp.py, which mlp's public tests use too, so a
-mistake reads the same in both suites; they are imported here for the hidden tests.
+the history the submission returns. The small nets, the history's and the modes' checks live
+in tests/public/_mistakes_mlp.py, which mlp's public tests use too, so a mistake reads the
+same in both suites; the SGD steps (train_mlp's answer) in tests/hidden/_oracles_mlp.py. Both
+are imported here for the hidden tests.
 
 train_mlp and train_gpu take the same steps and report the same history; the tests check
 them with the same rules (one tolerance, one reading of "ambiguous" predictions, one set of
@@ -43,8 +44,12 @@ from torch.utils.data import DataLoader, Subset
 
 import torchdrill.data
 from grader.plugin import record_curve
-from tests.public._mistakes_mlp import (  # noqa: F401 (the hidden tests import them from here)
+from tests.hidden._oracles_mlp import (  # noqa: F401 (the hidden tests import them from here)
     PlainSGD,
+    expect_trained_state,
+    reference_training,
+)
+from tests.public._mistakes_mlp import (  # noqa: F401 (the hidden tests import them from here)
     batches,
     check_evaluation_modes,
     check_reported_accuracy,
@@ -53,10 +58,8 @@ from tests.public._mistakes_mlp import (  # noqa: F401 (the hidden tests import 
     check_train_loss,
     count_correct,
     expect_history,
-    expect_trained_state,
     make_net,
     mode_probe_net,
-    reference_training,
     training_mode_message,
     with_state,
 )

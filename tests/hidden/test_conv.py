@@ -31,13 +31,18 @@ from torch import nn
 from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import GPU, expect_independent, expect_on_gpu
+from tests.hidden._oracles_conv import (
+    book_lenet,
+    learn_kernel_expectations,
+    lenet_outputs,
+    load_in_order,
+)
 from tests.hidden._training import chunks, grader_mnist, measured_accuracy
 from tests.public._mistakes_conv import (
     CORR_HINTS,
     LENET_HINTS,
     LENET_SHAPES,
     PAIR_HINTS,
-    book_lenet,
     check_corr2d,
     check_learned_kernel,
     check_pool,
@@ -48,9 +53,7 @@ from tests.public._mistakes_conv import (
     edge_problem,
     expect_conv2d_parameters,
     expect_shape_tuple,
-    lenet_outputs,
     lenet_parameters,
-    load_in_order,
     multi_in_mistakes,
     multi_in_out_mistakes,
     oracle_conv,
@@ -481,7 +484,8 @@ def test_learn_kernel_takes_the_gradient_steps(student, problem):
     X, Y, kernel_size, num_epochs, lr = problem
     with hints_on_error(PAIR_HINTS):
         out = student.learn_kernel(X, Y, kernel_size, num_epochs, lr)
-    check_learned_kernel(out, X, Y, pair(kernel_size), num_epochs, lr,
+    expected = learn_kernel_expectations(X, Y, pair(kernel_size), num_epochs, lr)
+    check_learned_kernel(out, *expected,
                          f"learn_kernel(X, Y, {kernel_size}, {num_epochs}, {lr:.3g})")
 
 
@@ -491,7 +495,8 @@ def test_learn_kernel_defaults_learn_the_edge_detector(student):
     [[1, -1]] from the edge image, up to what 10 steps reach (§6.2.4)."""
     X, Y = edge_problem()
     out = student.learn_kernel(X, Y, (1, 2))
-    check_learned_kernel(out, X, Y, (1, 2), 10, 3e-2, "learn_kernel(X, Y, (1, 2))")
+    check_learned_kernel(out, *learn_kernel_expectations(X, Y, (1, 2), 10, 3e-2),
+                         "learn_kernel(X, Y, (1, 2))")
 
 
 # --------------------------------------------------------------------------- lenet

@@ -46,6 +46,13 @@ from tests.hidden._conventions import (
     expect_independent,
     expect_on_gpu,
 )
+from tests.hidden._oracles_mlp import (
+    expect_trained_state,
+    forward_mistakes,
+    mlp_scale,
+    oracle_mlp,
+    reference_training,
+)
 from tests.hidden._training import (
     check_learning,
     expect_history,
@@ -68,15 +75,10 @@ from tests.public._mistakes_mlp import (
     check_train_loss,
     expect_params,
     expect_relu_tensor,
-    expect_trained_state,
     find_layers,
-    forward_mistakes,
     leaf_flags,
     make_net,
-    mlp_scale,
     mode_probe_net,
-    oracle_mlp,
-    reference_training,
     relu_mistakes,
     training_mode_message,
     weight_scale_message,

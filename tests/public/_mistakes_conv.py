@@ -2,9 +2,11 @@
 from a correct answer. The public tests (test_conv.py) and the hidden tests both use these, so
 a mistake reads the same in `make grade` as in the instructor's grade.
 
-The oracles are torch's own F.conv2d, F.max_pool2d and F.avg_pool2d (stride 1, no padding:
-the contract's layers) and the book's LeNet, computed here in float64; your code may not call
-them, the tests may.
+The oracles here are torch's own F.conv2d, F.max_pool2d and F.avg_pool2d (stride 1, no padding:
+the contract's layers), computed in float64; your code may not call them, the tests may. What
+learn_kernel and lenet must give for the public tests' inputs is written out below as numbers
+(`*_EXAMPLE` tables, with what each named mistake gives), worked out by the instructor's hidden
+oracles, which the instructor's kit checks every number against.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from grader.checks import (
     RecognisedMistake,
@@ -71,6 +72,7 @@ MAX_POOL = ("max pooling where LeNet averages: the book's LeNet uses "
 FLATTEN = ("the first Linear layer does not take the flattened size: the first convolution "
            "pads by 2 (28 x 28 stays 28 x 28), pooling halves it to 14, the 5 x 5 convolution "
            "makes 10 and pooling 5, so Flatten gives 16 * 5 * 5 = 400 inputs (§6.6.1).")
+RELU_AND_MAX_POOL = f"{RELU} Also {MAX_POOL}"
 LAZY = ("lenet() has a Lazy module: its parameters do not exist until the first forward pass "
         "(and train_gpu's Xavier initialisation skips them). Give every layer its sizes: "
         "nn.Linear(16 * 5 * 5, 120) (§6.6.1).")
@@ -263,36 +265,15 @@ def conv2d_layer_mistakes(X: torch.Tensor, K: torch.Tensor, bias: float
 # --------------------------------------------------------------------------- learn_kernel
 
 
-def oracle_learn_kernel(X: torch.Tensor, Y: torch.Tensor, kernel: tuple[int, int],
-                        num_epochs: int, lr: float, *, zero_grad: bool = True,
-                        mean: bool = False) -> tuple[torch.Tensor, float]:
-    """The kernel after learn_kernel's steps, done here in float64 with F.conv2d, and the
-    largest |entry| the kernel had on the way (rounding grows with it)."""
-    K = torch.zeros(kernel, dtype=torch.float64, requires_grad=True)
-    grad = torch.zeros_like(K)
-    largest = 0.0
-    for _ in range(num_epochs):
-        errors = (oracle_conv(X[None], K[None, None])[0] - Y.double()) ** 2
-        (g,) = torch.autograd.grad(errors.mean() if mean else errors.sum(), K)
-        grad = grad + g if not zero_grad else g
-        K = (K - lr * grad).detach().requires_grad_(True)
-        largest = max(largest, max_abs(K))
-    return K.detach(), largest
-
-
-def check_learned_kernel(out, X, Y, kernel, num_epochs, lr, what: str) -> None:
-    """learn_kernel's result `out` against its steps taken here, naming a known mistake."""
-    expected, largest = oracle_learn_kernel(X, Y, kernel, num_epochs, lr)
+def check_learned_kernel(out, expected: torch.Tensor, scale: float,
+                         mistakes: dict[str, torch.Tensor], what: str) -> None:
+    """learn_kernel's result `out` against the kernel its steps give (`expected`, with the
+    `scale` of their rounding), naming a known mistake (`mistakes`: message -> its kernel)."""
     expect_tensor(out, what)
     if out.requires_grad:
         raise AssertionError(f"{what} requires grad: return the kernel detached "
                              "(K.detach()), as the contract says.")
-    mistakes = [(NO_ZERO_GRAD, oracle_learn_kernel(X, Y, kernel, num_epochs, lr,
-                                                   zero_grad=False)[0]),
-                (MEAN_LOSS, oracle_learn_kernel(X, Y, kernel, num_epochs, lr, mean=True)[0])]
-    oh, ow = X.shape[0] - kernel[0] + 1, X.shape[1] - kernel[1] + 1
-    scale = num_epochs * (1 + largest) * oh * ow * max(1.0, max_abs(X)) ** 2
-    check_result(out, expected.to(X.dtype), what, scale, mistakes)
+    check_result(out, expected, what, scale, mistakes.items())
 
 
 def edge_problem(dtype=torch.float32):
@@ -304,20 +285,30 @@ def edge_problem(dtype=torch.float32):
     return X, Y
 
 
+# learn_kernel(X, Y, (1, 2), num_epochs, lr) on edge_problem(dtype): the kernel its steps give
+# (computed in float64, rounded to dtype), the scale of their rounding and each mistake's kernel
+LEARN_KERNEL_EXAMPLE = {
+    "dtype": torch.float32, "kernel": (1, 2), "num_epochs": 10, "lr": 3e-2,
+    "expected": torch.tensor([[0.9884708, -0.9884708]]),
+    "scale": 835.1577296806513,
+    "mistakes": {NO_ZERO_GRAD: torch.tensor([[-0.041317265, 0.041317265]]),
+                 MEAN_LOSS: torch.tensor([[0.082482606, -0.082482606]])},
+}
+
+LEARN_KERNEL_FLOAT64_EXAMPLE = {
+    "dtype": torch.float64, "kernel": (1, 2), "num_epochs": 3, "lr": 3e-2,
+    "expected": torch.tensor([[0.7378560000000001, -0.7378560000000001]], dtype=torch.float64),
+    "scale": 218.96985600000002,
+    "mistakes": {NO_ZERO_GRAD: torch.tensor([[1.558656, -1.558656]], dtype=torch.float64),
+                 MEAN_LOSS: torch.tensor([[0.025494507288629738, -0.025494507288629738]],
+                                         dtype=torch.float64)},
+}
+
+
 # --------------------------------------------------------------------------- lenet
 
 LENET_SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120),
                 (84,), (10, 84), (10,)]
-
-
-def book_lenet(activation: type[nn.Module] = nn.Sigmoid,
-               pool: type[nn.Module] = nn.AvgPool2d) -> nn.Sequential:
-    """The book's LeNet (§6.6.1), the activation or pooling swapped for a known mistake."""
-    return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), activation(), pool(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), activation(), pool(kernel_size=2, stride=2),
-        nn.Flatten(), nn.Linear(400, 120), activation(), nn.Linear(120, 84), activation(),
-        nn.Linear(84, 10))
 
 
 def lenet_parameters(net, what: str) -> list[tuple[str, torch.Tensor]]:
@@ -339,22 +330,39 @@ def lenet_parameters(net, what: str) -> list[tuple[str, torch.Tensor]]:
                          "bias (§6.6.1).")
 
 
-def load_in_order(net: nn.Module, params: list[tuple[str, torch.Tensor]]) -> nn.Module:
-    """`net`, a new grader-side LeNet, holding `params`, matched by order, not by name."""
-    keys = [k for k, v in net.state_dict().items() if v.is_floating_point()]
-    net.load_state_dict({k: v.detach().cpu() for k, (_, v) in zip(keys, params, strict=True)})
-    return net
+def lenet_example_inputs(example: dict) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The parameters (LeNet's shapes, in order) and images of a LENET_EXAMPLE-like table,
+    drawn from its seed: N(0, magnitude**2) parameters vary the activations enough for max
+    and average pooling to differ."""
+    g = torch.Generator().manual_seed(example["seed"])
+    params = [torch.randn(shape, generator=g) * example["magnitude"] for shape in LENET_SHAPES]
+    return params, torch.rand(example["images"], 1, 28, 28, generator=g)
 
 
-def lenet_outputs(params: list[tuple[str, torch.Tensor]], X: torch.Tensor
-                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The book's LeNet's logits for X with `params` (in order), and the known wrong nets'
-    (ReLU, max pooling, both) with the same parameters."""
-    oracles = {name: load_in_order(book_lenet(activation, pool), params)
-               for name, activation, pool in (("", nn.Sigmoid, nn.AvgPool2d),
-                                              (RELU, nn.ReLU, nn.AvgPool2d),
-                                              (MAX_POOL, nn.Sigmoid, nn.MaxPool2d),
-                                              (f"{RELU} Also {MAX_POOL}", nn.ReLU, nn.MaxPool2d))}
-    with torch.no_grad():
-        values = {name: oracle(X) for name, oracle in oracles.items()}
-    return values.pop(""), values
+# the book's LeNet's logits (float32) for lenet_example_inputs(LENET_EXAMPLE), and those of the
+# nets with the known mistakes, given the same parameters in the same order
+LENET_EXAMPLE = {
+    "seed": 0, "magnitude": 0.5, "images": 2,
+    "expected": torch.tensor([
+        [-1.586749, -2.2000523, -2.309094, -0.130709, -5.2512984, -6.318793, -0.60709774,
+         -0.16686435, -0.4359269, -1.437966],
+        [-1.4174044, -2.0744438, -2.2593837, -0.06980939, -5.4218063, -6.330053, -0.51560247,
+         -0.163269, -0.5597626, -1.5997299]]),
+    "mistakes": {
+        RELU: torch.tensor([
+            [123.3372, -157.56169, -159.10794, -37.936523, -1046.098, -425.01096, -232.80487,
+             -375.3915, -305.89426, -148.52264],
+            [98.53832, -101.135445, -144.60023, -36.55658, -1054.9138, -578.1719, -240.62271,
+             -361.37982, -151.9549, -201.77861]]),
+        MAX_POOL: torch.tensor([
+            [-1.4367428, -2.11308, -2.2949505, -0.25788635, -5.404499, -6.5375876, -0.7374953,
+             0.031796858, -0.5049075, -1.2351826],
+            [-1.3025886, -1.8039099, -2.413041, -0.11414905, -5.3246555, -6.5419064, -0.6126956,
+             0.013569877, -0.5421096, -1.2630678]]),
+        RELU_AND_MAX_POOL: torch.tensor([
+            [367.80765, -206.30896, -232.24785, -193.24516, -2170.9807, -807.12933, -383.02344,
+             -824.55835, -460.151, -354.34573],
+            [458.29297, -412.8039, -102.08213, -298.75134, -2367.5725, -985.8036, -428.48975,
+             -852.3551, -317.3703, -356.39856]]),
+    },
+}

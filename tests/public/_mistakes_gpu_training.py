@@ -20,6 +20,7 @@ from torch import nn
 
 from grader.checks import hints_on_error, max_abs
 from tests.public._conventions import DATA_ITERATOR_HINTS
+from tests.public._mistakes_mlp import NO_ZERO_GRAD_STEPS, SUM_LOSS_STEPS, training_example
 
 CPU = torch.device("cpu")
 
@@ -227,3 +228,40 @@ def train_twice(student, net, train_data, test_data, num_epochs, lr, device=CPU,
             history = student.train_gpu(remote_net, train_data, test_data, epochs, rate, device)
         states.append(remote_net.state_dict())
     return states[0], states[1], history
+
+
+def dead_relu_example(example: dict) -> tuple[nn.Sequential, list, list]:
+    """The net and batches of TRAIN_GPU_EXAMPLE (training_example), the net's first biases set
+    to example["first_bias"], below anything its hidden units' weighted sums reach (inputs in
+    [0, 1), Xavier weights of Linear(16, 8) within 0.5): every hidden ReLU gives 0 whatever
+    weights train_gpu draws, so the logits are the last layer's bias, and only that bias
+    learns, along the same path from every initialisation."""
+    net, train_data, test_data = training_example(example)
+    with torch.no_grad():
+        net[1].bias.fill_(example["first_bias"])
+    return net, train_data, test_data
+
+
+# train_gpu's steps on dead_relu_example's net: the last layer's bias after them (the other
+# parameters keep train_gpu's Xavier draws and the biases as built), with, under "mistakes",
+# the bias the wrong loops give, and the history's facts (as in the tables of
+# _mistakes_mlp.py). The instructor's kit repeats the steps with its hidden oracle and checks
+# every number.
+TRAIN_GPU_EXAMPLE = {
+    "seed": 13, "widths": (16, 8, 3), "shape": (1, 4, 4), "classes": 3, "first_bias": -10.0,
+    "train_sizes": (8, 8, 5), "test_sizes": (4, 3), "num_epochs": 2, "lr": 0.5,
+    "state": {"3.bias": torch.tensor([0.3452072, -0.33754212, -0.04241477])},
+    "mistakes": {NO_ZERO_GRAD_STEPS: {"3.bias": torch.tensor([0.9590464, -1.6346042, 0.6408079])},
+                 SUM_LOSS_STEPS: {"3.bias": torch.tensor([0.94802487, -0.52974945, -0.45302486])}},
+    "facts": {
+        "loss": [1.1796479395457677, 1.0770494795980907],
+        "loss_unweighted": [1.1724010705947876, 1.0659167567888896],
+        "acc": [0.2857142857142857, 0.47619047619047616],
+        "acc_ambiguous": [0.0, 0.0],
+        "acc_after": [0.47619047619047616, 0.47619047619047616],
+        "loss_after": [1.0692298298790341, 1.0263111704871768],
+        "test_acc": [0.5714285714285714, 0.5714285714285714],
+        "test_ambiguous": [0.0, 0.0],
+        "train_ambiguous": [0.0, 0.0],
+    },
+}

@@ -5,16 +5,16 @@ share the training checks, with the words that name the D2L function and section
 what every topic shares (a Python float, a history that matches the net it trained) is in
 `_conventions.py` beside this file.
 
-`*_mistakes` functions return {message: the value that mistake gives} for
-`grader.checks.assert_close(..., mistakes=...)`; `check_*` and `expect_*` functions raise an
-AssertionError that names the mistake. Oracles are computed here, in the grader, with torch's
-own functions (torch.relu, F.cross_entropy, an SGD step written out as `PlainSGD`).
+`check_*` and `expect_*` functions raise an AssertionError that names the mistake. What the
+forward pass and a training loop must give for the public tests' inputs is written out below
+as numbers (`*_EXAMPLE` tables, with what each named mistake gives), worked out by the
+instructor's hidden oracles, which the instructor's kit checks every number against.
 
 A training loop is checked step by step on a small net the test builds from a state it knows
-(`make_net`) and batches of fixed order (`batches`): `reference_training` repeats the SGD steps
-on a copy, `expect_trained_state` compares the trained parameters and names the usual wrong
-loops, `check_train_loss`, `check_train_acc` and `check_test_acc` compare the history with
-every correct way of reporting it. How the net was run is seen without trusting anything the
+(`make_net`) and batches of fixed order (`batches`): `check_trained_state` compares the trained
+parameters with the state the SGD steps give and names the usual wrong loops,
+`check_train_loss`, `check_train_acc` and `check_test_acc` compare the history with every
+correct way of reporting it. How the net was run is seen without trusting anything the
 submission reports: a BatchNorm layer counts the forward passes made in training mode
 (`num_batches_tracked`), and a forward pre-hook (`forward_log`: `print` into an `io.StringIO` in
 the worker) logs the input of the last layer on every call, which prints with `grad_fn=...`
@@ -30,9 +30,9 @@ import io
 import itertools
 import math
 import operator
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from grader.checks import assert_close, describe, expect_tensor, max_abs
@@ -45,6 +45,9 @@ RELU_ON_OUTPUT = ("ReLU was applied to the output logits too: the output layer h
 
 NO_HIDDEN_RELU = ("the hidden layer has no nonlinearity: without relu(X W1 + b1) the two layers "
                   "collapse into one linear model (§4.1.1.3)")
+
+RELU_BEFORE_BIAS = "relu was applied before adding b1: the hidden layer is relu(X W1 + b1)."
+NO_BIASES = "the biases were not added: O = relu(X W1 + b1) W2 + b2."
 
 FLATTEN_HINTS = {
     "is invalid for input of size": "flatten each example to W1.shape[0] numbers "
@@ -178,29 +181,136 @@ def weight_scale_message(name: str, W: torch.Tensor, fan_in: int, fan_out: int) 
 # --------------------------------------------------------------------------- mlp_forward
 
 
-def oracle_mlp(X, params, hidden=torch.relu, output=None):
-    W1, b1, W2, b2 = (p.detach().double() for p in params)
-    H = hidden(X.double().reshape(-1, W1.shape[0]) @ W1 + b1)
-    O = H @ W2 + b2
-    return (output(O) if output else O).to(X.dtype)
+# A table per public test of the forward pass: its inputs, the right logits relu(X W1 + b1) W2 +
+# b2 (worked out in float64, in X's dtype), the scale of their rounding and, under "mistakes",
+# what each known wrong forward pass gives (listed even where it gives the right answer for
+# these inputs). The instructor's kit checks every number against the hidden oracles.
+
+MLP_FORWARD_EXAMPLE = {
+    "X": torch.tensor([[1.0, 2.0], [-1.0, 0.5]]),
+    "params": [torch.tensor([[1.0, -1.0], [0.5, 1.0]]), torch.tensor([0.0, -0.5]),
+               torch.tensor([[2.0], [-1.0]]), torch.tensor([-3.0])],
+    # hidden: [[2, 0.5], [-0.75, 1.0]] -> relu -> [[2, 0.5], [0, 1]]; output: [[0.5], [-4]]
+    "expected": torch.tensor([[0.5], [-4.0]]),
+    "mistakes": {RELU_ON_OUTPUT: torch.tensor([[0.5], [0.0]]),
+                 NO_HIDDEN_RELU: torch.tensor([[0.5], [-5.5]]),
+                 RELU_BEFORE_BIAS: torch.tensor([[0.5], [-4.0]]),
+                 NO_BIASES: torch.tensor([[3.0], [-1.5]])},
+}
 
 
-def mlp_scale(X, params) -> float:
-    W1, b1, W2, b2 = (p.detach().double().abs() for p in params)
-    H = X.double().abs().reshape(-1, W1.shape[0]) @ W1 + b1
-    return float((H @ W2 + b2).max()) + 1.0
+def images_example_inputs(example: dict) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """X, three float64 "images" (2, 2, 3) stored transposed (not contiguous), and params for
+    12 inputs, 5 hidden units and 3 outputs, drawn from the table's seed."""
+    g = torch.Generator().manual_seed(example["seed"])
+    X = (torch.randn(3, 3, 2, 2, generator=g, dtype=torch.float64) * 2).permute(0, 2, 3, 1)
+    params = [torch.randn(shape, generator=g, dtype=torch.float64) * scale
+              for shape, scale in (((12, 5), 0.3), ((5,), 0.5), ((5, 3), 1.0), ((3,), 0.5))]
+    return X, params
 
 
-def forward_mistakes(X, params) -> dict[str, torch.Tensor]:
-    W1, b1, W2, b2 = (p.detach() for p in params)
-    return {
-        RELU_ON_OUTPUT: oracle_mlp(X, params, output=torch.relu),
-        NO_HIDDEN_RELU: oracle_mlp(X, params, hidden=lambda Z: Z),
-        "relu was applied before adding b1: the hidden layer is relu(X W1 + b1).": oracle_mlp(
-            X, [W1, torch.zeros_like(b1), W2, b2], hidden=lambda Z: torch.relu(Z) + b1.double()),
-        "the biases were not added: O = relu(X W1 + b1) W2 + b2.": oracle_mlp(
-            X, [W1, torch.zeros_like(b1), W2, torch.zeros_like(b2)]),
-    }
+MLP_FORWARD_IMAGES_EXAMPLE = {
+    "seed": 0,
+    "expected": torch.tensor([
+        [-0.3810408081319927, -2.2573336070378365, 2.811494568551368],
+        [-0.9427537165128056, 1.2820000179008981, -0.037018960244440846],
+        [-0.1014231448616812, 1.1903801760971726, 1.9182907705653824]], dtype=torch.float64),
+    "scale": 34.18033101448224,
+    "mistakes": {
+        RELU_ON_OUTPUT: torch.tensor([
+            [0.0, 0.0, 2.811494568551368], [0.0, 1.2820000179008981, 0.0],
+            [0.0, 1.1903801760971726, 1.9182907705653824]], dtype=torch.float64),
+        NO_HIDDEN_RELU: torch.tensor([
+            [-0.8424953124925587, -7.743795221461991, 2.3664601693769507],
+            [-3.9889231426581917, -1.1747311093180222, -5.213719658077098],
+            [-0.600914035443611, 1.2693010020365083, 1.5539145280998237]], dtype=torch.float64),
+        RELU_BEFORE_BIAS: torch.tensor([
+            [-0.3611307843452426, -2.2836720070254604, 2.6524069474784318],
+            [-1.4616750263400857, 1.2014150632863343, -0.49973372202629274],
+            [-0.07273613872247499, 1.174147694015359, 1.94336121752871]], dtype=torch.float64),
+        NO_BIASES: torch.tensor([
+            [-0.1309671795307059, -1.8491734833941147, 2.4110527481092854],
+            [-1.2315114215255485, 1.6359135869176806, -0.7410879213954398],
+            [0.15742746609206182, 1.6086462176467047, 1.7020070181595637]], dtype=torch.float64),
+    },
+}
+
+
+def build_example_inputs(example: dict) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """X and [W1 (in, h), b1, W2 (h, out), b2] for a build_mlp(*sizes) net, drawn from the
+    table's seed: N(0, magnitude**2) parameters, X of N(0, 9) entries, transposed in its last
+    two dimensions (not contiguous) where the table says so."""
+    g = torch.Generator().manual_seed(example["seed"])
+    n_in, n_h, n_out = example["sizes"]
+    params = [torch.randn(shape, generator=g) * example["magnitude"]
+              for shape in ((n_in, n_h), (n_h,), (n_h, n_out), (n_out,))]
+    X = torch.randn(example["X_shape"], generator=g) * 3
+    return (X.transpose(-2, -1) if example["transposed"] else X), params
+
+
+BUILD_MLP_EXAMPLE = {
+    "seed": 4, "sizes": (12, 7, 5), "magnitude": 0.5, "X_shape": (4, 12), "transposed": False,
+    "expected": torch.tensor([
+        [-1.0929863, -0.7244038, 1.4374222, -1.1222342, 1.0865309],
+        [2.0100186, -7.0057764, 3.8888612, 2.3401673, -0.44681472],
+        [-0.8598132, -4.099026, 1.0775778, 0.53911966, -0.6783033],
+        [0.6703107, -5.188787, 1.8807812, -1.7127812, 2.2708476]]),
+    "scale": 50.507276626053624,
+    "mistakes": {
+        RELU_ON_OUTPUT: torch.tensor([
+            [0.0, 0.0, 1.4374222, 0.0, 1.0865309], [2.0100186, 0.0, 3.8888612, 2.3401673, 0.0],
+            [0.0, 0.0, 1.0775778, 0.53911966, 0.0], [0.6703107, 0.0, 1.8807812, 0.0, 2.2708476]]),
+        NO_HIDDEN_RELU: torch.tensor([
+            [-4.099077, 4.581969, -0.7921604, -8.274659, 5.0638285],
+            [3.2065976, 3.4930036, 16.927042, -1.6780115, 14.250329],
+            [-1.3204278, -1.3745589, -1.1236621, -6.4321904, 1.0524129],
+            [1.1652734, 1.6980343, 4.76829, -0.9305635, 7.3032517]]),
+        RELU_BEFORE_BIAS: torch.tensor([
+            [-0.9511207, -0.7289078, 1.299204, -0.9046238, 0.84736174],
+            [2.1938233, -6.850455, 3.493102, 2.45861, -0.52850974],
+            [-0.6437346, -4.1231413, 0.66826355, 1.0943078, -1.0882185],
+            [0.8535673, -5.0197873, 1.4717326, -1.5811027, 2.1817608]]),
+        NO_BIASES: torch.tensor([
+            [-0.81656015, -0.7669966, 1.5364918, -1.5410942, 0.7845601],
+            [2.328384, -6.8885436, 3.7303898, 1.8221396, -0.5913114],
+            [-0.50917405, -4.16123, 0.90555125, 0.45783734, -1.15102],
+            [0.9881278, -5.057876, 1.7090204, -2.2175732, 2.1189592]]),
+    },
+}
+
+BUILD_MLP_IMAGES_EXAMPLE = {
+    "seed": 5, "sizes": (784, 256, 10), "magnitude": 0.02, "X_shape": (2, 1, 28, 28),
+    "transposed": True,
+    "expected": torch.tensor([
+        [0.8182428, -0.17307517, -0.9422126, 0.4058113, -0.44453517, -0.3555043, -0.093400255,
+         0.8533531, -0.32669023, 0.43527448],
+        [0.35344854, 0.35557643, -0.41044527, 0.48177397, 0.032439295, 0.21712092, -0.26141775,
+         0.687552, 0.426751, 0.60242814]]),
+    "scale": 132.63409654269597,
+    "mistakes": {
+        RELU_ON_OUTPUT: torch.tensor([
+            [0.8182428, 0.0, 0.0, 0.4058113, 0.0, 0.0, 0.0, 0.8533531, 0.0, 0.43527448],
+            [0.35344854, 0.35557643, 0.0, 0.48177397, 0.032439295, 0.21712092, 0.0, 0.687552,
+             0.426751, 0.60242814]]),
+        NO_HIDDEN_RELU: torch.tensor([
+            [0.8906633, -0.5066311, -0.6572889, 0.17307258, 0.006014437, -0.37809306,
+             0.09966739, 0.3445291, -0.17597239, 0.74915034],
+            [-0.05681654, 0.30191973, 0.013581537, 0.619606, 0.11897347, 0.20299906,
+             -0.07641546, 0.31635314, 0.9317418, 0.8938162]]),
+        RELU_BEFORE_BIAS: torch.tensor([
+            [0.8237468, -0.16928062, -0.9370165, 0.40397266, -0.44270343, -0.3579408,
+             -0.09554951, 0.8610689, -0.3273696, 0.4343578],
+            [0.3551672, 0.35907072, -0.4132514, 0.47944182, 0.033942804, 0.21932217,
+             -0.25866583, 0.69470966, 0.42840445, 0.59764415]]),
+        NO_BIASES: torch.tensor([
+            [0.82053804, -0.18776712, -0.9564884, 0.42654532, -0.45114723, -0.37404865,
+             -0.09444096, 0.8667672, -0.35332578, 0.41720036],
+            [0.35195845, 0.34058422, -0.43272328, 0.50201446, 0.025499016, 0.20321432,
+             -0.25755727, 0.7004079, 0.40244827, 0.5804868]]),
+    },
+}
+
+
 
 
 # --------------------------------------------------------------------------- build_mlp
@@ -213,54 +323,71 @@ OWN_SIZES_HINTS = {"cannot be multiplied": "build_mlp(12, 7, 5) must build its l
                    "arguments (Linear(num_inputs, num_hiddens), ...), not from 784, 256 and 10."}
 
 
-def find_layers(state: dict, num_inputs: int, num_hiddens: int, num_outputs: int):
-    """[W1 (in, h), b1, W2 (h, out), b2] from a state_dict, whatever the layout; None if the
-    parameters do not have the shapes of a one-hidden-layer MLP."""
-    found = {}
-    for value in state.values():
+LAYER_NAMES = ("W1", "b1", "W2", "b2")
+
+
+def layer_slots(state: dict, num_inputs: int, num_hiddens: int, num_outputs: int
+                ) -> dict[str, tuple[str, bool]] | None:
+    """Where a one-hidden-layer MLP's state_dict holds W1 (in, h), b1, W2 (h, out) and b2,
+    whatever the layout: name -> (key, whether the key holds the transpose, nn.Linear's
+    (out, in)); None if the parameters do not have those shapes."""
+    found: dict[str, tuple[str, bool]] = {}
+    for key, value in state.items():
         if not isinstance(value, torch.Tensor) or not value.is_floating_point():
             continue
         shape = tuple(value.shape)
         if shape in ((num_hiddens, num_inputs), (num_inputs, num_hiddens)) and "W1" not in found:
-            found["W1"] = value if shape == (num_inputs, num_hiddens) else value.T
+            found["W1"] = (key, shape != (num_inputs, num_hiddens))
         elif shape in ((num_outputs, num_hiddens), (num_hiddens, num_outputs)) \
                 and "W2" not in found:
-            found["W2"] = value if shape == (num_hiddens, num_outputs) else value.T
+            found["W2"] = (key, shape != (num_hiddens, num_outputs))
         elif shape == (num_hiddens,) and "b1" not in found:
-            found["b1"] = value
+            found["b1"] = (key, False)
         elif shape == (num_outputs,) and "b2" not in found:
-            found["b2"] = value
-    if len(found) != 4:
+            found["b2"] = (key, False)
+    return found if len(found) == 4 else None
+
+
+def find_layers(state: dict, num_inputs: int, num_hiddens: int, num_outputs: int):
+    """[W1 (in, h), b1, W2 (h, out), b2] from a state_dict, whatever the layout; None if the
+    parameters do not have the shapes of a one-hidden-layer MLP."""
+    slots = layer_slots(state, num_inputs, num_hiddens, num_outputs)
+    if slots is None:
         return None
-    return [found["W1"], found["b1"], found["W2"], found["b2"]]
+    return [state[key].T if transposed else state[key]
+            for key, transposed in (slots[name] for name in LAYER_NAMES)]
+
+
+def with_layers(state: dict, params: list[torch.Tensor], sizes: tuple[int, int, int]
+                ) -> dict | None:
+    """`state` (a one-hidden-layer MLP's state_dict) with [W1, b1, W2, b2] = `params` in place
+    of its own, each in the layout the net keeps it in; None if the shapes do not fit."""
+    slots = layer_slots(state, *sizes)
+    if slots is None:
+        return None
+    new = dict(state)
+    for name, p in zip(LAYER_NAMES, params, strict=True):
+        key, transposed = slots[name]
+        new[key] = p.T.contiguous() if transposed else p
+    return new
 
 
 # --------------------------------------------------------------------------- nets and batches
-
-
-class PlainSGD:
-    """torch.optim.SGD(params, lr) as the oracles use it (no momentum, no weight decay): its
-    step computes p.add_(grad, alpha=-lr), as torch's own does. Here rather than torch.optim,
-    whose first use imports torch._dynamo: a second of every grading run's start-up."""
-
-    def __init__(self, params, lr: float):
-        self.params, self.lr = list(params), lr
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        for p in self.params:
-            if p.grad is not None:
-                p.add_(p.grad, alpha=-self.lr)
 
 
 def with_state(net: torch.nn.Module, state: dict) -> torch.nn.Module:
     net = copy.deepcopy(net)
     net.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
     return net
+
+
+def training_example(example: dict) -> tuple[nn.Sequential, list, list]:
+    """The net (make_net) and the training and test batches (batches) of a training table
+    (TRAIN_STEPS_EXAMPLE, ...): the net drawn from its seed, the batches from the next two."""
+    seed, shape, classes = example["seed"], example["shape"], example["classes"]
+    return (make_net(seed, example["widths"]),
+            batches(example["train_sizes"], seed + 1, shape, classes),
+            batches(example["test_sizes"], seed + 2, shape, classes))
 
 
 def make_net(seed: int, widths: tuple[int, int, int] = (16, 12, 5),
@@ -318,72 +445,25 @@ def count_correct(net: nn.Module, data) -> tuple[float, int]:
 
 # --------------------------------------------------------------------------- the SGD steps
 
-TRAIN_MISTAKES = {
+NO_ZERO_GRAD_STEPS = (
     "the gradients were never zeroed, so each step used the sum of all earlier gradients: "
     "call optimizer.zero_grad() (or net.zero_grad()) before every loss.backward() "
-    "(§3.6.5).": dict(zero_grad=False),
+    "(§3.6.5).")
+SUM_LOSS_STEPS = (
     "each step used the summed loss of the batch: take the mean cross-entropy (the default "
-    "reduction of nn.CrossEntropyLoss), as the learning rate assumes (§3.6.5).":
-        dict(sum_loss=True),
-}
+    "reduction of nn.CrossEntropyLoss), as the learning rate assumes (§3.6.5).")
 
 
-def reference_training(net: nn.Module, train_data, test_data, num_epochs: int, lr: float, *,
-                       zero_grad: bool = True, sum_loss: bool = False) -> tuple[dict, dict]:
-    """The steps train_mlp and train_gpu must take from `net`'s state, done here on a copy;
-    returns (state_dict, facts), facts holding every correct way of reporting the history
-    (per epoch: the mean loss during it and after it, the training accuracy during and after
-    it, the test accuracy, each with the fraction rounding may decide) and the usual wrong
-    one (the unweighted mean of the batches' losses)."""
-    net = copy.deepcopy(net)
-    trainer = PlainSGD(net.parameters(), lr)
-    n_train = sum(len(y) for _, y in train_data)
-    n_test = sum(len(y) for _, y in test_data)
-    facts = {k: [] for k in ("loss", "loss_unweighted", "acc", "acc_ambiguous", "acc_after",
-                             "loss_after", "test_acc", "test_ambiguous", "train_ambiguous")}
-    for _ in range(num_epochs):
-        net.train()
-        loss_sum, unweighted, correct, unsure = 0.0, 0.0, 0.0, 0
-        for X, y in train_data:
-            y_hat = net(X)
-            loss = F.cross_entropy(y_hat, y) * (len(y) if sum_loss else 1)
-            if zero_grad:
-                trainer.zero_grad()
-            loss.backward()
-            trainer.step()
-            batch_mean = float(F.cross_entropy(y_hat.detach(), y))
-            loss_sum += batch_mean * len(y)
-            unweighted += batch_mean
-            correct += float((y_hat.argmax(1) == y).sum())
-            unsure += ambiguous(y_hat)
-        facts["loss"].append(loss_sum / n_train)
-        facts["acc_ambiguous"].append(unsure / n_train)
-        facts["loss_unweighted"].append(unweighted / len(train_data))
-        facts["acc"].append(correct / n_train)
-        net.eval()
-        with torch.no_grad():
-            facts["loss_after"].append(sum(float(F.cross_entropy(net(X), y, reduction="sum"))
-                                           for X, y in train_data) / n_train)
-        right, unsure = count_correct(net, train_data)
-        facts["acc_after"].append(right / n_train)
-        facts["train_ambiguous"].append(unsure / n_train)
-        right, unsure = count_correct(net, test_data)
-        facts["test_acc"].append(right / n_test)
-        facts["test_ambiguous"].append(unsure / n_test)
-    return net.state_dict(), facts
-
-
-def expect_trained_state(final: dict, start: nn.Module, train_data, test_data,
-                         num_epochs: int, lr: float, what: str, atol: float = 2e-5) -> dict:
-    """Compare the trained net's state_dict `final` with the reference's steps from `start`
-    (a grader-side net in the state training started from); returns the reference's facts.
+def check_trained_state(final: dict, init: dict, expected: dict, lr: float, what: str,
+                        mistakes: Callable[[], dict[str, dict]] = dict,
+                        atol: float = 2e-5) -> None:
+    """Compare the trained net's state_dict `final` with `expected`, the state one SGD step
+    per batch takes the net to from `init`; a parameter that matches what a known wrong loop
+    gives (`mistakes()`: message -> that loop's state, asked for only when needed) names it.
 
     The tolerance grows with the parameters' magnitude and with the steps' size:
     atol * (max|parameter| + max(1, 10 lr)), the larger of the two rules the mlp and
     gpu_training tests had before they shared this one."""
-    init = {k: v.detach().cpu() for k, v in start.state_dict().items()}
-    expected, facts = reference_training(start, train_data, test_data, num_epochs, lr)
-    mistakes: dict[str, dict] = {}
     for name, want in expected.items():
         if name not in final:
             raise AssertionError(f"the net lost its parameter {name!r} during training.")
@@ -397,18 +477,85 @@ def expect_trained_state(final: dict, start: nn.Module, train_data, test_data,
                 "step), then optimizer.step() on every batch (§3.6.5).")
         tol = atol * (max_abs(want) + max(1.0, 10 * lr))
         if not _close(got, want, tol):
-            for message, kw in TRAIN_MISTAKES.items():
-                if message not in mistakes:
-                    mistakes[message] = reference_training(start, train_data, test_data,
-                                                           num_epochs, lr, **kw)[0]
-                if _close(got, mistakes[message][name], tol):
+            for message, state in mistakes().items():
+                if _close(got, state[name], tol):
                     raise AssertionError(f"the parameters after training: {message}")
         assert_close(got, want, f"parameter {name!r} after {what}'s steps", atol=tol)
-    return facts
 
 
 def _close(got: torch.Tensor, want: torch.Tensor, tol: float) -> bool:
     return bool(torch.isclose(got.double(), want.double(), rtol=0, atol=tol).all())
+
+
+# A table per public training test: the net and batches (training_example: make_net(seed,
+# widths), batches of images `shape` and `classes` labels), the epochs and the learning rate, and
+# what a correct loop gives: the trained state (float32) with, under "mistakes", the states the
+# wrong loops give, or the history's facts (per epoch: the mean loss per example during the
+# epoch and after it, the plain mean of the batches' losses, the training accuracy during and
+# after it, the test accuracy, and the fractions of examples rounding may decide). The
+# instructor's kit repeats the steps with its hidden oracle and checks every number.
+
+TRAIN_STEPS_EXAMPLE = {
+    "seed": 3, "widths": (6, 4, 3), "shape": (1, 2, 3), "classes": 3,
+    "train_sizes": (8, 8, 5), "test_sizes": (6, 4), "num_epochs": 2, "lr": 0.3,
+    "state": {
+        "1.weight": torch.tensor([
+            [-0.40476716, -0.3220513, -0.1748589, -0.38623977, -0.023176778, -0.35916355],
+            [0.22207338, 0.21097882, 0.09020638, 0.32267487, -0.03282537, 0.24811456],
+            [-0.28590372, -0.08045038, -0.36401302, -0.03314548, -0.26486722, 0.3667563],
+            [0.24546078, 0.31145507, 0.13181816, -0.23405062, 0.40105644, -0.40870082]]),
+        "1.bias": torch.tensor([-0.2605627, -0.24369738, -0.16922325, 0.1119047]),
+        "3.weight": torch.tensor([
+            [-0.37874472, -0.39230838, -0.23912036, 0.3462482],
+            [-0.3606379, -0.38288155, -0.4333542, -0.22275664],
+            [-0.13137406, -0.5541379, -0.23409379, -0.05474346]]),
+        "3.bias": torch.tensor([0.21494608, -0.042655393, -0.2182407]),
+    },
+    "mistakes": {
+        NO_ZERO_GRAD_STEPS: {
+            "1.weight": torch.tensor([
+                [-0.40476716, -0.3220513, -0.1748589, -0.38623977, -0.023176778, -0.35916355],
+                [0.21612856, 0.22546443, 0.1112262, 0.3334338, -0.032840032, 0.2513014],
+                [-0.28590372, -0.08045038, -0.36401302, -0.03314548, -0.26486722, 0.3667563],
+                [0.14388716, 0.30598664, 0.12742402, -0.274923, 0.46186763, -0.42823657]]),
+            "1.bias": torch.tensor([-0.2605627, -0.24483085, -0.16922325, 0.15548867]),
+            "3.weight": torch.tensor([
+                [-0.37874472, -0.45049393, -0.23912036, 0.3771259],
+                [-0.3606379, -0.1689616, -0.4333542, -0.1633785],
+                [-0.13137406, -0.7098724, -0.23409379, -0.14499922]]),
+            "3.bias": torch.tensor([0.42715138, 0.092757896, -0.5658594]),
+        },
+        SUM_LOSS_STEPS: {
+            "1.weight": torch.tensor([
+                [-0.40476716, -0.3220513, -0.1748589, -0.38623977, -0.023176778, -0.35916355],
+                [0.07864449, 0.015533751, -0.04222191, 0.1997224, -0.25267118, 0.18283805],
+                [-0.28590372, -0.08045038, -0.36401302, -0.03314548, -0.26486722, 0.3667563],
+                [0.048470225, 0.12506798, -0.05752501, -0.4781244, 0.22848609, -0.49297768]]),
+            "1.bias": torch.tensor([-0.2605627, -0.55440444, -0.16922325, -0.1783197]),
+            "3.weight": torch.tensor([
+                [-0.37874472, -0.41459495, -0.23912036, 0.09937806],
+                [-0.3606379, -0.21842916, -0.4333542, -0.011433247],
+                [-0.13137406, -0.69630384, -0.23409379, -0.019196684]]),
+            "3.bias": torch.tensor([0.71255344, -0.2330815, -0.525422]),
+        },
+    },
+}
+
+TRAIN_HISTORY_EXAMPLE = {
+    "seed": 7, "widths": (16, 12, 5), "shape": (1, 4, 4), "classes": 5,
+    "train_sizes": (8, 8, 5), "test_sizes": (6, 3), "num_epochs": 2, "lr": 0.3,
+    "facts": {
+        "loss": [1.6011498371760051, 1.5820223490397136],
+        "loss_unweighted": [1.6025417645772297, 1.5851736863454182],
+        "acc": [0.19047619047619047, 0.23809523809523808],
+        "acc_ambiguous": [0.0, 0.0],
+        "acc_after": [0.19047619047619047, 0.19047619047619047],
+        "loss_after": [1.5755041213262648, 1.560274214971633],
+        "test_acc": [0.2222222222222222, 0.2222222222222222],
+        "test_ambiguous": [0.0, 0.0],
+        "train_ambiguous": [0.0, 0.0],
+    },
+}
 
 
 # --------------------------------------------------------------------------- the history

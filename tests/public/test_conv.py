@@ -1,6 +1,7 @@
 """Public checks for convolutions and LeNet (§6.2-6.6): read them, run them, then make them
 pass. Most use the book's own examples; the expected values come from torch's F.conv2d and
-pooling functions (which the grader may call and your code may not). The hidden tests check
+pooling functions (which the grader may call and your code may not), or, for learn_kernel and
+lenet, from the tables of _mistakes_conv.py. The hidden tests check
 the same functions on many more inputs, train your LeNet on MNIST, and name the same mistakes
 in the same words (both take them from _mistakes_conv.py, and what every topic shares from
 _conventions.py)."""
@@ -12,6 +13,9 @@ from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
 from tests.public._conventions import expect_independent
 from tests.public._mistakes_conv import (
     CORR_HINTS,
+    LEARN_KERNEL_EXAMPLE,
+    LEARN_KERNEL_FLOAT64_EXAMPLE,
+    LENET_EXAMPLE,
     LENET_HINTS,
     PAIR_HINTS,
     check_corr2d,
@@ -24,7 +28,7 @@ from tests.public._mistakes_conv import (
     edge_problem,
     expect_conv2d_parameters,
     expect_shape_tuple,
-    lenet_outputs,
+    lenet_example_inputs,
     lenet_parameters,
     multi_in_mistakes,
     multi_in_out_mistakes,
@@ -206,21 +210,24 @@ def test_learn_kernel_edge_detector(student):
     steps of lr 3e-2, each with the gradient of that epoch's loss alone (K.grad zeroed after
     every step): it comes close to the edge detector [[1, -1]], and comes back detached
     (§6.2.4)."""
-    X, Y = edge_problem()
+    example = LEARN_KERNEL_EXAMPLE
+    X, Y = edge_problem(example["dtype"])
     with hints_on_error(PAIR_HINTS):
         out = student.learn_kernel(X, Y, (1, 2))
-    check_learned_kernel(out, X, Y, (1, 2), 10, 3e-2, "learn_kernel(X, Y, (1, 2))")
+    check_learned_kernel(out, example["expected"], example["scale"], example["mistakes"],
+                         "learn_kernel(X, Y, (1, 2))")
 
 
 @pytest.mark.points(1)
 def test_learn_kernel_keeps_float64(student):
     """For a float64 X and Y the kernel is float64 too: D2L's torch.zeros(kernel_size) makes
     float32, so start from torch.zeros(..., dtype=X.dtype) (§6.2.4)."""
-    X, Y = edge_problem(torch.float64)
+    example = LEARN_KERNEL_FLOAT64_EXAMPLE
+    X, Y = edge_problem(example["dtype"])
     with hints_on_error(PAIR_HINTS):
-        out = student.learn_kernel(X, Y, (1, 2), 3, 3e-2)
-    check_learned_kernel(out, X, Y, (1, 2), 3, 3e-2, "learn_kernel(X, Y, (1, 2), 3) for "
-                         "float64 X and Y")
+        out = student.learn_kernel(X, Y, (1, 2), example["num_epochs"], example["lr"])
+    check_learned_kernel(out, example["expected"], example["scale"], example["mistakes"],
+                         "learn_kernel(X, Y, (1, 2), 3) for float64 X and Y")
 
 
 @pytest.mark.points(1)
@@ -240,16 +247,14 @@ def test_lenet_layers(student):
     """lenet() computes the book's LeNet: with the same parameters (random, set by the test),
     sigmoids, not ReLU; 2 x 2 average pooling with stride 2, not max pooling (§6.6.1)."""
     net = student.lenet()
-    g = torch.Generator().manual_seed(0)
-    params = [(k, torch.randn(v.shape, generator=g) * 0.5)
-              for k, v in lenet_parameters(net, "lenet()")]
-    net.load_state_dict(dict(params))
-    X = torch.rand(4, 1, 28, 28, generator=g)
-    expected, mistakes = lenet_outputs(params, X)
+    keys = [k for k, _ in lenet_parameters(net, "lenet()")]
+    params, X = lenet_example_inputs(LENET_EXAMPLE)
+    net.load_state_dict(dict(zip(keys, params, strict=True)))
+    expected = LENET_EXAMPLE["expected"]
     with hints_on_error(LENET_HINTS):
         out = net(X)
-    assert_close(out, expected, "lenet()(X) for images X (4, 1, 28, 28)",
-                 scale=100 * max(1.0, max_abs(expected)), mistakes=mistakes)
+    assert_close(out, expected, f"lenet()(X) for images X {tuple(X.shape)}",
+                 scale=100 * max(1.0, max_abs(expected)), mistakes=LENET_EXAMPLE["mistakes"])
 
 
 @pytest.mark.points(1)

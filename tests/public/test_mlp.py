@@ -3,9 +3,10 @@ pass. The hidden tests check the same functions on many more inputs and train on
 mistake they recognise reads the same here (the messages live in `_mistakes_mlp.py`, and what
 every topic shares in `_conventions.py`).
 
-The training tests hand `train_mlp` a small net the test built itself (Flatten, Linear(16, 12),
-ReLU, Linear(12, 5), its parameters drawn from a seed) and a list of batches of 4x4 "images",
-so the test knows every step a correct loop takes and repeats them to compare.
+The training tests hand `train_mlp` a small net the test built itself (Flatten, Linear, ReLU,
+Linear, its parameters drawn from a seed) and a list of batches of small "images", so the test
+knows every step a correct loop takes: where they lead is written out in the tables of
+`_mistakes_mlp.py`.
 """
 
 import pytest
@@ -15,10 +16,17 @@ from torch import nn
 from grader.checks import assert_close, expect_tensor, hints_on_error
 from tests.public._conventions import DATA_ITERATOR_HINTS, expect_independent
 from tests.public._mistakes_mlp import (
+    BUILD_MLP_EXAMPLE,
+    BUILD_MLP_IMAGES_EXAMPLE,
     FLATTEN_FIRST_HINTS,
     FLATTEN_HINTS,
+    MLP_FORWARD_EXAMPLE,
+    MLP_FORWARD_IMAGES_EXAMPLE,
     OWN_SIZES_HINTS,
+    TRAIN_HISTORY_EXAMPLE,
+    TRAIN_STEPS_EXAMPLE,
     batches,
+    build_example_inputs,
     check_biases_zero,
     check_evaluation_modes,
     check_leaves,
@@ -27,21 +35,19 @@ from tests.public._mistakes_mlp import (
     check_test_acc,
     check_train_acc,
     check_train_loss,
+    check_trained_state,
     expect_history,
     expect_params,
     expect_relu_tensor,
-    expect_trained_state,
-    find_layers,
-    forward_mistakes,
+    images_example_inputs,
     leaf_flags,
     make_net,
-    mlp_scale,
     mode_probe_net,
-    oracle_mlp,
-    reference_training,
     relu_mistakes,
+    training_example,
     training_mode_message,
     weight_scale_message,
+    with_layers,
 )
 
 
@@ -94,16 +100,9 @@ def test_init_mlp_params_weight_scale(student):
 def test_mlp_forward_small_example(student):
     """A 2-input, 2-hidden, 1-output MLP computed by hand: relu(X W1 + b1) W2 + b2, the ReLU
     on the hidden layer only, so a logit may be negative (§4.2.2)."""
-    X = torch.tensor([[1.0, 2.0], [-1.0, 0.5]])
-    W1 = torch.tensor([[1.0, -1.0], [0.5, 1.0]])
-    b1 = torch.tensor([0.0, -0.5])
-    W2 = torch.tensor([[2.0], [-1.0]])
-    b2 = torch.tensor([-3.0])
-    params = [W1, b1, W2, b2]
-    # hidden: [[2, 0.5], [-0.75, 1.0]] -> relu -> [[2, 0.5], [0, 1]]; output: [[0.5], [-4]]
-    expected = torch.tensor([[0.5], [-4.0]])
-    assert_close(student.mlp_forward(X, params), expected, "mlp_forward(X, params)",
-                 mistakes=forward_mistakes(X, params))
+    example = MLP_FORWARD_EXAMPLE
+    assert_close(student.mlp_forward(example["X"], example["params"]), example["expected"],
+                 "mlp_forward(X, params)", mistakes=example["mistakes"])
 
 
 @pytest.mark.points(1)
@@ -111,15 +110,13 @@ def test_mlp_forward_non_contiguous_images(student):
     """Three float64 "images" of shape (2, 2, 3) stored transposed (not contiguous) are
     flattened to rows of 12 = W1.shape[0] numbers: use X.reshape(-1, W1.shape[0]), since
     X.view fails on such a tensor and 784 is only MNIST's size (§4.2.2)."""
-    g = torch.Generator().manual_seed(0)
-    X = (torch.randn(3, 3, 2, 2, generator=g, dtype=torch.float64) * 2).permute(0, 2, 3, 1)
-    params = [torch.randn(shape, generator=g, dtype=torch.float64) * scale
-              for shape, scale in (((12, 5), 0.3), ((5,), 0.5), ((5, 3), 1.0), ((3,), 0.5))]
+    example = MLP_FORWARD_IMAGES_EXAMPLE
+    X, params = images_example_inputs(example)
     with hints_on_error(FLATTEN_HINTS):
         out = student.mlp_forward(X, params)
     expect_tensor(out, "mlp_forward(X, params) for X (3, 2, 2, 3)", shape=(3, 3))
-    assert_close(out, oracle_mlp(X, params), "mlp_forward(X, params) for X (3, 2, 2, 3)",
-                 scale=mlp_scale(X, params), mistakes=forward_mistakes(X, params))
+    assert_close(out, example["expected"], "mlp_forward(X, params) for X (3, 2, 2, 3)",
+                 scale=example["scale"], mistakes=example["mistakes"])
 
 
 @pytest.mark.points(1)
@@ -137,38 +134,37 @@ def test_build_mlp_output_shape(student):
     expect_tensor(out, "build_mlp(12, 7, 5)(X) for X (6, 12)", shape=(6, 5))
 
 
+def check_build_mlp(net, example: dict, what: str) -> None:
+    """`net`, build_mlp(*sizes)'s, holding the table's parameters (each in the layout the net
+    keeps it in), maps the table's X to the table's logits."""
+    X, params = build_example_inputs(example)
+    state = with_layers(net.state_dict(), params, example["sizes"])
+    if state is None:
+        n_in, n_h, n_out = example["sizes"]
+        raise AssertionError(f"{what}'s parameters do not have the shapes of Linear({n_in}, "
+                             f"{n_h}) and Linear({n_h}, {n_out}).")
+    net.load_state_dict(state)
+    with hints_on_error(FLATTEN_HINTS):
+        out = net(X)
+    expect_tensor(out, f"{what}(X) for X {tuple(X.shape)}", shape=(len(X), example["sizes"][2]))
+    assert_close(out, example["expected"], f"{what}(X) for X {tuple(X.shape)}",
+                 scale=example["scale"], mistakes=example["mistakes"])
+
+
 @pytest.mark.points(1)
 def test_build_mlp_small_net_computes_the_mlp(student):
-    """build_mlp(12, 7, 5) computes relu(X W1 + b1) W2 + b2 with its own weights (read from
-    its state_dict): a ReLU between the two Linear layers and none after the last one
-    (§4.3)."""
-    net = student.build_mlp(12, 7, 5)
-    params = find_layers(net.state_dict(), 12, 7, 5)
-    if params is None:
-        raise AssertionError("build_mlp(12, 7, 5)'s parameters do not have the shapes of "
-                             "Linear(12, 7) and Linear(7, 5).")
-    X = torch.randn(9, 12, generator=torch.Generator().manual_seed(4)) * 3
-    out = expect_tensor(net(X), "build_mlp(12, 7, 5)(X)", shape=(9, 5))
-    assert_close(out, oracle_mlp(X, params), "build_mlp(12, 7, 5)(X)",
-                 scale=mlp_scale(X, params), mistakes=forward_mistakes(X, params))
+    """build_mlp(12, 7, 5) computes relu(X W1 + b1) W2 + b2, with parameters set by the test
+    (each in the layout the net keeps it in): a ReLU between the two Linear layers and none
+    after the last one (§4.3)."""
+    check_build_mlp(student.build_mlp(12, 7, 5), BUILD_MLP_EXAMPLE, "build_mlp(12, 7, 5)")
 
 
 @pytest.mark.points(1)
 def test_build_mlp_non_contiguous_images(student):
     """build_mlp()'s net maps a batch of two images (2, 1, 28, 28) stored transposed (not
-    contiguous) to the right logits: nn.Flatten (or reshape) flattens any layout, view does
-    not (§4.3)."""
-    net = student.build_mlp()
-    params = find_layers(net.state_dict(), 784, 256, 10)
-    if params is None:
-        raise AssertionError("build_mlp()'s parameters do not have the shapes of "
-                             "Linear(784, 256) and Linear(256, 10).")
-    X = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(5)).transpose(2, 3)
-    with hints_on_error(FLATTEN_HINTS):
-        out = net(X)
-    expect_tensor(out, "build_mlp()(X) for transposed images X (2, 1, 28, 28)", shape=(2, 10))
-    assert_close(out, oracle_mlp(X, params), "build_mlp()(X) for transposed images",
-                 scale=mlp_scale(X, params))
+    contiguous) to the right logits, with parameters set by the test: nn.Flatten (or reshape)
+    flattens any layout, view does not (§4.3)."""
+    check_build_mlp(student.build_mlp(), BUILD_MLP_IMAGES_EXAMPLE, "build_mlp()")
 
 
 @pytest.mark.points(1)
@@ -189,14 +185,14 @@ def train(student, net, train_data, test_data, num_epochs: int, lr: float):
         return student.train_mlp(net, train_data, test_data, num_epochs, lr)
 
 
-def small_training(student, seed: int, train_sizes, test_sizes, num_epochs: int, lr: float):
-    """train_mlp on make_net(seed) (16 inputs, 12 hidden units, 5 classes) and batches of
-    the given sizes; returns the grader's copy of the net as it started, the trained net (in
-    the worker), the history and the data."""
-    net = make_net(seed)
-    train_data, test_data = batches(train_sizes, seed + 1), batches(test_sizes, seed + 2)
+def small_training(student, example: dict):
+    """train_mlp on the net and batches of a training table (training_example); returns the
+    grader's copy of the net as it started, the trained net (in the worker), the history and
+    the data."""
+    net, train_data, test_data = training_example(example)
     remote_net = student.remote(nn.Sequential, *net)
-    history = train(student, remote_net, train_data, test_data, num_epochs, lr)
+    history = train(student, remote_net, train_data, test_data, example["num_epochs"],
+                    example["lr"])
     return net, remote_net, history, train_data, test_data
 
 
@@ -205,11 +201,11 @@ def test_train_mlp_small_net_sgd_steps(student):
     """Two epochs of train_mlp with lr = 0.3 on three batches of 8, 8 and 5 examples leave the
     net's parameters where one torch.optim.SGD step per batch, in the order given, on the
     batch's mean cross-entropy puts them: zero_grad before backward, then step (§4.3)."""
-    net, remote_net, history, train_data, test_data = small_training(
-        student, 3, (8, 8, 5), (6, 4), 2, 0.3)
-    expect_history(history, 2, "train_mlp")
-    expect_trained_state(remote_net.state_dict(), net, train_data, test_data, 2, 0.3,
-                         "train_mlp")
+    example = TRAIN_STEPS_EXAMPLE
+    net, remote_net, history, _, _ = small_training(student, example)
+    expect_history(history, example["num_epochs"], "train_mlp")
+    check_trained_state(remote_net.state_dict(), net.state_dict(), example["state"],
+                        example["lr"], "train_mlp", lambda: example["mistakes"])
 
 
 @pytest.mark.points(1)
@@ -221,12 +217,12 @@ def test_train_mlp_history(student):
     6 and 3) classified correctly after the epoch (§3.6.6, §4.3). The last test accuracy is
     checked first against the trained net's, measured here from its parameters: a history
     reports what the net it trained measures."""
-    net, remote_net, history, train_data, test_data = small_training(
-        student, 7, (8, 8, 5), (6, 3), 2, 0.3)
-    got = expect_history(history, 2, "train_mlp")
+    example = TRAIN_HISTORY_EXAMPLE
+    net, remote_net, history, train_data, test_data = small_training(student, example)
+    got = expect_history(history, example["num_epochs"], "train_mlp")
     check_reported_accuracy(got, net, remote_net.state_dict(), test_data, "train_mlp")
-    _, facts = reference_training(net, train_data, test_data, 2, 0.3)
-    for e in range(2):
+    facts = example["facts"]
+    for e in range(example["num_epochs"]):
         check_train_loss(got, facts, e, train_data)
         check_train_acc(got, facts, e)
         check_test_acc(got, facts, e)
