@@ -24,8 +24,8 @@ F64 = torch.float64
 # one float64 number computed two ways (a LAPACK solve, a sum in another order) may differ in
 # its last bits between machines
 FLOAT64_ATOL = 1e-12
-# a difference quotient divides f's last bit (about 1e-15 here) by 2 eps (2e-6 at the least):
-# far below the 1e-6 to which the public tests compare numerical gradients
+# a difference quotient divides f's last bit (a few 1e-15 here) by 2 eps (2e-6 at the least),
+# about 2e-9: far below the 1e-6 to which the public tests compare numerical gradients
 FINITE_DIFFERENCE_ATOL = 1e-8
 
 
