@@ -1,11 +1,12 @@
 """Hidden tests for model selection, weight decay and dropout (§4.4-4.6).
 
-Oracles are the section's formulas computed here in float64. Dropout is tested by its
-properties only, with bounds that a correct layer breaks with a probability of at most 1e-6
-(Hoeffding's, `share_margin`): the share of zeroed elements, each kept element exactly X / (1 -
-dropout), and masks that are independent across rows, columns and calls. `train_ridge` draws a
-random w, so its first batch is one on which one SGD step with lr (1 + lambd) = 1 forgets the
-start (`orthogonal_batch`); everything after is deterministic and compared with SGD run here.
+Oracles are the section's formulas computed in float64 (tests/hidden/_oracles_regularization.py,
+with the recognisers of the mistakes). Dropout is tested by its properties only, with bounds
+that a correct layer breaks with a probability of at most 1e-6 (Hoeffding's, `share_margin`):
+the share of zeroed elements, each kept element exactly X / (1 - dropout), and masks that are
+independent across rows, columns and calls. `train_ridge` draws a random w, so its first batch
+is one on which one SGD step with lr (1 + lambd) = 1 forgets the start (`orthogonal_batch`);
+everything after is deterministic and compared with SGD run here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ from tests.hidden._conventions import (
     NON_CONTIGUOUS_HINTS,
     expect_independent,
     expect_on_gpu,
+)
+from tests.hidden._oracles_regularization import (
+    l2_penalty64,
+    penalty_mistakes,
+    poly_mistakes,
+    powers64,
+    ridge_mistakes,
+    ridge_sgd,
 )
 from tests.public._mistakes_regularization import (
     ENDS_INCLUDED,
@@ -50,11 +59,6 @@ from tests.public._mistakes_regularization import (
     nonzero_tensor,
     not_rejected,
     orthogonal_batch,
-    penalty_mistakes,
-    poly_mistakes,
-    powers64,
-    ridge_mistakes,
-    ridge_sgd,
     seeded_start,
 )
 from torchdrill import callables as cf
@@ -100,7 +104,7 @@ def weights(draw):
 def test_l2_penalty_values(student, w):
     """l2_penalty(w) is the 0-d tensor sum(w**2) / 2 for weights of several shapes, float32 and
     float64, contiguous or not, entries up to 100 (§4.5.2)."""
-    expected = ((w.double() ** 2).sum() / 2).to(w.dtype)
+    expected = l2_penalty64(w)
     got = student.l2_penalty(w)
     if isinstance(got, torch.Tensor) and got.numel() == 1 and got.dim():
         raise AssertionError(f"l2_penalty(w) has shape {tuple(got.shape)}: return a 0-d "

@@ -2,11 +2,12 @@
 
 Data is made here with seeded generators; oracles are the formulas of the section computed in
 float64, `torch.linalg.lstsq` for the closed form, and gradient descent run here with
-`torch.autograd.grad`. `sgd` gets its parameters as a worker-side
-`torchdrill.callables.Parameters` list (leaves that require grad and hold a `.grad`), so the
-test reads the very tensors the submission updated. `data_iter`'s generator is iterated
-remotely, batch by batch. A change to any argument but sgd's `params` (course.toml `in_place`)
-fails the test that made it, while a generator is iterated too: the handle checks.
+`torch.autograd.grad` (tests/hidden/_oracles_sgd.py, with the recognisers of the mistakes).
+`sgd` gets its parameters as a worker-side `torchdrill.callables.Parameters` list (leaves that
+require grad and hold a `.grad`), so the test reads the very tensors the submission updated.
+`data_iter`'s generator is iterated remotely, batch by batch. A change to any argument but
+sgd's `params` (course.toml `in_place`) fails the test that made it, while a generator is
+iterated too: the handle checks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ from hypothesis import strategies as st
 from grader.checks import assert_close, expect_tensor, hints_on_error, max_abs
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import CUSTOM_FUNCTION_HINTS, GPU, expect_on_gpu
+from tests.hidden._oracles_sgd import (
+    descend,
+    descent_mistakes,
+    least_squares,
+    linreg64,
+    linreg_mistakes,
+    loss_mistakes,
+    sgd_expected,
+    sgd_mistakes,
+    squared_loss64,
+)
 from tests.public._mistakes_sgd import (
     APPLIED_TWICE,
     CLOSED_FORM_B_ZERO,
@@ -35,16 +47,9 @@ from tests.public._mistakes_sgd import (
     check_updated_in_place,
     check_y_column,
     collect_batches,
-    descend,
-    descent_mistakes,
-    least_squares,
-    linreg_mistakes,
-    loss_mistakes,
     make_indexed_data,
     order_of,
     passes_in_turns,
-    sgd_expected,
-    sgd_mistakes,
     sgd_scale,
     sgd_step,
 )
@@ -227,7 +232,7 @@ def test_linreg_matches_model(student, inputs):
     """linreg(X, w, b) = X @ w + b of shape (n, 1) for X (n, d), w (d, 1), b (1,), float32 and
     float64, contiguous or not (§3.2.3)."""
     X, w, b = inputs
-    expected = (X.double() @ w.double() + b.double()).to(X.dtype)
+    expected = linreg64(X, w, b)
     scale = float((X.double().abs() @ w.double().abs()).max() + b.abs().max()) + 1
     assert_close(student.linreg(X, w, b), expected,
                  f"linreg(X, w, b) for X {tuple(X.shape)}", scale=scale,
@@ -279,7 +284,7 @@ def test_squared_loss_per_example(student, inputs):
     and y each of shape (n,) or (n, 1): y is reshaped to y_hat's shape first, never broadcast
     to (n, n) (§3.2.4)."""
     y_hat, y = inputs
-    expected = ((y_hat.double() - y.double().reshape(y_hat.shape)) ** 2 / 2).to(y_hat.dtype)
+    expected = squared_loss64(y_hat, y)
     assert_close(student.squared_loss(y_hat, y), expected,
                  f"squared_loss(y_hat {tuple(y_hat.shape)}, y {tuple(y.shape)})",
                  scale=max_abs(y_hat, y) ** 2, mistakes=loss_mistakes(y_hat, y))

@@ -6,7 +6,11 @@ Dropout is random, so its checks are statistical, with bounds a correct layer br
 probability of at most one in a million (`share_margin`); they never compare with one draw of
 a reference. `train_ridge` starts from a random w, so its checks start with a batch on which
 one SGD step forgets where w started (`orthogonal_batch`), and compare what comes after with
-SGD run here (`ridge_sgd`).
+the same SGD steps, taken outside your code.
+
+For the public tests' fixed inputs, the right answers and what each mistake gives are written
+out below as numbers (a table per test, `*_EXAMPLE`), worked out in float64 from the formulas
+of the sections; the instructor's kit checks every number against the hidden tests' oracles.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from grader.checks import RecognisedMistake, assert_close, expect_tensor, max_abs
+from grader.checks import RecognisedMistake, assert_close, expect_tensor
 
 # --------------------------------------------------------------------------- what they say
 
@@ -24,12 +28,14 @@ NO_FACTORIAL = ("the columns are x**i without the / i!: divide column i by i! "
                 "(math.factorial(i), or math.gamma(i + 1)) (§4.4.4).")
 FROM_X1 = ("the columns start at x**1: column 0 is x**0 / 0! = 1, then x, x**2 / 2!, ..., up to "
            "x**(max_degree - 1) / (max_degree - 1)! (§4.4.4).")
+FROM_X1_NO_FACTORIAL = FROM_X1 + " (Also without the / i!)"
 NOT_FLATTENED = ("x of shape (n, 1) gave a third axis: make x a column first, x.reshape(-1, 1), "
                  "whether it came as (n,) or (n, 1) (§4.4.4).")
 PENALTY_NO_HALF = ("this is sum(w**2) without the / 2: the L2 penalty is sum(w**2) / 2, whose "
                    "gradient is w (§4.5.2).")
 PENALTY_NORM = ("this is the norm, the square root of sum(w**2): the L2 penalty is the squared "
                 "norm, halved, sum(w**2) / 2 (§4.5.2).")
+PENALTY_NORM_HALVED = PENALTY_NORM + " (And halved.)"
 PENALTY_MEAN = "this is the mean of w**2 / 2: sum over every entry, (w**2).sum() / 2."
 PENALTY_PER_BATCH = ("the penalty was added once per batch: add lambd * l2_penalty(w) to every "
                      "example's loss before the sum (l = squared_loss(...) + lambd * "
@@ -89,30 +95,6 @@ FAILURE_PROBABILITY = 1e-6  # of a statistical check failing a correct dropout
 # --------------------------------------------------------------------------- poly_features, l2
 
 
-def powers64(x: torch.Tensor, degrees: range, factorial: bool = True) -> torch.Tensor:
-    """The columns x**i (/ i!) for i in `degrees`, in float64, of x as a column."""
-    x = x.double().reshape(-1, 1)
-    columns = [x[:, 0] ** i / (math.factorial(i) if factorial else 1) for i in degrees]
-    return torch.stack(columns, dim=1)
-
-
-def poly_mistakes(x: torch.Tensor, degree: int) -> dict[str, torch.Tensor]:
-    """What the known wrong poly_features(x, degree) return, in x's dtype."""
-    mistakes = {NO_FACTORIAL: powers64(x, range(degree), False),
-                FROM_X1: powers64(x, range(1, degree + 1))}
-    if x.dim() == 2:
-        mistakes[NOT_FLATTENED] = powers64(x, range(degree))[:, None]
-    return {m: w.to(x.dtype) for m, w in mistakes.items()}
-
-
-def penalty_mistakes(w: torch.Tensor) -> dict[str, torch.Tensor]:
-    """What the known wrong l2_penalty(w) return, in float64."""
-    total = (w.double() ** 2).sum()
-    return {PENALTY_NO_HALF: total, PENALTY_NORM: total.sqrt(),
-            PENALTY_NORM + " (And halved.)": total.sqrt() / 2,
-            PENALTY_MEAN: (w.double() ** 2).mean() / 2}
-
-
 # --------------------------------------------------------------------------- train_ridge
 
 
@@ -150,53 +132,23 @@ def check_forgets_the_start(student, X: torch.Tensor, y: torch.Tensor, lambd: fl
     assert_close(b, lr * y.mean().reshape(1), f"{what}: b", atol=1e-5)
 
 
-def ridge_sgd(batches, num_inputs: int, lambd: float, num_epochs: int, lr: float,
-              start: torch.Tensor | None = None, penalise_bias: bool = False,
-              batch_size: int | None = None, accumulate: bool = False):
-    """train_ridge's steps in float64 from w = `start` (0 by default: the first, orthogonal,
-    batch forgets the start), b = 0; returns (w, b, the largest |entry| on the way).
-    `penalise_bias`, `batch_size`, `accumulate` (gradients never zeroed, so the first one,
-    which depends on the start, stays): the mistakes' steps."""
-    w = torch.zeros(num_inputs, 1, dtype=torch.float64) if start is None else start.double()
-    b = torch.zeros(1, dtype=torch.float64)
-    size = max_abs(w)
-    total_w, total_b = torch.zeros_like(w), torch.zeros_like(b)
-    for _ in range(num_epochs):
-        for X, y in batches:
-            X, y = X.double(), y.double().reshape(-1, 1)
-            n = batch_size or len(y)
-            residual = X @ w + b - y
-            grad_w = X.T @ residual + len(y) * lambd * w
-            grad_b = residual.sum(0) + (len(y) * lambd * b if penalise_bias else 0)
-            if accumulate:
-                total_w, total_b = total_w + grad_w, total_b + grad_b
-                grad_w, grad_b = total_w, total_b
-            w, b = w - lr * grad_w / n, b - lr * grad_b / n
-            size = max(size, max_abs(w, b))
-    return w, b, size
-
-
 START_SEED = 4321
 
 
 def seeded_start(student, num_inputs: int) -> torch.Tensor:
     """Seed the worker's random generator and return the w that train_ridge's line then draws
-    first, torch.normal(0, 1, (num_inputs, 1)): the mistake that never zeroes the gradients
-    keeps the first one, which depends on the start, and is named from it."""
+    first (`drawn_start`): the mistake that never zeroes the gradients keeps the first
+    gradient, which depends on the start, and is named from it."""
     student.remote(torch.random.manual_seed, START_SEED)
+    return drawn_start(num_inputs)
+
+
+def drawn_start(num_inputs: int) -> torch.Tensor:
+    """The w that train_ridge's line, torch.normal(0, 1, (num_inputs, 1)), draws first from a
+    generator seeded with START_SEED (this process's generator is left as it was)."""
     with torch.random.fork_rng():
         torch.manual_seed(START_SEED)
         return torch.normal(0, 1, (num_inputs, 1))
-
-
-def ridge_mistakes(problem, start: torch.Tensor) -> dict[str, tuple]:
-    """The named wrong results (w, b, size) of train_ridge on `problem` (batches, num_inputs,
-    lambd, num_epochs, lr) from w = `start`."""
-    batches, num_inputs, lambd, num_epochs, lr = problem
-    return {BIAS_PENALISED: ridge_sgd(*problem, penalise_bias=True),
-            FIRST_BATCH_SIZE: ridge_sgd(*problem, batch_size=len(batches[0][1])),
-            ONE_EPOCH: ridge_sgd(batches, num_inputs, lambd, 1, lr),
-            RIDGE_NOT_ZEROED: ridge_sgd(*problem, start=start, accumulate=True)}
 
 
 def check_ridge(w, b, expected: tuple, mistakes: dict[str, tuple], what: str, steps: int
@@ -423,3 +375,97 @@ def check_same_in_eval(net, X: torch.Tensor, first: torch.Tensor) -> None:
     if not torch.equal(first, net(X)):
         raise RecognisedMistake("DropoutMLP(...)(X) in evaluation mode changes from call to "
                                 f"call: {DROPOUT_IN_EVAL}", DROPOUT_IN_EVAL)
+
+
+# --------------------------------------------------------------------------- the public tests
+# A table per public test that compares with numbers: its inputs, the right answer and, under
+# "mistakes", what each mistake the test names gives for those inputs, in the order a test
+# tries them (the first match is the one named), worked out in float64 and rounded once to the
+# inputs' dtype (written with the digits that round to it).
+
+F64 = torch.float64
+
+POLY_EXAMPLE = {
+    "x": torch.tensor([2.0, -1.0, 0.5]),
+    "max_degree": 4,
+    "expected": torch.tensor([[1.0, 2.0, 2.0, 1.3333334], [1.0, -1.0, 0.5, -0.16666667],
+                              [1.0, 0.5, 0.125, 0.020833334]]),
+    "mistakes": {
+        NO_FACTORIAL: torch.tensor([[1.0, 2.0, 4.0, 8.0], [1.0, -1.0, 1.0, -1.0],
+                                    [1.0, 0.5, 0.25, 0.125]]),
+        FROM_X1: torch.tensor([[2.0, 2.0, 1.3333334, 0.6666667],
+                               [-1.0, 0.5, -0.16666667, 0.041666668],
+                               [0.5, 0.125, 0.020833334, 0.0026041667]]),
+        FROM_X1_NO_FACTORIAL: torch.tensor([[2.0, 4.0, 8.0, 16.0], [-1.0, 1.0, -1.0, 1.0],
+                                            [0.5, 0.25, 0.125, 0.0625]]),
+    },
+}
+
+POLY_COLUMN_EXAMPLE = {
+    "x": torch.tensor([[1.5], [-3.0], [0.25]], dtype=F64),
+    "max_degree": 5,
+    "expected": torch.tensor([[1.0, 1.5, 1.125, 0.5625, 0.2109375],
+                              [1.0, -3.0, 4.5, -4.5, 3.375],
+                              [1.0, 0.25, 0.03125, 0.0026041666666666665,
+                               0.00016276041666666666]], dtype=F64),
+    "mistakes": {
+        NO_FACTORIAL: torch.tensor([[1.0, 1.5, 2.25, 3.375, 5.0625],
+                                    [1.0, -3.0, 9.0, -27.0, 81.0],
+                                    [1.0, 0.25, 0.0625, 0.015625, 0.00390625]], dtype=F64),
+        FROM_X1: torch.tensor([[1.5, 1.125, 0.5625, 0.2109375, 0.06328125],
+                               [-3.0, 4.5, -4.5, 3.375, -2.025],
+                               [0.25, 0.03125, 0.0026041666666666665, 0.00016276041666666666,
+                                8.138020833333333e-06]], dtype=F64),
+        FROM_X1_NO_FACTORIAL: torch.tensor([[1.5, 2.25, 3.375, 5.0625, 7.59375],
+                                            [-3.0, 9.0, -27.0, 81.0, -243.0],
+                                            [0.25, 0.0625, 0.015625, 0.00390625, 0.0009765625]],
+                                           dtype=F64),
+        NOT_FLATTENED: torch.tensor([[[1.0, 1.5, 1.125, 0.5625, 0.2109375]],
+                                     [[1.0, -3.0, 4.5, -4.5, 3.375]],
+                                     [[1.0, 0.25, 0.03125, 0.0026041666666666665,
+                                       0.00016276041666666666]]], dtype=F64),
+    },
+}
+
+L2_PENALTY_EXAMPLE = {
+    "w": torch.tensor([[3.0], [-4.0]]),
+    "expected": torch.tensor(12.5),  # (9 + 16) / 2
+    "mistakes": {PENALTY_NO_HALF: torch.tensor(25.0), PENALTY_NORM: torch.tensor(5.0),
+                 PENALTY_NORM_HALVED: torch.tensor(2.5), PENALTY_MEAN: torch.tensor(6.25)},
+}
+
+# the labels X [1, -2, 0.5] + 3 of the orthogonal batch orthogonal_batch(3)
+ORTHOGONAL_BATCH = (orthogonal_batch(3),
+                    torch.tensor([[2.5], [-0.5], [5.5], [4.5], [2.5], [-0.5], [5.5], [4.5]]))
+
+# one step with lr = 1 / (1 + lambd) = 0.8 lands on w = lr X^T y / 8, b = lr mean(y)
+RIDGE_ONE_STEP_EXAMPLE = {"batch": ORTHOGONAL_BATCH, "lambd": 0.25}
+
+# two steps with lambd = 1, lr = 0.5: the first lands on the ridge solution w, which stays;
+# b moves on, unless it is penalised too
+RIDGE_BIAS_EXAMPLE = {
+    "batch": ORTHOGONAL_BATCH, "lambd": 1.0, "num_epochs": 2, "lr": 0.5,
+    "expected": (torch.tensor([[0.5], [-1.0], [0.25]]), torch.tensor([2.25])),
+    "mistakes": {BIAS_PENALISED: torch.tensor([1.5])},  # b's
+}
+
+# two epochs over the orthogonal batch and a batch of 3 (y = X [1, -2, 0.5] + 3 too); the
+# mistake that never zeroes the gradients starts from drawn_start(3) (seeded_start)
+RIDGE_TWO_SIZES_EXAMPLE = {
+    "batches": [ORTHOGONAL_BATCH,
+                (torch.tensor([[0.5, -1.0, 0.25], [1.0, 0.5, -0.5], [-0.25, 0.75, 1.0]]),
+                 torch.tensor([[5.625], [2.75], [1.75]]))],
+    "num_inputs": 3, "lambd": 0.25, "num_epochs": 2, "lr": 0.8,
+    # w, b and the largest |entry| of either on the way (the magnitude rounding grows with)
+    "expected": (torch.tensor([[0.7173333], [-1.4758667], [0.2974]]), torch.tensor([3.0576]),
+                 3.0576),
+    "mistakes": {  # (w, b)
+        BIAS_PENALISED: (torch.tensor([[0.91333336], [-1.4366666], [0.415]]),
+                         torch.tensor([2.46])),
+        FIRST_BATCH_SIZE: (torch.tensor([[0.7774375], [-1.5517625], [0.3665875]]),
+                           torch.tensor([2.96685])),
+        ONE_EPOCH: (torch.tensor([[0.91333336], [-1.4366666], [0.415]]), torch.tensor([2.94])),
+        RIDGE_NOT_ZEROED: (torch.tensor([[-0.827072], [4.6432347], [-4.1139665]]),
+                           torch.tensor([-2.8626099])),
+    },
+}

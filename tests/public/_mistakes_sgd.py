@@ -2,10 +2,11 @@
 they say about each: the public tests (test_sgd.py) and the instructor's hidden tests check
 with these same functions, so a mistake reads the same wherever it is caught.
 
-Each `*_mistakes` function returns {message: the value that mistake gives} for
-`grader.checks.assert_close(..., mistakes=...)`; each `check_*` function raises an
-AssertionError that names the mistake, or returns when it finds none. Oracles are computed in
-float64 from the formulas of the section.
+Each `check_*` function raises an AssertionError that names the mistake, or returns when it
+finds none. For the public tests' fixed inputs, the right answers and what each mistake gives
+are written out below as numbers (a table per test, `*_EXAMPLE`, for
+`grader.checks.assert_close(..., mistakes=...)`), worked out in float64 from the formulas of
+the section; the instructor's kit checks every number against the hidden tests' oracles.
 """
 
 from __future__ import annotations
@@ -181,37 +182,38 @@ def check_shuffled(passes, n: int) -> None:
 
 # --------------------------------------------------------------------------- linreg
 
-
-def linreg_mistakes(X: torch.Tensor, w: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {"the bias b is missing: X @ w + b.": (X.double() @ w.double()).to(X.dtype)}
-
+LINREG_NO_BIAS = "the bias b is missing: X @ w + b."
 
 # --------------------------------------------------------------------------- squared_loss
 
+LOSS_NO_HALF = "this is (y_hat - y)**2 without the / 2 of §3.2.4."
+LOSS_FLAT = "the losses have shape (n,): keep y_hat's shape (n, 1)."
+LOSS_COLUMN = ("the losses have shape (n, 1), but y_hat is (n,): keep y_hat's shape (reshape "
+               "y to y_hat.shape, not y_hat to (n, 1)).")
 
-def loss_mistakes(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    diff = y_hat.double() - y.double().reshape(y_hat.shape)
-    right = diff ** 2 / 2
-    n = len(y_hat)
-    mistakes = {
-        f"the result has shape {(n, n)}: without y.reshape(y_hat.shape), (n, 1) - (n,) "
-        "broadcasts to (n, n) (every prediction minus every label) (§3.2.4).":
-            (y_hat.double() - y.double()) ** 2 / 2,
-        "this is (y_hat - y)**2 without the / 2 of §3.2.4.": diff ** 2,
-        f"this is the mean over the examples: return the loss of each example, shape "
-        f"{tuple(y_hat.shape)} (training sums it before backward).": right.mean(),
-        f"this is the sum over the examples: return the loss of each example, shape "
-        f"{tuple(y_hat.shape)}.": right.sum(),
-    }
-    if y_hat.dim() == 2:
-        mistakes["the losses have shape (n,): keep y_hat's shape (n, 1)."] = right.reshape(-1)
-    else:
-        mistakes[f"the result has shape {(n, n)}: y_hat may be (n,) or (n, 1), so reshape y "
-                 "to y_hat.shape, not to a fixed (-1, 1): (n,) - (n, 1) broadcasts to (n, n) "
-                 "(§3.2.4)."] = (y_hat.double() - y.double().reshape(-1, 1)) ** 2 / 2
-        mistakes["the losses have shape (n, 1), but y_hat is (n,): keep y_hat's shape (reshape "
-                 "y to y_hat.shape, not y_hat to (n, 1))."] = right.reshape(-1, 1)
-    return {m: w.to(y_hat.dtype) for m, w in mistakes.items()}
+
+def loss_broadcasts(n: int) -> str:
+    """The message for a y_hat (n, 1) minus a y (n,) that was not reshaped."""
+    return (f"the result has shape {(n, n)}: without y.reshape(y_hat.shape), (n, 1) - (n,) "
+            "broadcasts to (n, n) (every prediction minus every label) (§3.2.4).")
+
+
+def loss_fixed_column(n: int) -> str:
+    """The message for a y_hat (n,) minus a y reshaped to a fixed (n, 1)."""
+    return (f"the result has shape {(n, n)}: y_hat may be (n,) or (n, 1), so reshape y to "
+            "y_hat.shape, not to a fixed (-1, 1): (n,) - (n, 1) broadcasts to (n, n) "
+            "(§3.2.4).")
+
+
+def loss_mean(shape: tuple[int, ...]) -> str:
+    """The message for the mean of the losses of y_hat of `shape`."""
+    return (f"this is the mean over the examples: return the loss of each example, shape "
+            f"{shape} (training sums it before backward).")
+
+
+def loss_sum(shape: tuple[int, ...]) -> str:
+    """The message for the sum of the losses of y_hat of `shape`."""
+    return f"this is the sum over the examples: return the loss of each example, shape {shape}."
 
 
 # --------------------------------------------------------------------------- sgd
@@ -220,28 +222,20 @@ APPLIED_TWICE = ("the second call applied the same gradient again: the gradients
                  "zeroed after the update (p.grad.zero_()) (§3.2.5).")
 
 
-def sgd_expected(values, grads, lr: float, batch_size: int, steps: int = 1):
-    return [(v.double() - steps * lr * g.double() / batch_size).to(v.dtype)
-            for v, g in zip(values, grads, strict=True)]
+SGD_NOT_DIVIDED = ("the update was not divided by batch_size: p -= lr * p.grad / batch_size "
+                   "(the gradient is of the summed minibatch loss) (§3.2.5).")
+SGD_MULTIPLIED = "the update was multiplied by batch_size; divide: p -= lr * p.grad / batch_size."
+SGD_UPHILL = "the parameter moved uphill: p -= lr * p.grad / batch_size (minus, not plus)."
 
 
-def sgd_mistakes(values, grads, lr, batch_size, i: int) -> dict[str, torch.Tensor]:
-    v, g = values[i].double(), grads[i].double()
-    wrong = {
-        "the update was not divided by batch_size: p -= lr * p.grad / batch_size (the gradient "
-        "is of the summed minibatch loss) (§3.2.5).": v - lr * g,
-        f"the update was divided by len(params) = {len(values)}, not by batch_size.":
-            v - lr * g / len(values),
-        f"the update was divided by the parameter's first dimension ({values[i].shape[0]}), "
-        "not by batch_size.": v - lr * g / values[i].shape[0],
-        "the update was multiplied by batch_size; divide: p -= lr * p.grad / batch_size.":
-            v - lr * g * batch_size,
-        "the parameter moved uphill: p -= lr * p.grad / batch_size (minus, not plus).":
-            v + lr * g / batch_size,
-    }
-    right = v - lr * g / batch_size
-    return {m: w.to(values[i].dtype) for m, w in wrong.items()
-            if not torch.allclose(w, right, rtol=0, atol=1e-12)}
+def sgd_divided_by_len(num_params: int) -> str:
+    """The message for an update divided by len(params)."""
+    return f"the update was divided by len(params) = {num_params}, not by batch_size."
+
+
+def sgd_divided_by_first_dim(size: int) -> str:
+    """The message for an update divided by the parameter's first dimension."""
+    return f"the update was divided by the parameter's first dimension ({size}), not by batch_size."
 
 
 def sgd_scale(values, grads, lr: float, i: int, steps: int = 1) -> float:
@@ -327,15 +321,6 @@ def check_starting_point(w, b) -> None:
 
 # --------------------------------------------------------------------------- closed_form_linreg
 
-def least_squares(X: torch.Tensor, y: torch.Tensor, bias: bool = True):
-    """theta of min ||X1 theta - y|| in float64, by torch's own solver (the grader may)."""
-    X64 = X.double()
-    X1 = torch.cat([X64, torch.ones(len(X64), 1, dtype=torch.float64)], 1) if bias else X64
-    theta = torch.linalg.lstsq(X1, y.double().reshape(-1, 1)).solution
-    cond = float(torch.linalg.cond(X1))
-    return theta, cond
-
-
 CLOSED_FORM_NO_BIAS = ("w is the least-squares fit without a bias: append a column of ones to "
                        "X (X1 = [X, 1]) and solve for [w; b] together (§3.1.1).")
 CLOSED_FORM_B_ZERO = "b is 0: append a column of ones to X for the bias (§3.1.1)."
@@ -344,33 +329,115 @@ CLOSED_FORM_B_ZERO = "b is 0: append a column of ones to X for the bias (§3.1.1
 # --------------------------------------------------------------------------- gradient_descent
 
 
-def descend(f, x0: torch.Tensor, lr: float, num_steps: int, mode: str = "right"):
-    """Gradient descent in float64; `mode` also runs the usual wrong versions. Returns the
-    final x and the sum of the magnitudes rounding grows with."""
-    x = x0.detach().double().clone()
-    total = torch.zeros_like(x)
-    size = max_abs(x)
-    for _ in range(num_steps):
-        xg = x.clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(f(xg), xg)
-        total = total + g
-        step = {"right": g, "accumulated": total, "uphill": -g}[mode]
-        x = x - lr * step
-        size += max_abs(x) + lr * max_abs(g)
-    return x, size
+DESCENT_UPHILL = "x moved uphill: step against the gradient, x - lr * grad."
+DESCENT_ACCUMULATES = ("the gradients accumulate from step to step: zero x.grad after every step "
+                       "(x.grad.zero_()), or use torch.autograd.grad.")
 
 
-def descent_mistakes(f, x0: torch.Tensor, lr: float, num_steps: int) -> dict[str, torch.Tensor]:
-    mistakes = {"x moved uphill: step against the gradient, x - lr * grad.":
-                descend(f, x0, lr, num_steps, "uphill")[0].to(x0.dtype)}
-    if num_steps >= 2:
-        mistakes["the gradients accumulate from step to step: zero x.grad after every step "
-                 "(x.grad.zero_()), or use torch.autograd.grad."] = descend(
-            f, x0, lr, num_steps, "accumulated")[0].to(x0.dtype)
-        mistakes[f"this is x0 after one step, not {num_steps}: repeat the step num_steps "
-                 "times."] = descend(f, x0, lr, 1)[0].to(x0.dtype)
-    return mistakes
+def descent_one_step(num_steps: int) -> str:
+    """The message for one step where num_steps were asked."""
+    return f"this is x0 after one step, not {num_steps}: repeat the step num_steps times."
 
 
 ONE_STEP_FOR_ZERO = ("one step was taken although num_steps = 0: loop num_steps times, "
                      "range(num_steps).")
+
+
+# --------------------------------------------------------------------------- the public tests
+# A table per public test: its inputs, the right answer and, under "mistakes", what each mistake
+# the test names gives for those inputs, in the order a test tries them (the first match is the
+# one named), worked out in float64 and rounded once to the inputs' dtype (written with the
+# digits that round to it). A mistake that gives the right answer for these inputs is listed
+# all the same where the hidden tests name it: other inputs tell it apart. The instructor's kit
+# recomputes every number from the formulas of the hidden tests, so the two agree.
+
+F64 = torch.float64
+
+LINREG_EXAMPLE = {
+    "X": torch.tensor([[1.0, 2.0], [3.0, 4.0], [0.0, -1.0]]),
+    "w": torch.tensor([[2.0], [-3.4]]),
+    "b": torch.tensor([4.2]),
+    # [[2 - 6.8 + 4.2], [6 - 13.6 + 4.2], [0 + 3.4 + 4.2]], with float32's -3.4 and 4.2
+    "expected": torch.tensor([[-0.6000004], [-3.4000006], [7.6]]),
+    "mistakes": {LINREG_NO_BIAS: torch.tensor([[-4.8], [-7.6000004], [3.4]])},
+}
+
+SQUARED_LOSS_COLUMN_EXAMPLE = {
+    "y_hat": torch.tensor([[1.0], [2.0], [4.0]]),
+    "y": torch.tensor([1.5, 2.0, 1.0]),
+    "expected": torch.tensor([[0.125], [0.0], [4.5]]),
+    "mistakes": {
+        loss_broadcasts(3): torch.tensor([[0.125, 0.5, 0.0], [0.125, 0.0, 0.5],
+                                          [3.125, 2.0, 4.5]]),
+        LOSS_NO_HALF: torch.tensor([[0.25], [0.0], [9.0]]),
+        loss_mean((3, 1)): torch.tensor(1.5416666),
+        loss_sum((3, 1)): torch.tensor(4.625),
+        LOSS_FLAT: torch.tensor([0.125, 0.0, 4.5]),
+    },
+}
+
+SQUARED_LOSS_FLAT_EXAMPLE = {
+    "y_hat": torch.tensor([0.5, -1.0, 3.0, 2.0], dtype=F64),
+    "y": torch.tensor([1.5, -1.0, 1.0, 2.5], dtype=F64),
+    "expected": torch.tensor([0.5, 0.0, 2.0, 0.125], dtype=F64),
+    "mistakes": {
+        # y_hat and y both (n,): nothing to broadcast, so this one is right here
+        loss_broadcasts(4): torch.tensor([0.5, 0.0, 2.0, 0.125], dtype=F64),
+        LOSS_NO_HALF: torch.tensor([1.0, 0.0, 4.0, 0.25], dtype=F64),
+        loss_mean((4,)): torch.tensor(0.65625, dtype=F64),
+        loss_sum((4,)): torch.tensor(2.625, dtype=F64),
+        loss_fixed_column(4): torch.tensor([[0.5, 3.125, 1.125, 0.125], [1.125, 0.0, 8.0, 4.5],
+                                            [0.125, 2.0, 2.0, 0.5], [2.0, 6.125, 0.125, 0.125]],
+                                           dtype=F64),
+        LOSS_COLUMN: torch.tensor([[0.5], [0.0], [2.0], [0.125]], dtype=F64),
+    },
+}
+
+SGD_EXAMPLE = {
+    "values": [torch.tensor([[1.0], [2.0], [-0.5]]), torch.tensor([0.5])],
+    "grads": [torch.tensor([[4.0], [-2.0], [6.0]]), torch.tensor([1.0])],
+    "lr": 0.1,
+    "batch_size": 4,
+    "expected": [torch.tensor([[0.9], [2.05], [-0.65]]), torch.tensor([0.475])],
+    "mistakes": [  # per parameter
+        {SGD_NOT_DIVIDED: torch.tensor([[0.6], [2.2], [-1.1]]),
+         sgd_divided_by_len(2): torch.tensor([[0.8], [2.1], [-0.8]]),
+         sgd_divided_by_first_dim(3): torch.tensor([[0.8666667], [2.0666666], [-0.7]]),
+         SGD_MULTIPLIED: torch.tensor([[-0.6], [2.8], [-2.9]]),
+         SGD_UPHILL: torch.tensor([[1.1], [1.95], [-0.35]])},
+        {SGD_NOT_DIVIDED: torch.tensor([0.4]),
+         sgd_divided_by_len(2): torch.tensor([0.45]),
+         sgd_divided_by_first_dim(1): torch.tensor([0.4]),
+         SGD_MULTIPLIED: torch.tensor([0.1]),
+         SGD_UPHILL: torch.tensor([0.525])},
+    ],
+}
+
+# noise-free data y = X [2, -3.4] + 4.2 (float64), so the fit is exact up to rounding
+CLOSED_FORM_EXAMPLE = {
+    "X": torch.tensor([[1.0, 2.0], [-0.5, 1.5], [2.0, -1.0], [0.0, 0.5], [-1.5, -2.0],
+                       [3.0, 1.0]], dtype=F64),
+    "y": torch.tensor([[-0.5999999999999996], [-1.8999999999999995], [11.600000000000001],
+                       [2.5], [8.0], [6.800000000000001]], dtype=F64),
+    "w": torch.tensor([[2.0], [-3.4]], dtype=F64),
+    "b": torch.tensor([4.2], dtype=F64),
+    # the least-squares w of the same data without a bias column (b stays 0)
+    "mistakes_w": {CLOSED_FORM_NO_BIAS: torch.tensor([[2.928436516264428], [-3.11794333683106]],
+                                                     dtype=F64)},
+    "mistakes_b": {CLOSED_FORM_B_ZERO: torch.zeros(1, dtype=F64)},
+}
+
+# each step moves x a fifth of the way to 3: x = 3 - (3 - x0) * 0.8**3
+DESCENT_EXAMPLE = {
+    "f": cf.shifted_quadratic_by_function,
+    "x0": torch.tensor([0.5, -1.0, 2.0]),
+    "lr": 0.1,
+    "num_steps": 3,
+    "expected": torch.tensor([1.72, 0.952, 2.488]),
+    "scale": 45.0,  # 4 * the magnitude rounding grows with over the steps, + 1
+    "mistakes": {
+        DESCENT_UPHILL: torch.tensor([-1.32, -3.912, 1.272]),
+        DESCENT_ACCUMULATES: torch.tensor([3.02, 3.032, 3.008]),
+        descent_one_step(3): torch.tensor([1.0, -0.2, 2.2]),
+    },
+}

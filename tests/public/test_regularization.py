@@ -7,6 +7,10 @@ Dropout is random, so its checks are statistical, with bounds a correct layer br
 probability of at most one in a million (`share_margin`); they never compare with one draw of
 a reference. `train_ridge` starts from a random w, so its checks use a batch on which one SGD
 step forgets where w started (`orthogonal_batch`), and compare what comes after.
+
+The tests that compare with numbers read their inputs, the numbers they expect and what each
+mistake they name gives for those inputs from a table in _mistakes_regularization.py
+(`POLY_EXAMPLE`, `RIDGE_TWO_SIZES_EXAMPLE`, ...).
 """
 
 import pytest
@@ -17,15 +21,16 @@ from grader.checks import RecognisedMistake, assert_close, expect_tensor, hints_
 from grader.failures import StudentRaised
 from tests.public._conventions import NON_CONTIGUOUS_HINTS, expect_independent
 from tests.public._mistakes_regularization import (
-    BIAS_PENALISED,
     BIASES_DECAYED,
     ENDS_INCLUDED,
-    FROM_X1,
-    NO_FACTORIAL,
+    L2_PENALTY_EXAMPLE,
     NOT_TRAINING_WHEN_BUILT,
-    PENALTY_NO_HALF,
-    PENALTY_NORM,
+    POLY_COLUMN_EXAMPLE,
+    POLY_EXAMPLE,
     RATES_SWAPPED,
+    RIDGE_BIAS_EXAMPLE,
+    RIDGE_ONE_STEP_EXAMPLE,
+    RIDGE_TWO_SIZES_EXAMPLE,
     SAME_MASK_EVERY_CALL,
     SHARED_RATES,
     all_dropped,
@@ -44,11 +49,6 @@ from tests.public._mistakes_regularization import (
     mlp_oracle,
     nonzero_tensor,
     not_rejected,
-    orthogonal_batch,
-    poly_mistakes,
-    powers64,
-    ridge_mistakes,
-    ridge_sgd,
     seeded_start,
 )
 
@@ -56,13 +56,9 @@ from tests.public._mistakes_regularization import (
 @pytest.mark.points(1)
 def test_poly_features_small_example(student):
     """poly_features([2, -1, 0.5], 4) has the columns 1, x, x**2 / 2!, x**3 / 3! (§4.4.4)."""
-    x = torch.tensor([2.0, -1.0, 0.5])
-    powers = torch.stack([x ** i for i in range(5)], dim=1)
-    factorials = torch.tensor([1.0, 1.0, 2.0, 6.0, 24.0])
-    assert_close(student.poly_features(x, 4), (powers / factorials)[:, :4],
-                 "poly_features([2, -1, 0.5], 4)",
-                 mistakes={NO_FACTORIAL: powers[:, :4], FROM_X1: (powers / factorials)[:, 1:],
-                           FROM_X1 + " (Also without the / i!)": powers[:, 1:]})
+    example = POLY_EXAMPLE
+    assert_close(student.poly_features(example["x"], example["max_degree"]), example["expected"],
+                 "poly_features([2, -1, 0.5], 4)", mistakes=example["mistakes"])
 
 
 @pytest.mark.points(1)
@@ -70,19 +66,19 @@ def test_poly_features_float64_column(student):
     """x may come as a column (n, 1), and in float64: poly_features([[1.5], [-3], [0.25]], 5)
     is still (3, 5), column i = x**i / i!, in float64 (make x a column with x.reshape(-1, 1),
     and build the powers and factorials in x's dtype) (§4.4.4)."""
-    x = torch.tensor([[1.5], [-3.0], [0.25]], dtype=torch.float64)
-    assert_close(student.poly_features(x, 5), powers64(x, range(5)),
-                 "poly_features(x, 5) for x (3, 1) in float64", mistakes=poly_mistakes(x, 5))
+    example = POLY_COLUMN_EXAMPLE
+    assert_close(student.poly_features(example["x"], example["max_degree"]), example["expected"],
+                 "poly_features(x, 5) for x (3, 1) in float64", mistakes=example["mistakes"])
 
 
 @pytest.mark.points(1)
 def test_l2_penalty_small_example(student):
     """l2_penalty([[3], [-4]]) is (9 + 16) / 2 = 12.5, a 0-d tensor (§4.5.2)."""
-    penalty = student.l2_penalty(torch.tensor([[3.0], [-4.0]]))
+    example = L2_PENALTY_EXAMPLE
+    penalty = student.l2_penalty(example["w"])
     expect_tensor(penalty, "l2_penalty(w)", shape=())
-    assert_close(penalty, torch.tensor(12.5), "l2_penalty([[3], [-4]])",
-                 mistakes={PENALTY_NO_HALF: torch.tensor(25.0), PENALTY_NORM: torch.tensor(5.0),
-                           PENALTY_NORM + " (And halved.)": torch.tensor(2.5)})
+    assert_close(penalty, example["expected"], "l2_penalty([[3], [-4]])",
+                 mistakes=example["mistakes"])
 
 
 @pytest.mark.points(2)
@@ -90,9 +86,9 @@ def test_train_ridge_one_exact_step(student):
     """One step on 8 examples with orthogonal +-1 features (orthogonal_batch), lambd = 0.25 and
     lr = 0.8 = 1 / (1 + lambd): the penalty on every example's loss makes w forget its random
     start, w = lr X^T y / 8 = [0.8, -1.6, 0.4] and b = lr mean(y) = 2.4 (§4.5.3)."""
-    X = orthogonal_batch(3)
-    y = X @ torch.tensor([[1.0], [-2.0], [0.5]]) + 3.0
-    check_forgets_the_start(student, X, y, 0.25, "train_ridge after one step")
+    example = RIDGE_ONE_STEP_EXAMPLE
+    check_forgets_the_start(student, *example["batch"], example["lambd"],
+                            "train_ridge after one step")
 
 
 @pytest.mark.points(1)
@@ -100,13 +96,14 @@ def test_train_ridge_leaves_the_bias_alone(student):
     """Two steps on the orthogonal batch with lambd = 1, lr = 0.5: the first lands on w =
     [0.5, -1, 0.25], b = 1.5 (w is then the ridge solution and stays); the second, with the
     bias not penalised, moves b to 2.25 (§4.5.3)."""
-    X = orthogonal_batch(3)
-    y = X @ torch.tensor([[1.0], [-2.0], [0.5]]) + 3.0
-    w, b = student.train_ridge([(X, y)], 3, 1.0, 2, 0.5)
+    example = RIDGE_BIAS_EXAMPLE
+    X, _ = example["batch"]
+    w, b = student.train_ridge([example["batch"]], X.shape[1], example["lambd"],
+                               example["num_epochs"], example["lr"])
     expect_tensor(b, "b", shape=(1,))
-    assert_close(w, torch.tensor([[0.5], [-1.0], [0.25]]), "w after two steps", atol=1e-5)
-    assert_close(b, torch.tensor([2.25]), "b after two steps", atol=1e-5,
-                 mistakes={BIAS_PENALISED: torch.tensor([1.5])})
+    want_w, want_b = example["expected"]
+    assert_close(w, want_w, "w after two steps", atol=1e-5)
+    assert_close(b, want_b, "b after two steps", atol=1e-5, mistakes=example["mistakes"])
 
 
 @pytest.mark.points(1)
@@ -115,13 +112,11 @@ def test_train_ridge_batches_of_two_sizes(student):
     of 3, lambd = 0.25, lr = 0.8: each step divides by its own batch's size, len(y) (8, then
     3), the gradients are zeroed after every step, and every epoch reads the data afresh: 4
     SGD steps in all, compared with the same steps taken here (§4.5.3)."""
-    X2 = torch.tensor([[0.5, -1.0, 0.25], [1.0, 0.5, -0.5], [-0.25, 0.75, 1.0]])
-    batches = [(X, X @ torch.tensor([[1.0], [-2.0], [0.5]]) + 3.0)
-               for X in (orthogonal_batch(3), X2)]
-    problem = (batches, 3, 0.25, 2, 0.8)
-    start = seeded_start(student, 3)
-    w, b = student.train_ridge(batches, 3, 0.25, 2, 0.8)
-    check_ridge(w, b, ridge_sgd(*problem), ridge_mistakes(problem, start),
+    example = RIDGE_TWO_SIZES_EXAMPLE
+    seeded_start(student, example["num_inputs"])  # the start the table's mistakes assume
+    w, b = student.train_ridge(*(example[k] for k in ("batches", "num_inputs", "lambd",
+                                                     "num_epochs", "lr")))
+    check_ridge(w, b, example["expected"], example["mistakes"],
                 "after 2 epochs over batches of 8 and 3 examples", 4)
 
 

@@ -3,6 +3,10 @@ run them, then make them pass. The hidden tests check the same functions on many
 a mistake they recognise reads the same here (the messages live in `_mistakes_sgd.py`, and
 what every topic shares in `_conventions.py`).
 
+Each test's inputs, the numbers it expects and what each mistake it names gives for those
+inputs are a table in `_mistakes_sgd.py` (`LINREG_EXAMPLE`, `SGD_EXAMPLE`, ...), worked out from
+the formulas of the section.
+
 `sgd` is given its parameters as a `torchdrill.callables.Parameters` list: leaf tensors that
 require grad and already hold a `.grad`, as right after `loss.backward()`.
 """
@@ -13,8 +17,12 @@ import torch
 from grader.checks import assert_close, expect_tensor, hints_on_error
 from tests.public._conventions import CUSTOM_FUNCTION_HINTS
 from tests.public._mistakes_sgd import (
-    CLOSED_FORM_B_ZERO,
-    CLOSED_FORM_NO_BIAS,
+    CLOSED_FORM_EXAMPLE,
+    DESCENT_EXAMPLE,
+    LINREG_EXAMPLE,
+    SGD_EXAMPLE,
+    SQUARED_LOSS_COLUMN_EXAMPLE,
+    SQUARED_LOSS_FLAT_EXAMPLE,
     check_gradients_zeroed,
     check_one_pass,
     check_passes_in_turns,
@@ -26,16 +34,9 @@ from tests.public._mistakes_sgd import (
     check_updated_in_place,
     check_y_column,
     collect_batches,
-    descend,
-    descent_mistakes,
-    least_squares,
-    linreg_mistakes,
-    loss_mistakes,
     make_indexed_data,
     order_of,
     passes_in_turns,
-    sgd_expected,
-    sgd_mistakes,
     sgd_scale,
     sgd_step,
 )
@@ -126,22 +127,18 @@ def test_data_iter_two_passes_read_in_turns(student):
 def test_linreg_small_example(student):
     """linreg(X, w, b) = X @ w + b, shape (n, 1), here for 3 examples of 2 features
     (§3.2.3)."""
-    X = torch.tensor([[1.0, 2.0], [3.0, 4.0], [0.0, -1.0]])
-    w = torch.tensor([[2.0], [-3.4]])
-    b = torch.tensor([4.2])
-    # [[2 - 6.8 + 4.2], [6 - 13.6 + 4.2], [0 + 3.4 + 4.2]] = [[-0.6], [-3.4], [7.6]]
-    assert_close(student.linreg(X, w, b), X @ w + b, "linreg(X, w, b)",
-                 mistakes=linreg_mistakes(X, w))
+    example = LINREG_EXAMPLE
+    assert_close(student.linreg(example["X"], example["w"], example["b"]), example["expected"],
+                 "linreg(X, w, b)", mistakes=example["mistakes"])
 
 
 @pytest.mark.points(1)
 def test_squared_loss_reshapes_y(student):
     """squared_loss(y_hat (n, 1), y (n,)) is (y_hat - y)**2 / 2 per example, shape (n, 1): y is
     reshaped to y_hat's shape, so nothing broadcasts to (n, n) (§3.2.4)."""
-    y_hat = torch.tensor([[1.0], [2.0], [4.0]])
-    y = torch.tensor([1.5, 2.0, 1.0])
-    assert_close(student.squared_loss(y_hat, y), torch.tensor([[0.125], [0.0], [4.5]]),
-                 "squared_loss(y_hat (3, 1), y (3,))", mistakes=loss_mistakes(y_hat, y))
+    example = SQUARED_LOSS_COLUMN_EXAMPLE
+    assert_close(student.squared_loss(example["y_hat"], example["y"]), example["expected"],
+                 "squared_loss(y_hat (3, 1), y (3,))", mistakes=example["mistakes"])
 
 
 @pytest.mark.points(1)
@@ -149,11 +146,9 @@ def test_squared_loss_flat_predictions(student):
     """y_hat may also be (n,): squared_loss(y_hat (4,), y (4,)) has shape (4,). Reshape y to
     y_hat.shape, not to a fixed (-1, 1), which would broadcast (4,) - (4, 1) to (4, 4)
     (§3.2.4)."""
-    y_hat = torch.tensor([0.5, -1.0, 3.0, 2.0], dtype=torch.float64)
-    y = torch.tensor([1.5, -1.0, 1.0, 2.5], dtype=torch.float64)
-    expected = torch.tensor([0.5, 0.0, 2.0, 0.125], dtype=torch.float64)
-    assert_close(student.squared_loss(y_hat, y), expected, "squared_loss(y_hat (4,), y (4,))",
-                 mistakes=loss_mistakes(y_hat, y))
+    example = SQUARED_LOSS_FLAT_EXAMPLE
+    assert_close(student.squared_loss(example["y_hat"], example["y"]), example["expected"],
+                 "squared_loss(y_hat (4,), y (4,))", mistakes=example["mistakes"])
 
 
 @pytest.mark.points(2)
@@ -161,15 +156,15 @@ def test_sgd_one_step(student):
     """sgd([w, b], lr=0.1, batch_size=4) with w of shape (3, 1) and b of shape (1,) updates each
     parameter in place by -lr * grad / batch_size, inside torch.no_grad(), and zeroes its
     gradient (§3.2.5)."""
-    values = [torch.tensor([[1.0], [2.0], [-0.5]]), torch.tensor([0.5])]
-    grads = [torch.tensor([[4.0], [-2.0], [6.0]]), torch.tensor([1.0])]
-    after, result = sgd_step(student, values, grads, 0.1, 4)
+    example = SGD_EXAMPLE
+    values, grads, lr = example["values"], example["grads"], example["lr"]
+    after, result = sgd_step(student, values, grads, lr, example["batch_size"])
     assert result is None, f"sgd returned {type(result).__name__}; it should return None."
     check_updated_in_place(values, after)
-    for i, (p, want) in enumerate(zip(after, sgd_expected(values, grads, 0.1, 4), strict=True)):
+    for i, (p, want) in enumerate(zip(after, example["expected"], strict=True)):
         assert_close(p.detach(), want, f"parameter {i} {tuple(p.shape)} after one sgd step "
-                     "(lr=0.1, batch_size=4)", scale=sgd_scale(values, grads, 0.1, i),
-                     mistakes=sgd_mistakes(values, grads, 0.1, 4, i))
+                     "(lr=0.1, batch_size=4)", scale=sgd_scale(values, grads, lr, i),
+                     mistakes=example["mistakes"][i])
         check_still_requires_grad(i, p)
     check_gradients_zeroed(after)
 
@@ -197,14 +192,10 @@ def test_train_linreg_starts_from_small_random_w(student):
 def test_closed_form_linreg_exact(student):
     """Without noise, the normal equations with a column of ones for the bias give w and b
     exactly (up to rounding), in float64 (§3.1.1)."""
-    g = torch.Generator().manual_seed(1)
-    X = torch.randn(20, 2, dtype=torch.float64, generator=g)
-    y = (X @ TRUE_W.double() + TRUE_B).reshape(-1, 1)
-    w, b = student.closed_form_linreg(X, y)
-    assert_close(w, TRUE_W.double().reshape(2, 1), "w", atol=1e-9,
-                 mistakes={CLOSED_FORM_NO_BIAS: least_squares(X, y, bias=False)[0]})
-    assert_close(b, torch.tensor([TRUE_B], dtype=torch.float64), "b", atol=1e-9,
-                 mistakes={CLOSED_FORM_B_ZERO: torch.zeros(1, dtype=torch.float64)})
+    example = CLOSED_FORM_EXAMPLE
+    w, b = student.closed_form_linreg(example["X"], example["y"])
+    assert_close(w, example["w"], "w", atol=1e-9, mistakes=example["mistakes_w"])
+    assert_close(b, example["b"], "b", atol=1e-9, mistakes=example["mistakes_b"])
 
 
 @pytest.mark.points(1)
@@ -223,10 +214,9 @@ def test_gradient_descent_three_steps_custom_function(student):
     custom torch.autograd.Function (as a callable may be), from x0 = [0.5, -1, 2]: each step
     moves x a fifth of the way to 3. Differentiate with torch.autograd (backward or
     torch.autograd.grad), which supports such a function; torch.func does not (§3.1.1)."""
-    f = callables.shifted_quadratic_by_function
-    x0 = torch.tensor([0.5, -1.0, 2.0])
-    expected, size = descend(f, x0, 0.1, 3)  # 3 - (3 - x0) * 0.8**3
+    example = DESCENT_EXAMPLE
     with hints_on_error(CUSTOM_FUNCTION_HINTS):
-        got = student.gradient_descent(f, x0, 0.1, 3)
-    assert_close(got, expected.to(x0.dtype), "gradient_descent(f, [0.5, -1, 2], lr=0.1, "
-                 "num_steps=3)", scale=4 * size + 1, mistakes=descent_mistakes(f, x0, 0.1, 3))
+        got = student.gradient_descent(example["f"], example["x0"], example["lr"],
+                                       example["num_steps"])
+    assert_close(got, example["expected"], "gradient_descent(f, [0.5, -1, 2], lr=0.1, "
+                 "num_steps=3)", scale=example["scale"], mistakes=example["mistakes"])
