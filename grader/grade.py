@@ -4,7 +4,9 @@ batch and the bench all grade through `grade`."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,6 @@ from grader.report.formats import write_reports
 from grader.report.schema import Flag, GradedTestRecord, NotCounted, Report
 from grader.report.scoring import build_report
 from grader.sandbox.client import Template
-from grader.sandbox.lazy import GRADER_LAZY_MODULES, import_lazy_modules
 from grader.stopped import TestPlan, Watchdog, stopped_report
 from grader.submission import Submission, load_submission
 
@@ -94,16 +95,22 @@ def _pytest_args(topics: list[str], suite: str) -> list[str]:
 
 
 def import_test_modules(submission: Submission, course: Course, topics: list[str], suite: str,
-                        template: Template) -> None:
+                        template: Template, keyword: str | None = None) -> None:
     """pytest's collection of these topics' tests in this process, before it forks its test
     sessions: each session then finds the test modules imported (assertion rewriting and all,
     as a batch's next student finds them), instead of every session importing them on its own
-    while the worker template is still starting."""
+    while the worker template is still starting. The selected tests' grader-side data
+    (`prefetch` marks: MNIST as the grader reads it) is computed here too, once for all
+    sessions, while the template is still importing what its workers need."""
     grading = Grading(submission, course, template, threads=course.threads)
     try:
-        pytest.main([*_pytest_args(topics, suite), *QUIET, "--collect-only"], plugins=[grading])
+        pytest.main([*_pytest_args(topics, suite), *QUIET, "--collect-only",
+                     *(["-k", keyword] if keyword else [])], plugins=[grading])
     finally:
         grading.close()
+    for fetch in grading.prefetch:
+        with contextlib.suppress(Exception):  # a speed-up only: the test meets the error
+            fetch()
 
 
 def topic_shares(topics: list[str], suite: str, jobs: int) -> list[list[str]]:
@@ -115,6 +122,15 @@ def topic_shares(topics: list[str], suite: str, jobs: int) -> list[list[str]]:
     for t in sorted(topics, key=lambda t: -costs[t]):  # the costliest first, to the lightest
         min(shares, key=lambda share: sum(costs[x] for x in share)).append(t)
     return [sorted(share, key=topics.index) for share in shares if share]
+
+
+def freeze_long_lived() -> None:
+    """Hide every object alive now (torch, pytest, the test modules) from the garbage
+    collector, once per process: each full collection then skips them (0.2 s each, about one
+    per test session) and a forked session's pages stay shared. Once, so that a batch's
+    grading process does not freeze what one student's grading left behind."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
 
 
 def grade(path: str | Path | Submission, topics: list[str] | None = None, suite: str | None = None,
@@ -145,8 +161,8 @@ def grade(path: str | Path | Submission, topics: list[str] | None = None, suite:
     parallel = template is not None and not verbose and not plugins and course.threads == 1
     shares = topic_shares(topics, suite, jobs if parallel else 1)
     if template is not None and len(shares) > 1:  # once here, not in each forked session
-        import_lazy_modules(GRADER_LAZY_MODULES)
-        import_test_modules(submission, course, topics, suite, template)
+        import_test_modules(submission, course, topics, suite, template, keyword)
+    freeze_long_lived()
     out = str(Path(out_dir).resolve()) if out_dir else None
     plan = plan or TestPlan()
     children: list[Forked] = []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -85,6 +85,7 @@ class Grading:
         # test id -> the callees it passed with, and its first failure: (excinfo, hits, output)
         self.served: dict[str, tuple[list[str], pytest.ExceptionInfo, list[Flag], str]] = {}
         self.unserved: dict[str, list[str]] = {}  # test id -> the callees it could not be served
+        self.prefetch: list[Callable[[], object]] = []  # the selected tests' `prefetch` marks
 
     def close(self) -> None:
         global _running
@@ -183,6 +184,13 @@ class Grading:
         if call.when == "call":
             self.curve = None  # recorded by this test, kept only in its record
         return report
+
+    def pytest_collection_finish(self, session) -> None:
+        """The grader-side data the selected tests read (their `prefetch` marks), for
+        `grader.grade.import_test_modules` to compute once."""
+        for item in session.items:
+            for mark in item.iter_markers("prefetch"):
+                self.prefetch += [fn for fn in mark.args if fn not in self.prefetch]
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
@@ -372,6 +380,9 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "points(n): points this test is worth")
     config.addinivalue_line("markers", "gpu: needs a CUDA device; course.toml [gpu] tests says "
                             "whether it counts (skipped where no CUDA exists)")
+    config.addinivalue_line("markers", "prefetch.with_args(*functions): cached, argument-free functions "
+                            "whose grader-side data the test reads: a grade that forks its "
+                            "test sessions calls them once before it forks")
     settings.load_profile("grading")
     if not hasattr(config.option, "tbstyle"):  # pytest's terminal is off: the report shows
         config.option.tbstyle = "native"  # messages, and long tracebacks cost 0.1 s a failure

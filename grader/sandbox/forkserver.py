@@ -9,6 +9,7 @@ its configuration from its own socket, isolates itself and serves.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import signal
@@ -41,6 +42,7 @@ def preload() -> None:
     import_lazy_modules(WORKER_LAZY_MODULES)
     with contextlib.suppress(Exception):
         dispatch_guard.preload(load_course())
+    gc.freeze()  # what every worker inherits: no collection in a worker traverses it
 
 
 def _child(sock: socket.socket) -> None:

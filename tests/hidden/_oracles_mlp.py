@@ -20,7 +20,7 @@ from tests.public._mistakes_mlp import (
     RELU_BEFORE_BIAS,
     RELU_ON_OUTPUT,
     SUM_LOSS_STEPS,
-    ambiguous,
+    batch_counts,
     check_trained_state,
     count_correct,
 )
@@ -109,18 +109,22 @@ def reference_training(net: nn.Module, train_data, test_data, num_epochs: int, l
             batch_mean = float(F.cross_entropy(y_hat.detach(), y))
             loss_sum += batch_mean * len(y)
             unweighted += batch_mean
-            correct += float((y_hat.argmax(1) == y).sum())
-            unsure += ambiguous(y_hat)
+            right, close = batch_counts(y_hat.detach(), y)
+            correct, unsure = correct + right, unsure + close
         facts["loss"].append(loss_sum / n_train)
         facts["acc_ambiguous"].append(unsure / n_train)
         facts["loss_unweighted"].append(unweighted / len(train_data))
         facts["acc"].append(correct / n_train)
         net.eval()
-        with torch.no_grad():
-            facts["loss_after"].append(sum(float(F.cross_entropy(net(X), y, reduction="sum"))
-                                           for X, y in train_data) / n_train)
-        right, unsure = count_correct(net, train_data)
-        facts["acc_after"].append(right / n_train)
+        loss_sum, correct, unsure = 0.0, 0.0, 0
+        with torch.no_grad():  # the loss and accuracy after the epoch, one pass for both
+            for X, y in train_data:
+                y_hat = net(X)
+                loss_sum += float(F.cross_entropy(y_hat, y, reduction="sum"))
+                right, close = batch_counts(y_hat, y)
+                correct, unsure = correct + right, unsure + close
+        facts["loss_after"].append(loss_sum / n_train)
+        facts["acc_after"].append(correct / n_train)
         facts["train_ambiguous"].append(unsure / n_train)
         right, unsure = count_correct(net, test_data)
         facts["test_acc"].append(right / n_test)

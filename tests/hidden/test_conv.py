@@ -38,6 +38,7 @@ from tests.hidden._oracles_conv import (
     load_in_order,
 )
 from tests.hidden._training import chunks, grader_mnist, measured_accuracy
+from tests.hidden._vjp import vjp
 from tests.public._mistakes_conv import (
     CORR_HINTS,
     LENET_HINTS,
@@ -145,7 +146,7 @@ def test_corr2d_gradient(student, inputs, seed):
     Xg = X.detach().double().requires_grad_(True)
     Kg = K.detach().double().requires_grad_(True)
     out = F.conv2d(Xg[None, None], Kg[None, None])[0, 0]
-    grad_X, grad_K = torch.autograd.grad(out, (Xg, Kg), v.double())
+    grad_X, grad_K = vjp(out, (Xg, Kg), v.double())
     scale = corr_scale(X, K) * max(1.0, max_abs(v))
     with hints_on_error(CORR_HINTS):
         got_X = student.gradient("corr2d", X, K, grad_output=v, wrt=0)
@@ -220,7 +221,7 @@ def test_corr2d_multi_in_out_gradient(student, inputs, seed):
     out_shape = (K.shape[0], X.shape[1] - K.shape[2] + 1, X.shape[2] - K.shape[3] + 1)
     v = tds.random_tensor(out_shape, seed, X.dtype)
     Kg = K.detach().double().requires_grad_(True)
-    (expected,) = torch.autograd.grad(oracle_conv(X, Kg), Kg, v.double())
+    (expected,) = vjp(oracle_conv(X, Kg), Kg, v.double())
     got = student.gradient("corr2d_multi_in_out", X, K, grad_output=v, wrt=1)
     assert_close(got, expected.to(X.dtype), "the gradient of corr2d_multi_in_out with respect "
                  "to K", scale=corr_scale(X, K[0]) * max(1.0, max_abs(v)) * X[0].numel())
@@ -388,7 +389,7 @@ def test_pool2d_gradient(student, inputs, mode, seed):
     ph, pw = pair(pool)
     v = tds.random_tensor((X.shape[0] - ph + 1, X.shape[1] - pw + 1), seed, X.dtype)
     Xg = X.detach().double().requires_grad_(True)
-    (expected,) = torch.autograd.grad(oracle_pool(Xg, pool, mode), Xg, v.double())
+    (expected,) = vjp(oracle_pool(Xg, pool, mode), Xg, v.double())
     got = student.gradient("pool2d", X, pool, mode, grad_output=v)
     assert_close(got, expected.to(X.dtype), f"the gradient of pool2d(X, {pool}, {mode!r})",
                  scale=max_abs(v) * ph * pw)
@@ -593,6 +594,7 @@ def xavier_lenet(seed: int) -> nn.Sequential:
 
 
 @pytest.mark.points(3)
+@pytest.mark.prefetch.with_args(grader_mnist)
 def test_lenet_learns_mnist(student):
     """lenet() learns MNIST: from Xavier-uniform weights set by the test, 350 plain SGD steps
     (lr 0.5, batches of 32, torchdrill.callables.sgd_epochs) on standardised images bring the

@@ -56,6 +56,7 @@ from tests.hidden._training import (
     count_correct,
     expect_history,
     expect_trained_state,
+    grader_mnist,
     make_net,
     mode_probe_net,
     training_mode_message,
@@ -466,6 +467,7 @@ def test_train_gpu_any_reiterable_data(student):
 
 
 @pytest.mark.points(2)
+@pytest.mark.prefetch.with_args(grader_mnist)
 def test_train_gpu_learns_mnist(student):
     """An MLP (784-128-10) trained by train_gpu on the CPU for 2 epochs, batch size 64,
     lr 0.3, reaches the test accuracy such a net reaches: above 85% on MNIST (above 60% on

@@ -56,9 +56,11 @@ from tests.hidden._oracles_mlp import (
 from tests.hidden._training import (
     check_learning,
     expect_history,
+    grader_mnist,
     training_setups,
     worker_mnist,
 )
+from tests.hidden._vjp import vjp
 from tests.public._mistakes_mlp import (
     FLATTEN_FIRST_HINTS,
     FLATTEN_HINTS,
@@ -276,7 +278,7 @@ def test_mlp_forward_gradient(student, inputs, seed):
     Xg = X.double().requires_grad_(True)
     W1, b1, W2, b2 = (p.double() for p in params)
     O = torch.relu(Xg.reshape(-1, W1.shape[0]) @ W1 + b1) @ W2 + b2
-    (expected,) = torch.autograd.grad(O, Xg, v.double())
+    (expected,) = vjp(O, Xg, v.double())
     scale = float((W1.abs() @ W2.abs()).max()) * max_abs(v) + 1.0
     assert_close(student.gradient("mlp_forward", X, params, grad_output=v),
                  expected.to(X.dtype), "the gradient of your mlp_forward with respect to X",
@@ -515,6 +517,7 @@ def test_train_mlp_any_reiterable_data(student):
 
 
 @pytest.mark.points(3)
+@pytest.mark.prefetch.with_args(grader_mnist)
 def test_train_mlp_learns_mnist(student):
     """An MLP (784-128-10) trained by train_mlp for 2 epochs, batch size 64, lr 0.2, reaches
     the test accuracy such a net reaches: above 85% on MNIST (above 60% on generated digits

@@ -19,6 +19,7 @@ from grader.checks import (
 )
 from tests.hidden import _strategies as tds
 from tests.hidden._conventions import GPU, expect_on_gpu
+from tests.hidden._vjp import vjp
 from tests.public._mistakes_softmax import (
     SECTION_37,
     log_softmax_gradient_mistakes,
@@ -206,7 +207,7 @@ def test_softmax_gradient(student, X, seed):
     s * (v - (s . v)) for a random v: build it from differentiable tensor operations (§3.4)."""
     v = tds.random_tensor(X.shape, seed, X.dtype)
     Xg = X.detach().to(torch.float64, copy=True).requires_grad_(True)
-    (expected,) = torch.autograd.grad(torch.softmax(Xg, 1), Xg, v.double())
+    (expected,) = vjp(torch.softmax(Xg, 1), Xg, v.double())
     assert_close(student.gradient("softmax", X, grad_output=v), expected.to(X.dtype),
                  "the gradient of your softmax", scale=max_abs(X) * max_abs(v))
 
@@ -294,7 +295,7 @@ def test_log_softmax_gradient(student, X, seed):
     """Autograd through your log_softmax gives v - softmax(X) * sum(v) for a random v."""
     v = tds.random_tensor(X.shape, seed, X.dtype)
     Xg = X.detach().to(torch.float64, copy=True).requires_grad_(True)
-    (expected,) = torch.autograd.grad(torch.log_softmax(Xg, 1), Xg, v.double())
+    (expected,) = vjp(torch.log_softmax(Xg, 1), Xg, v.double())
     assert_close(student.gradient("log_softmax", X, grad_output=v), expected.to(X.dtype),
                  "the gradient of your log_softmax", scale=max_abs(X) * max_abs(v),
                  mistakes=log_softmax_gradient_mistakes(X, v))
@@ -361,7 +362,7 @@ def test_softmax_regression_gradient_in_W(student, inputs, seed):
     v = tds.random_tensor((X.shape[0], W.shape[1]), seed, X.dtype)
     Wg = W.detach().to(torch.float64, copy=True).requires_grad_(True)
     out = torch.softmax(X.double().reshape(-1, W.shape[0]) @ Wg + b.double(), 1)
-    (expected,) = torch.autograd.grad(out, Wg, v.double())
+    (expected,) = vjp(out, Wg, v.double())
     scale = float(X.abs().sum() * v.abs().max() + 1)
     assert_close(student.gradient("softmax_regression", X, W, b, grad_output=v, wrt=1),
                  expected.to(X.dtype), "the gradient of softmax_regression with respect to W",

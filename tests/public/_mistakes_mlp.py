@@ -431,15 +431,19 @@ def ambiguous(logits: torch.Tensor) -> int:
     return int(((top[:, 0] - top[:, 1]) < 1e-4 * (1 + top[:, 0].abs())).sum())
 
 
+def batch_counts(y_hat: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+    """(correct predictions, examples rounding may decide) of one batch's logits."""
+    return float((y_hat.argmax(1) == y).sum()), ambiguous(y_hat)
+
+
 def count_correct(net: nn.Module, data) -> tuple[float, int]:
     """(correct predictions, examples rounding may decide) of `net` as it is (its mode is left
     alone) on the batches `data`."""
     correct, unsure = 0.0, 0
     with torch.no_grad():
         for X, y in data:
-            y_hat = net(X)
-            correct += float((y_hat.argmax(1) == y).sum())
-            unsure += ambiguous(y_hat)
+            right, close = batch_counts(net(X), y)
+            correct, unsure = correct + right, unsure + close
     return correct, unsure
 
 

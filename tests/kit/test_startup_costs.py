@@ -1,0 +1,106 @@
+"""What a grading process pays before and beside its tests. Its bytecode is cached also where
+PYTHONDONTWRITEBYTECODE is set (in the kit's virtual environment, not beside the sources). The
+grader's tests run in the grading process, where each lazy import of torch's costs every graded
+submission: never autograd with a grad_outputs tensor (torch.fx's symbolic
+shapes with sympy, 0.3 to 0.6 s; `tests.hidden._vjp.vjp` gives the same numbers) and never a
+torch.optim optimizer (torch._dynamo, about 1 s; the oracles take their steps by formula). The
+worker, which runs student code, has both imported before it forks (grader.sandbox.lazy)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.kit.variants import KIT_ROOT
+
+TEST_FILES = sorted((KIT_ROOT / "tests" / "hidden").glob("*.py")) + sorted(
+    (KIT_ROOT / "tests" / "public").glob("*.py"))
+
+
+def costly_calls(tree: ast.AST) -> list[str]:
+    """The calls in `tree` that import sympy or torch._dynamo when run."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = ast.unparse(node.func)
+        keywords = {k.arg for k in node.keywords}
+        if (name.endswith("autograd.grad") and (len(node.args) > 2 or "grad_outputs" in keywords)
+                or name.endswith(".backward") and (node.args or "gradient" in keywords)):
+            found.append(f"line {node.lineno}: {ast.unparse(node)} (a grad_outputs tensor)")
+        elif name.startswith(("torch.optim.", "optim.")) and name.rpartition(".")[2][:1].isupper():
+            found.append(f"line {node.lineno}: {ast.unparse(node)} (a torch.optim optimizer)")
+    return found
+
+
+@pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_tests_make_no_call_that_imports_sympy_or_dynamo(path):
+    found = costly_calls(ast.parse(path.read_text()))
+    assert not found, f"{path.name}: " + "; ".join(found)
+
+
+def test_the_check_sees_each_costly_call():
+    src = ("torch.autograd.grad(y, x, v)\ntorch.autograd.grad(y, x, grad_outputs=v)\n"
+           "y.backward(v)\ntorch.optim.SGD([p], lr=0.1)\nfrom torch import optim\n"
+           "optim.Adam([p])\ntorch.autograd.grad(y.sum(), x)\ny.sum().backward()\n"
+           "torch.optim.lr_scheduler\n")
+    assert len(costly_calls(ast.parse(src))) == 5
+
+
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="the kit's Python is not a venv")
+def test_bytecode_is_cached_in_the_venv_where_the_environment_forbids_it_beside_sources(
+        tmp_path):
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    run = subprocess.run([sys.executable, "-m", "grader", "grade", "solutions", "--topics",
+                          "softmax", "--suite", "public", "--out", str(tmp_path)],
+                         cwd=KIT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    mirror = Path(sys.prefix, "pycache", *KIT_ROOT.resolve().parts[1:])
+    assert list((mirror / "grader").glob("grade.cpython-*.pyc")), sorted(mirror.rglob("*"))[:20]
+    assert list((mirror / "tests" / "public").glob("test_softmax.cpython-*-pytest-*.pyc"))
+
+
+def test_long_lived_objects_are_frozen_once_per_process():
+    """grade() hides what is alive before its first session from the collector, and only
+    then: a batch's grading process does not freeze each student's leftovers."""
+    code = ("import gc\nfrom grader.grade import freeze_long_lived\n"
+            "freeze_long_lived(); first = gc.get_freeze_count()\n"
+            "keep = [[i] for i in range(10000)]\n"
+            "freeze_long_lived(); print(first, gc.get_freeze_count())\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=KIT_ROOT, capture_output=True,
+                         text=True, timeout=120, check=True)
+    first, second = map(int, run.stdout.split())
+    assert first > 100_000 and second == first, run.stdout
+
+
+PREFETCH = """
+import sys
+from grader.course import load_course
+from grader.grade import import_test_modules
+from grader.sandbox.client import Template
+from grader.submission import load_submission
+from tests.hidden._training import grader_mnist
+template = Template()
+try:
+    import_test_modules(load_submission("solutions"), load_course(), ["mlp", "softmax"],
+                        "hidden", template, sys.argv[1])
+finally:
+    template.close()
+print(grader_mnist.cache_info().currsize)
+"""
+
+
+@pytest.mark.parametrize(("keyword", "fetched"), [("learns_mnist", 1), ("softmax", 0)])
+def test_a_forked_grade_computes_the_selected_tests_grader_data_before_it_forks(keyword,
+                                                                               fetched):
+    """The MNIST tests mark the grader's copy of MNIST as `prefetch`: collected before the
+    sessions fork, it is read once for all of them, and only when such a test is selected."""
+    run = subprocess.run([sys.executable, "-c", PREFETCH, keyword], cwd=KIT_ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert int(run.stdout.split()[-1]) == fetched, run.stdout
