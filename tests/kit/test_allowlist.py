@@ -147,6 +147,12 @@ def test_reference_variants_and_stubs_step_nowhere():
     # modules the kit's own public modules hold
     ("from torchdrill import data\ndef f(X):\n    return data.os.system('true')\n", "module"),
     ("import torchdrill.plot as p\ndef f(X):\n    return p.sys.modules\n", "module"),
+    # the tests' own helpers: sgd_epochs is a training loop
+    ("from torchdrill.callables import sgd_epochs\n", "import"),
+    ("from torchdrill import callables\n", "module"),
+    ("import torchdrill.callables as cf\n", "import"),
+    ("import torchdrill\ndef f(net, it):\n"
+     "    return torchdrill.callables.sgd_epochs(net, it, 1, 0.1)\n", "module"),
     ("import torch.nn._reduction\n", "private"),
     ("from torch.nn import _reduction\n", "private"),
     ("import torch.utils\ndef f(X):\n    return torch.utils.cpp_extension.load_inline\n",
