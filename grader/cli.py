@@ -124,7 +124,8 @@ def notebook(args: argparse.Namespace) -> int:
     else:
         stub = (KIT_ROOT / "exercises" / f"{args.topic}.py").read_text()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(student_notebook(args.topic, stub), indent=1) + "\n")
+        notebook = student_notebook(args.topic, stub, course.topic(args.topic).given)
+        path.write_text(json.dumps(notebook, indent=1) + "\n")
         print(f"wrote {path}: the notebook of exercises/{args.topic}.py (that file is "
               "separate: grade one or the other)")
     if args.no_open:

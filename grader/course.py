@@ -40,6 +40,7 @@ class Topic:
     functions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     in_place: dict[str, tuple[str, ...]] = field(default_factory=dict)
     allow: tuple[str, ...] = ()  # steps outside [source] this topic may take (allowlist.Step kind)
+    given: tuple[str, ...] = ()  # helpers the stub gives complete: no test, no cell of checks
 
     def forbidden_for(self, function: str) -> tuple[str, ...]:
         """Topic-wide forbidden calls plus those listed for `function`."""
@@ -134,7 +135,7 @@ def load_course(path: Path = COURSE_FILE) -> Course:
                          for f, spec in t.get("functions", {}).items()},
               in_place={f: tuple(spec["in_place"])
                         for f, spec in t.get("functions", {}).items() if "in_place" in spec},
-              allow=tuple(t.get("allow", ())))
+              allow=tuple(t.get("allow", ())), given=tuple(t.get("given", ())))
         for t in data["topics"])
     return Course(name=data["course"]["name"], title=data["course"]["title"], limits=limits,
                   topics=topics, similarity=Similarity(**data.get("similarity", {})),

@@ -96,11 +96,11 @@ torchdrill's sandbox, and prints what went wrong and why. Cells of your own to t
 are welcome. Before you hand it in: restart the kernel and run every cell."""
 
 
-def student_notebook(topic: str, source: str) -> dict[str, Any]:
+def student_notebook(topic: str, source: str, given: Iterable[str] = ()) -> dict[str, Any]:
     """A notebook (nbformat 4 JSON) of a topic's stub `source` for a student's own Jupyter:
     the module docstring as its introduction, each function's docstring and code, and after
     each a cell of checks that grades the saved notebook with the public tests
-    (`grader.nbcheck.check`)."""
+    (`grader.nbcheck.check`), but for the `given` helpers (course.toml), which no test grades."""
     tree = ast.parse(source)
     heading, _, intro = (ast.get_docstring(tree) or topic).strip().partition("\n")
     cells = [_markdown_cell(f"# {heading.rstrip('.')}\n\n{intro.strip()}".strip()),
@@ -110,7 +110,7 @@ def student_notebook(topic: str, source: str) -> dict[str, Any]:
             cells.append(_markdown_cell("\n\n".join(filter(None, [
                 f"## `{signature(node)}`", ast.get_docstring(node)]))))
         cells.append(_code_cell(text))
-        if node is not None and not node.name.startswith("_"):
+        if node is not None and not node.name.startswith("_") and node.name not in given:
             cells.append(_code_cell(f"from grader import nbcheck\n\n"
                                     f"nbcheck.check({topic!r}, {node.name!r})"))
     cells.append(_code_cell(f"from grader import nbcheck\n\nnbcheck.check({topic!r}, None)"))

@@ -10,7 +10,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader.notebooks import module_source
+from grader.budgets import functions_in
+from grader.course import load_course
+from grader.notebooks import group_of, module_chunks, module_source, public_names, student_notebook
 from tests.kit.variants import KIT_ROOT
 
 pytestmark = pytest.mark.heavy(30)
@@ -55,3 +57,28 @@ def test_make_notebook_names_the_topic():
                           capture_output=True, text=True, timeout=60)
     assert "usage: make notebook TOPIC=" in run.stdout + run.stderr
     assert "-m grader notebook softmax" in plan.stdout, plan.stdout
+
+
+def test_a_given_helper_gets_no_cell_of_checks():
+    """conv's `as_pair` is complete in the stub and no test grades it: the notebook told the
+    student "the hidden checks grade it". Each `given` name of course.toml is such a helper:
+    defined in the stub, without solution markers, and no test is about it."""
+    course = load_course()
+    given = {t.name: t.given for t in course.topics if t.given}
+    assert given.get("conv") == ("as_pair",)
+    for topic, names in given.items():
+        stub = (KIT_ROOT / "exercises" / f"{topic}.py").read_text()
+        solution = (KIT_ROOT / "solutions" / f"{topic}.py").read_text()
+        functions = public_names(stub)
+        tests = [name for suite in ("public", "hidden")
+                 for name in functions_in(KIT_ROOT / "tests" / suite / f"test_{topic}.py")]
+        for name in names:
+            assert name in functions, (topic, name)
+            chunk = next(text for node, text in module_chunks(solution)
+                         if node is not None and node.name == name)
+            assert "BEGIN SOLUTION" not in chunk, (topic, name)
+            assert [t for t in tests if group_of(t, functions) == name] == [], (topic, name)
+        cells = [c["source"] for c in student_notebook(topic, stub, names)["cells"]]
+        checked = {c.split("nbcheck.check(")[1] for c in cells if "nbcheck.check(" in c}
+        assert not any(f"{name!r}" in c for c in checked for name in names), checked
+        assert any(f"{topic!r}, {functions[-1]!r})" in c for c in checked), checked
