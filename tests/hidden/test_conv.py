@@ -113,7 +113,7 @@ def test_corr2d_matches_conv2d(student, inputs):
 
 
 @pytest.mark.points(1)
-def test_corr2d_keeps_float64(student):
+def test_corr2d_keeps_float64_wide_input(student):
     """A float64 X and K give a float64 result (D2L's torch.zeros makes float32: pass
     dtype=X.dtype) (§6.2.1)."""
     X, K = seeded((4, 6), 11, torch.float64), seeded((2, 2), 12, torch.float64)

@@ -127,7 +127,7 @@ def test_try_gpu_any_count(student, count, i):
 @given(count=st.integers(0, 4))
 @example(count=2)
 @tds.max_examples(at_most=5)
-def test_try_all_gpus(student, count):
+def test_try_all_gpus_for_each_count(student, count):
     """try_all_gpus() lists cuda:0 ... cuda:{n-1} for n GPUs, and [cpu] when there is none
     (§5.6.1)."""
     expected = [torch.device(f"cuda:{i}") for i in range(count)] or [CPU]
