@@ -37,7 +37,7 @@ import json
 import random
 
 import torch
-from torchdrill import callables
+from torchdrill import data
 
 
 class Hostile(torch.Tensor):
@@ -79,8 +79,8 @@ def divide(X):
     return X / 0 + 1 / 0  # line 45
 
 
-def cube_of_nothing(X):
-    return callables.cube(None)  # line 49
+def labels_of_nothing(X):
+    return data.get_fashion_mnist_labels(None)  # line 49
 
 
 def pick_from_nothing(X):
@@ -283,7 +283,7 @@ def test_an_error_shows_the_students_line(student):
 
 
 @pytest.mark.parametrize("function,error,line", [
-    ("cube_of_nothing", "TypeError", "return callables.cube"),  # torchdrill
+    ("labels_of_nothing", "TypeError", "return data.get_fashion_mnist_labels"),  # torchdrill
     ("pick_from_nothing", "IndexError", "return random.choice"),  # the standard library
     ("parse", "JSONDecodeError", "return json.loads"),  # the standard library
     ("split_badly", "RuntimeError", "return torch.split"),  # torch's own Python code
