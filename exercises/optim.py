@@ -166,3 +166,20 @@ def find_minimum(x0: torch.Tensor, lr: float = 1e-3, num_steps: int = 20000):
     """
     # YOUR CODE HERE
     raise NotImplementedError()
+
+
+if __name__ == "__main__":  # in the notebook (the plots inline) or as a script; never when graded
+    from torchdrill.plot import plot_surface, show_trace_2d
+
+    try:
+        for start in ([0.0, 0.0], [-1.0, 0.0], [-4.0, 0.0], [4.0, 0.0]):
+            # the notes take lr=1e-3 for 20000 steps; lr=0.05 for 300 steps ends in the same place
+            x, f_x = find_minimum(torch.tensor(start), lr=0.05, num_steps=300)
+            print(f"from {start}: x = {[round(v, 6) for v in x.tolist()]}, f(x) = {f_x:.1e}")
+        plot_surface(himmelblau)  # the notes' surface: four valleys, each a minimum, f = 0
+        trace = descend(himmelblau, torch.tensor([-1.0, 0.0]), adam,
+                        init_adam_states([torch.zeros(2)]), {"lr": 0.1, "t": 1}, 200)
+        show_trace_2d(himmelblau, trace)  # Adam's path from (-1, 0), as in §11.3's figures
+    except NotImplementedError:
+        print("Himmelblau's four minima and Adam's path appear here once himmelblau, "
+              "find_minimum, init_adam_states, adam and descend are written.")

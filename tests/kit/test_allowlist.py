@@ -98,6 +98,9 @@ ax.legend()
 plt.show()
 best = copy.deepcopy(net.state_dict())
 print(math.pi, random.random(), softmax(X).sum(1), cm.viridis, data.DataLoader)
+
+if __name__ == "__main__":
+    print(__name__, __doc__)
 '''
 
 

@@ -3,6 +3,8 @@ its stub once (never over their work) and graded by its cells of checks in the k
 
 from __future__ import annotations
 
+import ast
+import os
 import subprocess
 import sys
 
@@ -82,3 +84,31 @@ def test_a_given_helper_gets_no_cell_of_checks():
         checked = {c.split("nbcheck.check(")[1] for c in cells if "nbcheck.check(" in c}
         assert not any(f"{name!r}" in c for c in checked for name in names), checked
         assert any(f"{topic!r}, {functions[-1]!r})" in c for c in checked), checked
+
+
+MINIMA = {(0.0, 0.0): (3.0, 2.0), (-1.0, 0.0): (-2.805118, 3.131312),
+          (-4.0, 0.0): (-3.779310, -3.283186), (4.0, 0.0): (3.584428, -1.848126)}
+
+
+def run_as_main(folder: str) -> str:
+    code = ("import runpy, sys; sys.path.insert(0, sys.argv[1]); "
+            "runpy.run_path(sys.argv[1] + '/optim.py', run_name='__main__')")
+    run = subprocess.run([sys.executable, "-c", code, str(KIT_ROOT / folder)], cwd=KIT_ROOT,
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "MPLBACKEND": "Agg"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
+
+
+def test_the_optim_notebook_shows_the_four_minima_once_written():
+    """optim's last cell (`if __name__ == "__main__":`, which grading never runs) prints the
+    minimum Adam reaches from each of the notes' starting points and draws the surface and a
+    path; in the stub it says what to write first instead of failing."""
+    found = {}
+    for line in run_as_main("solutions").splitlines():
+        start, _, rest = line.removeprefix("from ").partition(": x = ")
+        found[tuple(ast.literal_eval(start))] = ast.literal_eval(rest.partition(", f(x)")[0])
+    assert set(found) == set(MINIMA)
+    for start, minimum in MINIMA.items():
+        assert all(abs(a - b) < 1e-3 for a, b in zip(found[start], minimum, strict=True)), start
+    assert "appear here once himmelblau" in run_as_main("exercises")
