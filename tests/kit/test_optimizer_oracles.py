@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from tests.hidden import _optimizers as O
+from tests.kit.tables import assert_literal, assert_mistakes
 from tests.public import _mistakes_optim as P
 
 STEPS = 5
@@ -107,28 +108,6 @@ def test_adagrad_and_rmsprop_of_torch_put_eps_outside():
 
 
 # --------------------------------------------------------------------------- the public tables
-
-def assert_literal(literal: torch.Tensor, computed: torch.Tensor, what: str,
-                   atol: float | None = None) -> None:
-    """`literal` (float32, from a table) is `computed` rounded to float32, exactly: the
-    oracles are elementwise float64 formulas rounded once, the same float32 on every machine
-    (or, given `atol`, within it: a long float32 path)."""
-    assert isinstance(literal, torch.Tensor) and literal.dtype == torch.float32, what
-    assert tuple(literal.shape) == tuple(computed.shape), (what, literal.shape, computed.shape)
-    want = computed.detach().to(torch.float32)
-    same = (torch.equal(literal, want) if atol is None else
-            bool(((literal.double() - want.double()).abs() <= atol).all()))
-    assert same, f"{what}: the table has {literal.tolist()}, the oracle {want.tolist()}"
-
-
-def assert_mistakes(table: dict, computed: dict, what: str, atol: float | None = None) -> None:
-    """The table names the recogniser's mistakes, in its order (the first match is the one a
-    test names), each with the recogniser's value."""
-    assert list(table) == list(computed), (what, [m[:30] for m in table],
-                                           [m[:30] for m in computed])
-    for message, wrong in computed.items():
-        assert_literal(table[message], wrong, f"{what}, mistake {message[:40]!r}", atol)
-
 
 def test_himmelblau_tables():
     for name in ("HIMMELBLAU_POINTS_EXAMPLE", "HIMMELBLAU_GRID_EXAMPLE"):

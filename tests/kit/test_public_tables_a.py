@@ -16,6 +16,7 @@ import torch
 from tests.hidden import _oracles_autograd as OA
 from tests.hidden import _oracles_regularization as OR
 from tests.hidden import _oracles_sgd as OS
+from tests.kit.tables import assert_checked, assert_literal, assert_mistakes, assert_value
 from tests.public import _mistakes_autograd as PA
 from tests.public import _mistakes_regularization as PR
 from tests.public import _mistakes_sgd as PS
@@ -27,43 +28,6 @@ FLOAT64_ATOL = 1e-12
 # a difference quotient divides f's last bit (a few 1e-15 here) by 2 eps (2e-6 at the least),
 # about 2e-9: far below the 1e-6 to which the public tests compare numerical gradients
 FINITE_DIFFERENCE_ATOL = 1e-8
-
-
-def assert_literal(literal: torch.Tensor, computed: torch.Tensor, what: str,
-                   atol: float | None = None) -> None:
-    """`literal` (from a table) is `computed` rounded to the literal's dtype, exactly (the
-    oracles are float64 formulas rounded once), or within `atol` where the oracle's last bits
-    depend on the machine."""
-    assert isinstance(literal, torch.Tensor), what
-    assert tuple(literal.shape) == tuple(computed.shape), (what, literal.shape, computed.shape)
-    want = computed.detach().to(literal.dtype)
-    same = (torch.equal(literal, want) if atol is None else
-            bool(((literal.double() - want.double()).abs() <= atol).all()))
-    assert same, f"{what}: the table has {literal.tolist()}, the oracle {want.tolist()}"
-
-
-def assert_value(literal, computed, what: str, atol: float | None = None) -> None:
-    """assert_literal for a tensor; for a Python float, the same rule: equal, or within atol."""
-    if isinstance(literal, torch.Tensor):
-        assert_literal(literal, computed, what, atol)
-        return
-    assert isinstance(literal, float), what
-    same = literal == computed if atol is None else abs(literal - computed) <= atol
-    assert same, f"{what}: the table has {literal!r}, the oracle {computed!r}"
-
-
-def assert_mistakes(table: dict, computed: dict, what: str, atol: float | None = None) -> None:
-    """The table names the recogniser's mistakes, in its order (the first match is the one a
-    test names), each with the recogniser's value."""
-    assert list(table) == list(computed), (what, [m[:40] for m in table],
-                                           [m[:40] for m in computed])
-    for message, wrong in computed.items():
-        assert_value(table[message], wrong, f"{what}, mistake {message[:40]!r}", atol)
-
-
-def assert_checked(module, checked: set[str]) -> None:
-    """Every table of `module` is one of `checked`: a table added without a check fails."""
-    assert {n for n in dir(module) if n.endswith("_EXAMPLE")} == checked
 
 
 # --------------------------------------------------------------------------- sgd

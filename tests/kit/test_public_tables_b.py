@@ -24,32 +24,12 @@ from torch import nn
 from grader.checks import max_abs, tolerance
 from tests.hidden import _oracles_conv as OC
 from tests.hidden import _oracles_mlp as OM
+from tests.kit.tables import assert_literal, assert_mistakes
 from tests.public import _mistakes_conv as C
 from tests.public import _mistakes_gpu_training as G
 from tests.public import _mistakes_mlp as M
 
 SHARE = 1 / 16  # of a public test's tolerance, what a table may differ from the oracle by
-
-
-def assert_literal(literal: torch.Tensor, computed: torch.Tensor, what: str,
-                   atol: float) -> None:
-    """`literal` (a table's) has `computed`'s dtype and shape and is within `atol` of it."""
-    assert isinstance(literal, torch.Tensor), what
-    assert literal.dtype == computed.dtype, (what, literal.dtype, computed.dtype)
-    assert tuple(literal.shape) == tuple(computed.shape), (what, literal.shape, computed.shape)
-    diff = float((literal.double() - computed.detach().double()).abs().max()) if \
-        literal.numel() else 0.0
-    assert diff <= atol, (f"{what}: the table has {literal.tolist()}, the oracle "
-                          f"{computed.tolist()} (off by {diff:.3g} > {atol:.3g})")
-
-
-def assert_mistakes(table: dict, computed: dict, what: str, atol: float) -> None:
-    """The table names the recogniser's mistakes, in its order (the first match is the one a
-    test names), each with the recogniser's value."""
-    assert list(table) == list(computed), (what, [m[:30] for m in table],
-                                           [m[:30] for m in computed])
-    for message, wrong in computed.items():
-        assert_literal(table[message], wrong, f"{what}, mistake {message[:40]!r}", atol)
 
 
 # --------------------------------------------------------------------------- conv
