@@ -10,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 
-WORKER_LAZY_MODULES = ("torch.fx.experimental.symbolic_shapes",
-                       "torch.nested._internal.nested_tensor", "torch._dynamo")
+WORKER_LAZY_MODULES = ("torch.fx.experimental.symbolic_shapes", "torch._dynamo")
 
 
 def import_lazy_modules(names: tuple[str, ...]) -> None:

@@ -349,8 +349,8 @@ class _Scan:
                        label)
         elif _dunder(name) and name not in DATA_MODEL | MODULE_DUNDERS:
             self._step(node, f"`{name}`: part of Python's machinery", "dunder", label)
-        elif name.startswith("_") and isinstance(node.ctx, ast.Load) and (
-                name not in self.bound | MODULE_DUNDERS):
+        elif (name.startswith("_") and isinstance(node.ctx, ast.Load)
+              and name not in self.bound and name not in MODULE_DUNDERS):
             self._step(node, f"`{name}`: a private name the module does not define",
                        "private", label)
         elif isinstance(node.ctx, ast.Load) and name in self.aliases:
