@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 
+from grader.checks import RecognisedMistake
 from tests.hidden import _oracles_autograd as OA
 from tests.hidden import _oracles_regularization as OR
 from tests.hidden import _oracles_sgd as OS
@@ -257,6 +258,19 @@ def test_regularization_ridge_two_sizes_table():
         literal_w, literal_b = example["mistakes"][message]
         assert_literal(literal_w, wrong_w, f"RIDGE_TWO_SIZES_EXAMPLE {message[:40]!r} w")
         assert_literal(literal_b, wrong_b, f"RIDGE_TWO_SIZES_EXAMPLE {message[:40]!r} b")
+
+
+@pytest.mark.parametrize("mistake", ["BIAS_PENALISED", "ONE_EPOCH"])
+def test_check_ridge_names_the_mistake_whose_w_and_b_both_match(mistake):
+    """On the two-sizes table a penalised bias and one epoch only leave the same w: the
+    mistake named is the one whose b matches too (a loop that reads its data once was told
+    its bias was penalised)."""
+    example = PR.RIDGE_TWO_SIZES_EXAMPLE
+    message = getattr(PR, mistake)
+    w, b = example["mistakes"][message]
+    with pytest.raises(RecognisedMistake) as e:
+        PR.check_ridge(w.clone(), b.clone(), example["expected"], example["mistakes"], "w", 4)
+    assert e.value.mistake == message
 
 
 def test_regularization_every_table_is_checked():
