@@ -100,8 +100,9 @@ def import_test_modules(submission: Submission, course: Course, topics: list[str
     sessions: each session then finds the test modules imported (assertion rewriting and all,
     as a batch's next student finds them), instead of every session importing them on its own
     while the worker template is still starting. The selected tests' grader-side data
-    (`prefetch` marks: MNIST as the grader reads it) is computed here too, once for all
-    sessions, while the template is still importing what its workers need."""
+    (`prefetch` marks: MNIST as the grader reads it, the reference's training curves on it)
+    is computed here too, once for all sessions, while the template is still importing what
+    its workers need."""
     grading = Grading(submission, course, template, threads=course.threads)
     try:
         pytest.main([*_pytest_args(topics, suite), *QUIET, "--collect-only",

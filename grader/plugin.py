@@ -381,9 +381,10 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA device; course.toml [gpu] tests says "
                             "whether it counts (skipped where no CUDA exists)")
     config.addinivalue_line("markers", "prefetch(*functions): cached, argument-free functions "
-                            "whose grader-side data the test reads, given with "
-                            "pytest.mark.prefetch.with_args(fn): a grade that forks its test "
-                            "sessions calls them once before it forks")
+                            "whose grader-side data or oracle the test reads (one function: "
+                            "pytest.mark.prefetch.with_args(fn)); a grade that forks its test "
+                            "sessions calls them once before it forks, while the worker "
+                            "template is still loading")
     settings.load_profile("grading")
     if not hasattr(config.option, "tbstyle"):  # pytest's terminal is off: the report shows
         config.option.tbstyle = "native"  # messages, and long tracebacks cost 0.1 s a failure

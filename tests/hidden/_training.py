@@ -31,6 +31,7 @@ here, are the public tests' own: tests/public/_mistakes_mlp.py, tests/public/_co
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import math
@@ -182,6 +183,21 @@ def state_key(state: dict) -> str:
 
 
 REFERENCE_CURVES: dict[tuple, dict] = {}  # a class's correct inits are one state per test
+
+
+def xavier_state(template: torch.nn.Module, seed: int) -> dict:
+    """The state `template` gets from train_gpu's initialisation after
+    torch.manual_seed(seed), drawn as the reference draws it: `nn.init.xavier_uniform_` on each
+    Linear and Conv2d weight in module order (`net.apply`), biases as they were."""
+    def init_weights(layer: torch.nn.Module) -> None:
+        if type(layer) in (torch.nn.Linear, torch.nn.Conv2d):
+            torch.nn.init.xavier_uniform_(layer.weight)
+
+    net = copy.deepcopy(template)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net.apply(init_weights)
+    return net.state_dict()
 
 
 def reference_curve(template: torch.nn.Module, init: dict, lr: float, batch_size: int,

@@ -21,6 +21,8 @@ test set (tests/hidden/_training.py).
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -566,8 +568,10 @@ LENET_SEED, LENET_LR, LENET_BATCH, LENET_EPOCHS, LENET_IMAGES = 0, 0.5, 32, 2, 5
 LENET_BARS = {"synthetic": 0.25, "mnist": 0.5}
 
 
+@functools.cache
 def lenet_mnist() -> tuple[list, torch.Tensor, torch.Tensor, str]:
-    """(training batches, test images, test labels, source), standardised and scaled."""
+    """(training batches, test images, test labels, source), standardised and scaled: built
+    once, before the test sessions fork (`prefetch`), and only read afterwards."""
     data = grader_mnist()
     (X, y), (X_test, y_test) = data["train"], data["test"]
     mean, std = X.mean(), X.std()
@@ -594,7 +598,7 @@ def xavier_lenet(seed: int) -> nn.Sequential:
 
 
 @pytest.mark.points(3)
-@pytest.mark.prefetch.with_args(grader_mnist)
+@pytest.mark.prefetch(grader_mnist, lenet_mnist)
 def test_lenet_learns_mnist(student):
     """lenet() learns MNIST: from Xavier-uniform weights set by the test, 350 plain SGD steps
     (lr 0.5, batches of 32, torchdrill.callables.sgd_epochs) on standardised images bring the

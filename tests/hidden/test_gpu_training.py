@@ -59,10 +59,12 @@ from tests.hidden._training import (
     grader_mnist,
     make_net,
     mode_probe_net,
+    reference_curve,
     training_mode_message,
     training_setups,
     with_state,
     worker_mnist,
+    xavier_state,
 )
 from tests.public._mistakes_gpu_training import (
     CPU,
@@ -466,8 +468,20 @@ def test_train_gpu_any_reiterable_data(student):
         check_test_acc(got, facts, e)
 
 
+MNIST_NET_SEED, MNIST_INIT_SEED, MNIST_LR = 61, 6161, 0.3  # test_train_gpu_learns_mnist's
+
+
+def mnist_reference_curve() -> dict:
+    """The reference's curve for test_train_gpu_learns_mnist, from the Xavier weights the
+    reference's train_gpu draws: computed before the test sessions fork (`prefetch`), once
+    for all of them. A train_gpu that draws its weights in another order starts elsewhere,
+    and its test trains the reference from there itself."""
+    template = make_net(MNIST_NET_SEED, (784, 128, 10))
+    return reference_curve(template, xavier_state(template, MNIST_INIT_SEED), MNIST_LR, 64, 2)
+
+
 @pytest.mark.points(2)
-@pytest.mark.prefetch.with_args(grader_mnist)
+@pytest.mark.prefetch(grader_mnist, mnist_reference_curve)
 def test_train_gpu_learns_mnist(student):
     """An MLP (784-128-10) trained by train_gpu on the CPU for 2 epochs, batch size 64,
     lr 0.3, reaches the test accuracy such a net reaches: above 85% on MNIST (above 60% on
@@ -475,20 +489,20 @@ def test_train_gpu_learns_mnist(student):
     trained net's parameters on its own copy of the test set; the history must report that
     same accuracy after the last epoch, and the first epoch's mean training loss of its SGD
     steps from its Xavier initialisation (§7.6)."""
-    template = make_net(61, (784, 128, 10))
+    template = make_net(MNIST_NET_SEED, (784, 128, 10))
     train_iter, test_iter, source = worker_mnist(student, 64)
     # train_gpu draws its Xavier weights from torch's generator: learn them from a run with
     # lr=0 on one small batch, then train from the same random state
     tiny = batches((4,), 62, shape=(1, 28, 28), classes=10)
     nets = []
-    for train, test, epochs, lr in ((tiny, tiny, 1, 0.0), (train_iter, test_iter, 2, 0.3)):
-        student.remote(torch.random.manual_seed, 6161)
+    for train, test, epochs, lr in ((tiny, tiny, 1, 0.0), (train_iter, test_iter, 2, MNIST_LR)):
+        student.remote(torch.random.manual_seed, MNIST_INIT_SEED)
         nets.append(student.remote(nn.Sequential, *copy.deepcopy(template)))
         with hints_on_error(DEVICE_HINTS):
             history = student.train_gpu(nets[-1], train, test, epochs, lr, CPU)
     history = expect_history(history, 2, "train_gpu")
     check_learning("train_gpu", history, template, nets[0].state_dict(), nets[1].state_dict(),
-                   0.3, 64, source)
+                   MNIST_LR, 64, source)
 
 
 def hard_coded_devices(source: str, function: str) -> list[int]:

@@ -57,6 +57,7 @@ from tests.hidden._training import (
     check_learning,
     expect_history,
     grader_mnist,
+    reference_curve,
     training_setups,
     worker_mnist,
 )
@@ -516,8 +517,18 @@ def test_train_mlp_any_reiterable_data(student):
         check_test_acc(got, facts, e)
 
 
+MNIST_NET_SEED, MNIST_LR = 21, 0.2  # test_train_mlp_learns_mnist's
+
+
+def mnist_reference_curve() -> dict:
+    """The reference's curve for test_train_mlp_learns_mnist, computed before the test
+    sessions fork (`prefetch`), once for all of them."""
+    template = make_net(MNIST_NET_SEED, (784, 128, 10))
+    return reference_curve(template, template.state_dict(), MNIST_LR, 64, 2)
+
+
 @pytest.mark.points(3)
-@pytest.mark.prefetch.with_args(grader_mnist)
+@pytest.mark.prefetch(grader_mnist, mnist_reference_curve)
 def test_train_mlp_learns_mnist(student):
     """An MLP (784-128-10) trained by train_mlp for 2 epochs, batch size 64, lr 0.2, reaches
     the test accuracy such a net reaches: above 85% on MNIST (above 60% on generated digits
@@ -525,12 +536,12 @@ def test_train_mlp_learns_mnist(student):
     parameters on its own copy of the test set; the history must report that same accuracy
     after the last epoch, and the first epoch's mean training loss of its SGD steps (§4.3)."""
     train_iter, test_iter, source = worker_mnist(student, 64)
-    template = make_net(21, (784, 128, 10))
+    template = make_net(MNIST_NET_SEED, (784, 128, 10))
     net = student.remote(nn.Sequential, *template)
-    history = expect_history(student.train_mlp(net, train_iter, test_iter, 2, 0.2), 2,
+    history = expect_history(student.train_mlp(net, train_iter, test_iter, 2, MNIST_LR), 2,
                              "train_mlp")
     check_learning("train_mlp", history, template, template.state_dict(), net.state_dict(),
-                   0.2, 64, source)
+                   MNIST_LR, 64, source)
 
 
 # --------------------------------------------------------------------------- on a real GPU

@@ -84,23 +84,51 @@ from grader.course import load_course
 from grader.grade import import_test_modules
 from grader.sandbox.client import Template
 from grader.submission import load_submission
-from tests.hidden._training import grader_mnist
+from tests.hidden._training import REFERENCE_CURVES, grader_mnist
+from tests.hidden.test_conv import lenet_mnist
 template = Template()
 try:
-    import_test_modules(load_submission("solutions"), load_course(), ["mlp", "softmax"],
-                        "hidden", template, sys.argv[1])
+    import_test_modules(load_submission("solutions"), load_course(),
+                        ["mlp", "gpu_training", "conv", "softmax"], "hidden", template, sys.argv[1])
 finally:
     template.close()
-print(grader_mnist.cache_info().currsize)
+print(grader_mnist.cache_info().currsize, len(REFERENCE_CURVES), lenet_mnist.cache_info().currsize)
 """
 
 
-@pytest.mark.parametrize(("keyword", "fetched"), [("learns_mnist", 1), ("softmax", 0)])
+@pytest.mark.parametrize(("keyword", "fetched"), [("learns_mnist", "1 2 1"),
+                                                  ("train_mlp_learns", "1 1 0"),
+                                                  ("softmax", "0 0 0")])
 def test_a_forked_grade_computes_the_selected_tests_grader_data_before_it_forks(keyword,
                                                                                fetched):
-    """The MNIST tests mark the grader's copy of MNIST as `prefetch`: collected before the
-    sessions fork, it is read once for all of them, and only when such a test is selected."""
+    """The MNIST tests mark what the grader computes for them as `prefetch`: its copy of
+    MNIST, the reference's training curves on it (train_mlp, train_gpu) and LeNet's batches.
+    Computed before the sessions fork, while the template still loads, each is computed once
+    for all of them, and only when such a test is selected."""
     run = subprocess.run([sys.executable, "-c", PREFETCH, keyword], cwd=KIT_ROOT,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert int(run.stdout.split()[-1]) == fetched, run.stdout
+    assert run.stdout.split()[-3:] == fetched.split(), run.stdout
+
+
+def test_train_gpus_prefetched_curve_starts_where_the_reference_does():
+    """The prefetched train_gpu curve is the one its test reads for a train_gpu that draws its
+    Xavier weights as the reference does (the same digest of the initial state); another
+    draw order only misses the cache, and its test trains the reference itself."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    from solutions.gpu_training import train_gpu
+    from tests.hidden import test_gpu_training as t
+    from tests.hidden._training import batches, make_net, state_key, xavier_state
+
+    template = make_net(t.MNIST_NET_SEED, (784, 128, 10))
+    tiny = batches((4,), 62, shape=(1, 28, 28), classes=10)  # the test's lr = 0 run
+    with torch.random.fork_rng():
+        torch.manual_seed(t.MNIST_INIT_SEED)
+        net = nn.Sequential(*copy.deepcopy(template))
+        train_gpu(net, tiny, tiny, 1, 0.0, torch.device("cpu"))
+    assert state_key(net.state_dict()) == state_key(xavier_state(template, t.MNIST_INIT_SEED))
+    assert state_key(net.state_dict()) != state_key(template.state_dict())
