@@ -12,7 +12,11 @@ Each speed-up is shown before and after, in the same run, with the setting that 
   them, as before: `call_timeout_s`, a quarter of it after a timeout). The "before" side is
   timed on one looping function (four take four times as long), and not at all for the
   import, whose every function paid the per-call limit (minutes).
-The targets (issue 15) are printed beside the figures; the bench never fails on them.
+The targets (issue 15) are printed beside the figures; the bench never fails on them. Below
+them, the floor of a reference grade on this machine: no grade can end before its worker
+template has imported what student code needs (torch, then torch._dynamo and torch.fx's
+symbolic shapes, one chain of imports), nor before the cores have run all of its processes'
+CPU time (measured from /proc/stat, all processes: run it on an idle machine).
 """
 
 from __future__ import annotations
@@ -69,6 +73,27 @@ def course_file(folder: Path, name: str, *, threads: int | None = None,
     return path
 
 
+TEMPLATE_CHAIN = "import torch._dynamo, torch.fx.experimental.symbolic_shapes"
+
+
+def busy_cpu_s() -> float | None:
+    """Seconds of CPU every process of this machine has used since boot (/proc/stat), or None
+    where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:8]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def floor_s(chain_s: float, cpu_s: float, cores: int) -> float:
+    """The least wall clock a grade can take: its template's chain of imports, or its CPU
+    time spread over every core, whichever is longer."""
+    return max(chain_s, cpu_s / cores)
+
+
 def seconds(args: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
     subprocess.run(args, cwd=KIT_ROOT, env={**os.environ, **(env or {})},
@@ -119,7 +144,17 @@ def main(argv: list[str] | None = None) -> int:
             return statistics.median(fn() for _ in range(args.runs))
 
         imports = median(lambda: seconds([sys.executable, "-c", "import torch"]))
-        after = median(lambda: grade_s(reference, out=out))  # the default: one session a core
+        chain = median(lambda: seconds([sys.executable, "-c", TEMPLATE_CHAIN]))
+        cpu: list[float] = []
+
+        def timed_reference() -> float:
+            before = busy_cpu_s()
+            wall = grade_s(reference, out=out)
+            if before is not None and (now := busy_cpu_s()) is not None:
+                cpu.append(now - before)
+            return wall
+
+        after = median(timed_reference)  # the default: one session a core
         rows: list[tuple[str, str, float, str, float]] = [
             ("reference", "one session (--jobs 1)",
              median(lambda: grade_s(reference, "--jobs", "1", out=out)),
@@ -145,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<44}{setting_before:<30}{before:>5.1f} s {before / imports:>4.1f}x  "
               f"{setting_after:<14}{after_s:>5.1f} s {after_s / imports:>4.1f}x"
               + (f"  {target:g}x" if target else ""))
+    if cpu:
+        used = statistics.median(cpu)
+        floor = floor_s(chain, used, CORES)
+        print(f"floor of a reference grade: {floor:.1f} s, {floor / imports:.1f}x (the "
+              f"template's imports {chain:.2f} s; all processes' CPU {used:.1f} s over "
+              f"{CORES} cores)")
     return 0
 
 

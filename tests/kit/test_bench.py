@@ -47,3 +47,29 @@ def test_bench_class_grades_the_same_tests_on_every_side():
                      r"\(target 20x\)$", out, re.M), out
     assert re.search(r"nbgrader's Execute: timeout \d+ s per cell", out), out
     assert "scores: 2/2 students scored the same on every side" in out, out
+
+
+def test_bench_grade_floor_is_the_longer_of_the_import_chain_and_the_cpu_per_core():
+    """bench_grade's floor of a reference grade: the template's chain of imports, or all its
+    processes' CPU spread over the cores; the CPU is read from /proc/stat and grows."""
+    from grader.instructor.bench_grade import busy_cpu_s, floor_s
+
+    assert floor_s(2.8, 12.0, 2) == 6.0
+    assert floor_s(2.8, 4.0, 2) == 2.8
+    before = busy_cpu_s()
+    if before is None:
+        return  # no /proc/stat: the bench prints no floor
+    sum(range(5_000_000))  # about 0.1 s of this process's CPU: several clock ticks
+    assert busy_cpu_s() > before
+
+
+def test_bench_grade_loops_each_function_after_its_docstring():
+    """The looping softmax the bench grades: an endless loop as each named function's first
+    statement, after its docstring, and nowhere else."""
+    from grader.instructor.bench_grade import LOOP, looping
+
+    source = 'def f(x):\n    """Doc."""\n    return x\n\n\ndef g(x):\n    return x\n'
+    looped = looping(source, {"g"})
+    assert looped == source.replace("def g(x):\n", "def g(x):\n" + LOOP)
+    everywhere = looping(source)
+    assert everywhere.count(LOOP) == 2 and '"""Doc."""\n' + LOOP in everywhere
