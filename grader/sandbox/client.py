@@ -283,7 +283,7 @@ class LocalWorker:
         nonce = secrets.token_hex(8)
         payload = _pickled({**request, "nonce": nonce})
         self.worker.callback = serve
-        reply = self.worker.handle(wire.load_request(payload, self.worker.refs.get))
+        reply = self.worker.handle(self.worker.refs.load(payload))
         try:
             return decode_reply(reply, nonce, arg_tensors, make_remote)
         except wire.WireError as e:  # as from a sandboxed worker: the student's crash

@@ -79,6 +79,7 @@ class RefTable:
         self.objects: dict[int, Any] = {}
         self.origins: dict[int, Origin] = {}
         self.next_id = 1
+        self.named: list[Any] = []  # the objects the last request loaded named (`load`)
 
     def add(self, obj: Any, origin: Origin | None = None) -> tuple[int, str, str]:
         ref_id, self.next_id = self.next_id, self.next_id + 1
@@ -101,11 +102,25 @@ class RefTable:
         self.objects.pop(ref_id, None)
         self.origins.pop(ref_id, None)
 
+    def load(self, payload: bytes) -> dict:
+        """A request from the grader, each RemoteRef in it resolved to the object it names;
+        those objects are kept for `arguments`."""
+        self.named = []
+
+        def resolve(ref_id: int) -> Any:
+            obj = self.get(ref_id)
+            self.named.append(obj)
+            return obj
+
+        return wire.load_request(payload, resolve)
+
     def arguments(self, request: dict) -> list[torch.Tensor]:
         """The request's tensor arguments as the grader counts them: a RemoteRef among them
         arrives here as the object itself, and the tensors inside it (a list of parameters)
-        are this worker's own, not arguments the grader sent."""
-        own = {id(t) for obj in self.objects.values() for t in tensors_in(obj)}
+        are this worker's own, not arguments the grader sent. Only an object the request
+        named can bring this worker's tensors into it (every other value arrives new), so
+        only those are searched, not every object the worker holds (hundreds, in a topic)."""
+        own = {id(t) for obj in self.named for t in tensors_in(obj)}
         return [t for t in tensors_in([request.get("args", ()), request.get("kwargs", {})])
                 if id(t) not in own]
 
@@ -386,7 +401,7 @@ class Worker:
                 _, payload = wire.recv_message(sock, 1 << 40)
             except EOFError:
                 return
-            request = wire.load_request(payload, self.refs.get)
+            request = self.refs.load(payload)
             if request.get("op") == "exit":
                 return
             wire.send_message(sock, wire.DATA, self.handle(request))
