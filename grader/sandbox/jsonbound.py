@@ -29,9 +29,12 @@ def check_json(text: bytes | memoryview, max_values: int, max_depth: int) -> Non
     bare = _STRING.sub(b'""', text)
     # Every value but the first follows a `[` (an array's first item), a `,` (a later item or
     # key) or a `:` (an object's value); an object's first key follows its `{`.
-    values = 1 + sum(bare.count(c) for c in (b"[", b"{", b",", b":"))
+    opens = bare.count(b"[") + bare.count(b"{")
+    values = 1 + opens + bare.count(b",") + bare.count(b":")
     if values > max_values:
         raise TooLarge(f"more than {max_values:,} values")
+    if opens <= max_depth:  # no deeper than it has brackets: most messages, measured no further
+        return
     brackets = np.frombuffer(bare.translate(None, _NOT_BRACKET), dtype=np.uint8)
     if brackets.size:
         steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)

@@ -199,7 +199,10 @@ def test_a_reply_flood_is_refused_before_it_is_built():
     (json.loads("[" * (wire.MAX_TREE_DEPTH + 1) + "]" * (wire.MAX_TREE_DEPTH + 1)), True),
     ([0.5] * wire.MAX_NODES, False),  # the most numbers a decoded value may hold
     (["a,[b,{c:d"] * (wire.MAX_TREE_VALUES // 4), False),  # what strings hold is text
-], ids=["values", "depth", "numbers", "strings"])
+    ([[[0]]] * (wire.MAX_TREE_DEPTH + 1), False),  # more brackets than the depth, not deeper
+    ([[[0]]] * (wire.MAX_TREE_DEPTH + 1) + [json.loads("[" * wire.MAX_TREE_DEPTH
+                                                       + "]" * wire.MAX_TREE_DEPTH)], True),
+], ids=["values", "depth", "numbers", "strings", "wide", "wide-and-deep"])
 def test_tree_bounds_count_what_json_would_build(tree, refused):
     doc = json.dumps({"tree": tree, "storages": [], "blob_sizes": []}).encode()
     if refused:
