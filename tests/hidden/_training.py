@@ -65,6 +65,9 @@ from tests.public._mistakes_mlp import (  # noqa: F401 (the hidden tests import 
 
 MAX_TRAIN = 8000
 ORDER_SEED = 0
+# the learns-MNIST tests of train_mlp and train_gpu (`check_learning`): their nets, their
+# batches, their epochs, which the reference's curves they prefetch must share
+LEARNING_WIDTHS, LEARNING_BATCH, LEARNING_EPOCHS = (784, 128, 10), 64, 2
 # relative difference allowed between the grader's first-epoch loss and the history's: the
 # two runs round differently (threads, loss formulas, accumulation), and 125 SGD steps carry
 # those differences forward; a history that was not measured is off by far more
@@ -185,19 +188,23 @@ def state_key(state: dict) -> str:
 REFERENCE_CURVES: dict[tuple, dict] = {}  # a class's correct inits are one state per test
 
 
-def xavier_state(template: torch.nn.Module, seed: int) -> dict:
-    """The state `template` gets from train_gpu's initialisation after
-    torch.manual_seed(seed), drawn as the reference draws it: `nn.init.xavier_uniform_` on each
-    Linear and Conv2d weight in module order (`net.apply`), biases as they were."""
+def xavier_init_(net: torch.nn.Module) -> torch.nn.Module:
+    """train_gpu's initialisation, in place, drawn as the reference draws it from torch's
+    generator: `nn.init.xavier_uniform_` on each Linear and Conv2d weight in module order
+    (`net.apply`), biases as they were."""
     def init_weights(layer: torch.nn.Module) -> None:
         if type(layer) in (torch.nn.Linear, torch.nn.Conv2d):
             torch.nn.init.xavier_uniform_(layer.weight)
 
-    net = copy.deepcopy(template)
+    return net.apply(init_weights)
+
+
+def xavier_state(template: torch.nn.Module, seed: int) -> dict:
+    """The state `template` gets from train_gpu's initialisation after
+    torch.manual_seed(seed) (`xavier_init_`)."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        net.apply(init_weights)
-    return net.state_dict()
+        return xavier_init_(copy.deepcopy(template)).state_dict()
 
 
 def reference_curve(template: torch.nn.Module, init: dict, lr: float, batch_size: int,

@@ -39,7 +39,7 @@ from tests.hidden._oracles_conv import (
     lenet_outputs,
     load_in_order,
 )
-from tests.hidden._training import chunks, grader_mnist, measured_accuracy
+from tests.hidden._training import chunks, grader_mnist, measured_accuracy, xavier_init_
 from tests.hidden._vjp import vjp
 from tests.public._mistakes_conv import (
     CORR_HINTS,
@@ -590,10 +590,7 @@ def xavier_lenet(seed: int) -> nn.Sequential:
     Conv2d and Linear layer, biases as built, all drawn from `seed`."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        net = book_lenet()
-        for layer in net:
-            if isinstance(layer, nn.Conv2d | nn.Linear):
-                nn.init.xavier_uniform_(layer.weight)
+        net = xavier_init_(book_lenet())
     return net
 
 

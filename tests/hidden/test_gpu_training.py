@@ -47,6 +47,9 @@ from tests.hidden import _strategies as tds
 from tests.hidden._conventions import DATA_ITERATOR_HINTS, expect_exact_float
 from tests.hidden._probes import logged_calls
 from tests.hidden._training import (
+    LEARNING_BATCH,
+    LEARNING_EPOCHS,
+    LEARNING_WIDTHS,
     batches,
     check_evaluation_modes,
     check_learning,
@@ -469,6 +472,8 @@ def test_train_gpu_any_reiterable_data(student):
 
 
 MNIST_NET_SEED, MNIST_INIT_SEED, MNIST_LR = 61, 6161, 0.3  # test_train_gpu_learns_mnist's
+# the batch of its first run, with lr = 0: the net after it shows the initialisation drawn
+INIT_PROBE = batches((4,), 62, shape=(1, 28, 28), classes=10)
 
 
 def mnist_reference_curve() -> dict:
@@ -476,8 +481,9 @@ def mnist_reference_curve() -> dict:
     reference's train_gpu draws: computed before the test sessions fork (`prefetch`), once
     for all of them. A train_gpu that draws its weights in another order starts elsewhere,
     and its test trains the reference from there itself."""
-    template = make_net(MNIST_NET_SEED, (784, 128, 10))
-    return reference_curve(template, xavier_state(template, MNIST_INIT_SEED), MNIST_LR, 64, 2)
+    template = make_net(MNIST_NET_SEED, LEARNING_WIDTHS)
+    return reference_curve(template, xavier_state(template, MNIST_INIT_SEED), MNIST_LR,
+                           LEARNING_BATCH, LEARNING_EPOCHS)
 
 
 @pytest.mark.points(2)
@@ -489,20 +495,20 @@ def test_train_gpu_learns_mnist(student):
     trained net's parameters on its own copy of the test set; the history must report that
     same accuracy after the last epoch, and the first epoch's mean training loss of its SGD
     steps from its Xavier initialisation (§7.6)."""
-    template = make_net(MNIST_NET_SEED, (784, 128, 10))
-    train_iter, test_iter, source = worker_mnist(student, 64)
+    template = make_net(MNIST_NET_SEED, LEARNING_WIDTHS)
+    train_iter, test_iter, source = worker_mnist(student, LEARNING_BATCH)
     # train_gpu draws its Xavier weights from torch's generator: learn them from a run with
     # lr=0 on one small batch, then train from the same random state
-    tiny = batches((4,), 62, shape=(1, 28, 28), classes=10)
     nets = []
-    for train, test, epochs, lr in ((tiny, tiny, 1, 0.0), (train_iter, test_iter, 2, MNIST_LR)):
+    for train, test, epochs, lr in ((INIT_PROBE, INIT_PROBE, 1, 0.0),
+                                    (train_iter, test_iter, LEARNING_EPOCHS, MNIST_LR)):
         student.remote(torch.random.manual_seed, MNIST_INIT_SEED)
         nets.append(student.remote(nn.Sequential, *copy.deepcopy(template)))
         with hints_on_error(DEVICE_HINTS):
             history = student.train_gpu(nets[-1], train, test, epochs, lr, CPU)
-    history = expect_history(history, 2, "train_gpu")
+    history = expect_history(history, LEARNING_EPOCHS, "train_gpu")
     check_learning("train_gpu", history, template, nets[0].state_dict(), nets[1].state_dict(),
-                   MNIST_LR, 64, source)
+                   MNIST_LR, LEARNING_BATCH, source)
 
 
 def hard_coded_devices(source: str, function: str) -> list[int]:

@@ -54,6 +54,9 @@ from tests.hidden._oracles_mlp import (
     reference_training,
 )
 from tests.hidden._training import (
+    LEARNING_BATCH,
+    LEARNING_EPOCHS,
+    LEARNING_WIDTHS,
     check_learning,
     expect_history,
     grader_mnist,
@@ -523,8 +526,9 @@ MNIST_NET_SEED, MNIST_LR = 21, 0.2  # test_train_mlp_learns_mnist's
 def mnist_reference_curve() -> dict:
     """The reference's curve for test_train_mlp_learns_mnist, computed before the test
     sessions fork (`prefetch`), once for all of them."""
-    template = make_net(MNIST_NET_SEED, (784, 128, 10))
-    return reference_curve(template, template.state_dict(), MNIST_LR, 64, 2)
+    template = make_net(MNIST_NET_SEED, LEARNING_WIDTHS)
+    return reference_curve(template, template.state_dict(), MNIST_LR, LEARNING_BATCH,
+                           LEARNING_EPOCHS)
 
 
 @pytest.mark.points(3)
@@ -535,13 +539,13 @@ def test_train_mlp_learns_mnist(student):
     where the MNIST files are missing), measured by the grader from the trained net's
     parameters on its own copy of the test set; the history must report that same accuracy
     after the last epoch, and the first epoch's mean training loss of its SGD steps (§4.3)."""
-    train_iter, test_iter, source = worker_mnist(student, 64)
-    template = make_net(MNIST_NET_SEED, (784, 128, 10))
+    train_iter, test_iter, source = worker_mnist(student, LEARNING_BATCH)
+    template = make_net(MNIST_NET_SEED, LEARNING_WIDTHS)
     net = student.remote(nn.Sequential, *template)
-    history = expect_history(student.train_mlp(net, train_iter, test_iter, 2, MNIST_LR), 2,
-                             "train_mlp")
+    history = expect_history(student.train_mlp(net, train_iter, test_iter, LEARNING_EPOCHS,
+                                               MNIST_LR), LEARNING_EPOCHS, "train_mlp")
     check_learning("train_mlp", history, template, template.state_dict(), net.state_dict(),
-                   MNIST_LR, 64, source)
+                   MNIST_LR, LEARNING_BATCH, source)
 
 
 # --------------------------------------------------------------------------- on a real GPU

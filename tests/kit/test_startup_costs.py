@@ -122,13 +122,12 @@ def test_train_gpus_prefetched_curve_starts_where_the_reference_does():
 
     from solutions.gpu_training import train_gpu
     from tests.hidden import test_gpu_training as t
-    from tests.hidden._training import batches, make_net, state_key, xavier_state
+    from tests.hidden._training import LEARNING_WIDTHS, make_net, state_key, xavier_state
 
-    template = make_net(t.MNIST_NET_SEED, (784, 128, 10))
-    tiny = batches((4,), 62, shape=(1, 28, 28), classes=10)  # the test's lr = 0 run
-    with torch.random.fork_rng():
+    template = make_net(t.MNIST_NET_SEED, LEARNING_WIDTHS)
+    with torch.random.fork_rng():  # the test's first run, with lr = 0
         torch.manual_seed(t.MNIST_INIT_SEED)
         net = nn.Sequential(*copy.deepcopy(template))
-        train_gpu(net, tiny, tiny, 1, 0.0, torch.device("cpu"))
+        train_gpu(net, t.INIT_PROBE, t.INIT_PROBE, 1, 0.0, torch.device("cpu"))
     assert state_key(net.state_dict()) == state_key(xavier_state(template, t.MNIST_INIT_SEED))
     assert state_key(net.state_dict()) != state_key(template.state_dict())
