@@ -71,19 +71,26 @@ def directory_size(archive: Path) -> tuple[int, int] | None:
         return entries, directory
 
 
+def _too_many(archive: Path, members: int) -> str | None:
+    """What is wrong with an archive of `members` files, as its end record states them or as
+    zipfile lists them (the record may understate them), or None."""
+    return f"{archive.name} has {members} files; a submission has a few" if (
+        members > MAX_MEMBERS) else None
+
+
 def _extract(archive: Path, dest: Path) -> str | None:
     stated = directory_size(archive)
     if stated is not None:
         entries, directory = stated
-        if entries > MAX_MEMBERS:
-            return f"{archive.name} has {entries} files; a submission has a few"
+        if problem := _too_many(archive, entries):
+            return problem
         if directory > MAX_DIRECTORY_BYTES:
             return (f"{archive.name} lists its files in {directory >> 10} KB; a submission's "
                     f"list takes a few KB (at most {MAX_DIRECTORY_BYTES >> 10} KB are read)")
     with zipfile.ZipFile(archive) as zf:
         members = [m for m in zf.infolist() if not m.is_dir()]
-        if len(members) > MAX_MEMBERS:
-            return f"{archive.name} has {len(members)} files; a submission has a few"
+        if problem := _too_many(archive, len(members)):
+            return problem
         code = [m for m in members if _wanted(m.filename)]
         if not code:
             return f"{archive.name} contains no .py or .ipynb files"

@@ -100,6 +100,21 @@ def test_an_archive_past_the_caps_is_refused_before_zipfile_reads_it(tmp_path, z
     assert not any((tmp_path / "dest").iterdir())
 
 
+def test_an_end_record_that_understates_its_files_is_caught_where_zipfile_lists_them(
+        tmp_path):
+    """The end record's count is the archive's word: one that says 1 over 501 files passes
+    the first cap, and zipfile's list (at most MAX_DIRECTORY_BYTES of it) meets the second."""
+    data = bytearray(zipped([f"f{i}.py" for i in range(MAX_MEMBERS + 1)]))
+    end_at = data.rfind(b"PK\x05\x06")
+    data[end_at + 8:end_at + 12] = struct.pack("<2H", 1, 1)  # entries here, entries
+    path = tmp_path / "x.zip"
+    path.write_bytes(bytes(data))
+    assert directory_size(path) == (1, zipfile_reads(path)[1])
+    (tmp_path / "dest").mkdir()
+    problem = extract_submission(path, tmp_path / "dest")
+    assert problem == f"x.zip has {MAX_MEMBERS + 1} files; a submission has a few"
+
+
 @pytest.mark.parametrize("name", ["plain", "comment"])  # zipfile refuses the third too
 def test_an_ordinary_archive_still_unpacks(tmp_path, name):
     path = tmp_path / "x.zip"
